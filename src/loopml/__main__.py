@@ -1,0 +1,3 @@
+from loopml.cli.main import main
+
+main()

@@ -1,0 +1,34 @@
+"""The ``loopml`` command. Each command group lives in its own module and registers here."""
+
+from __future__ import annotations
+
+import typer
+
+from loopml._version import __version__
+
+app = typer.Typer(
+    name="loopml",
+    help="loopml: the whole ML lifecycle as one closed loop (track, register, serve, monitor, retrain).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"loopml {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True,
+        help="Print the loopml version and exit.",
+    ),
+) -> None:
+    """loopml command line."""
+
+
+def main() -> None:
+    app()

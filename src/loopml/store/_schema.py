@@ -1,0 +1,229 @@
+"""Table definitions (SQLAlchemy Core). The Alembic migrations create exactly these tables.
+
+Design notes:
+- ``metrics`` is append-only with an integer surrogate key: bulk inserts stay cheap and two
+  points with the same (key, step, timestamp) are both kept, as MLflow's client expects.
+- ``latest_metrics`` holds one row per (run, key) so search and run listing never scan the
+  history. It is upserted in the same transaction as the history insert.
+- Metric values: SQLite stores NaN as NULL and drops the sign of -0.0, so ``value`` holds the
+  number (NULL for NaN) and ``value_kind`` records what the float cannot: 0 plain, 1 NaN,
+  2 negative zero. +Inf/-Inf are stored natively by both engines.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+# SQLite only autoincrements an INTEGER PRIMARY KEY; PostgreSQL wants BIGINT identities.
+BigIntPK = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+VALUE_PLAIN = 0
+VALUE_NAN = 1
+VALUE_NEG_ZERO = 2
+
+experiments = sa.Table(
+    "experiments",
+    metadata,
+    sa.Column("experiment_id", BigIntPK, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(500), nullable=False, unique=True),
+    sa.Column("artifact_location", sa.String(2000), nullable=False),
+    sa.Column("lifecycle_stage", sa.String(32), nullable=False, server_default="active"),
+    sa.Column("creation_time", sa.BigInteger, nullable=False),
+    sa.Column("last_update_time", sa.BigInteger, nullable=False),
+    sa.Column("workspace", sa.String(255), nullable=False, server_default="default"),
+)
+
+experiment_tags = sa.Table(
+    "experiment_tags",
+    metadata,
+    sa.Column(
+        "experiment_id",
+        sa.BigInteger,
+        sa.ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("run_uuid", sa.String(32), primary_key=True),
+    sa.Column(
+        "experiment_id",
+        sa.BigInteger,
+        sa.ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("name", sa.String(250), nullable=False),
+    sa.Column("user_id", sa.String(256), nullable=False, server_default=""),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("start_time", sa.BigInteger),
+    sa.Column("end_time", sa.BigInteger),
+    sa.Column("deleted_time", sa.BigInteger),
+    sa.Column("lifecycle_stage", sa.String(32), nullable=False, server_default="active"),
+    sa.Column("artifact_uri", sa.String(2000), nullable=False),
+    sa.Index("ix_runs_experiment_start", "experiment_id", "start_time"),
+    sa.Index("ix_runs_lifecycle_deleted", "lifecycle_stage", "deleted_time"),
+)
+
+metrics = sa.Table(
+    "metrics",
+    metadata,
+    sa.Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    sa.Column(
+        "run_uuid", sa.String(32), sa.ForeignKey("runs.run_uuid", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("key", sa.String(250), nullable=False),
+    sa.Column("value", sa.Float(precision=53)),
+    sa.Column("value_kind", sa.SmallInteger, nullable=False, server_default="0"),
+    sa.Column("timestamp", sa.BigInteger, nullable=False),
+    sa.Column("step", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Index("ix_metrics_run_key_step", "run_uuid", "key", "step", "timestamp"),
+)
+
+latest_metrics = sa.Table(
+    "latest_metrics",
+    metadata,
+    sa.Column(
+        "run_uuid", sa.String(32), sa.ForeignKey("runs.run_uuid", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.Float(precision=53)),
+    sa.Column("value_kind", sa.SmallInteger, nullable=False, server_default="0"),
+    sa.Column("timestamp", sa.BigInteger, nullable=False),
+    sa.Column("step", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Index("ix_latest_metrics_key_value", "key", "value"),
+)
+
+params = sa.Table(
+    "params",
+    metadata,
+    sa.Column(
+        "run_uuid", sa.String(32), sa.ForeignKey("runs.run_uuid", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+tags = sa.Table(
+    "tags",
+    metadata,
+    sa.Column(
+        "run_uuid", sa.String(32), sa.ForeignKey("runs.run_uuid", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+datasets = sa.Table(
+    "datasets",
+    metadata,
+    sa.Column("dataset_uuid", sa.String(32), primary_key=True),
+    sa.Column(
+        "experiment_id",
+        sa.BigInteger,
+        sa.ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("name", sa.String(500), nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("source_type", sa.String(36), nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("schema", sa.Text),
+    sa.Column("profile", sa.Text),
+    sa.UniqueConstraint("experiment_id", "name", "digest", name="uq_datasets_exp_name_digest"),
+)
+
+run_dataset_inputs = sa.Table(
+    "run_dataset_inputs",
+    metadata,
+    sa.Column(
+        "run_uuid", sa.String(32), sa.ForeignKey("runs.run_uuid", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column(
+        "dataset_uuid",
+        sa.String(32),
+        sa.ForeignKey("datasets.dataset_uuid", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    # JSON object {key: value} of input tags (e.g. mlflow.data.context=train).
+    sa.Column("tags", sa.Text, nullable=False, server_default="{}"),
+)
+
+logged_models = sa.Table(
+    "logged_models",
+    metadata,
+    sa.Column("model_id", sa.String(64), primary_key=True),
+    sa.Column(
+        "experiment_id",
+        sa.BigInteger,
+        sa.ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("name", sa.String(500), nullable=False),
+    sa.Column("artifact_location", sa.String(2000), nullable=False),
+    sa.Column("creation_timestamp", sa.BigInteger, nullable=False),
+    sa.Column("last_updated_timestamp", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(40), nullable=False),
+    sa.Column("status_message", sa.Text),
+    sa.Column("model_type", sa.String(500)),
+    sa.Column("source_run_id", sa.String(32)),
+    sa.Column("lifecycle_stage", sa.String(32), nullable=False, server_default="active"),
+    sa.Index("ix_logged_models_experiment", "experiment_id", "creation_timestamp"),
+)
+
+logged_model_tags = sa.Table(
+    "logged_model_tags",
+    metadata,
+    sa.Column(
+        "model_id", sa.String(64), sa.ForeignKey("logged_models.model_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+logged_model_params = sa.Table(
+    "logged_model_params",
+    metadata,
+    sa.Column(
+        "model_id", sa.String(64), sa.ForeignKey("logged_models.model_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+# Run <-> logged model links: direction "input" (the run consumed the model) or "output".
+run_model_links = sa.Table(
+    "run_model_links",
+    metadata,
+    sa.Column(
+        "run_uuid", sa.String(32), sa.ForeignKey("runs.run_uuid", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("model_id", sa.String(64), primary_key=True),
+    sa.Column("direction", sa.String(8), primary_key=True),
+    sa.Column("step", sa.BigInteger, nullable=False, server_default="0"),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("seq", BigIntPK, primary_key=True, autoincrement=True),
+    sa.Column("type", sa.String(100), nullable=False),
+    sa.Column("subject", sa.String(500), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("time", sa.BigInteger, nullable=False),
+    sa.Column("workspace", sa.String(255), nullable=False, server_default="default"),
+    sa.Index("ix_events_type_seq", "type", "seq"),
+)
