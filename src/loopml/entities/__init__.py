@@ -4,6 +4,7 @@ Field names follow MLflow's protos so the server's JSON mapping stays a thin ren
 Times are integer milliseconds since the epoch, as in MLflow.
 """
 
+from loopml.entities._events import Event
 from loopml.entities._tracking import (
     Dataset,
     DatasetInput,
@@ -28,7 +29,6 @@ from loopml.entities._tracking import (
     RunTag,
     ViewType,
 )
-from loopml.entities._events import Event
 
 __all__ = [
     "Dataset",

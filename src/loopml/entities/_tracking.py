@@ -8,7 +8,7 @@ from typing import Generic, TypeVar
 T = TypeVar("T")
 
 
-class LifecycleStage(str, enum.Enum):
+class LifecycleStage(enum.StrEnum):
     ACTIVE = "active"
     DELETED = "deleted"
 
@@ -31,7 +31,7 @@ class ViewType(enum.IntEnum):
         raise ValueError(f"unknown view type {value!r}")
 
 
-class RunStatus(str, enum.Enum):
+class RunStatus(enum.StrEnum):
     RUNNING = "RUNNING"
     SCHEDULED = "SCHEDULED"
     FINISHED = "FINISHED"
@@ -43,7 +43,7 @@ class RunStatus(str, enum.Enum):
         return self in (RunStatus.FINISHED, RunStatus.FAILED, RunStatus.KILLED)
 
 
-class LoggedModelStatus(str, enum.Enum):
+class LoggedModelStatus(enum.StrEnum):
     PENDING = "LOGGED_MODEL_PENDING"
     READY = "LOGGED_MODEL_READY"
     UPLOAD_FAILED = "LOGGED_MODEL_UPLOAD_FAILED"
