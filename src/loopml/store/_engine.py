@@ -1,0 +1,102 @@
+"""Engine creation for the SQL store: URI normalisation, SQLite pragmas, migrations on start."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+from collections.abc import Iterator
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from loopml.errors import InvalidParameterValue
+
+
+def normalise_uri(uri: str) -> str:
+    """``postgresql://`` means psycopg 3 here (SQLAlchemy would otherwise pick psycopg2)."""
+    if uri.startswith("postgresql://") or uri.startswith("postgres://"):
+        return "postgresql+psycopg://" + uri.split("://", 1)[1]
+    if uri.startswith(("sqlite://", "postgresql+psycopg://")):
+        return uri
+    raise InvalidParameterValue(
+        f"Unsupported database URI {uri!r}. Use sqlite:///path/to/file.db or "
+        "postgresql://user@host:port/dbname."
+    )
+
+
+def _sqlite_on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    # isolation_level=None hands transaction control to our explicit BEGIN below, which is
+    # what lets writers take the write lock up front (BEGIN IMMEDIATE) instead of failing with
+    # "database is locked" when they upgrade a read transaction mid-way.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    # NORMAL in WAL mode survives a killed process (only an OS crash can lose the last commits).
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    # Readers take no write lock (plain deferred BEGIN); writers take it up front.
+    if conn.get_execution_options().get("loopml_readonly"):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_engine(uri: str) -> Engine:
+    uri = normalise_uri(uri)
+    if uri.startswith("sqlite"):
+        path = sa.engine.make_url(uri).database
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(uri, connect_args={"timeout": 30, "check_same_thread": False})
+        sa.event.listen(engine, "connect", _sqlite_on_connect)
+        sa.event.listen(engine, "begin", _sqlite_on_begin)
+        return engine
+    return sa.create_engine(uri, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+@contextlib.contextmanager
+def migration_lock(engine: Engine) -> Iterator[Connection]:
+    """Serialise migrations across processes that start at the same time."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            # A fixed key: every loopml process on this database queues on the same lock.
+            conn.exec_driver_sql("SELECT pg_advisory_lock(7355608)")
+            conn.commit()
+            try:
+                yield conn
+            finally:
+                conn.exec_driver_sql("SELECT pg_advisory_unlock(7355608)")
+                conn.commit()
+        return
+    db = engine.url.database or ""
+    lock_path = Path(db + ".migrate.lock") if db and db != ":memory:" else None
+    if lock_path is None:
+        with engine.connect() as conn:
+            yield conn
+        return
+    with open(lock_path, "a+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            with engine.connect() as conn:
+                yield conn
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def upgrade(engine: Engine) -> None:
+    """Apply Alembic migrations up to head; safe to call from many processes at once."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    with migration_lock(engine) as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+        conn.commit()

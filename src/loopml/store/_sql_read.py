@@ -1,0 +1,102 @@
+"""Bulk loading of runs: a fixed number of IN queries for any number of runs (never N+1)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from loopml.entities import (
+    Dataset,
+    DatasetInput,
+    InputTag,
+    LoggedModelOutput,
+    Metric,
+    Run,
+    RunData,
+    RunInfo,
+    RunInputs,
+    RunOutputs,
+)
+from loopml.store import _schema as t
+from loopml.store._sql_util import decode_value
+
+_CHUNK = 500  # stay under SQLite's bound-parameter limit
+
+
+def _chunks(ids: Sequence[str]) -> list[list[str]]:
+    return [list(ids[i : i + _CHUNK]) for i in range(0, len(ids), _CHUNK)]
+
+
+def load_runs(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
+    """Load full runs in the order of ``run_ids`` (ids not found are skipped)."""
+    if not run_ids:
+        return []
+    infos: dict[str, RunInfo] = {}
+    metrics: dict[str, dict[str, Metric]] = {r: {} for r in run_ids}
+    params: dict[str, dict[str, str]] = {r: {} for r in run_ids}
+    tags: dict[str, dict[str, str]] = {r: {} for r in run_ids}
+    datasets: dict[str, list[DatasetInput]] = {r: [] for r in run_ids}
+    model_in: dict[str, list[str]] = {r: [] for r in run_ids}
+    model_out: dict[str, list[LoggedModelOutput]] = {r: [] for r in run_ids}
+    r = t.runs.c
+    for chunk in _chunks(run_ids):
+        for row in conn.execute(
+            sa.select(
+                r.run_uuid, r.experiment_id, r.name, r.user_id, r.status, r.start_time,
+                r.end_time, r.artifact_uri, r.lifecycle_stage,
+            ).where(r.run_uuid.in_(chunk))
+        ):
+            infos[row[0]] = RunInfo(
+                run_id=row[0], experiment_id=str(row[1]), run_name=row[2], user_id=row[3],
+                status=row[4], start_time=row[5], end_time=row[6], artifact_uri=row[7],
+                lifecycle_stage=row[8],
+            )
+        lm = t.latest_metrics.c
+        for rid, key, value, kind, ts, step in conn.execute(
+            sa.select(lm.run_uuid, lm.key, lm.value, lm.value_kind, lm.timestamp, lm.step).where(
+                lm.run_uuid.in_(chunk)
+            )
+        ):
+            metrics[rid][key] = Metric(key, decode_value(value, kind), ts, step)
+        for table, target in ((t.params, params), (t.tags, tags)):
+            c = table.c
+            for rid, key, value in conn.execute(
+                sa.select(c.run_uuid, c.key, c.value).where(c.run_uuid.in_(chunk))
+            ):
+                target[rid][key] = value
+        di, ds = t.run_dataset_inputs.c, t.datasets.c
+        for drow in conn.execute(
+            sa.select(
+                di.run_uuid, di.tags, ds.name, ds.digest, ds.source_type, ds.source, ds.schema,
+                ds.profile,
+            )
+            .join_from(t.run_dataset_inputs, t.datasets, di.dataset_uuid == ds.dataset_uuid)
+            .where(di.run_uuid.in_(chunk))
+        ):
+            itags = tuple(InputTag(k, v) for k, v in orjson.loads(drow[1]).items())
+            datasets[drow[0]].append(
+                DatasetInput(Dataset(drow[2], drow[3], drow[4], drow[5], drow[6], drow[7]), itags)
+            )
+        ml = t.run_model_links.c
+        for rid, mid, direction, step in conn.execute(
+            sa.select(ml.run_uuid, ml.model_id, ml.direction, ml.step).where(
+                ml.run_uuid.in_(chunk)
+            )
+        ):
+            if direction == "input":
+                model_in[rid].append(mid)
+            else:
+                model_out[rid].append(LoggedModelOutput(mid, step))
+    return [
+        Run(
+            info=infos[rid],
+            data=RunData(metrics[rid], params[rid], tags[rid]),
+            inputs=RunInputs(tuple(datasets[rid]), tuple(model_in[rid])),
+            outputs=RunOutputs(tuple(model_out[rid])),
+        )
+        for rid in run_ids
+        if rid in infos
+    ]

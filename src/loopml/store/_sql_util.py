@@ -1,0 +1,102 @@
+"""Small helpers shared by the SQL store modules."""
+
+from __future__ import annotations
+
+import base64
+import math
+import random
+import re
+import time
+from typing import Any
+
+import orjson
+
+from loopml.errors import InvalidParameterValue, invalid_param
+from loopml.store._schema import VALUE_NAN, VALUE_NEG_ZERO, VALUE_PLAIN
+
+MAX_KEY_LEN = 250
+MAX_PARAM_VALUE_LEN = 6000
+MAX_TAG_VALUE_LEN = 8000
+MAX_NAME_LEN = 250
+# Keys may hold letters, digits, and the separators MLflow allows; no control characters.
+_KEY_RE = re.compile(r"^[\w\-. /:]+$")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def encode_value(v: float) -> tuple[float | None, int]:
+    """Split a float into what both SQLite and PostgreSQL store faithfully (see _schema)."""
+    if math.isnan(v):
+        return None, VALUE_NAN
+    if v == 0.0 and math.copysign(1.0, v) < 0:
+        return 0.0, VALUE_NEG_ZERO
+    return v, VALUE_PLAIN
+
+
+def decode_value(v: float | None, kind: int) -> float:
+    if kind == VALUE_NAN or v is None:
+        return math.nan
+    if kind == VALUE_NEG_ZERO:
+        return -0.0
+    return float(v)
+
+
+def validate_key(key: object, what: str, where: str) -> str:
+    if not isinstance(key, str) or not key:
+        raise invalid_param(what, where, "a non-empty string", key)
+    if len(key) > MAX_KEY_LEN:
+        raise invalid_param(what, where, f"at most {MAX_KEY_LEN} characters long", key[:40] + "...")
+    if not _KEY_RE.match(key) or ".." in key.split("/") or key.startswith("/"):
+        raise InvalidParameterValue(
+            f"The {what} {key!r} of {where} contains characters that are not allowed. Use "
+            "letters, digits, underscores, dashes, periods, spaces, colons and slashes, and no "
+            "'..' path segments."
+        )
+    return key
+
+
+def validate_name(name: object, what: str, where: str) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise invalid_param(what, where, "a non-empty string", name)
+    if len(name) > 500 or any(ord(c) < 32 for c in name):
+        raise invalid_param(
+            what, where, "at most 500 characters with no control characters", name[:60]
+        )
+    return name
+
+
+def encode_page_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps({"offset": offset})).decode()
+
+
+def decode_page_token(token: str | None, where: str) -> int:
+    if not token:
+        return 0
+    try:
+        data: Any = orjson.loads(base64.urlsafe_b64decode(token.encode()))
+        offset = int(data["offset"])
+        if offset < 0:
+            raise ValueError
+        return offset
+    except Exception:
+        raise invalid_param(
+            "page_token", where, "a token returned by a previous call", token
+        ) from None
+
+
+def check_max_results(n: object, where: str, limit: int = 50000) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= limit:
+        raise invalid_param("max_results", where, f"an int in [1, {limit}]", n)
+    return n
+
+
+_ADJ = ["amber", "bold", "brave", "calm", "clever", "crisp", "eager", "fleet", "gentle", "keen",
+        "lucid", "merry", "nimble", "quiet", "rapid", "sunny", "swift", "tidy", "vivid", "witty"]
+_NOUN = ["otter", "finch", "heron", "lynx", "panda", "raven", "koala", "ibis", "gecko", "bison",
+         "crane", "moth", "newt", "orca", "puma", "quail", "robin", "stoat", "tapir", "wren"]
+
+
+def generate_run_name() -> str:
+    return f"{random.choice(_ADJ)}-{random.choice(_NOUN)}-{random.randint(100, 999)}"

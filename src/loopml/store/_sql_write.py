@@ -1,0 +1,147 @@
+"""The write path for metrics, params and tags: one transaction, executemany, no per-row reads."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from loopml.entities import Metric, Param, RunTag
+from loopml.errors import InvalidParameterValue, invalid_param
+from loopml.store import _schema as t
+from loopml.store._sql_util import (
+    MAX_PARAM_VALUE_LEN,
+    MAX_TAG_VALUE_LEN,
+    encode_value,
+    validate_key,
+)
+
+MAX_METRICS, MAX_PARAMS, MAX_TAGS = 1000, 100, 100
+RUN_NAME_TAG = "mlflow.runName"
+
+
+def _insert(conn: Connection, table: sa.Table) -> Any:
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+def validate_batch(
+    metrics: Sequence[Metric], params: Sequence[Param], tags: Sequence[RunTag]
+) -> None:
+    """Validate everything before writing anything, so a batch is all-or-nothing."""
+    if len(metrics) > MAX_METRICS:
+        raise invalid_param("metrics", "log_batch", f"at most {MAX_METRICS} items", len(metrics))
+    if len(params) > MAX_PARAMS:
+        raise invalid_param("params", "log_batch", f"at most {MAX_PARAMS} items", len(params))
+    if len(tags) > MAX_TAGS:
+        raise invalid_param("tags", "log_batch", f"at most {MAX_TAGS} items", len(tags))
+    for m in metrics:
+        validate_key(m.key, "metric key", "log_batch")
+        if isinstance(m.value, bool) or not isinstance(m.value, int | float):
+            raise invalid_param(f"value of metric {m.key!r}", "log_batch", "a number", m.value)
+        for name in ("timestamp", "step"):
+            v = getattr(m, name)
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise invalid_param(f"{name} of metric {m.key!r}", "log_batch", "an int", v)
+    seen: dict[str, str] = {}
+    for p in params:
+        validate_key(p.key, "param key", "log_batch")
+        if not isinstance(p.value, str):
+            raise invalid_param(f"value of param {p.key!r}", "log_batch", "a string", p.value)
+        if len(p.value) > MAX_PARAM_VALUE_LEN:
+            raise invalid_param(
+                f"value of param {p.key!r}", "log_batch",
+                f"at most {MAX_PARAM_VALUE_LEN} characters", f"{len(p.value)} characters",
+            )
+        if seen.setdefault(p.key, p.value) != p.value:
+            raise InvalidParameterValue(
+                f"Param {p.key!r} appears twice in one batch with different values."
+            )
+    for tg in tags:
+        validate_key(tg.key, "tag key", "log_batch")
+        if not isinstance(tg.value, str):
+            raise invalid_param(f"value of tag {tg.key!r}", "log_batch", "a string", tg.value)
+        if len(tg.value) > MAX_TAG_VALUE_LEN:
+            raise invalid_param(
+                f"value of tag {tg.key!r}", "log_batch",
+                f"at most {MAX_TAG_VALUE_LEN} characters", f"{len(tg.value)} characters",
+            )
+
+
+def write_metrics(conn: Connection, run_id: str, metrics: Sequence[Metric]) -> None:
+    if not metrics:
+        return
+    rows = []
+    latest: dict[str, dict[str, Any]] = {}
+    for m in metrics:
+        value, kind = encode_value(float(m.value))
+        row = {
+            "run_uuid": run_id, "key": m.key, "value": value, "value_kind": kind,
+            "timestamp": m.timestamp, "step": m.step,
+        }
+        rows.append(row)
+        cur = latest.get(m.key)
+        # The latest point is the max by (step, timestamp), later arrival winning ties.
+        if cur is None or (m.step, m.timestamp) >= (cur["step"], cur["timestamp"]):
+            latest[m.key] = row
+    conn.execute(sa.insert(t.metrics), rows)
+    ins = _insert(conn, t.latest_metrics)
+    ex = ins.excluded
+    lm = t.latest_metrics.c
+    newer = sa.or_(ex.step > lm.step, sa.and_(ex.step == lm.step, ex.timestamp >= lm.timestamp))
+    stmt = ins.on_conflict_do_update(
+        index_elements=[lm.run_uuid, lm.key],
+        set_={"value": ex.value, "value_kind": ex.value_kind, "timestamp": ex.timestamp,
+              "step": ex.step},
+        where=newer,
+    )
+    conn.execute(stmt, list(latest.values()))
+
+
+def write_params(conn: Connection, run_id: str, params: Sequence[Param]) -> None:
+    if not params:
+        return
+    p = t.params.c
+    keys = [x.key for x in params]
+    existing = dict(
+        conn.execute(
+            sa.select(p.key, p.value).where(p.run_uuid == run_id, p.key.in_(keys))
+        ).all()
+    )
+    new = []
+    for x in params:
+        old = existing.get(x.key)
+        if old is None:
+            new.append({"run_uuid": run_id, "key": x.key, "value": x.value})
+            existing[x.key] = x.value
+        elif old != x.value:
+            raise InvalidParameterValue(
+                f"Changing param values is not allowed. Param with key={x.key!r} was already "
+                f"logged with value={old!r} for run ID={run_id!r}. Attempted logging new value "
+                f"{x.value!r}. Log it under a new key, or start a new run."
+            )
+    if new:
+        conn.execute(sa.insert(t.params), new)
+
+
+def write_tags(conn: Connection, run_id: str, tags: Sequence[RunTag]) -> None:
+    if not tags:
+        return
+    ins = _insert(conn, t.tags)
+    rows = {x.key: {"run_uuid": run_id, "key": x.key, "value": x.value} for x in tags}
+    conn.execute(
+        ins.on_conflict_do_update(
+            index_elements=[t.tags.c.run_uuid, t.tags.c.key], set_={"value": ins.excluded.value}
+        ),
+        list(rows.values()),
+    )
+    if RUN_NAME_TAG in rows:
+        # MLflow keeps the run name and the mlflow.runName tag in step.
+        conn.execute(
+            sa.update(t.runs)
+            .where(t.runs.c.run_uuid == run_id)
+            .values(name=rows[RUN_NAME_TAG]["value"][:250])
+        )
+
