@@ -469,7 +469,7 @@ class SqlStore(TrackingStore):
         out: list[Metric] = []
         with self._read() as conn:
             for rid in run_ids:
-                q = sa.select(sa.distinct(m.step)).where(m.run_uuid == rid, m.key == metric_key)
+                q = sa.select(m.step).distinct().where(m.run_uuid == rid, m.key == metric_key)
                 if start_step is not None:
                     q = q.where(m.step >= start_step)
                 if end_step is not None:
