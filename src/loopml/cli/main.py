@@ -30,5 +30,10 @@ def _root(
     """loopml command line."""
 
 
+from loopml.cli.server import server  # noqa: E402
+
+app.command()(server)
+
+
 def main() -> None:
     app()

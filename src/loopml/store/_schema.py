@@ -1,8 +1,9 @@
 """Table definitions (SQLAlchemy Core). The Alembic migrations create exactly these tables.
 
 Design notes:
-- ``metrics`` is append-only with an integer surrogate key: bulk inserts stay cheap and two
-  points with the same (key, step, timestamp) are both kept, as MLflow's client expects.
+- ``metrics`` is append-only with an integer surrogate key: bulk inserts stay cheap, two
+  points with the same (key, step, timestamp) but different values are both kept, and an
+  identical point logged twice is stored once (MLflow's rule).
 - ``latest_metrics`` holds one row per (run, key) so search and run listing never scan the
   history. It is upserted in the same transaction as the history insert.
 - Metric values: SQLite stores NaN as NULL and drops the sign of -0.0, so ``value`` holds the
@@ -83,7 +84,13 @@ metrics = sa.Table(
     sa.Column("value_kind", sa.SmallInteger, nullable=False, server_default="0"),
     sa.Column("timestamp", sa.BigInteger, nullable=False),
     sa.Column("step", sa.BigInteger, nullable=False, server_default="0"),
-    sa.Index("ix_metrics_run_key_step", "run_uuid", "key", "step", "timestamp"),
+    # Unique on the whole point: re-logging an identical point is a no-op, as in MLflow (whose
+    # client re-logs a run's metrics when it links them to a logged model). Also serves
+    # history reads, ordered by (step, timestamp).
+    sa.Index(
+        "ux_metrics_point", "run_uuid", "key", "step", "timestamp", "value_kind", "value",
+        unique=True,
+    ),
 )
 
 latest_metrics = sa.Table(

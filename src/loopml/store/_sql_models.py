@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from loopml.entities import DatasetInput, LoggedModel, LoggedModelOutput, LoggedModelStatus
-from loopml.errors import ResourceDoesNotExist, invalid_param
+from loopml.errors import InvalidParameterValue, ResourceDoesNotExist, invalid_param
 from loopml.store import _schema as t
 from loopml.store._sql_util import generate_run_name, now_ms, validate_key
 
@@ -79,6 +79,26 @@ def set_tags(conn: Connection, model_id: str, tags: dict[str, str], check: bool 
         sa.insert(t.logged_model_tags),
         [{"model_id": model_id, "key": k, "value": str(v)} for k, v in tags.items()],
     )
+
+
+def log_params(conn: Connection, model_id: str, params: dict[str, str]) -> None:
+    _exists(conn, model_id)
+    c = t.logged_model_params.c
+    existing = dict(
+        conn.execute(sa.select(c.key, c.value).where(c.model_id == model_id)).all()
+    )
+    new = []
+    for k, v in params.items():
+        validate_key(k, "param key", "log_logged_model_params")
+        if k in existing and existing[k] != v:
+            raise InvalidParameterValue(
+                f"Param {k!r} of logged model {model_id} is already {existing[k]!r}; params are "
+                "write-once."
+            )
+        if k not in existing:
+            new.append({"model_id": model_id, "key": k, "value": str(v)})
+    if new:
+        conn.execute(sa.insert(t.logged_model_params), new)
 
 
 def delete_tag(conn: Connection, model_id: str, key: str) -> None:

@@ -86,7 +86,7 @@ def write_metrics(conn: Connection, run_id: str, metrics: Sequence[Metric]) -> N
         # The latest point is the max by (step, timestamp), later arrival winning ties.
         if cur is None or (m.step, m.timestamp) >= (cur["step"], cur["timestamp"]):
             latest[m.key] = row
-    conn.execute(sa.insert(t.metrics), rows)
+    conn.execute(_insert(conn, t.metrics).on_conflict_do_nothing(), rows)
     ins = _insert(conn, t.latest_metrics)
     ex = ins.excluded
     lm = t.latest_metrics.c

@@ -230,6 +230,10 @@ class TrackingStore(abc.ABC):
     def delete_logged_model(self, model_id: str) -> None: ...
 
     @abc.abstractmethod
+    def log_logged_model_params(self, model_id: str, params: dict[str, str]) -> None:
+        """Params are write-once, as for runs."""
+
+    @abc.abstractmethod
     def search_logged_models(
         self,
         experiment_ids: Sequence[str],

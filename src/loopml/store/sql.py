@@ -593,6 +593,10 @@ class SqlStore(TrackingStore):
         with self._tx() as conn:
             _sql_models.delete_tag(conn, model_id, key)
 
+    def log_logged_model_params(self, model_id: str, params: dict[str, str]) -> None:
+        with self._tx() as conn:
+            _sql_models.log_params(conn, model_id, params)
+
     def delete_logged_model(self, model_id: str) -> None:
         with self._tx() as conn:
             _sql_models.delete(conn, model_id)

@@ -1,0 +1,78 @@
+"""``loopml server``: the tracking server (MLflow REST API compatible)."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from pathlib import Path
+
+import typer
+
+from loopml.config import default_artifact_root, default_backend_uri
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        try:
+            return all(
+                ipaddress.ip_address(info[4][0]).is_loopback
+                for info in socket.getaddrinfo(host, None)
+            )
+        except OSError:
+            return False
+
+
+def server(
+    host: str = typer.Option("127.0.0.1", help="Address to bind. Anything but loopback needs auth (--auth-token-file, LOOPML_AUTH_TOKEN, or LOOPML_AUTH_USERNAME/PASSWORD) or --insecure."),
+    port: int = typer.Option(5000, help="TCP port to listen on."),
+    backend_store_uri: str = typer.Option(None, help="Metadata store: sqlite:///path.db or postgresql://user@host:port/db. Default: SQLite under LOOPML_HOME."),
+    artifacts_destination: str = typer.Option(None, help="Where artifacts are stored and served from: a folder or s3://bucket/prefix. Default: LOOPML_HOME/artifacts."),
+    workers: int = typer.Option(1, min=1, help="Number of worker processes."),
+    auth_token_file: Path = typer.Option(None, exists=True, dir_okay=False, help="File holding the bearer token clients must send (MLFLOW_TRACKING_TOKEN for the mlflow client)."),
+    insecure: bool = typer.Option(False, help="Allow a non-loopback bind without authentication. Anyone who can reach the port can then read and change everything."),
+) -> None:
+    """Run the tracking server: the MLflow REST API for experiments, runs, metrics, logged
+    models and artifacts (proxied), plus /health, /version and Prometheus /metrics.
+
+    Point the unmodified mlflow client at it with MLFLOW_TRACKING_URI=http://HOST:PORT.
+    """
+    import uvicorn
+
+    from loopml.server import _factory as f
+
+    token = os.environ.get(f.ENV_TOKEN) or None
+    if auth_token_file is not None:
+        token = auth_token_file.read_text().strip() or None
+        if not token:
+            typer.echo(f"Error: {auth_token_file} is empty.", err=True)
+            raise typer.Exit(2)
+    has_basic = bool(os.environ.get(f.ENV_BASIC_USER) and os.environ.get(f.ENV_BASIC_PASSWORD))
+    if not is_loopback(host) and not (token or has_basic) and not insecure:
+        typer.echo(
+            f"Error: refusing to bind {host} without authentication. Set --auth-token-file "
+            "(or LOOPML_AUTH_TOKEN, or LOOPML_AUTH_USERNAME and LOOPML_AUTH_PASSWORD), bind "
+            "127.0.0.1, or pass --insecure if the network is trusted.",
+            err=True,
+        )
+        raise typer.Exit(2)
+    os.environ[f.ENV_BACKEND] = backend_store_uri or default_backend_uri()
+    os.environ[f.ENV_ARTIFACTS] = artifacts_destination or default_artifact_root()
+    if token:
+        os.environ[f.ENV_TOKEN] = token
+    # Build once in the parent: applies migrations before workers start and fails fast on a
+    # bad URI with a clean message instead of a traceback per worker.
+    from loopml.errors import LoopmlError
+
+    try:
+        f.app_from_env().state.services.store.close()
+    except LoopmlError as e:
+        typer.echo(f"Error: {e.message}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"loopml server on http://{host}:{port} (MLFLOW_TRACKING_URI=http://{host}:{port})")
+    uvicorn.run(
+        "loopml.server._factory:app_from_env", factory=True, host=host, port=port,
+        workers=workers, log_level="warning", access_log=False,
+    )

@@ -1,0 +1,41 @@
+"""``api()`` makes JSON routes from plain sync functions ``fn(body) -> dict``.
+
+Store calls are synchronous (SQLAlchemy); they run in the thread pool so one slow query (or
+a SQLite writer waiting on the busy timeout) never stalls the event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from loopml.server._http import Body, JSONResponse, read_json
+from loopml.server._permissions import Permission, PermissionedRoute, route
+from loopml.server.services import Services
+
+MLFLOW_PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
+
+SyncFn = Callable[[Body], dict[str, Any]]
+
+
+def api(
+    s: Services,
+    path: str,
+    method: str,
+    permission: Permission,
+    fn: SyncFn,
+    prefixes: tuple[str, ...] = MLFLOW_PREFIXES,
+) -> list[PermissionedRoute]:
+    where = path.strip("/")
+
+    async def handler(request: Request) -> Response:
+        body = await read_json(request, s.max_body_bytes, where)
+        # Path parameters (e.g. /logged-models/{model_id}) join the body fields.
+        body.data.update(request.path_params)
+        return JSONResponse(await run_in_threadpool(fn, body))
+
+    return [route(p + path, handler, [method], permission, s.auth) for p in prefixes]

@@ -1,0 +1,43 @@
+"""Build services and the app from settings. ``app_from_env`` is the import string uvicorn
+uses with ``--workers N``: each worker process builds its own stores from the environment."""
+
+from __future__ import annotations
+
+import os
+
+from starlette.applications import Starlette
+
+from loopml.artifacts import get_blob_store
+from loopml.server._permissions import Authenticator
+from loopml.server.app import create_app
+from loopml.server.services import PROXY_SCHEME, Services
+from loopml.store import get_store
+
+ENV_BACKEND = "LOOPML_SERVER_BACKEND_STORE_URI"
+ENV_ARTIFACTS = "LOOPML_SERVER_ARTIFACTS_DESTINATION"
+ENV_TOKEN = "LOOPML_AUTH_TOKEN"  # noqa: S105 - the name of a variable, not a secret
+ENV_BASIC_USER = "LOOPML_AUTH_USERNAME"
+ENV_BASIC_PASSWORD = "LOOPML_AUTH_PASSWORD"  # noqa: S105 - the name of a variable, not a secret
+
+
+def build_services(
+    backend_store_uri: str,
+    artifacts_destination: str,
+    token: str | None = None,
+    basic: tuple[str, str] | None = None,
+) -> Services:
+    # Runs get mlflow-artifacts:/ URIs so that remote clients upload through this server.
+    store = get_store(backend_store_uri, PROXY_SCHEME)
+    blobs = get_blob_store(artifacts_destination)
+    return Services(store=store, blobs=blobs, auth=Authenticator(token, basic))
+
+
+def app_from_env() -> Starlette:
+    basic = None
+    if os.environ.get(ENV_BASIC_USER) and os.environ.get(ENV_BASIC_PASSWORD):
+        basic = (os.environ[ENV_BASIC_USER], os.environ[ENV_BASIC_PASSWORD])
+    services = build_services(
+        os.environ[ENV_BACKEND], os.environ[ENV_ARTIFACTS], os.environ.get(ENV_TOKEN) or None,
+        basic,
+    )
+    return create_app(services)

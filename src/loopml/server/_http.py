@@ -1,0 +1,210 @@
+"""Request parsing, JSON responses and error mapping shared by every route.
+
+Validation happens here, once, with the one message template of ``loopml.errors``: a client
+sending the wrong type gets a 400 that names the field, the expected type and what it sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from loopml.errors import InvalidParameterValue, LoopmlError, RequestTooLarge, invalid_param
+
+log = logging.getLogger("loopml.server")
+
+_SPECIAL_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf,
+                   "nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+
+class JSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def error_response(err: LoopmlError) -> JSONResponse:
+    return JSONResponse(err.to_json(), status_code=err.http_status)
+
+
+def float_to_json(v: float) -> float | str:
+    """Protobuf JSON spells non-finite doubles as strings; the mlflow client parses them."""
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "Infinity" if v > 0 else "-Infinity"
+    return v
+
+
+class Body:
+    """Typed access to a request's fields (JSON body or query string)."""
+
+    def __init__(self, data: dict[str, Any], where: str) -> None:
+        self.data = data
+        self.where = where
+
+    def _get(self, name: str, required: bool) -> Any:
+        v = self.data.get(name)
+        if v is None and required:
+            raise InvalidParameterValue(
+                f"Missing value for required parameter '{name}' of {self.where}. "
+                "See the MLflow REST API reference for the request format."
+            )
+        return v
+
+    def text(self, name: str, required: bool = False, default: str | None = None) -> str | None:
+        v = self._get(name, required)
+        if v is None:
+            return default
+        if isinstance(v, list) and len(v) == 1 and isinstance(v[0], str):
+            v = v[0]  # a query-string value given once
+        if not isinstance(v, str):
+            raise invalid_param(name, self.where, "a string", v)
+        return v
+
+    def req_text(self, name: str) -> str:
+        v = self.text(name, required=True)
+        assert v is not None
+        return v
+
+    def integer(self, name: str, required: bool = False, default: int | None = None) -> int | None:
+        v = self._get(name, required)
+        if v is None:
+            return default
+        if isinstance(v, list) and len(v) == 1:
+            v = v[0]
+        if isinstance(v, bool):
+            raise invalid_param(name, self.where, "an integer", v)
+        if isinstance(v, int):
+            return v
+        if isinstance(v, float) and v.is_integer():
+            return int(v)
+        if isinstance(v, str):
+            try:
+                return int(v)  # protobuf JSON sends int64 as strings
+            except ValueError:
+                pass
+        raise invalid_param(name, self.where, "an integer", v)
+
+    def number(self, name: str, required: bool = False) -> float | None:
+        v = self._get(name, required)
+        if v is None:
+            return None
+        if isinstance(v, bool):
+            raise invalid_param(name, self.where, "a number", v)
+        if isinstance(v, int | float):
+            return float(v)
+        if isinstance(v, str):
+            if v in _SPECIAL_FLOATS:
+                return _SPECIAL_FLOATS[v]
+            try:
+                return float(v)
+            except ValueError:
+                pass
+        raise invalid_param(name, self.where, "a number (or 'NaN', 'Infinity', '-Infinity')", v)
+
+    def flag(self, name: str, default: bool = False) -> bool:
+        v = self._get(name, False)
+        if v is None:
+            return default
+        if isinstance(v, bool):
+            return v
+        if isinstance(v, str) and v.lower() in ("true", "false"):
+            return v.lower() == "true"
+        raise invalid_param(name, self.where, "a boolean", v)
+
+    def array(self, name: str) -> list[Any]:
+        v = self._get(name, False)
+        if v is None:
+            return []
+        if isinstance(v, str):
+            return [v]
+        if not isinstance(v, list):
+            raise invalid_param(name, self.where, "a list", v)
+        return v
+
+    def str_list(self, name: str) -> list[str]:
+        out = self.array(name)
+        for x in out:
+            if not isinstance(x, str):
+                raise invalid_param(name, self.where, "a list of strings", out)
+        return out
+
+    def objects(self, name: str) -> list[Body]:
+        out = []
+        for i, x in enumerate(self.array(name)):
+            if not isinstance(x, dict):
+                raise invalid_param(f"{name}[{i}]", self.where, "an object", x)
+            out.append(Body(x, f"{self.where} ({name}[{i}])"))
+        return out
+
+    def key_values(self, name: str) -> list[tuple[str, str]]:
+        """``[{key, value}, ...]`` as used for tags and params."""
+        out = []
+        for b in self.objects(name):
+            out.append((b.req_text("key"), b.text("value", default="") or ""))
+        return out
+
+
+async def read_json(request: Request, limit: int, where: str) -> Body:
+    if request.method == "GET" or request.method == "DELETE" and not request.headers.get(
+        "content-length"
+    ):
+        data: dict[str, Any] = {}
+        for k, v in request.query_params.multi_items():
+            if k in data:
+                prev = data[k]
+                data[k] = [*prev, v] if isinstance(prev, list) else [prev, v]
+            else:
+                data[k] = v
+        return Body(data, where)
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > limit:
+        raise RequestTooLarge(
+            f"Request body of {length} bytes exceeds the limit of {limit} bytes. Split it into "
+            "smaller requests (e.g. several log-batch calls)."
+        )
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestTooLarge(f"Request body exceeds the limit of {limit} bytes.")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        return Body({}, where)
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise InvalidParameterValue(f"The body of {where} is not valid JSON: {e}.") from None
+    if not isinstance(data, dict):
+        raise InvalidParameterValue(f"The body of {where} must be a JSON object.")
+    return Body(data, where)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def guarded(fn: Handler) -> Handler:
+    """Turn loopml errors into MLflow error bodies and anything else into a logged 500."""
+
+    async def wrapper(request: Request) -> Response:
+        try:
+            return await fn(request)
+        except LoopmlError as e:
+            return error_response(e)
+        except Exception:
+            log.exception("unhandled error in %s %s", request.method, request.url.path)
+            return JSONResponse(
+                {"error_code": "INTERNAL_ERROR", "message": "Internal server error; see the server log."},
+                status_code=500,
+            )
+
+    return wrapper

@@ -1,0 +1,103 @@
+"""loopml entities <-> MLflow REST JSON (protobuf JSON conventions, field names as in MLflow)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loopml.entities import Experiment, LoggedModel, Metric, Run, RunInfo
+from loopml.server._http import float_to_json
+
+
+def kv(d: dict[str, str]) -> list[dict[str, str]]:
+    return [{"key": k, "value": v} for k, v in d.items()]
+
+
+def experiment(e: Experiment) -> dict[str, Any]:
+    return {
+        "experiment_id": e.experiment_id,
+        "name": e.name,
+        "artifact_location": e.artifact_location,
+        "lifecycle_stage": e.lifecycle_stage,
+        "last_update_time": e.last_update_time,
+        "creation_time": e.creation_time,
+        "tags": kv(e.tags),
+    }
+
+
+def metric(m: Metric) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "key": m.key, "value": float_to_json(m.value), "timestamp": m.timestamp, "step": m.step
+    }
+    if m.run_id is not None:
+        out["run_id"] = m.run_id
+    return out
+
+
+def run_info(i: RunInfo) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "run_id": i.run_id,
+        "run_uuid": i.run_id,
+        "run_name": i.run_name,
+        "experiment_id": i.experiment_id,
+        "user_id": i.user_id,
+        "status": i.status,
+        "artifact_uri": i.artifact_uri,
+        "lifecycle_stage": i.lifecycle_stage,
+    }
+    if i.start_time is not None:
+        out["start_time"] = i.start_time
+    if i.end_time is not None:
+        out["end_time"] = i.end_time
+    return out
+
+
+def run(r: Run) -> dict[str, Any]:
+    return {
+        "info": run_info(r.info),
+        "data": {
+            "metrics": [metric(m) for m in r.data.metrics.values()],
+            "params": kv(r.data.params),
+            "tags": kv(r.data.tags),
+        },
+        "inputs": {
+            "dataset_inputs": [
+                {
+                    "tags": [{"key": t.key, "value": t.value} for t in d.tags],
+                    "dataset": {
+                        k: v
+                        for k, v in {
+                            "name": d.dataset.name, "digest": d.dataset.digest,
+                            "source_type": d.dataset.source_type, "source": d.dataset.source,
+                            "schema": d.dataset.schema, "profile": d.dataset.profile,
+                        }.items()
+                        if v is not None
+                    },
+                }
+                for d in r.inputs.dataset_inputs
+            ],
+            "model_inputs": [{"model_id": m} for m in r.inputs.model_inputs],
+        },
+        "outputs": {
+            "model_outputs": [{"model_id": m.model_id, "step": m.step} for m in r.outputs.model_outputs]
+        },
+    }
+
+
+def logged_model(m: LoggedModel) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "model_id": m.model_id,
+        "experiment_id": m.experiment_id,
+        "name": m.name,
+        "creation_timestamp_ms": m.creation_timestamp,
+        "last_updated_timestamp_ms": m.last_updated_timestamp,
+        "artifact_uri": m.artifact_location,
+        "status": m.status,
+        "tags": kv(m.tags),
+    }
+    for k in ("model_type", "source_run_id", "status_message"):
+        if getattr(m, k) is not None:
+            info[k] = getattr(m, k)
+    return {
+        "info": info,
+        "data": {"params": kv(m.params), "metrics": [metric(x) for x in m.metrics]},
+    }

@@ -1,0 +1,75 @@
+"""Liveness, version and loopml-only admin endpoints (events, garbage collection)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from loopml._version import __version__
+from loopml.server._api import api
+from loopml.server._http import Body, JSONResponse
+from loopml.server._permissions import Permission as P
+from loopml.server._permissions import PermissionedRoute, route
+from loopml.server.services import Services
+
+LOOPML_PREFIX = ("/api/loopml/v1",)
+
+
+def routes(s: Services) -> list[PermissionedRoute]:
+    async def health(_: Request) -> Response:
+        return PlainTextResponse("OK")
+
+    async def version(_: Request) -> Response:
+        return PlainTextResponse(__version__)
+
+    async def server_info(_: Request) -> Response:
+        # Capabilities the mlflow client asks for before choosing upload strategies: loopml
+        # proxies artifacts in single streamed requests (no multipart, no presigned URLs).
+        return JSONResponse({
+            "store_type": "SqlStore",
+            "workspaces_enabled": False,
+            "trace_archival_enabled": False,
+            "multipart_uploads_enabled": False,
+            "multipart_downloads_enabled": False,
+            "presigned_upload_run_id_supported": False,
+            "presigned_upload_model_id_supported": False,
+            "features_enabled": {"gateway": False},
+        })
+
+    def read_events(b: Body) -> dict[str, Any]:
+        events = s.store.read_events(
+            after_seq=b.integer("after_seq", default=0) or 0, types=b.str_list("types") or None,
+            limit=b.integer("limit", default=1000) or 1000,
+        )
+        return {"events": [
+            {"seq": e.seq, "type": e.type, "subject": e.subject, "payload": e.payload,
+             "time": e.time, "workspace": e.workspace}
+            for e in events
+        ]}
+
+    def append_event(b: Body) -> dict[str, Any]:
+        payload = b.data.get("payload") or {}
+        if not isinstance(payload, dict):
+            from loopml.errors import invalid_param
+
+            raise invalid_param("payload", b.where, "a JSON object", payload)
+        seq = s.store.append_event(b.req_text("type"), b.req_text("subject"), payload)
+        return {"seq": seq}
+
+    def deleted_runs(b: Body) -> dict[str, Any]:
+        return {"run_ids": s.store.list_deleted_run_ids(b.integer("older_than_ms"))}
+
+    def purge_run(b: Body) -> dict[str, Any]:
+        return {"artifact_uri": s.store.permanently_delete_run(b.req_text("run_id"))}
+
+    return [
+        route("/health", health, ["GET"], P.PUBLIC, s.auth),
+        route("/version", version, ["GET"], P.PUBLIC, s.auth),
+        route("/api/3.0/mlflow/server-info", server_info, ["GET"], P.PUBLIC, s.auth),
+        *api(s, "/events", "GET", P.READ, read_events, prefixes=LOOPML_PREFIX),
+        *api(s, "/events", "POST", P.WRITE, append_event, prefixes=LOOPML_PREFIX),
+        *api(s, "/gc/deleted-runs", "GET", P.ADMIN, deleted_runs, prefixes=LOOPML_PREFIX),
+        *api(s, "/gc/purge-run", "POST", P.ADMIN, purge_run, prefixes=LOOPML_PREFIX),
+    ]

@@ -1,0 +1,77 @@
+"""MLflow 3 logged models API (``log_model`` creates, uploads, then finalizes one)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loopml.errors import invalid_param
+from loopml.server import _mlflow_json as J
+from loopml.server._api import api
+from loopml.server._http import Body
+from loopml.server._permissions import Permission as P
+from loopml.server._permissions import PermissionedRoute
+from loopml.server.services import Services
+
+
+def routes(s: Services) -> list[PermissionedRoute]:
+    st = s.store
+
+    def create(b: Body) -> dict[str, Any]:
+        m = st.create_logged_model(
+            b.req_text("experiment_id"), name=b.text("name"), source_run_id=b.text("source_run_id"),
+            tags=dict(b.key_values("tags")), params=dict(b.key_values("params")),
+            model_type=b.text("model_type"),
+        )
+        return {"model": J.logged_model(m)}
+
+    def get(b: Body) -> dict[str, Any]:
+        return {"model": J.logged_model(st.get_logged_model(b.req_text("model_id")))}
+
+    def finalize(b: Body) -> dict[str, Any]:
+        m = st.finalize_logged_model(b.req_text("model_id"), b.req_text("status"))
+        return {"model": J.logged_model(m)}
+
+    def delete(b: Body) -> dict[str, Any]:
+        st.delete_logged_model(b.req_text("model_id"))
+        return {}
+
+    def set_tags(b: Body) -> dict[str, Any]:
+        mid = b.req_text("model_id")
+        st.set_logged_model_tags(mid, dict(b.key_values("tags")))
+        return {"model": J.logged_model(st.get_logged_model(mid))}
+
+    def delete_tag(b: Body) -> dict[str, Any]:
+        st.delete_logged_model_tag(b.req_text("model_id"), b.req_text("tag_key"))
+        return {}
+
+    def log_params(b: Body) -> dict[str, Any]:
+        st.log_logged_model_params(b.req_text("model_id"), dict(b.key_values("params")))
+        return {}
+
+    def search(b: Body) -> dict[str, Any]:
+        order = []
+        for o in b.objects("order_by"):
+            field = o.req_text("field_name")
+            order.append({"field_name": field, "ascending": o.flag("ascending", True)})
+        max_results = b.integer("max_results", default=100) or 100
+        if max_results < 1:
+            raise invalid_param("max_results", b.where, "a positive int", max_results)
+        page = st.search_logged_models(
+            b.str_list("experiment_ids"), filter_string=b.text("filter"),
+            max_results=max_results, order_by=order, page_token=b.text("page_token"),
+        )
+        out: dict[str, Any] = {"models": [J.logged_model(m) for m in page]}
+        if page.next_page_token:
+            out["next_page_token"] = page.next_page_token
+        return out
+
+    return [
+        *api(s, "/logged-models", "POST", P.WRITE, create),
+        *api(s, "/logged-models/search", "POST", P.READ, search),
+        *api(s, "/logged-models/{model_id}", "GET", P.READ, get),
+        *api(s, "/logged-models/{model_id}", "PATCH", P.WRITE, finalize),
+        *api(s, "/logged-models/{model_id}", "DELETE", P.WRITE, delete),
+        *api(s, "/logged-models/{model_id}/tags", "PATCH", P.WRITE, set_tags),
+        *api(s, "/logged-models/{model_id}/tags/{tag_key}", "DELETE", P.WRITE, delete_tag),
+        *api(s, "/logged-models/{model_id}/params", "POST", P.WRITE, log_params),
+    ]

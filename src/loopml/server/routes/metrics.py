@@ -1,0 +1,57 @@
+"""MLflow metric history API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from loopml.server import _mlflow_json as J
+from loopml.server._api import MLFLOW_PREFIXES, api
+from loopml.server._http import Body, float_to_json, read_json
+from loopml.server._permissions import Permission as P
+from loopml.server._permissions import PermissionedRoute, route
+from loopml.server.routes.runs import run_id
+from loopml.server.services import Services
+
+
+def routes(s: Services) -> list[PermissionedRoute]:
+    st = s.store
+
+    def history(b: Body) -> bytes:
+        page = st.get_metric_history(
+            run_id(b), b.req_text("metric_key"), max_results=b.integer("max_results"),
+            page_token=b.text("page_token"),
+        )
+        # The hot path for 20k-point charts: build plain dicts and let orjson do the rest.
+        out: dict[str, Any] = {
+            "metrics": [
+                {"key": m.key, "value": float_to_json(m.value), "timestamp": m.timestamp,
+                 "step": m.step}
+                for m in page
+            ]
+        }
+        if page.next_page_token:
+            out["next_page_token"] = page.next_page_token
+        return orjson.dumps(out)
+
+    async def history_handler(request: Request) -> Response:
+        body = await read_json(request, s.max_body_bytes, "metrics/get-history")
+        return Response(await run_in_threadpool(history, body), media_type="application/json")
+
+    def bulk_interval(b: Body) -> dict[str, Any]:
+        pts = st.get_metric_history_bulk_interval(
+            b.str_list("run_ids"), b.req_text("metric_key"),
+            max_results=b.integer("max_results", default=320) or 320,
+            start_step=b.integer("start_step"), end_step=b.integer("end_step"),
+        )
+        return {"metrics": [J.metric(m) for m in pts]}
+
+    return [
+        *[route(p + "/metrics/get-history", history_handler, ["GET"], P.READ, s.auth)
+          for p in MLFLOW_PREFIXES],
+        *api(s, "/metrics/get-history-bulk-interval", "GET", P.READ, bulk_interval),
+    ]

@@ -1,0 +1,160 @@
+"""MLflow runs API: create/get/update/delete, logging, search, inputs/outputs."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from loopml.entities import (
+    Dataset,
+    DatasetInput,
+    InputTag,
+    LoggedModelOutput,
+    Metric,
+    Param,
+    RunTag,
+)
+from loopml.errors import invalid_param
+from loopml.server import _mlflow_json as J
+from loopml.server._api import api
+from loopml.server._http import Body
+from loopml.server._permissions import Permission as P
+from loopml.server._permissions import PermissionedRoute
+from loopml.server.routes.experiments import view_type
+from loopml.server.services import Services
+
+
+def run_id(b: Body) -> str:
+    rid = b.text("run_id") or b.text("run_uuid")
+    if not rid:
+        raise invalid_param("run_id", b.where, "a run id string", None)
+    return rid
+
+
+def metric_from(b: Body) -> Metric:
+    value = b.number("value", required=True)
+    assert value is not None
+    ts = b.integer("timestamp")
+    return Metric(
+        b.req_text("key"), value, ts if ts is not None else int(time.time() * 1000),
+        b.integer("step", default=0) or 0,
+    )
+
+
+def routes(s: Services) -> list[PermissionedRoute]:
+    st = s.store
+
+    def create(b: Body) -> dict[str, Any]:
+        run = st.create_run(
+            b.text("experiment_id") or "0",
+            user_id=b.text("user_id") or "",
+            start_time=b.integer("start_time"),
+            tags=[RunTag(k, v) for k, v in b.key_values("tags")],
+            run_name=b.text("run_name") or None,
+        )
+        return {"run": J.run(run)}
+
+    def get(b: Body) -> dict[str, Any]:
+        return {"run": J.run(st.get_run(run_id(b)))}
+
+    def update(b: Body) -> dict[str, Any]:
+        info = st.update_run_info(
+            run_id(b), status=b.text("status"), end_time=b.integer("end_time"),
+            run_name=b.text("run_name") or None,
+        )
+        return {"run_info": J.run_info(info)}
+
+    def delete(b: Body) -> dict[str, Any]:
+        st.delete_run(run_id(b))
+        return {}
+
+    def restore(b: Body) -> dict[str, Any]:
+        st.restore_run(run_id(b))
+        return {}
+
+    def log_metric(b: Body) -> dict[str, Any]:
+        st.log_metric(run_id(b), metric_from(b))
+        return {}
+
+    def log_param(b: Body) -> dict[str, Any]:
+        st.log_param(run_id(b), Param(b.req_text("key"), b.text("value") or ""))
+        return {}
+
+    def set_tag(b: Body) -> dict[str, Any]:
+        st.set_tag(run_id(b), RunTag(b.req_text("key"), b.text("value") or ""))
+        return {}
+
+    def delete_tag(b: Body) -> dict[str, Any]:
+        st.delete_tag(run_id(b), b.req_text("key"))
+        return {}
+
+    def log_batch(b: Body) -> dict[str, Any]:
+        st.log_batch(
+            run_id(b),
+            metrics=[metric_from(m) for m in b.objects("metrics")],
+            params=[Param(k, v) for k, v in b.key_values("params")],
+            tags=[RunTag(k, v) for k, v in b.key_values("tags")],
+        )
+        return {}
+
+    def log_inputs(b: Body) -> dict[str, Any]:
+        datasets = []
+        for d in b.objects("datasets"):
+            raw = d.data.get("dataset")
+            if not isinstance(raw, dict):
+                raise invalid_param("dataset", d.where, "an object", raw)
+            ds = Body(raw, d.where + " dataset")
+            datasets.append(
+                DatasetInput(
+                    Dataset(ds.req_text("name"), ds.req_text("digest"), ds.req_text("source_type"),
+                            ds.req_text("source"), ds.text("schema"), ds.text("profile")),
+                    tuple(InputTag(k, v) for k, v in d.key_values("tags")),
+                )
+            )
+        models = [m.req_text("model_id") for m in b.objects("models")]
+        st.log_inputs(run_id(b), datasets, models)
+        return {}
+
+    def log_outputs(b: Body) -> dict[str, Any]:
+        models = [
+            LoggedModelOutput(m.req_text("model_id"), m.integer("step", default=0) or 0)
+            for m in b.objects("models")
+        ]
+        st.log_outputs(run_id(b), models)
+        return {}
+
+    def log_model(b: Body) -> dict[str, Any]:
+        # MLflow 2's LogModel only recorded a history tag; MLflow 3 uses logged models.
+        run_id(b)
+        return {}
+
+    def search(b: Body) -> dict[str, Any]:
+        page = st.search_runs(
+            b.str_list("experiment_ids"),
+            filter_string=b.text("filter"),
+            run_view_type=view_type(b, "run_view_type"),
+            max_results=b.integer("max_results", default=1000) or 1000,
+            order_by=b.str_list("order_by"),
+            page_token=b.text("page_token"),
+        )
+        out: dict[str, Any] = {"runs": [J.run(r) for r in page]}
+        if page.next_page_token:
+            out["next_page_token"] = page.next_page_token
+        return out
+
+    return [
+        *api(s, "/runs/create", "POST", P.WRITE, create),
+        *api(s, "/runs/get", "GET", P.READ, get),
+        *api(s, "/runs/update", "POST", P.WRITE, update),
+        *api(s, "/runs/delete", "POST", P.WRITE, delete),
+        *api(s, "/runs/restore", "POST", P.WRITE, restore),
+        *api(s, "/runs/log-metric", "POST", P.WRITE, log_metric),
+        *api(s, "/runs/log-parameter", "POST", P.WRITE, log_param),
+        *api(s, "/runs/set-tag", "POST", P.WRITE, set_tag),
+        *api(s, "/runs/delete-tag", "POST", P.WRITE, delete_tag),
+        *api(s, "/runs/log-batch", "POST", P.WRITE, log_batch),
+        *api(s, "/runs/log-inputs", "POST", P.WRITE, log_inputs),
+        *api(s, "/runs/outputs", "POST", P.WRITE, log_outputs),
+        *api(s, "/runs/log-model", "POST", P.WRITE, log_model),
+        *api(s, "/runs/search", "POST", P.READ, search),
+    ]
