@@ -93,6 +93,10 @@ class Body:
                 pass
         raise invalid_param(name, self.where, "an integer", v)
 
+    def int_or(self, name: str, default: int) -> int:
+        v = self.integer(name)
+        return default if v is None else v
+
     def number(self, name: str, required: bool = False) -> float | None:
         v = self._get(name, required)
         if v is None:

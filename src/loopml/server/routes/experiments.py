@@ -57,7 +57,7 @@ def routes(s: Services) -> list[PermissionedRoute]:
     def search(b: Body) -> dict[str, Any]:
         page = st.search_experiments(
             view_type=view_type(b, "view_type"),
-            max_results=b.integer("max_results", default=1000) or 1000,
+            max_results=b.int_or("max_results", 1000),
             filter_string=b.text("filter"),
             order_by=b.str_list("order_by"),
             page_token=b.text("page_token"),

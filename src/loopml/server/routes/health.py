@@ -40,8 +40,8 @@ def routes(s: Services) -> list[PermissionedRoute]:
 
     def read_events(b: Body) -> dict[str, Any]:
         events = s.store.read_events(
-            after_seq=b.integer("after_seq", default=0) or 0, types=b.str_list("types") or None,
-            limit=b.integer("limit", default=1000) or 1000,
+            after_seq=b.int_or("after_seq", 0), types=b.str_list("types") or None,
+            limit=b.int_or("limit", 1000),
         )
         return {"events": [
             {"seq": e.seq, "type": e.type, "subject": e.subject, "payload": e.payload,

@@ -53,7 +53,7 @@ def routes(s: Services) -> list[PermissionedRoute]:
         for o in b.objects("order_by"):
             field = o.req_text("field_name")
             order.append({"field_name": field, "ascending": o.flag("ascending", True)})
-        max_results = b.integer("max_results", default=100) or 100
+        max_results = b.int_or("max_results", 100)
         if max_results < 1:
             raise invalid_param("max_results", b.where, "a positive int", max_results)
         page = st.search_logged_models(

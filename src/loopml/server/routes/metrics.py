@@ -45,7 +45,7 @@ def routes(s: Services) -> list[PermissionedRoute]:
     def bulk_interval(b: Body) -> dict[str, Any]:
         pts = st.get_metric_history_bulk_interval(
             b.str_list("run_ids"), b.req_text("metric_key"),
-            max_results=b.integer("max_results", default=320) or 320,
+            max_results=b.int_or("max_results", 320),
             start_step=b.integer("start_step"), end_step=b.integer("end_step"),
         )
         return {"metrics": [J.metric(m) for m in pts]}

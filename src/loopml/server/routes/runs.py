@@ -37,7 +37,7 @@ def metric_from(b: Body) -> Metric:
     ts = b.integer("timestamp")
     return Metric(
         b.req_text("key"), value, ts if ts is not None else int(time.time() * 1000),
-        b.integer("step", default=0) or 0,
+        b.int_or("step", 0),
     )
 
 
@@ -117,7 +117,7 @@ def routes(s: Services) -> list[PermissionedRoute]:
 
     def log_outputs(b: Body) -> dict[str, Any]:
         models = [
-            LoggedModelOutput(m.req_text("model_id"), m.integer("step", default=0) or 0)
+            LoggedModelOutput(m.req_text("model_id"), m.int_or("step", 0))
             for m in b.objects("models")
         ]
         st.log_outputs(run_id(b), models)
@@ -133,7 +133,7 @@ def routes(s: Services) -> list[PermissionedRoute]:
             b.str_list("experiment_ids"),
             filter_string=b.text("filter"),
             run_view_type=view_type(b, "run_view_type"),
-            max_results=b.integer("max_results", default=1000) or 1000,
+            max_results=b.int_or("max_results", 1000),
             order_by=b.str_list("order_by"),
             page_token=b.text("page_token"),
         )
