@@ -1,0 +1,119 @@
+"""Bad input gets a clear 4xx with MLflow's error body, never a 500, and touches no file."""
+
+from __future__ import annotations
+
+import http.client
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from tests.server.conftest import LiveServer, start_server
+
+API = "/api/2.0/mlflow"
+
+
+def raw_request(url: str, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+    """Send ``path`` byte for byte (no client-side normalisation of '..' or escapes)."""
+    u = urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+    try:
+        conn.putrequest(method, path, skip_accept_encoding=True)
+        conn.putheader("Content-Length", str(len(body or b"")))
+        conn.endheaders(body)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    "path,body,needle",
+    [
+        ("/runs/create", b"{not json", "not valid JSON"),
+        ("/runs/create", b"[1, 2]", "JSON object"),
+        ("/runs/create", b'{"experiment_id": 5.5}', "experiment_id"),
+        ("/runs/log-metric", b'{"run_id": "x", "key": "k"}', "value"),
+        ("/runs/log-metric", b'{"run_id": "0123", "key": "k", "value": "abc", "timestamp": 1}', "value"),
+        ("/runs/log-batch", b'{"run_id": "abc", "metrics": "nope"}', "metrics"),
+        ("/runs/log-batch", b'{"run_id": "abc", "metrics": [{"key": "k", "value": 1, "timestamp": "x"}]}', "timestamp"),
+        ("/experiments/create", b'{"name": ""}', "name"),
+        ("/experiments/create", b'{"name": 7}', "name"),
+        ("/experiments/create", b'{"name": "x", "artifact_location": "/etc"}', "outside"),
+        ("/experiments/create", b'{"name": "y", "artifact_location": "s3://b/../x"}', ".."),
+        ("/runs/search", b'{"experiment_ids": ["0"], "max_results": 0}', "max_results"),
+        ("/runs/search", b'{"experiment_ids": ["0"], "filter": "metrics.a >"}', "filter"),
+        ("/runs/search", b'{"experiment_ids": ["0"], "run_view_type": "SOMETIMES"}', "run_view_type"),
+        ("/runs/search", b'{"experiment_ids": "zero"}', "experiment_id"),
+    ],
+)
+def test_bad_json_gets_400(live_server: LiveServer, path: str, body: bytes, needle: str) -> None:
+    r = httpx.post(live_server.url + API + path, content=body,
+                   headers={"Content-Type": "application/json"})
+    assert r.status_code == 400, r.text
+    err = r.json()
+    assert err["error_code"] in ("INVALID_PARAMETER_VALUE", "BAD_REQUEST")
+    assert needle.lower() in err["message"].lower(), err["message"]
+
+
+def test_missing_resources_are_404(live_server: LiveServer) -> None:
+    r = httpx.get(live_server.url + API + "/runs/get", params={"run_id": "0" * 32})
+    assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    r = httpx.get(live_server.url + API + "/nope")
+    assert r.status_code == 404 and r.json()["error_code"] == "ENDPOINT_NOT_FOUND"
+
+
+def test_oversize_body_413(tmp_path) -> None:
+    srv = start_server(tmp_path / "small", max_body_bytes=1024)
+    try:
+        r = httpx.post(srv.url + API + "/runs/log-batch", content=b"{" + b" " * 4096 + b"}",
+                       headers={"Content-Type": "application/json"})
+        assert r.status_code == 413 and "limit" in r.json()["message"]
+    finally:
+        srv.stop()
+
+
+TRAVERSAL = [
+    "..", "../x", "a/../../b", "%2e%2e/x", "%2e%2e%2fx", "..%2fx", "%252e%252e%252fx",
+    "..%5cx", "..\\x", "a;b", "a%23b", "a%00b", "%EF%BC%8E%EF%BC%8E/x", "..%E2%88%95x",
+    "%2F%2Fetc/passwd", "C:%5Cx",
+]
+
+
+@pytest.mark.parametrize("bad", TRAVERSAL)
+def test_traversal_is_rejected(live_server: LiveServer, bad: str) -> None:
+    sentinel = live_server.root / "sentinel.txt"
+    sentinel.write_text("secret")
+    base = "/api/2.0/mlflow-artifacts/artifacts"
+    for method, path, body in [
+        ("PUT", f"{base}/{bad}", b"pwned"),
+        ("GET", f"{base}/{bad}", None),
+        ("DELETE", f"{base}/{bad}", None),
+        ("GET", f"{base}?path={bad}", None),
+        ("GET", f"{API}/artifacts/list?run_id={'0' * 32}&path={bad}", None),
+    ]:
+        status, payload = raw_request(live_server.url, method, path, body)
+        assert 400 <= status < 500, (method, path, status, payload)
+    assert sentinel.read_text() == "secret"
+    assert not (live_server.root / "x").exists()
+
+
+def test_run_artifact_listing_rejects_traversal_in_existing_run(live_server: LiveServer) -> None:
+    from loopml.store.rest import RestStore
+
+    store = RestStore(live_server.url)
+    rid = store.create_run("0").info.run_id
+    for bad in ["../../..", "%2e%2e", "/etc"]:
+        r = httpx.get(live_server.url + API + "/artifacts/list", params={"run_id": rid, "path": bad})
+        assert r.status_code == 400, (bad, r.text)
+    store.close()
+
+
+def test_artifact_download_headers(live_server: LiveServer) -> None:
+    base = live_server.url + "/api/2.0/mlflow-artifacts/artifacts"
+    assert httpx.put(f"{base}/x/page.html", content=b"<script>alert(1)</script>").status_code == 200
+    r = httpx.get(f"{base}/x/page.html")
+    assert r.status_code == 200 and r.content.startswith(b"<script>")
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["content-disposition"].startswith("attachment")
+    assert r.headers["content-type"] == "application/octet-stream"
