@@ -50,7 +50,9 @@ def test_artifacts_round_trip(mlflow_client_env: str, tmp_path) -> None:
     assert {f.path for f in c.list_artifacts(run.info.run_id, "tree/sub")} == {"tree/sub/b.txt"}
     local = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="tree",
                                                 dst_path=str(tmp_path / "dl"))
-    assert open(f"{local}/sub/b.txt").read() == "beta"
+    from pathlib import Path
+
+    assert (Path(local) / "sub" / "b.txt").read_text() == "beta"
 
 
 def test_sklearn_log_model_and_load(mlflow_client_env: str) -> None:
