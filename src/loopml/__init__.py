@@ -5,5 +5,29 @@ private modules and may change.
 """
 
 from loopml._version import __version__
+from loopml.tracking import (
+    ActiveRun,
+    TrackingClient,
+    active_run,
+    end_run,
+    flush,
+    get_tracking_uri,
+    log_artifact,
+    log_artifacts,
+    log_metric,
+    log_metrics,
+    log_param,
+    log_params,
+    set_experiment,
+    set_tag,
+    set_tags,
+    set_tracking_uri,
+    start_run,
+)
 
-__all__ = ["__version__"]
+__all__ = [
+    "ActiveRun", "TrackingClient", "__version__", "active_run", "end_run", "flush",
+    "get_tracking_uri", "log_artifact", "log_artifacts", "log_metric", "log_metrics",
+    "log_param", "log_params", "set_experiment", "set_tag", "set_tags", "set_tracking_uri",
+    "start_run",
+]

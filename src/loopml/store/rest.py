@@ -119,6 +119,11 @@ def _logged_model(d: dict[str, Any]) -> LoggedModel:
 class RestStore(TrackingStore):
     def __init__(self, uri: str, token: str | None = None, timeout: float = 60.0) -> None:
         self.uri = uri.rstrip("/")
+        import os
+
+        token = token or os.environ.get("LOOPML_TRACKING_TOKEN") or os.environ.get(
+            "MLFLOW_TRACKING_TOKEN"
+        )
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.http = httpx.Client(base_url=self.uri, headers=headers, timeout=timeout)
 

@@ -1,1 +1,29 @@
-"""loopml.tracking"""
+"""Experiment tracking: the fluent API (``loopml.start_run`` ...) and ``TrackingClient``."""
+
+from loopml.tracking._client import TrackingClient
+from loopml.tracking._fluent import (
+    ActiveRun,
+    active_run,
+    client,
+    end_run,
+    flush,
+    get_tracking_uri,
+    log_artifact,
+    log_artifacts,
+    log_metric,
+    log_metrics,
+    log_param,
+    log_params,
+    set_experiment,
+    set_tag,
+    set_tags,
+    set_tracking_uri,
+    start_run,
+)
+
+__all__ = [
+    "ActiveRun", "TrackingClient", "active_run", "client", "end_run", "flush",
+    "get_tracking_uri", "log_artifact", "log_artifacts", "log_metric", "log_metrics",
+    "log_param", "log_params", "set_experiment", "set_tag", "set_tags", "set_tracking_uri",
+    "start_run",
+]

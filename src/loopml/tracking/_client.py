@@ -1,0 +1,135 @@
+"""``TrackingClient``: explicit (MlflowClient-like) access to runs and artifacts, on any
+TrackingStore, embedded or remote."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from loopml.artifacts import BlobStore, get_blob_store
+from loopml.entities import Experiment, Metric, PagedList, Param, Run, RunTag, ViewType
+from loopml.store import get_store
+from loopml.store.base import TrackingStore
+from loopml.tracking._buffer import MetricBuffer
+
+PROXY_SCHEME = "mlflow-artifacts:"
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
+
+
+class TrackingClient:
+    def __init__(self, tracking_uri: str | None = None, store: TrackingStore | None = None) -> None:
+        self.tracking_uri = tracking_uri
+        self.store = store or get_store(tracking_uri)
+        self._buffer: MetricBuffer | None = None
+
+    @property
+    def is_remote(self) -> bool:
+        return bool(self.tracking_uri and self.tracking_uri.startswith(("http://", "https://")))
+
+    @property
+    def buffer(self) -> MetricBuffer:
+        if self._buffer is None:
+            self._buffer = MetricBuffer(lambda rid, ms: self.store.log_batch(rid, metrics=ms))
+        return self._buffer
+
+    # ---- experiments and runs -------------------------------------------------------------
+    def get_or_create_experiment(self, name: str) -> Experiment:
+        exp = self.store.get_experiment_by_name(name)
+        if exp is None:
+            import contextlib
+
+            from loopml.errors import ResourceAlreadyExists
+
+            # Another process may create it between our read and our write: that is fine.
+            with contextlib.suppress(ResourceAlreadyExists):
+                self.store.create_experiment(name)
+            exp = self.store.get_experiment_by_name(name)
+            assert exp is not None
+        return exp
+
+    def create_run(self, experiment_id: str, run_name: str | None = None,
+                   tags: dict[str, str] | None = None) -> Run:
+        return self.store.create_run(
+            experiment_id, user_id=os.environ.get("USER", ""), start_time=_now(),
+            tags=[RunTag(k, v) for k, v in (tags or {}).items()], run_name=run_name,
+        )
+
+    def get_run(self, run_id: str) -> Run:
+        self.flush(run_id)
+        return self.store.get_run(run_id)
+
+    def terminate(self, run_id: str, status: str = "FINISHED") -> None:
+        self.flush(run_id)
+        self.store.update_run_info(run_id, status=status, end_time=_now())
+
+    def log_metric(self, run_id: str, key: str, value: float, step: int = 0,
+                   timestamp: int | None = None, synchronous: bool = False) -> None:
+        m = Metric(key, float(value), timestamp if timestamp is not None else _now(), step)
+        if synchronous:
+            self.store.log_metric(run_id, m)
+        else:
+            self.buffer.add(run_id, m)
+
+    def log_param(self, run_id: str, key: str, value: object) -> None:
+        self.store.log_param(run_id, Param(key, str(value)))
+
+    def log_params(self, run_id: str, params: dict[str, object]) -> None:
+        items = [Param(k, str(v)) for k, v in params.items()]
+        for i in range(0, len(items), 100):
+            self.store.log_batch(run_id, params=items[i : i + 100])
+
+    def set_tag(self, run_id: str, key: str, value: object) -> None:
+        self.store.set_tag(run_id, RunTag(key, str(value)))
+
+    def flush(self, run_id: str | None = None) -> None:
+        if self._buffer is not None:
+            self._buffer.flush(run_id)
+
+    def search_runs(self, experiment_ids: Sequence[str], filter_string: str | None = None,
+                    order_by: Sequence[str] | None = None, max_results: int = 1000,
+                    view: ViewType = ViewType.ACTIVE_ONLY) -> PagedList[Run]:
+        self.flush()
+        return self.store.search_runs(experiment_ids, filter_string, view, max_results, order_by)
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        self.flush(run_id)
+        return self.store.get_metric_history(run_id, key).items
+
+    # ---- artifacts -------------------------------------------------------------------------
+    def artifact_store(self, artifact_uri: str) -> BlobStore:
+        """The blob store rooted at a run's (or model's) artifact URI."""
+        if artifact_uri.startswith(PROXY_SCHEME):
+            from loopml.tracking._http_artifacts import HttpBlobStore
+
+            if not self.is_remote:
+                raise ValueError(
+                    f"{artifact_uri!r} is served by a loopml server; set LOOPML_TRACKING_URI to it."
+                )
+            token = os.environ.get("LOOPML_TRACKING_TOKEN") or os.environ.get("MLFLOW_TRACKING_TOKEN")
+            assert self.tracking_uri is not None
+            return HttpBlobStore(self.tracking_uri, artifact_uri[len(PROXY_SCHEME):].lstrip("/"), token)
+        return get_blob_store(artifact_uri)
+
+    def log_artifact(self, run_id: str, local_path: str | Path, artifact_path: str | None = None) -> None:
+        run = self.store.get_run(run_id)
+        blobs = self.artifact_store(run.info.artifact_uri)
+        p = Path(local_path)
+        dest = f"{artifact_path.strip('/')}/{p.name}" if artifact_path else p.name
+        blobs.put_file(dest, p)
+
+    def log_artifacts(self, run_id: str, local_dir: str | Path, artifact_path: str | None = None) -> None:
+        run = self.store.get_run(run_id)
+        self.artifact_store(run.info.artifact_uri).put_dir(artifact_path or "", local_dir)
+
+    def list_artifacts(self, run_id: str, path: str = "") -> list[str]:
+        run = self.store.get_run(run_id)
+        return [f.path for f in self.artifact_store(run.info.artifact_uri).list(path)]
+
+    def download_artifacts(self, run_id: str, path: str, dst: str | Path) -> Path:
+        run = self.store.get_run(run_id)
+        return self.artifact_store(run.info.artifact_uri).get_dir(path, dst)

@@ -1,0 +1,159 @@
+"""The module-level tracking API re-exported by ``loopml``:
+
+    with loopml.start_run(experiment="churn") as run:
+        loopml.log_param("lr", 0.1)
+        for step in range(100):
+            loopml.log_metric("loss", loss, step=step)   # buffered, flushed in background
+
+Embedded by default (SQLite and a folder under LOOPML_HOME); remote when LOOPML_TRACKING_URI
+(or ``set_tracking_uri``) names a loopml server.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from loopml.entities import Experiment, Run
+from loopml.errors import InvalidState
+from loopml.tracking._client import TrackingClient
+
+_state_lock = threading.Lock()
+_tracking_uri: str | None = None
+_client: TrackingClient | None = None
+_experiment: Experiment | None = None
+_active: list[ActiveRun] = []
+
+
+def set_tracking_uri(uri: str | None) -> None:
+    """Use ``uri`` (http(s):// server, sqlite:///file, postgresql://...) from now on."""
+    global _tracking_uri, _client, _experiment
+    with _state_lock:
+        if _client is not None:
+            _client.flush()
+        _tracking_uri, _client, _experiment = uri, None, None
+
+
+def get_tracking_uri() -> str | None:
+    return _tracking_uri or os.environ.get("LOOPML_TRACKING_URI") or None
+
+
+def client() -> TrackingClient:
+    global _client
+    with _state_lock:
+        if _client is None:
+            _client = TrackingClient(get_tracking_uri())
+        return _client
+
+
+def set_experiment(name: str) -> Experiment:
+    global _experiment
+    _experiment = client().get_or_create_experiment(name)
+    return _experiment
+
+
+class ActiveRun:
+    """The context manager ``start_run`` returns: ends the run FINISHED, or FAILED when the
+    block raises. ``.info`` and ``.run_id`` mirror MLflow's ActiveRun."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+
+    @property
+    def info(self) -> Any:
+        return self.run.info
+
+    @property
+    def run_id(self) -> str:
+        return self.run.info.run_id
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        end_run("FAILED" if et else "FINISHED")
+
+
+def start_run(
+    experiment: str | None = None,
+    run_name: str | None = None,
+    tags: dict[str, str] | None = None,
+    nested: bool = False,
+) -> ActiveRun:
+    if _active and not nested:
+        raise InvalidState(
+            f"Run {_active[-1].run_id} is already active. End it with loopml.end_run(), or pass "
+            "nested=True to start a child run."
+        )
+    exp = set_experiment(experiment) if experiment else (_experiment or client().store.get_experiment("0"))
+    all_tags = {"mlflow.source.name": Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python",
+                "mlflow.user": os.environ.get("USER", "")}
+    if nested and _active:
+        all_tags["mlflow.parentRunId"] = _active[-1].run_id
+    all_tags.update(tags or {})
+    active = ActiveRun(client().create_run(exp.experiment_id, run_name, all_tags))
+    _active.append(active)
+    return active
+
+
+def active_run() -> ActiveRun | None:
+    return _active[-1] if _active else None
+
+
+def _run_id() -> str:
+    if not _active:
+        raise InvalidState("No active run. Start one with `with loopml.start_run():`.")
+    return _active[-1].run_id
+
+
+def end_run(status: str = "FINISHED") -> None:
+    if not _active:
+        return
+    run = _active.pop()
+    client().terminate(run.run_id, status)
+
+
+def log_param(key: str, value: object) -> None:
+    client().log_param(_run_id(), key, value)
+
+
+def log_params(params: dict[str, object]) -> None:
+    client().log_params(_run_id(), params)
+
+
+def log_metric(key: str, value: float, step: int | None = None, timestamp: int | None = None) -> None:
+    client().log_metric(_run_id(), key, value, step or 0, timestamp)
+
+
+def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
+    c, rid = client(), _run_id()
+    for k, v in metrics.items():
+        c.log_metric(rid, k, v, step or 0)
+
+
+def set_tag(key: str, value: object) -> None:
+    client().set_tag(_run_id(), key, value)
+
+
+def set_tags(tags: dict[str, object]) -> None:
+    for k, v in tags.items():
+        set_tag(k, v)
+
+
+def log_artifact(local_path: str | Path, artifact_path: str | None = None) -> None:
+    client().log_artifact(_run_id(), local_path, artifact_path)
+
+
+def log_artifacts(local_dir: str | Path, artifact_path: str | None = None) -> None:
+    client().log_artifacts(_run_id(), local_dir, artifact_path)
+
+
+def flush() -> None:
+    """Send every buffered metric now (also done at run end and at interpreter exit)."""
+    if _client is not None:
+        _client.flush()
