@@ -94,3 +94,11 @@ def test_put_dir_and_get_dir(blobs: BlobStore, tmp_path: Path) -> None:
 def test_unknown_scheme() -> None:
     with pytest.raises(InvalidParameterValue):
         get_blob_store("ftp://x/y")
+
+
+def test_delete_root_of_never_written_store(tmp_path: Path) -> None:
+    # Regression: deleting the root of a store whose folder was never created crashed
+    # (seen when garbage-collecting a run that logged no artifacts).
+    store = get_blob_store(str(tmp_path / "never" / "created"))
+    store.delete("")
+    assert store.list() == []

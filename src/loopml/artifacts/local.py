@@ -100,6 +100,8 @@ class LocalBlobStore(BlobStore):
     def delete(self, path: str) -> None:
         p = self._path(path)
         if p == self.root:
+            if not p.is_dir():
+                return  # nothing was ever stored (e.g. a run that logged no artifacts)
             # Deleting the root would also remove the folder the store was configured with.
             for child in p.iterdir():
                 shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()

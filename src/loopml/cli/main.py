@@ -30,9 +30,11 @@ def _root(
     """loopml command line."""
 
 
+from loopml.cli.gc import gc  # noqa: E402
 from loopml.cli.server import server  # noqa: E402
 
 app.command()(server)
+app.command()(gc)
 
 
 def main() -> None:
