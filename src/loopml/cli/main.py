@@ -30,11 +30,16 @@ def _root(
     """loopml command line."""
 
 
+from loopml.cli.demo import demo  # noqa: E402
 from loopml.cli.gc import gc  # noqa: E402
+from loopml.cli.runs import experiments_app, runs_app  # noqa: E402
 from loopml.cli.server import server  # noqa: E402
 
+app.command()(demo)
 app.command()(server)
 app.command()(gc)
+app.add_typer(runs_app, name="runs")
+app.add_typer(experiments_app, name="experiments")
 
 
 def main() -> None:

@@ -1,0 +1,49 @@
+"""``loopml runs ...`` and ``loopml experiments ...``: look at tracked runs from a terminal."""
+
+from __future__ import annotations
+
+import typer
+
+runs_app = typer.Typer(help="List and inspect runs.", no_args_is_help=True)
+experiments_app = typer.Typer(help="List experiments.", no_args_is_help=True)
+
+_URI_HELP = "Tracking URI: http(s)://server, sqlite:///file or postgresql://... Default: LOOPML_TRACKING_URI, else SQLite under LOOPML_HOME."
+
+
+@runs_app.command("list")
+def list_runs(
+    experiment: str = typer.Option("Default", help="Experiment name."),
+    filter: str = typer.Option(None, "--filter", help="Search filter, e.g. \"metrics.roc_auc > 0.9 AND params.model = 'rf'\"."),
+    order_by: list[str] = typer.Option(None, "--order-by", help="e.g. 'metrics.roc_auc DESC' (repeatable)."),
+    max_results: int = typer.Option(50, min=1, max=50000, help="Rows to show."),
+    tracking_uri: str = typer.Option(None, help=_URI_HELP),
+) -> None:
+    """Show runs of an experiment as a table with their latest metrics."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from loopml.tracking import TrackingClient
+
+    client = TrackingClient(tracking_uri)
+    exp = client.store.get_experiment_by_name(experiment)
+    if exp is None:
+        typer.echo(f"Error: no experiment named {experiment!r}.", err=True)
+        raise typer.Exit(1)
+    runs = client.search_runs([exp.experiment_id], filter, order_by or None, max_results)
+    metric_keys = sorted({k for r in runs for k in r.data.metrics})[:8]
+    table = Table(title=f"{len(runs)} run(s) in '{experiment}'")
+    for col in ("run id", "name", "status", *metric_keys):
+        table.add_column(col)
+    for r in runs:
+        vals = [f"{r.data.metrics[k].value:.4g}" if k in r.data.metrics else "" for k in metric_keys]
+        table.add_row(r.info.run_id, r.info.run_name, r.info.status, *vals)
+    Console().print(table)
+
+
+@experiments_app.command("list")
+def list_experiments(tracking_uri: str = typer.Option(None, help=_URI_HELP)) -> None:
+    """Show active experiments."""
+    from loopml.tracking import TrackingClient
+
+    for e in TrackingClient(tracking_uri).store.search_experiments():
+        typer.echo(f"{e.experiment_id}\t{e.name}\t{e.artifact_location}")
