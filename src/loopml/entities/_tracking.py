@@ -3,7 +3,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 T = TypeVar("T")
 
@@ -67,8 +67,11 @@ class Experiment:
     workspace: str = "default"
 
 
-@dataclass(frozen=True)
-class Metric:
+class Metric(NamedTuple):
+    """Immutable like the other entities, but a NamedTuple: metric histories build tens of
+    thousands at a time, and a tuple is several times cheaper to create than a frozen
+    dataclass."""
+
     key: str
     value: float
     timestamp: int

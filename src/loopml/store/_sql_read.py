@@ -30,6 +30,27 @@ def _chunks(ids: Sequence[str]) -> list[list[str]]:
     return [list(ids[i : i + _CHUNK]) for i in range(0, len(ids), _CHUNK)]
 
 
+_INFO_COLS = (
+    t.runs.c.run_uuid, t.runs.c.experiment_id, t.runs.c.name, t.runs.c.user_id,
+    t.runs.c.status, t.runs.c.start_time, t.runs.c.end_time, t.runs.c.artifact_uri,
+    t.runs.c.lifecycle_stage,
+)
+
+
+def _info(row: Sequence[object]) -> RunInfo:
+    return RunInfo(
+        run_id=str(row[0]), experiment_id=str(row[1]), run_name=str(row[2]),
+        user_id=str(row[3]), status=str(row[4]), start_time=row[5],  # type: ignore[arg-type]
+        end_time=row[6], artifact_uri=str(row[7]), lifecycle_stage=str(row[8]),  # type: ignore[arg-type]
+    )
+
+
+def load_run_info(conn: Connection, run_id: str) -> RunInfo:
+    row = conn.execute(sa.select(*_INFO_COLS).where(t.runs.c.run_uuid == run_id)).first()
+    assert row is not None, run_id
+    return _info(row)
+
+
 def load_runs(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
     """Load full runs in the order of ``run_ids`` (ids not found are skipped)."""
     if not run_ids:
@@ -43,17 +64,8 @@ def load_runs(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
     model_out: dict[str, list[LoggedModelOutput]] = {r: [] for r in run_ids}
     r = t.runs.c
     for chunk in _chunks(run_ids):
-        for row in conn.execute(
-            sa.select(
-                r.run_uuid, r.experiment_id, r.name, r.user_id, r.status, r.start_time,
-                r.end_time, r.artifact_uri, r.lifecycle_stage,
-            ).where(r.run_uuid.in_(chunk))
-        ):
-            infos[row[0]] = RunInfo(
-                run_id=row[0], experiment_id=str(row[1]), run_name=row[2], user_id=row[3],
-                status=row[4], start_time=row[5], end_time=row[6], artifact_uri=row[7],
-                lifecycle_stage=row[8],
-            )
+        for row in conn.execute(sa.select(*_INFO_COLS).where(r.run_uuid.in_(chunk))):
+            infos[row[0]] = _info(row)
         lm = t.latest_metrics.c
         for rid, key, value, kind, ts, step in conn.execute(
             sa.select(lm.run_uuid, lm.key, lm.value, lm.value_kind, lm.timestamp, lm.step).where(

@@ -27,6 +27,44 @@ def _insert(conn: Connection, table: sa.Table) -> Any:
     return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
+# Building an upsert costs more than running it (column proxies for ``excluded``), so the
+# hot-path statements are built once per dialect. They are immutable; SQLAlchemy also caches
+# their compiled form.
+_STATEMENTS: dict[tuple[str, str], Any] = {}
+
+
+def _cached(conn: Connection, name: str, build: Any) -> Any:
+    key = (conn.dialect.name, name)
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        stmt = _STATEMENTS[key] = build(conn)
+    return stmt
+
+
+def _metrics_insert(conn: Connection) -> Any:
+    return _insert(conn, t.metrics).on_conflict_do_nothing()
+
+
+def _latest_upsert(conn: Connection) -> Any:
+    ins = _insert(conn, t.latest_metrics)
+    ex = ins.excluded
+    lm = t.latest_metrics.c
+    newer = sa.or_(ex.step > lm.step, sa.and_(ex.step == lm.step, ex.timestamp >= lm.timestamp))
+    return ins.on_conflict_do_update(
+        index_elements=[lm.run_uuid, lm.key],
+        set_={"value": ex.value, "value_kind": ex.value_kind, "timestamp": ex.timestamp,
+              "step": ex.step},
+        where=newer,
+    )
+
+
+def _tags_upsert(conn: Connection) -> Any:
+    ins = _insert(conn, t.tags)
+    return ins.on_conflict_do_update(
+        index_elements=[t.tags.c.run_uuid, t.tags.c.key], set_={"value": ins.excluded.value}
+    )
+
+
 def validate_batch(
     metrics: Sequence[Metric], params: Sequence[Param], tags: Sequence[RunTag]
 ) -> None:
@@ -86,18 +124,8 @@ def write_metrics(conn: Connection, run_id: str, metrics: Sequence[Metric]) -> N
         # The latest point is the max by (step, timestamp), later arrival winning ties.
         if cur is None or (m.step, m.timestamp) >= (cur["step"], cur["timestamp"]):
             latest[m.key] = row
-    conn.execute(_insert(conn, t.metrics).on_conflict_do_nothing(), rows)
-    ins = _insert(conn, t.latest_metrics)
-    ex = ins.excluded
-    lm = t.latest_metrics.c
-    newer = sa.or_(ex.step > lm.step, sa.and_(ex.step == lm.step, ex.timestamp >= lm.timestamp))
-    stmt = ins.on_conflict_do_update(
-        index_elements=[lm.run_uuid, lm.key],
-        set_={"value": ex.value, "value_kind": ex.value_kind, "timestamp": ex.timestamp,
-              "step": ex.step},
-        where=newer,
-    )
-    conn.execute(stmt, list(latest.values()))
+    conn.execute(_cached(conn, "metrics", _metrics_insert), rows)
+    conn.execute(_cached(conn, "latest", _latest_upsert), list(latest.values()))
 
 
 def write_params(conn: Connection, run_id: str, params: Sequence[Param]) -> None:
@@ -129,14 +157,8 @@ def write_params(conn: Connection, run_id: str, params: Sequence[Param]) -> None
 def write_tags(conn: Connection, run_id: str, tags: Sequence[RunTag]) -> None:
     if not tags:
         return
-    ins = _insert(conn, t.tags)
     rows = {x.key: {"run_uuid": run_id, "key": x.key, "value": x.value} for x in tags}
-    conn.execute(
-        ins.on_conflict_do_update(
-            index_elements=[t.tags.c.run_uuid, t.tags.c.key], set_={"value": ins.excluded.value}
-        ),
-        list(rows.values()),
-    )
+    conn.execute(_cached(conn, "tags", _tags_upsert), list(rows.values()))
     if RUN_NAME_TAG in rows:
         # MLflow keeps the run name and the mlflow.runName tag in step.
         conn.execute(

@@ -27,6 +27,7 @@ from loopml.entities import (
     PagedList,
     Param,
     Run,
+    RunData,
     RunInfo,
     RunStatus,
     RunTag,
@@ -42,7 +43,7 @@ from loopml.errors import (
 from loopml.store import _schema as t
 from loopml.store import _search, _sql_models, _sql_write
 from loopml.store._engine import create_engine, upgrade
-from loopml.store._sql_read import load_runs
+from loopml.store._sql_read import load_run_info, load_runs
 from loopml.store._sql_util import (
     check_max_results,
     decode_page_token,
@@ -303,6 +304,7 @@ class SqlStore(TrackingStore):
         all_tags = [RunTag(k, v) for k, v in tag_map.items()]
         _sql_write.validate_batch([], [], all_tags)
         run_id = uuid.uuid4().hex
+        start = start_time if start_time is not None else now_ms()
         with self._tx() as conn:
             row = conn.execute(
                 sa.select(_E.artifact_location, _E.lifecycle_stage).where(
@@ -320,13 +322,18 @@ class SqlStore(TrackingStore):
                 sa.insert(t.runs).values(
                     run_uuid=run_id, experiment_id=eid, name=name, user_id=user_id or "",
                     status=RunStatus.RUNNING.value,
-                    start_time=start_time if start_time is not None else now_ms(),
+                    start_time=start,
                     lifecycle_stage="active", artifact_uri=artifact_uri,
                 )
             )
             _sql_write.write_tags(conn, run_id, all_tags)
             self._event(conn, "run.created", run_id, {"experiment_id": str(eid)})
-        return self.get_run(run_id)
+        # Everything about a new run is known here: no need to read it back.
+        return Run(
+            info=RunInfo(run_id, str(eid), name, user_id or "", RunStatus.RUNNING.value,
+                         start, None, artifact_uri),
+            data=RunData(tags={x.key: x.value for x in all_tags}),
+        )
 
     @staticmethod
     def _check_run_id(run_id: object, where: str) -> str:
@@ -381,7 +388,7 @@ class SqlStore(TrackingStore):
                 _sql_write.write_tags(conn, run_id, [RunTag(_sql_write.RUN_NAME_TAG, run_name)])
             if status and RunStatus(status).is_terminated:
                 self._event(conn, "run.finished", run_id, {"status": status})
-        return self.get_run(run_id).info
+            return load_run_info(conn, run_id)
 
     def _set_run_stage(self, run_id: str, stage: str, where: str) -> None:
         self._check_run_id(run_id, where)
@@ -435,10 +442,12 @@ class SqlStore(TrackingStore):
         self._check_run_id(run_id, "get_metric_history")
         offset = decode_page_token(page_token, "get_metric_history")
         m = t.metrics.c
+        # Ordered by the covering index alone (no id tiebreak): SQLite then streams rows off
+        # the index instead of sorting 20k rows in a temp b-tree.
         q = (
-            sa.select(m.key, m.value, m.value_kind, m.timestamp, m.step)
+            sa.select(m.value, m.value_kind, m.timestamp, m.step)
             .where(m.run_uuid == run_id, m.key == metric_key)
-            .order_by(m.step, m.timestamp, m.id)
+            .order_by(m.step, m.timestamp)
         )
         if max_results is not None:
             check_max_results(max_results, "get_metric_history", 10**9)
@@ -452,7 +461,11 @@ class SqlStore(TrackingStore):
         token = None
         if max_results is not None and len(rows) > max_results:
             rows, token = rows[:max_results], encode_page_token(offset + max_results)
-        return PagedList([Metric(k, decode_value(v, kd), ts, st) for k, v, kd, ts, st in rows], token)
+        return PagedList(
+            [Metric(metric_key, v if kd == 0 else decode_value(v, kd), ts, st)
+             for v, kd, ts, st in rows],
+            token,
+        )
 
     def get_metric_history_bulk_interval(
         self,

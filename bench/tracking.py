@@ -1,0 +1,201 @@
+"""Tracking benchmark: the real mlflow client against `mlflow server` and `loopml server`
+(both on SQLite) with the same workload, in one run, plus a do-nothing server that measures
+the client's own ceiling for sequential log_metric.
+
+    .venv/bin/python bench/tracking.py [--quick]
+
+Prints each phase's throughput for both servers and the ratio; writes
+bench/results/tracking.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _servers import start_loopml, start_mlflow, start_null, stop  # noqa: E402
+
+
+def timed(fn: Callable[[], int]) -> float:
+    """Run fn (which returns how many operations it did); return operations per second."""
+    t = time.perf_counter()
+    n = fn()
+    return n / (time.perf_counter() - t)
+
+
+def workload(url: str, sizes: dict[str, int]) -> dict[str, float]:
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric, Param, RunTag
+
+    c = MlflowClient(url)
+    exp = c.create_experiment(f"bench-{time.time_ns()}")
+    run = c.create_run(exp).info.run_id
+    out: dict[str, float] = {}
+    for i in range(20):  # warm-up: connection pool and server caches
+        c.log_metric(run, "warmup", float(i), step=i)
+
+    def seq_log_metric() -> int:
+        for i in range(sizes["log_metric"]):
+            c.log_metric(run, "seq", float(i), step=i)
+        return sizes["log_metric"]
+
+    out["log_metric calls/s"] = timed(seq_log_metric)
+
+    def log_batch() -> int:
+        ts = int(time.time() * 1000)
+        for b in range(sizes["batches"]):
+            c.log_batch(run, metrics=[Metric("batch", float(i), ts, b * 1000 + i) for i in range(1000)])
+        return sizes["batches"] * 1000
+
+    out["log_batch metrics/s"] = timed(log_batch)
+    hist_run = c.create_run(exp).info.run_id
+    ts = int(time.time() * 1000)
+    for b in range(sizes["history"] // 1000):
+        c.log_batch(hist_run, metrics=[Metric("h", float(i), ts, b * 1000 + i) for i in range(1000)])
+
+    def history() -> int:
+        for _ in range(sizes["history_calls"]):
+            assert len(c.get_metric_history(hist_run, "h")) == sizes["history"]
+        return sizes["history_calls"]
+
+    out["get_metric_history(20k) calls/s"] = timed(history)
+
+    def create_runs() -> int:
+        for i in range(sizes["runs"]):
+            r = c.create_run(exp, run_name=f"r{i}").info.run_id
+            c.log_batch(r, params=[Param("lr", str(i % 7)), Param("model", "rf" if i % 2 else "lr")],
+                        tags=[RunTag("team", "a" if i % 3 else "b")])
+            c.log_metric(r, "acc", (i % 100) / 100)
+            c.set_terminated(r)
+        return sizes["runs"]
+
+    out["runs created/s"] = timed(create_runs)
+
+    def search_filtered() -> int:
+        for _ in range(sizes["searches"]):
+            c.search_runs([exp], "metrics.acc > 0.5 AND params.model = 'rf'",
+                          order_by=["metrics.acc DESC"], max_results=100)
+        return sizes["searches"]
+
+    out["search_runs filtered/s"] = timed(search_filtered)
+
+    def search_all() -> int:
+        for _ in range(sizes["search_all"]):
+            assert len(c.search_runs([exp], max_results=1000)) >= sizes["runs"]
+        return sizes["search_all"]
+
+    out["search_runs all/s"] = timed(search_all)
+
+    # The same requests over raw HTTP: what the server costs without the mlflow client's
+    # protobuf parsing, which dominates large responses (it caps client-side ratios).
+    import httpx
+
+    h = httpx.Client(base_url=url + "/api/2.0/mlflow", timeout=120)
+
+    def raw_history() -> int:
+        for _ in range(sizes["history_calls"]):
+            h.get("/metrics/get-history", params={"run_id": hist_run, "metric_key": "h"}).raise_for_status()
+        return sizes["history_calls"]
+
+    out["raw HTTP get-history(20k) calls/s"] = timed(raw_history)
+    body = {"experiment_ids": [exp], "filter": "metrics.acc > 0.5 AND params.model = 'rf'",
+            "order_by": ["metrics.acc DESC"], "max_results": 100}
+
+    def raw_search() -> int:
+        for _ in range(sizes["searches"]):
+            h.post("/runs/search", json=body).raise_for_status()
+        return sizes["searches"]
+
+    out["raw HTTP search filtered/s"] = timed(raw_search)
+
+    def raw_search_all() -> int:
+        for _ in range(sizes["search_all"]):
+            h.post("/runs/search", json={"experiment_ids": [exp], "max_results": 1000}).raise_for_status()
+        return sizes["search_all"]
+
+    out["raw HTTP search all/s"] = timed(raw_search_all)
+    return out
+
+
+def ceiling(url: str, n: int) -> float:
+    from mlflow import MlflowClient
+
+    c = MlflowClient(url)
+
+    def run() -> int:
+        for i in range(n):
+            c.log_metric("0" * 32, "seq", float(i), step=i)
+        return n
+
+    return timed(run)
+
+
+TARGETS = {
+    "log_batch metrics/s": 5.0,
+    "get_metric_history(20k) calls/s": 10.0,
+    "search_runs filtered/s": 10.0,
+    "search_runs all/s": 10.0,
+    "runs created/s": 3.0,
+    "raw HTTP get-history(20k) calls/s": 10.0,
+    "raw HTTP search filtered/s": 10.0,
+    "raw HTTP search all/s": 10.0,
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="smaller workload for a smoke run")
+    args = ap.parse_args()
+    sizes = dict(log_metric=500, batches=20, history=20000, history_calls=3, runs=300,
+                 searches=50, search_all=10)
+    if args.quick:
+        sizes = dict(log_metric=100, batches=5, history=5000, history_calls=2, runs=50,
+                     searches=10, search_all=3)
+    os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+    # The machine has no outside network: keep the client from trying to send telemetry.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DO_NOT_TRACK", "true")
+    from rich.console import Console
+    from rich.table import Table
+
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as d:
+        work = Path(d)
+        for name, starter in (("null", start_null), ("mlflow", start_mlflow), ("loopml", start_loopml)):
+            url, proc = starter(work)
+            try:
+                if name == "null":
+                    ceiling(url, 20)
+                    results[name] = {"log_metric calls/s": ceiling(url, sizes["log_metric"])}
+                else:
+                    results[name] = workload(url, sizes)
+            finally:
+                stop(proc)
+    table = Table(title="Tracking: mlflow client -> server (SQLite), higher is better")
+    for col in ("phase", "mlflow 3.17.2", "loopml", "loopml / mlflow", "target"):
+        table.add_column(col, justify="right" if col != "phase" else "left")
+    for phase, lv in results["loopml"].items():
+        mv = results["mlflow"][phase]
+        target = TARGETS.get(phase)
+        table.add_row(phase, f"{mv:,.1f}", f"{lv:,.1f}", f"{lv / mv:.1f}x",
+                      f">= {target:g}x" if target else "")
+    ceil = results["null"]["log_metric calls/s"]
+    share = results["loopml"]["log_metric calls/s"] / ceil
+    table.add_row("log_metric vs client ceiling", f"ceiling {ceil:,.1f}",
+                  f"{results['loopml']['log_metric calls/s']:,.1f}", f"{share:.0%}", ">= 70%")
+    Console().print(table)
+    out = Path(__file__).parent / "results"
+    out.mkdir(exist_ok=True)
+    (out / "tracking.json").write_text(json.dumps({"sizes": sizes, "results": results,
+                                                   "log_metric_share_of_ceiling": share}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
