@@ -249,6 +249,17 @@ def _dataset_condition(c: Compare) -> ColumnElement[bool]:
     raise _bad("datasets filters support datasets.name, datasets.digest and datasets.context.")
 
 
+def _where(expr_text: str | None, ent: _Entity) -> ColumnElement[bool] | None:
+    """Parse and compile a filter; semantic errors quote the whole filter, like parse errors."""
+    expr = parse_filter(expr_text)
+    if expr is None:
+        return None
+    try:
+        return _compile(expr, ent)
+    except InvalidParameterValue as e:
+        raise InvalidParameterValue(f"Invalid filter {expr_text!r}: {e.message}") from None
+
+
 def _view_condition(col: ColumnElement[Any], view_type: ViewType) -> ColumnElement[bool] | None:
     vt = ViewType.parse(view_type)
     if vt == ViewType.ACTIVE_ONLY:
@@ -295,9 +306,9 @@ def runs_select(
     cond = _view_condition(_R.lifecycle_stage, view_type)
     if cond is not None:
         q = q.where(cond)
-    expr = parse_filter(filter_string)
-    if expr is not None:
-        q = q.where(_compile(expr, _RUNS))
+    cond_f = _where(filter_string, _RUNS)
+    if cond_f is not None:
+        q = q.where(cond_f)
     terms: list[ColumnElement[Any]] = []
     for ob in order_by or []:
         key = parse_order_by(ob)
@@ -318,9 +329,9 @@ def experiments_select(
     cond = _view_condition(_X.lifecycle_stage, view_type)
     if cond is not None:
         q = q.where(cond)
-    expr = parse_filter(filter_string)
-    if expr is not None:
-        q = q.where(_compile(expr, _EXPERIMENTS))
+    cond_f = _where(filter_string, _EXPERIMENTS)
+    if cond_f is not None:
+        q = q.where(cond_f)
     terms: list[ColumnElement[Any]] = []
     for ob in order_by or []:
         key = parse_order_by(ob)
@@ -340,9 +351,9 @@ def logged_models_select(
     q = sa.select(_M.model_id).where(_M.lifecycle_stage == "active")
     if experiment_ids:
         q = q.where(_M.experiment_id.in_(list(experiment_ids)))
-    expr = parse_filter(filter_string)
-    if expr is not None:
-        q = q.where(_compile(expr, _MODELS))
+    cond_f = _where(filter_string, _MODELS)
+    if cond_f is not None:
+        q = q.where(cond_f)
     terms: list[ColumnElement[Any]] = []
     for ob in order_by or []:
         field = str(ob.get("field_name", ""))

@@ -1,0 +1,54 @@
+"""Migrations are applied at start and are safe when several processes start at once."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+
+import pytest
+import sqlalchemy as sa
+
+
+def _init(uri: str, root: str) -> None:
+    from loopml.store.sql import SqlStore
+
+    SqlStore(uri, root).close()
+
+
+def _start_many(uri: str, root: str, n: int = 4) -> None:
+    ctx = mp.get_context("spawn")
+    ps = [ctx.Process(target=_init, args=(uri, root)) for _ in range(n)]
+    for p in ps:
+        p.start()
+    for p in ps:
+        p.join(120)
+    assert [p.exitcode for p in ps] == [0] * n
+
+
+def _check(uri: str) -> None:
+    from loopml.store._engine import create_engine
+
+    eng = create_engine(uri)
+    with eng.connect() as c:
+        assert c.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert c.execute(sa.text("SELECT count(*) FROM experiments WHERE name = 'Default'")).scalar() == 1
+    eng.dispose()
+
+
+def test_concurrent_start_sqlite(tmp_path) -> None:
+    uri = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    _start_many(uri, str(tmp_path / "a"))
+    _check(uri)
+
+
+@pytest.mark.postgres
+def test_concurrent_start_postgres(postgres_uri, tmp_path) -> None:
+    _start_many(postgres_uri, str(tmp_path / "a"))
+    _check(postgres_uri)
+
+
+def test_bad_uri_is_a_clear_error() -> None:
+    from loopml.errors import InvalidParameterValue
+    from loopml.store import get_store
+
+    with pytest.raises(InvalidParameterValue, match="Supported schemes"):
+        get_store("mysql://x/y")
