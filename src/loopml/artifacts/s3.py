@@ -7,31 +7,16 @@ The endpoint comes from ``LOOPML_S3_ENDPOINT_URL`` or MLflow's ``MLFLOW_S3_ENDPO
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from loopml.artifacts._hashing import HashingReader
 from loopml.artifacts._paths import confine, join
 from loopml.artifacts.base import CHUNK_SIZE, BlobStore, FileInfo, PutResult
 from loopml.artifacts.local import atomic_write
 from loopml.errors import InvalidParameterValue, ResourceDoesNotExist
-
-
-class _HashingReader:
-    """Wraps a stream so the digest and size are computed while boto3 reads it."""
-
-    def __init__(self, stream: BinaryIO) -> None:
-        self.stream = stream
-        self.digest = hashlib.sha256()
-        self.size = 0
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.stream.read(n)
-        self.digest.update(data)
-        self.size += len(data)
-        return data
 
 
 class S3BlobStore(BlobStore):
@@ -62,7 +47,7 @@ class S3BlobStore(BlobStore):
         rel = confine(path)
         if not rel:
             raise InvalidParameterValue("An artifact path must name a file, not the root.")
-        reader = _HashingReader(stream)
+        reader = HashingReader(stream)
         cfg = TransferConfig(multipart_threshold=8 * CHUNK_SIZE, multipart_chunksize=8 * CHUNK_SIZE,
                              use_threads=False)
         self.client.upload_fileobj(reader, self.bucket, self._key(rel), Config=cfg)

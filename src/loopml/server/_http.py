@@ -7,7 +7,6 @@ sending the wrong type gets a 400 that names the field, the expected type and wh
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,12 +14,11 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from loopml._json import float_from_json
 from loopml.errors import InvalidParameterValue, LoopmlError, RequestTooLarge, invalid_param
 
 log = logging.getLogger("loopml.server")
 
-_SPECIAL_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf,
-                   "nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
 class JSONResponse(Response):
@@ -32,15 +30,6 @@ class JSONResponse(Response):
 
 def error_response(err: LoopmlError) -> JSONResponse:
     return JSONResponse(err.to_json(), status_code=err.http_status)
-
-
-def float_to_json(v: float) -> float | str:
-    """Protobuf JSON spells non-finite doubles as strings; the mlflow client parses them."""
-    if math.isnan(v):
-        return "NaN"
-    if math.isinf(v):
-        return "Infinity" if v > 0 else "-Infinity"
-    return v
 
 
 class Body:
@@ -101,17 +90,10 @@ class Body:
         v = self._get(name, required)
         if v is None:
             return None
-        if isinstance(v, bool):
-            raise invalid_param(name, self.where, "a number", v)
-        if isinstance(v, int | float):
-            return float(v)
-        if isinstance(v, str):
-            if v in _SPECIAL_FLOATS:
-                return _SPECIAL_FLOATS[v]
-            try:
-                return float(v)
-            except ValueError:
-                pass
+        try:
+            return float_from_json(v)
+        except ValueError:
+            pass
         raise invalid_param(name, self.where, "a number (or 'NaN', 'Infinity', '-Infinity')", v)
 
     def flag(self, name: str, default: bool = False) -> bool:

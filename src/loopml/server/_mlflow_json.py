@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from loopml._json import float_to_json
 from loopml.entities import Experiment, LoggedModel, Metric, Run, RunInfo
-from loopml.server._http import float_to_json
 
 
 def kv(d: dict[str, str]) -> list[dict[str, str]]:

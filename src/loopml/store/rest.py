@@ -4,13 +4,13 @@ store raises, so callers cannot tell which backend they talk to."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import httpx
 import orjson
 
+from loopml._json import float_from_json, float_to_json
 from loopml.entities import (
     Dataset,
     DatasetInput,
@@ -35,27 +35,12 @@ from loopml.store.base import TrackingStore
 
 _API = "/api/2.0/mlflow"
 _LOOPML = "/api/loopml/v1"
-_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
-
-
-def _float(v: Any) -> float:
-    return _FLOATS[v] if isinstance(v, str) and v in _FLOATS else float(v)
-
-
-def _float_json(v: float) -> float | str:
-    if math.isnan(v):
-        return "NaN"
-    if math.isinf(v):
-        return "Infinity" if v > 0 else "-Infinity"
-    return v
-
-
 def _kv(items: list[dict[str, Any]] | None) -> dict[str, str]:
     return {x["key"]: x.get("value", "") for x in items or []}
 
 
 def _metric(d: dict[str, Any]) -> Metric:
-    return Metric(d["key"], _float(d.get("value", 0.0)), int(d.get("timestamp", 0)),
+    return Metric(d["key"], float_from_json(d.get("value", 0.0)), int(d.get("timestamp", 0)),
                   int(d.get("step", 0)), d.get("run_id"))
 
 
@@ -223,7 +208,7 @@ class RestStore(TrackingStore):
                   tags: Sequence[RunTag] = ()) -> None:
         self._call("POST", f"{_API}/runs/log-batch", {
             "run_id": run_id,
-            "metrics": [{"key": m.key, "value": _float_json(m.value), "timestamp": m.timestamp,
+            "metrics": [{"key": m.key, "value": float_to_json(m.value), "timestamp": m.timestamp,
                          "step": m.step} for m in metrics],
             "params": [{"key": p.key, "value": p.value} for p in params],
             "tags": [{"key": t.key, "value": t.value} for t in tags],

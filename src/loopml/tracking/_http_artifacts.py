@@ -11,25 +11,13 @@ from urllib.parse import quote
 
 import httpx
 
+from loopml.artifacts._hashing import HashingReader
 from loopml.artifacts._paths import confine, join
 from loopml.artifacts.base import CHUNK_SIZE, BlobStore, FileInfo, PutResult
 from loopml.artifacts.local import atomic_write
 from loopml.errors import LoopmlError, ResourceDoesNotExist, error_from_code
 
 PROXY = "/api/2.0/mlflow-artifacts/artifacts"
-
-
-class _Hashing:
-    def __init__(self, stream: BinaryIO) -> None:
-        import hashlib
-
-        self.stream, self.digest, self.size = stream, hashlib.sha256(), 0
-
-    def __iter__(self) -> Iterator[bytes]:
-        while chunk := self.stream.read(CHUNK_SIZE):
-            self.digest.update(chunk)
-            self.size += len(chunk)
-            yield chunk
 
 
 class HttpBlobStore(BlobStore):
@@ -54,7 +42,7 @@ class HttpBlobStore(BlobStore):
             raise LoopmlError(f"artifact request failed with HTTP {resp.status_code}") from None
 
     def put_stream(self, path: str, stream: BinaryIO) -> PutResult:
-        body = _Hashing(stream)
+        body = HashingReader(stream)
         self._raise(self.http.put(self._url(path), content=iter(body)))
         return PutResult(confine(path), body.digest.hexdigest(), body.size)
 

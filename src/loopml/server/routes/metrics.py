@@ -9,9 +9,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from loopml._json import float_to_json
 from loopml.server import _mlflow_json as J
 from loopml.server._api import MLFLOW_PREFIXES, api
-from loopml.server._http import Body, float_to_json, read_json
+from loopml.server._http import Body, read_json
 from loopml.server._permissions import Permission as P
 from loopml.server._permissions import PermissionedRoute, route
 from loopml.server.routes.runs import run_id
