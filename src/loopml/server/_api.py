@@ -1,7 +1,8 @@
 """``api()`` makes JSON routes from plain sync functions ``fn(body) -> dict``.
 
-Store calls are synchronous (SQLAlchemy); they run in the thread pool so one slow query (or
-a SQLite writer waiting on the busy timeout) never stalls the event loop.
+Store calls are synchronous (SQLAlchemy). They run in the thread pool, so one slow query
+never stalls the event loop, except when ``Services.inline_store_calls`` is set (SQLite):
+see services.py for why.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ def api(
         body = await read_json(request, s.max_body_bytes, where)
         # Path parameters (e.g. /logged-models/{model_id}) join the body fields.
         body.data.update(request.path_params)
+        if s.inline_store_calls:
+            return JSONResponse(fn(body))
         return JSONResponse(await run_in_threadpool(fn, body))
 
     return [route(p + path, handler, [method], permission, s.auth) for p in prefixes]

@@ -29,7 +29,10 @@ def build_services(
     # Runs get mlflow-artifacts:/ URIs so that remote clients upload through this server.
     store = get_store(backend_store_uri, PROXY_SCHEME)
     blobs = get_blob_store(artifacts_destination)
-    return Services(store=store, blobs=blobs, auth=Authenticator(token, basic))
+    return Services(
+        store=store, blobs=blobs, auth=Authenticator(token, basic),
+        inline_store_calls=backend_store_uri.startswith("sqlite"),
+    )
 
 
 def app_from_env() -> Starlette:
