@@ -45,8 +45,11 @@ def _info(row: Sequence[object]) -> RunInfo:
     )
 
 
+_RUN_INFO = sa.select(*_INFO_COLS).where(t.runs.c.run_uuid == sa.bindparam("rid"))
+
+
 def load_run_info(conn: Connection, run_id: str) -> RunInfo:
-    row = conn.execute(sa.select(*_INFO_COLS).where(t.runs.c.run_uuid == run_id)).first()
+    row = conn.execute(_RUN_INFO, {"rid": run_id}).first()
     assert row is not None, run_id
     return _info(row)
 

@@ -58,6 +58,18 @@ from loopml.store.base import TrackingStore
 
 _E, _R = t.experiments.c, t.runs.c
 
+# Per-request statements, built once with bound parameters: constructing a Core statement
+# costs more than executing it on SQLite, and these run on every write.
+_RUN_STATE = sa.select(_R.lifecycle_stage, _R.experiment_id).where(
+    _R.run_uuid == sa.bindparam("rid")
+)
+_EXP_FOR_RUN = sa.select(_E.artifact_location, _E.lifecycle_stage).where(
+    _E.experiment_id == sa.bindparam("eid")
+)
+_INSERT_RUN = sa.insert(t.runs)
+_INSERT_EVENT = sa.insert(t.events)
+_UPDATE_RUN = sa.update(t.runs).where(_R.run_uuid == sa.bindparam("rid"))
+
 
 class SqlStore(TrackingStore):
     def __init__(self, db_uri: str, default_artifact_root: str) -> None:
@@ -91,10 +103,9 @@ class SqlStore(TrackingStore):
         self, conn: Connection, type: str, subject: str, payload: dict[str, Any] | None = None
     ) -> None:
         conn.execute(
-            sa.insert(t.events).values(
-                type=type, subject=subject, payload=orjson.dumps(payload or {}).decode(),
-                time=now_ms(),
-            )
+            _INSERT_EVENT,
+            {"type": type, "subject": subject, "payload": orjson.dumps(payload or {}).decode(),
+             "time": now_ms(), "workspace": "default"},
         )
 
     # ---- experiments -------------------------------------------------------------------
@@ -306,11 +317,7 @@ class SqlStore(TrackingStore):
         run_id = uuid.uuid4().hex
         start = start_time if start_time is not None else now_ms()
         with self._tx() as conn:
-            row = conn.execute(
-                sa.select(_E.artifact_location, _E.lifecycle_stage).where(
-                    _E.experiment_id == eid
-                )
-            ).first()
+            row = conn.execute(_EXP_FOR_RUN, {"eid": eid}).first()
             if row is None:
                 raise ResourceDoesNotExist(f"No experiment with id={experiment_id!r}.")
             if row[1] != "active":
@@ -319,12 +326,11 @@ class SqlStore(TrackingStore):
                 )
             artifact_uri = f"{row[0].rstrip('/')}/{run_id}/artifacts"
             conn.execute(
-                sa.insert(t.runs).values(
-                    run_uuid=run_id, experiment_id=eid, name=name, user_id=user_id or "",
-                    status=RunStatus.RUNNING.value,
-                    start_time=start,
-                    lifecycle_stage="active", artifact_uri=artifact_uri,
-                )
+                _INSERT_RUN,
+                {"run_uuid": run_id, "experiment_id": eid, "name": name,
+                 "user_id": user_id or "", "status": RunStatus.RUNNING.value,
+                 "start_time": start, "end_time": None, "deleted_time": None,
+                 "lifecycle_stage": "active", "artifact_uri": artifact_uri},
             )
             _sql_write.write_tags(conn, run_id, all_tags)
             self._event(conn, "run.created", run_id, {"experiment_id": str(eid)})
@@ -351,9 +357,7 @@ class SqlStore(TrackingStore):
 
     def _active_run(self, conn: Connection, run_id: str, where: str) -> tuple[str, int]:
         self._check_run_id(run_id, where)
-        row = conn.execute(
-            sa.select(_R.lifecycle_stage, _R.experiment_id).where(_R.run_uuid == run_id)
-        ).first()
+        row = conn.execute(_RUN_STATE, {"rid": run_id}).first()
         if row is None:
             raise ResourceDoesNotExist(f"Run with id={run_id!r} not found.")
         if row[0] != "active":
@@ -382,7 +386,7 @@ class SqlStore(TrackingStore):
         with self._tx() as conn:
             self._active_run(conn, run_id, "update_run")
             if values:
-                conn.execute(sa.update(t.runs).where(_R.run_uuid == run_id).values(**values))
+                conn.execute(_UPDATE_RUN, {"rid": run_id, **values})
             if run_name:
                 validate_name(run_name, "run_name", "update_run")
                 _sql_write.write_tags(conn, run_id, [RunTag(_sql_write.RUN_NAME_TAG, run_name)])
