@@ -8,6 +8,14 @@ from loopml._json import float_to_json
 from loopml.entities import Experiment, LoggedModel, Metric, Run, RunInfo
 
 
+def page(name: str, items: list[dict[str, Any]], next_page_token: str | None) -> dict[str, Any]:
+    """A search response: the items under ``name`` and the token only when there is more."""
+    out: dict[str, Any] = {name: items}
+    if next_page_token:
+        out["next_page_token"] = next_page_token
+    return out
+
+
 def kv(d: dict[str, str]) -> list[dict[str, str]]:
     return [{"key": k, "value": v} for k, v in d.items()]
 

@@ -62,10 +62,7 @@ def routes(s: Services) -> list[PermissionedRoute]:
             order_by=b.str_list("order_by"),
             page_token=b.text("page_token"),
         )
-        out: dict[str, Any] = {"experiments": [J.experiment(e) for e in page]}
-        if page.next_page_token:
-            out["next_page_token"] = page.next_page_token
-        return out
+        return J.page("experiments", [J.experiment(e) for e in page], page.next_page_token)
 
     def update(b: Body) -> dict[str, Any]:
         new_name = b.text("new_name")

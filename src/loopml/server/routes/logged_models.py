@@ -60,10 +60,7 @@ def routes(s: Services) -> list[PermissionedRoute]:
             b.str_list("experiment_ids"), filter_string=b.text("filter"),
             max_results=max_results, order_by=order, page_token=b.text("page_token"),
         )
-        out: dict[str, Any] = {"models": [J.logged_model(m) for m in page]}
-        if page.next_page_token:
-            out["next_page_token"] = page.next_page_token
-        return out
+        return J.page("models", [J.logged_model(m) for m in page], page.next_page_token)
 
     return [
         *api(s, "/logged-models", "POST", P.WRITE, create),

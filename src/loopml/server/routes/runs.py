@@ -162,10 +162,7 @@ def routes(s: Services) -> list[PermissionedRoute]:
             order_by=b.str_list("order_by"),
             page_token=b.text("page_token"),
         )
-        out: dict[str, Any] = {"runs": [J.run(r) for r in page]}
-        if page.next_page_token:
-            out["next_page_token"] = page.next_page_token
-        return out
+        return J.page("runs", [J.run(r) for r in page], page.next_page_token)
 
     return [
         *api(s, "/runs/create", "POST", P.WRITE, create),
