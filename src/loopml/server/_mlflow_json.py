@@ -59,35 +59,42 @@ def run_info(i: RunInfo) -> dict[str, Any]:
     return out
 
 
+def _inputs(r: Run) -> dict[str, Any]:
+    return {
+        "dataset_inputs": [
+            {
+                "tags": [{"key": t.key, "value": t.value} for t in d.tags],
+                "dataset": {
+                    k: v
+                    for k, v in {
+                        "name": d.dataset.name, "digest": d.dataset.digest,
+                        "source_type": d.dataset.source_type, "source": d.dataset.source,
+                        "schema": d.dataset.schema, "profile": d.dataset.profile,
+                    }.items()
+                    if v is not None
+                },
+            }
+            for d in r.inputs.dataset_inputs
+        ],
+        "model_inputs": [{"model_id": m} for m in r.inputs.model_inputs],
+    }
+
+
 def run(r: Run) -> dict[str, Any]:
+    # Search pages map hundreds of runs: the inputs/outputs sections are only built when a
+    # run has any (empty sections are what protobuf JSON omits anyway).
+    d = r.data
     return {
         "info": run_info(r.info),
         "data": {
-            "metrics": [metric(m) for m in r.data.metrics.values()],
-            "params": kv(r.data.params),
-            "tags": kv(r.data.tags),
+            "metrics": [metric(m) for m in d.metrics.values()],
+            "params": kv(d.params),
+            "tags": kv(d.tags),
         },
-        "inputs": {
-            "dataset_inputs": [
-                {
-                    "tags": [{"key": t.key, "value": t.value} for t in d.tags],
-                    "dataset": {
-                        k: v
-                        for k, v in {
-                            "name": d.dataset.name, "digest": d.dataset.digest,
-                            "source_type": d.dataset.source_type, "source": d.dataset.source,
-                            "schema": d.dataset.schema, "profile": d.dataset.profile,
-                        }.items()
-                        if v is not None
-                    },
-                }
-                for d in r.inputs.dataset_inputs
-            ],
-            "model_inputs": [{"model_id": m} for m in r.inputs.model_inputs],
-        },
+        "inputs": _inputs(r) if r.inputs.dataset_inputs or r.inputs.model_inputs else {},
         "outputs": {
             "model_outputs": [{"model_id": m.model_id, "step": m.step} for m in r.outputs.model_outputs]
-        },
+        } if r.outputs.model_outputs else {},
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
@@ -37,12 +38,10 @@ _INFO_COLS = (
 )
 
 
-def _info(row: Sequence[object]) -> RunInfo:
-    return RunInfo(
-        run_id=str(row[0]), experiment_id=str(row[1]), run_name=str(row[2]),
-        user_id=str(row[3]), status=str(row[4]), start_time=row[5],  # type: ignore[arg-type]
-        end_time=row[6], artifact_uri=str(row[7]), lifecycle_stage=str(row[8]),  # type: ignore[arg-type]
-    )
+def _info(row: Any) -> RunInfo:
+    # Positional and without conversions but the one needed (experiment ids are ints in
+    # the table, strings in the API): this runs once per run in every search page.
+    return RunInfo(row[0], str(row[1]), row[2], row[3], row[4], row[5], row[6], row[7], row[8])
 
 
 _RUN_INFO = sa.select(*_INFO_COLS).where(t.runs.c.run_uuid == sa.bindparam("rid"))
@@ -67,20 +66,20 @@ def load_runs(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
     model_out: dict[str, list[LoggedModelOutput]] = {r: [] for r in run_ids}
     r = t.runs.c
     for chunk in _chunks(run_ids):
-        for row in conn.execute(sa.select(*_INFO_COLS).where(r.run_uuid.in_(chunk))):
+        for row in conn.execute(sa.select(*_INFO_COLS).where(r.run_uuid.in_(chunk))).all():
             infos[row[0]] = _info(row)
         lm = t.latest_metrics.c
         for rid, key, value, kind, ts, step in conn.execute(
             sa.select(lm.run_uuid, lm.key, lm.value, lm.value_kind, lm.timestamp, lm.step).where(
                 lm.run_uuid.in_(chunk)
             )
-        ):
+        ).all():
             metrics[rid][key] = Metric(key, decode_value(value, kind), ts, step)
         for table, target in ((t.params, params), (t.tags, tags)):
             c = table.c
             for rid, key, value in conn.execute(
                 sa.select(c.run_uuid, c.key, c.value).where(c.run_uuid.in_(chunk))
-            ):
+            ).all():
                 target[rid][key] = value
         di, ds = t.run_dataset_inputs.c, t.datasets.c
         for drow in conn.execute(
@@ -90,7 +89,7 @@ def load_runs(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
             )
             .join_from(t.run_dataset_inputs, t.datasets, di.dataset_uuid == ds.dataset_uuid)
             .where(di.run_uuid.in_(chunk))
-        ):
+        ).all():
             itags = tuple(InputTag(k, v) for k, v in orjson.loads(drow[1]).items())
             datasets[drow[0]].append(
                 DatasetInput(Dataset(drow[2], drow[3], drow[4], drow[5], drow[6], drow[7]), itags)
@@ -100,7 +99,7 @@ def load_runs(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
             sa.select(ml.run_uuid, ml.model_id, ml.direction, ml.step).where(
                 ml.run_uuid.in_(chunk)
             )
-        ):
+        ).all():
             if direction == "input":
                 model_in[rid].append(mid)
             else:
