@@ -29,7 +29,7 @@ def _check(uri: str) -> None:
 
     eng = create_engine(uri)
     with eng.connect() as c:
-        assert c.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert c.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0002"
         assert c.execute(sa.text("SELECT count(*) FROM experiments WHERE name = 'Default'")).scalar() == 1
     eng.dispose()
 
@@ -52,3 +52,36 @@ def test_bad_uri_is_a_clear_error() -> None:
 
     with pytest.raises(InvalidParameterValue, match="Supported schemes"):
         get_store("mysql://x/y")
+
+
+def test_upgrade_from_0001(tmp_path) -> None:
+    """A database made by 0.1.0 (revision 0001) gains the registry tables on the next start."""
+    from alembic import command
+    from alembic.config import Config
+
+    from loopml.store._engine import create_engine, migration_lock
+    from loopml.store.registry_sql import SqlRegistryStore
+    from loopml.store.sql import SqlStore
+
+    uri = f"sqlite:///{tmp_path / 'old.db'}"
+    eng = create_engine(uri)
+    cfg = Config()
+    from pathlib import Path
+
+    import loopml.store
+
+    cfg.set_main_option("script_location", str(Path(loopml.store.__file__).parent / "migrations"))
+    with migration_lock(eng) as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+        conn.commit()
+    eng.dispose()
+    with sa.create_engine(uri).begin() as c:
+        assert "registered_models" not in sa.inspect(c).get_table_names()
+
+    store = SqlStore(uri, str(tmp_path / "a"))
+    run_id = store.create_run("0").info.run_id
+    reg = SqlRegistryStore(store.engine)
+    reg.create_registered_model("m")
+    assert reg.create_model_version("m", f"runs:/{run_id}/model", run_id=run_id).version == 1
+    store.close()

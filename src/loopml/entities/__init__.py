@@ -5,6 +5,7 @@ Times are integer milliseconds since the epoch, as in MLflow.
 """
 
 from loopml.entities._events import Event
+from loopml.entities._registry import ModelVersion, ModelVersionStatus, RegisteredModel, Stage
 from loopml.entities._tracking import (
     Dataset,
     DatasetInput,
@@ -44,8 +45,11 @@ __all__ = [
     "LoggedModelStatus",
     "LoggedModelTag",
     "Metric",
+    "ModelVersion",
+    "ModelVersionStatus",
     "PagedList",
     "Param",
+    "RegisteredModel",
     "Run",
     "RunData",
     "RunInfo",
@@ -53,5 +57,6 @@ __all__ = [
     "RunOutputs",
     "RunStatus",
     "RunTag",
+    "Stage",
     "ViewType",
 ]

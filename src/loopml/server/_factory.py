@@ -11,12 +11,15 @@ from loopml.artifacts import get_blob_store
 from loopml.server._permissions import Authenticator
 from loopml.server.app import create_app
 from loopml.server.services import PROXY_SCHEME, Services
-from loopml.store import get_store
+from loopml.store import get_registry_store, get_store
 
 ENV_BACKEND = "LOOPML_SERVER_BACKEND_STORE_URI"
 ENV_ARTIFACTS = "LOOPML_SERVER_ARTIFACTS_DESTINATION"
 ENV_TOKEN = "LOOPML_AUTH_TOKEN"  # noqa: S105 - the name of a variable, not a secret
 ENV_BASIC_USER = "LOOPML_AUTH_USERNAME"
+# Comma-separated artifact locations, besides the server's own root, that registered model
+# versions may point at (e.g. a shared s3://models bucket).
+ENV_MODEL_ROOTS = "LOOPML_REGISTRY_ALLOWED_SOURCES"
 ENV_BASIC_PASSWORD = "LOOPML_AUTH_PASSWORD"  # noqa: S105 - the name of a variable, not a secret
 
 
@@ -29,9 +32,12 @@ def build_services(
     # Runs get mlflow-artifacts:/ URIs so that remote clients upload through this server.
     store = get_store(backend_store_uri, PROXY_SCHEME)
     blobs = get_blob_store(artifacts_destination)
+    extra = [r for r in os.environ.get(ENV_MODEL_ROOTS, "").split(",") if r.strip()]
     return Services(
-        store=store, blobs=blobs, auth=Authenticator(token, basic),
+        store=store, blobs=blobs, registry=get_registry_store(store),
+        auth=Authenticator(token, basic),
         inline_store_calls=backend_store_uri.startswith("sqlite"),
+        allowed_model_roots=[PROXY_SCHEME, blobs.root_uri, *extra],
     )
 
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from loopml._json import float_to_json
-from loopml.entities import Experiment, LoggedModel, Metric, Run, RunInfo
+from loopml.entities import (
+    Experiment,
+    LoggedModel,
+    Metric,
+    ModelVersion,
+    RegisteredModel,
+    Run,
+    RunInfo,
+)
 
 
 def page(name: str, items: list[dict[str, Any]], next_page_token: str | None) -> dict[str, Any]:
@@ -116,3 +124,35 @@ def logged_model(m: LoggedModel) -> dict[str, Any]:
         "info": info,
         "data": {"params": kv(m.params), "metrics": [metric(x) for x in m.metrics]},
     }
+
+
+def model_version(v: ModelVersion) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": v.name,
+        "version": str(v.version),
+        "creation_timestamp": v.creation_timestamp,
+        "last_updated_timestamp": v.last_updated_timestamp,
+        "current_stage": v.current_stage,
+        "source": v.source,
+        "status": v.status,
+        "tags": kv(v.tags),
+        "aliases": list(v.aliases),
+    }
+    for k in ("description", "user_id", "run_id", "run_link", "status_message", "model_id"):
+        if getattr(v, k) is not None:
+            out[k] = getattr(v, k)
+    return out
+
+
+def registered_model(m: RegisteredModel) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": m.name,
+        "creation_timestamp": m.creation_timestamp,
+        "last_updated_timestamp": m.last_updated_timestamp,
+        "tags": kv(m.tags),
+        "aliases": [{"alias": a, "version": str(v)} for a, v in sorted(m.aliases.items())],
+        "latest_versions": [model_version(v) for v in m.latest_versions],
+    }
+    if m.description is not None:
+        out["description"] = m.description
+    return out

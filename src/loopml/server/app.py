@@ -15,10 +15,18 @@ from starlette.routing import BaseRoute
 from loopml.server._http import JSONResponse, log
 from loopml.server._permissions import Permission, route
 from loopml.server._prom import HttpMetrics, MetricsMiddleware
-from loopml.server.routes import artifacts, experiments, health, logged_models, metrics, runs
+from loopml.server.routes import (
+    artifacts,
+    experiments,
+    health,
+    logged_models,
+    metrics,
+    registry,
+    runs,
+)
 from loopml.server.services import Services
 
-ROUTE_MODULES = (health, experiments, runs, metrics, artifacts, logged_models)
+ROUTE_MODULES = (health, experiments, runs, metrics, artifacts, logged_models, registry)
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from loopml.artifacts import BlobStore
 from loopml.server._permissions import Authenticator
 from loopml.store.base import TrackingStore
+from loopml.store.registry_base import RegistryStore
 
 PROXY_SCHEME = "mlflow-artifacts:"
 
@@ -16,6 +17,7 @@ PROXY_SCHEME = "mlflow-artifacts:"
 class Services:
     store: TrackingStore
     blobs: BlobStore  # the artifact root served through the mlflow-artifacts proxy
+    registry: RegistryStore
     auth: Authenticator = field(default_factory=Authenticator)
     max_body_bytes: int = 64 * 1024 * 1024
     max_artifact_bytes: int = 10 * 1024 * 1024 * 1024
@@ -24,3 +26,5 @@ class Services:
     # hop (~0.8 ms on 2 cores) costs more than it buys. PostgreSQL keeps the pool, which is
     # what lets one worker serve concurrent requests.
     inline_store_calls: bool = False
+    # Where registered model versions may point besides their run's artifact root.
+    allowed_model_roots: list[str] = field(default_factory=list)

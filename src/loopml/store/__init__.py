@@ -8,6 +8,7 @@ from typing import Any
 from loopml.config import default_artifact_root, default_backend_uri
 from loopml.errors import InvalidParameterValue
 from loopml.store.base import TrackingStore
+from loopml.store.registry_base import RegistryStore
 
 # scheme -> "module:Class". Built-ins use the same table a plugin would add to.
 BACKENDS: dict[str, str] = {
@@ -38,4 +39,20 @@ def get_store(uri: str | None = None, default_artifact_root_uri: str | None = No
     return cls(uri, default_artifact_root_uri or default_artifact_root())  # type: ignore[no-any-return]
 
 
-__all__ = ["BACKENDS", "TrackingStore", "get_store"]
+def get_registry_store(tracking: TrackingStore) -> RegistryStore:
+    """The registry that lives beside ``tracking``: the same database, or the same server."""
+    from loopml.store.rest import RestStore
+    from loopml.store.sql import SqlStore
+
+    if isinstance(tracking, SqlStore):
+        from loopml.store.registry_sql import SqlRegistryStore
+
+        return SqlRegistryStore(tracking.engine)
+    if isinstance(tracking, RestStore):
+        from loopml.store.registry_rest import RestRegistryStore
+
+        return RestRegistryStore(tracking)
+    raise InvalidParameterValue(f"No model registry for a {type(tracking).__name__}.")
+
+
+__all__ = ["BACKENDS", "RegistryStore", "TrackingStore", "get_registry_store", "get_store"]

@@ -234,3 +234,80 @@ events = sa.Table(
     sa.Column("workspace", sa.String(255), nullable=False, server_default="default"),
     sa.Index("ix_events_type_seq", "type", "seq"),
 )
+
+# ---- model registry (migration 0002) ------------------------------------------------------
+# Child tables reference the model name with ON UPDATE CASCADE so a rename is one UPDATE.
+
+registered_models = sa.Table(
+    "registered_models",
+    metadata,
+    sa.Column("name", sa.String(256), primary_key=True),
+    sa.Column("creation_time", sa.BigInteger, nullable=False),
+    sa.Column("last_updated_time", sa.BigInteger, nullable=False),
+    sa.Column("description", sa.Text),
+    # Versions are numbered from this counter, never from max(version) + 1, so a deleted
+    # version's number is never handed out again (a reused number would silently re-point
+    # every URI and alias that named it).
+    sa.Column("next_version", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("workspace", sa.String(255), nullable=False, server_default="default"),
+)
+
+registered_model_tags = sa.Table(
+    "registered_model_tags",
+    metadata,
+    sa.Column("name", sa.String(256), sa.ForeignKey("registered_models.name", ondelete="CASCADE", onupdate="CASCADE"),
+              primary_key=True),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    sa.Column("name", sa.String(256), sa.ForeignKey("registered_models.name", ondelete="CASCADE", onupdate="CASCADE"),
+              primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("creation_time", sa.BigInteger, nullable=False),
+    sa.Column("last_updated_time", sa.BigInteger, nullable=False),
+    sa.Column("description", sa.Text),
+    sa.Column("user_id", sa.String(256)),
+    sa.Column("current_stage", sa.String(20), nullable=False, server_default="None"),
+    sa.Column("source", sa.String(2000), nullable=False),
+    # Where the model's files are: ``source`` resolved (runs:/ and models:/ URIs expanded).
+    sa.Column("storage_location", sa.String(2000), nullable=False),
+    sa.Column("run_id", sa.String(32)),
+    sa.Column("run_link", sa.String(500)),
+    sa.Column("model_id", sa.String(64)),
+    sa.Column("status", sa.String(20), nullable=False, server_default="READY"),
+    sa.Column("status_message", sa.Text),
+    # Set only through the loopml admin API, never from the model's own files: it lets the
+    # loaders deserialise this version's pickle-based files.
+    sa.Column("trusted", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Index("ix_model_versions_run", "run_id"),
+)
+
+model_version_tags = sa.Table(
+    "model_version_tags",
+    metadata,
+    sa.Column("name", sa.String(256), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.ForeignKeyConstraint(
+        ["name", "version"], ["model_versions.name", "model_versions.version"], ondelete="CASCADE", onupdate="CASCADE"
+    ),
+)
+
+registered_model_aliases = sa.Table(
+    "registered_model_aliases",
+    metadata,
+    sa.Column("name", sa.String(256), sa.ForeignKey("registered_models.name", ondelete="CASCADE", onupdate="CASCADE"),
+              primary_key=True),
+    sa.Column("alias", sa.String(256), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+REGISTRY_TABLES = [
+    registered_models, registered_model_tags, model_versions, model_version_tags,
+    registered_model_aliases,
+]

@@ -94,6 +94,10 @@ class _Entity:
     id_col: ColumnElement[Any]
     attributes: dict[str, tuple[ColumnElement[Any], bool]]  # name -> (column, is_numeric)
     kv: dict[str, _KV]
+    # Registry search: ``tags.k != 'v'`` also matches entities without tag k. The mlflow
+    # client appends ``tags.`mlflow.prompt.is_prompt` != 'true'`` to every registered-model
+    # search and relies on that. Run search keeps MLflow's run semantics (missing: no match).
+    ne_matches_missing: bool = False
 
 
 _R = t.runs.c
@@ -221,6 +225,8 @@ def _compile(expr: Expr, ent: _Entity) -> ColumnElement[bool]:
         return ~sa.exists(base)
     if c.op == "IS NOT NULL":
         return sa.exists(base)
+    if c.op == "!=" and ent.ne_matches_missing:
+        return ~sa.exists(base.where(tc.value == c.value))
     cond = _cmp(tc.value, c.op, c.value)
     if kv.numeric:
         cond = sa.and_(tc.value_kind != VALUE_NAN, tc.value.is_not(None), cond)

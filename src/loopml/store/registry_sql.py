@@ -1,0 +1,476 @@
+"""SQL model registry on SQLAlchemy Core, in the tracking store's database.
+
+It shares the tracking store's engine (and so its SQLite write lock and migrations): a version
+and the event announcing it commit together, and lineage queries join runs to versions.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from loopml.entities import ModelVersion, PagedList, RegisteredModel, Stage
+from loopml.errors import (
+    InvalidParameterValue,
+    ResourceAlreadyExists,
+    ResourceDoesNotExist,
+    invalid_param,
+)
+from loopml.store import _schema as t
+from loopml.store._search_registry import model_versions_select, registered_models_select
+from loopml.store._sql_util import (
+    check_max_results,
+    decode_page_token,
+    encode_page_token,
+    now_ms,
+    validate_key,
+    validate_name,
+)
+from loopml.store.registry_base import (
+    SEARCH_MODEL_VERSIONS_MAX,
+    SEARCH_REGISTERED_MODELS_MAX,
+    RegistryStore,
+)
+
+_RM, _MV = t.registered_models.c, t.model_versions.c
+_RMT, _MVT, _AL = t.registered_model_tags.c, t.model_version_tags.c, t.registered_model_aliases.c
+# "latest" and "v<digits>" would be ambiguous in models:/name@alias URIs (MLflow's rule).
+_RESERVED_ALIAS = re.compile(r"^(latest|v\d+)$", re.IGNORECASE)
+_ALIAS_RE = re.compile(r"^[\w\-]+$")
+
+
+def validate_model_name(name: object, where: str) -> str:
+    validate_name(name, "name", where)
+    assert isinstance(name, str)
+    if "/" in name or name != name.strip():
+        raise InvalidParameterValue(
+            f"Invalid registered model name {name!r} in {where}: it must not contain '/' or "
+            "start/end with spaces, because it appears in models:/<name>/<version> URIs."
+        )
+    return name
+
+
+def parse_version(version: object, where: str) -> int:
+    if isinstance(version, bool):
+        raise invalid_param("version", where, "a positive integer", version)
+    try:
+        v = int(str(version))
+    except ValueError:
+        raise invalid_param("version", where, "a positive integer", version) from None
+    if v < 1:
+        raise invalid_param("version", where, "a positive integer", version)
+    return v
+
+
+def validate_alias(alias: object, where: str) -> str:
+    if not isinstance(alias, str) or not _ALIAS_RE.match(alias) or len(alias) > 255:
+        raise invalid_param(
+            "alias", where, "letters, digits, '_' and '-' (at most 255 characters)", alias
+        )
+    if _RESERVED_ALIAS.match(alias):
+        raise InvalidParameterValue(
+            f"Alias {alias!r} is reserved ('latest' and 'v<number>' already mean something in "
+            "models:/ URIs). Pick another alias, e.g. 'champion'."
+        )
+    return alias
+
+
+class SqlRegistryStore(RegistryStore):
+    def __init__(self, engine: Engine) -> None:
+        # The engine is the tracking store's; it has already run the migrations.
+        self.engine = engine
+
+    @classmethod
+    def from_uri(cls, db_uri: str, default_artifact_root: str) -> SqlRegistryStore:
+        from loopml.store.sql import SqlStore
+
+        return cls(SqlStore(db_uri, default_artifact_root).engine)
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self.engine.connect().execution_options(loopml_readonly=True) as conn:
+            yield conn
+
+    def _event(self, conn: Connection, type: str, subject: str, payload: dict[str, Any]) -> None:
+        conn.execute(
+            sa.insert(t.events).values(
+                type=type, subject=subject, payload=orjson.dumps(payload).decode(),
+                time=now_ms(), workspace="default",
+            )
+        )
+
+    # ---- loading -------------------------------------------------------------------------
+    def _require_model(self, conn: Connection, name: str, lock: bool = False) -> Any:
+        q = sa.select(t.registered_models).where(_RM.name == name)
+        if lock:
+            q = q.with_for_update()  # PostgreSQL: serialise version numbering per model
+        row = conn.execute(q).first()
+        if row is None:
+            raise ResourceDoesNotExist(f"Registered model {name!r} does not exist.")
+        return row
+
+    def _versions(self, conn: Connection, keys: Sequence[tuple[str, int]]) -> list[ModelVersion]:
+        if not keys:
+            return []
+        names = sorted({k[0] for k in keys})
+        wanted = set(keys)
+        rows = {
+            (r.name, r.version): r
+            for r in conn.execute(sa.select(t.model_versions).where(_MV.name.in_(names)))
+            if (r.name, r.version) in wanted
+        }
+        tags: dict[tuple[str, int], dict[str, str]] = {}
+        for r in conn.execute(sa.select(t.model_version_tags).where(_MVT.name.in_(names))):
+            tags.setdefault((r.name, r.version), {})[r.key] = r.value
+        aliases: dict[tuple[str, int], list[str]] = {}
+        for r in conn.execute(
+            sa.select(t.registered_model_aliases).where(_AL.name.in_(names)).order_by(_AL.alias)
+        ):
+            aliases.setdefault((r.name, r.version), []).append(r.alias)
+        out = []
+        for k in keys:
+            if k not in rows:
+                continue
+            r = rows[k]
+            out.append(ModelVersion(
+                name=r.name, version=r.version, creation_timestamp=r.creation_time,
+                last_updated_timestamp=r.last_updated_time, source=r.source,
+                storage_location=r.storage_location, current_stage=r.current_stage,
+                description=r.description, user_id=r.user_id, run_id=r.run_id,
+                run_link=r.run_link, model_id=r.model_id, status=r.status,
+                status_message=r.status_message, trusted=bool(r.trusted),
+                tags=tags.get(k, {}), aliases=tuple(aliases.get(k, [])),
+            ))
+        return out
+
+    def _version(self, conn: Connection, name: str, version: int) -> ModelVersion:
+        found = self._versions(conn, [(name, version)])
+        if not found:
+            self._require_model(conn, name)
+            raise ResourceDoesNotExist(f"Model version {name!r} version {version} does not exist.")
+        return found[0]
+
+    def _latest(self, conn: Connection, name: str, stages: Sequence[str] | None) -> list[ModelVersion]:
+        rows = conn.execute(
+            sa.select(_MV.current_stage, sa.func.max(_MV.version))
+            .where(_MV.name == name).group_by(_MV.current_stage)
+        ).all()
+        wanted = {Stage.parse(s).value for s in stages} if stages else None
+        keys = [(name, int(v)) for stage, v in rows if wanted is None or stage in wanted]
+        return sorted(self._versions(conn, keys), key=lambda m: m.version)
+
+    def _models(self, conn: Connection, names: Sequence[str]) -> list[RegisteredModel]:
+        if not names:
+            return []
+        rows = {r.name: r for r in conn.execute(
+            sa.select(t.registered_models).where(_RM.name.in_(list(names))))}
+        tags: dict[str, dict[str, str]] = {}
+        for r in conn.execute(sa.select(t.registered_model_tags).where(_RMT.name.in_(list(names)))):
+            tags.setdefault(r.name, {})[r.key] = r.value
+        aliases: dict[str, dict[str, int]] = {}
+        for r in conn.execute(
+            sa.select(t.registered_model_aliases).where(_AL.name.in_(list(names)))
+        ):
+            aliases.setdefault(r.name, {})[r.alias] = r.version
+        out = []
+        for n in names:
+            if n not in rows:
+                continue
+            r = rows[n]
+            out.append(RegisteredModel(
+                name=r.name, creation_timestamp=r.creation_time,
+                last_updated_timestamp=r.last_updated_time, description=r.description,
+                tags=tags.get(n, {}), aliases=aliases.get(n, {}),
+                latest_versions=tuple(self._latest(conn, n, None)),
+            ))
+        return out
+
+    def _touch(self, conn: Connection, name: str, now: int) -> None:
+        conn.execute(sa.update(t.registered_models).where(_RM.name == name)
+                     .values(last_updated_time=now))
+
+    # ---- registered models ---------------------------------------------------------------
+    def create_registered_model(
+        self, name: str, tags: dict[str, str] | None = None, description: str | None = None
+    ) -> RegisteredModel:
+        validate_model_name(name, "create_registered_model")
+        for k in tags or {}:
+            validate_key(k, "tag key", "create_registered_model")
+        now = now_ms()
+        with self._tx() as conn:
+            if conn.execute(sa.select(_RM.name).where(_RM.name == name)).first():
+                raise ResourceAlreadyExists(f"Registered model {name!r} already exists.")
+            conn.execute(sa.insert(t.registered_models).values(
+                name=name, creation_time=now, last_updated_time=now, description=description,
+                next_version=1,
+            ))
+            if tags:
+                conn.execute(sa.insert(t.registered_model_tags),
+                             [{"name": name, "key": k, "value": v} for k, v in tags.items()])
+            self._event(conn, "registered_model.created", name, {"name": name})
+            return self._models(conn, [name])[0]
+
+    def get_registered_model(self, name: str) -> RegisteredModel:
+        with self._read() as conn:
+            found = self._models(conn, [name])
+        if not found:
+            raise ResourceDoesNotExist(f"Registered model {name!r} does not exist.")
+        return found[0]
+
+    def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
+        validate_model_name(new_name, "rename_registered_model")
+        with self._tx() as conn:
+            self._require_model(conn, name)
+            if conn.execute(sa.select(_RM.name).where(_RM.name == new_name)).first():
+                raise ResourceAlreadyExists(f"Registered model {new_name!r} already exists.")
+            # Child rows follow through ON UPDATE CASCADE; version tags reference versions.
+            conn.execute(sa.update(t.registered_models).where(_RM.name == name)
+                         .values(name=new_name, last_updated_time=now_ms()))
+            self._event(conn, "registered_model.renamed", new_name, {"from": name})
+            return self._models(conn, [new_name])[0]
+
+    def update_registered_model(self, name: str, description: str | None) -> RegisteredModel:
+        with self._tx() as conn:
+            self._require_model(conn, name)
+            conn.execute(sa.update(t.registered_models).where(_RM.name == name)
+                         .values(description=description, last_updated_time=now_ms()))
+            return self._models(conn, [name])[0]
+
+    def delete_registered_model(self, name: str) -> None:
+        with self._tx() as conn:
+            self._require_model(conn, name)
+            conn.execute(sa.delete(t.registered_models).where(_RM.name == name))
+            self._event(conn, "registered_model.deleted", name, {"name": name})
+
+    def search_registered_models(
+        self,
+        filter_string: str | None = None,
+        max_results: int = 100,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[RegisteredModel]:
+        where = "search_registered_models"
+        limit = check_max_results(max_results, where, SEARCH_REGISTERED_MODELS_MAX)
+        offset = decode_page_token(page_token, where)
+        with self._read() as conn:
+            names = [r[0] for r in conn.execute(
+                registered_models_select(filter_string, order_by, offset, limit + 1))]
+            items = self._models(conn, names[:limit])
+        token = encode_page_token(offset + limit) if len(names) > limit else None
+        return PagedList(items, token)
+
+    def set_registered_model_tag(self, name: str, key: str, value: str) -> None:
+        validate_key(key, "key", "set_registered_model_tag")
+        with self._tx() as conn:
+            self._require_model(conn, name)
+            conn.execute(sa.delete(t.registered_model_tags)
+                         .where(_RMT.name == name, _RMT.key == key))
+            conn.execute(sa.insert(t.registered_model_tags).values(name=name, key=key, value=value))
+
+    def delete_registered_model_tag(self, name: str, key: str) -> None:
+        with self._tx() as conn:
+            self._require_model(conn, name)
+            conn.execute(sa.delete(t.registered_model_tags)
+                         .where(_RMT.name == name, _RMT.key == key))
+
+    def get_latest_versions(
+        self, name: str, stages: Sequence[str] | None = None
+    ) -> list[ModelVersion]:
+        for s in stages or []:
+            try:
+                Stage.parse(s)
+            except ValueError:
+                raise invalid_param(
+                    "stages", "get_latest_versions", "stages among None, Staging, Production, "
+                    "Archived", s) from None
+        with self._read() as conn:
+            self._require_model(conn, name)
+            return self._latest(conn, name, stages)
+
+    # ---- versions -----------------------------------------------------------------------
+    def create_model_version(
+        self,
+        name: str,
+        source: str,
+        storage_location: str | None = None,
+        run_id: str | None = None,
+        tags: dict[str, str] | None = None,
+        run_link: str | None = None,
+        description: str | None = None,
+        model_id: str | None = None,
+        user_id: str | None = None,
+    ) -> ModelVersion:
+        where = "create_model_version"
+        if not isinstance(source, str) or not source:
+            raise invalid_param("source", where, "a non-empty model URI or path", source)
+        for k in tags or {}:
+            validate_key(k, "tag key", where)
+        now = now_ms()
+        with self._tx() as conn:
+            row = self._require_model(conn, name, lock=True)
+            version = int(row.next_version)
+            conn.execute(sa.update(t.registered_models).where(_RM.name == name)
+                         .values(next_version=version + 1, last_updated_time=now))
+            conn.execute(sa.insert(t.model_versions).values(
+                name=name, version=version, creation_time=now, last_updated_time=now,
+                description=description, user_id=user_id, current_stage=Stage.NONE.value,
+                source=source, storage_location=storage_location or source, run_id=run_id,
+                run_link=run_link, model_id=model_id, status="READY", trusted=False,
+            ))
+            if tags:
+                conn.execute(sa.insert(t.model_version_tags), [
+                    {"name": name, "version": version, "key": k, "value": v}
+                    for k, v in tags.items()
+                ])
+            self._event(conn, "model_version.created", f"{name}/{version}",
+                        {"name": name, "version": version, "run_id": run_id})
+            return self._version(conn, name, version)
+
+    def get_model_version(self, name: str, version: int | str) -> ModelVersion:
+        v = parse_version(version, "get_model_version")
+        with self._read() as conn:
+            return self._version(conn, name, v)
+
+    def update_model_version(
+        self, name: str, version: int | str, description: str | None
+    ) -> ModelVersion:
+        v = parse_version(version, "update_model_version")
+        with self._tx() as conn:
+            self._version(conn, name, v)
+            conn.execute(sa.update(t.model_versions)
+                         .where(_MV.name == name, _MV.version == v)
+                         .values(description=description, last_updated_time=now_ms()))
+            return self._version(conn, name, v)
+
+    def transition_model_version_stage(
+        self, name: str, version: int | str, stage: str, archive_existing_versions: bool = False
+    ) -> ModelVersion:
+        where = "transition_model_version_stage"
+        v = parse_version(version, where)
+        try:
+            new = Stage.parse(stage)
+        except (ValueError, AttributeError):
+            raise invalid_param(
+                "stage", where, "one of None, Staging, Production, Archived", stage) from None
+        now = now_ms()
+        with self._tx() as conn:
+            self._version(conn, name, v)
+            if archive_existing_versions and new in (Stage.STAGING, Stage.PRODUCTION):
+                conn.execute(
+                    sa.update(t.model_versions)
+                    .where(_MV.name == name, _MV.version != v, _MV.current_stage == new.value)
+                    .values(current_stage=Stage.ARCHIVED.value, last_updated_time=now)
+                )
+            conn.execute(sa.update(t.model_versions).where(_MV.name == name, _MV.version == v)
+                         .values(current_stage=new.value, last_updated_time=now))
+            self._touch(conn, name, now)
+            self._event(conn, "model_version.stage_changed", f"{name}/{v}",
+                        {"name": name, "version": v, "stage": new.value})
+            return self._version(conn, name, v)
+
+    def delete_model_version(self, name: str, version: int | str) -> None:
+        v = parse_version(version, "delete_model_version")
+        with self._tx() as conn:
+            self._version(conn, name, v)
+            conn.execute(sa.delete(t.registered_model_aliases)
+                         .where(_AL.name == name, _AL.version == v))
+            conn.execute(sa.delete(t.model_version_tags)
+                         .where(_MVT.name == name, _MVT.version == v))
+            conn.execute(sa.delete(t.model_versions).where(_MV.name == name, _MV.version == v))
+            self._touch(conn, name, now_ms())
+            self._event(conn, "model_version.deleted", f"{name}/{v}",
+                        {"name": name, "version": v})
+
+    def search_model_versions(
+        self,
+        filter_string: str | None = None,
+        max_results: int = SEARCH_MODEL_VERSIONS_MAX,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[ModelVersion]:
+        where = "search_model_versions"
+        limit = check_max_results(max_results, where, SEARCH_MODEL_VERSIONS_MAX)
+        offset = decode_page_token(page_token, where)
+        with self._read() as conn:
+            keys = [(r[0], int(r[1])) for r in conn.execute(
+                model_versions_select(filter_string, order_by, offset, limit + 1))]
+            items = self._versions(conn, keys[:limit])
+        token = encode_page_token(offset + limit) if len(keys) > limit else None
+        return PagedList(items, token)
+
+    def set_model_version_tag(self, name: str, version: int | str, key: str, value: str) -> None:
+        v = parse_version(version, "set_model_version_tag")
+        validate_key(key, "key", "set_model_version_tag")
+        with self._tx() as conn:
+            self._version(conn, name, v)
+            conn.execute(sa.delete(t.model_version_tags)
+                         .where(_MVT.name == name, _MVT.version == v, _MVT.key == key))
+            conn.execute(sa.insert(t.model_version_tags)
+                         .values(name=name, version=v, key=key, value=value))
+
+    def delete_model_version_tag(self, name: str, version: int | str, key: str) -> None:
+        v = parse_version(version, "delete_model_version_tag")
+        with self._tx() as conn:
+            self._version(conn, name, v)
+            conn.execute(sa.delete(t.model_version_tags)
+                         .where(_MVT.name == name, _MVT.version == v, _MVT.key == key))
+
+    def get_model_version_download_uri(self, name: str, version: int | str) -> str:
+        return self.get_model_version(name, version).storage_location
+
+    def set_model_version_trusted(self, name: str, version: int | str, trusted: bool) -> None:
+        v = parse_version(version, "set_model_version_trusted")
+        with self._tx() as conn:
+            self._version(conn, name, v)
+            conn.execute(sa.update(t.model_versions).where(_MV.name == name, _MV.version == v)
+                         .values(trusted=bool(trusted), last_updated_time=now_ms()))
+            self._event(conn, "model_version.trust_changed", f"{name}/{v}",
+                        {"name": name, "version": v, "trusted": bool(trusted)})
+
+    # ---- aliases -------------------------------------------------------------------------
+    def set_registered_model_alias(self, name: str, alias: str, version: int | str) -> None:
+        validate_alias(alias, "set_registered_model_alias")
+        v = parse_version(version, "set_registered_model_alias")
+        with self._tx() as conn:
+            self._version(conn, name, v)
+            previous = conn.execute(
+                sa.select(_AL.version).where(_AL.name == name, _AL.alias == alias)
+            ).scalar()
+            conn.execute(sa.delete(t.registered_model_aliases)
+                         .where(_AL.name == name, _AL.alias == alias))
+            conn.execute(sa.insert(t.registered_model_aliases)
+                         .values(name=name, alias=alias, version=v))
+            self._touch(conn, name, now_ms())
+            self._event(conn, "alias.set", f"{name}@{alias}",
+                        {"name": name, "alias": alias, "version": v, "previous": previous})
+
+    def delete_registered_model_alias(self, name: str, alias: str) -> None:
+        with self._tx() as conn:
+            self._require_model(conn, name)
+            conn.execute(sa.delete(t.registered_model_aliases)
+                         .where(_AL.name == name, _AL.alias == alias))
+            self._event(conn, "alias.deleted", f"{name}@{alias}", {"name": name, "alias": alias})
+
+    def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        with self._read() as conn:
+            self._require_model(conn, name)
+            v = conn.execute(
+                sa.select(_AL.version).where(_AL.name == name, _AL.alias == alias)
+            ).scalar()
+            if v is None:
+                raise ResourceDoesNotExist(
+                    f"Registered model {name!r} has no alias {alias!r}. Set it with "
+                    "set_registered_model_alias, or use models:/<name>/<version>."
+                )
+            return self._version(conn, name, int(v))
