@@ -1,0 +1,89 @@
+"""scikit-learn: skops by default (no pickle), cloudpickle/pickle only when trusted.
+
+Layout is MLflow's sklearn flavor (``pickled_model`` + ``serialization_format``), so a folder
+written here loads with ``mlflow.sklearn.load_model`` and the reverse. MLflow reads
+``skops_trusted_types`` from MLmodel; loopml writes it for MLflow's sake but never reads it:
+the types it trusts come from ``SAFE_TYPE_PREFIXES`` below, i.e. from this code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from loopml.errors import InvalidParameterValue
+from loopml.models._integrity import looks_like_pickle, refuse_untrusted
+from loopml.models.flavors.base import Flavor, data_file, version_of
+
+# Types skops reports as "untrusted" that only rebuild plain estimator state. Anything else
+# (a user's own class, lightgbm's Booster, ...) needs trust=True.
+SAFE_TYPE_PREFIXES = ("sklearn.", "numpy.", "scipy.sparse.", "collections.OrderedDict")
+PICKLE_FORMATS = ("pickle", "cloudpickle")
+
+
+class SklearnFlavor(Flavor):
+    name = "sklearn"
+    packages = ("scikit-learn", "skops")
+
+    def handles(self, model: Any) -> bool:
+        from sklearn.base import BaseEstimator
+
+        return isinstance(model, BaseEstimator) and type(model).__module__.startswith("sklearn")
+
+    def save(self, model: Any, folder: Path, **options: Any) -> dict[str, Any]:
+        fmt = options.get("serialization_format", "skops")
+        if fmt == "skops":
+            import skops.io as sio
+
+            sio.dump(model, folder / "model.skops")
+            untrusted = sio.get_untrusted_types(file=folder / "model.skops")
+            return {"pickled_model": "model.skops", "sklearn_version": version_of("scikit-learn"),
+                    "serialization_format": "skops", "skops_trusted_types": untrusted,
+                    "code": None}
+        if fmt in PICKLE_FORMATS:
+            import cloudpickle
+
+            with open(folder / "model.pkl", "wb") as fh:
+                cloudpickle.dump(model, fh)
+            return {"pickled_model": "model.pkl", "sklearn_version": version_of("scikit-learn"),
+                    "serialization_format": "cloudpickle", "code": None}
+        raise InvalidParameterValue(
+            f"serialization_format {fmt!r} is not one of skops, cloudpickle, pickle.")
+
+    def load(self, folder: Path, conf: dict[str, Any], trust: bool) -> Any:
+        fmt = conf.get("serialization_format", "cloudpickle")
+        path = data_file(folder, conf, "pickled_model", "model.pkl")
+        if fmt == "skops":
+            return load_skops(path, trust)
+        if fmt not in PICKLE_FORMATS:
+            raise InvalidParameterValue(f"Unknown sklearn serialization_format {fmt!r}.")
+        if not trust:
+            raise refuse_untrusted(path, f"it is a {fmt} file")
+        return load_pickle(path)
+
+
+def load_skops(path: Path, trust: bool) -> Any:
+    import skops.io as sio
+
+    if looks_like_pickle(path):
+        raise refuse_untrusted(path, "MLmodel says skops but the file is a pickle")
+    try:
+        untrusted = sio.get_untrusted_types(file=path)
+    except Exception as e:
+        raise InvalidParameterValue(f"{path.name} is not a valid skops file: {e}") from None
+    unknown = [t for t in untrusted if not t.startswith(SAFE_TYPE_PREFIXES)]
+    if unknown and not trust:
+        raise refuse_untrusted(path, f"it contains types outside loopml's safe list: {unknown}")
+    return sio.load(path, trusted=untrusted)
+
+
+def load_pickle(path: Path) -> Any:
+    """Only ever called after the caller trusted the model."""
+    if path.suffix == ".joblib":
+        import joblib
+
+        return joblib.load(path)
+    import cloudpickle
+
+    with open(path, "rb") as fh:
+        return cloudpickle.load(fh)  # noqa: S301 - trusted by the caller, see HOW_TO_TRUST
