@@ -21,8 +21,9 @@ from loopml.models.flavors.base import Flavor, data_file, version_of
 class TorchPredictor:
     """Wraps a module: numpy in, numpy out, no autograd."""
 
-    def __init__(self, module: Any) -> None:
-        self.module = module.eval()
+    def __init__(self, module: Any, eval_mode: bool = True) -> None:
+        # Exported programs have no eval(); they were captured in the mode they were saved in.
+        self.module = module.eval() if eval_mode else module
 
     def predict(self, data: Any) -> np.ndarray:
         import torch
@@ -70,11 +71,19 @@ class PyTorchFlavor(Flavor):
         import torch
 
         base = data_file(folder, conf, "model_data", "data")
+        if base.is_dir() and (base / "model.pt2").is_file():
+            # MLflow 3's default. A .pt2 archive can carry pickled payloads, and proving one
+            # free of them needs a format walk torch does not offer yet: trust is required.
+            if not trust:
+                raise refuse_untrusted(base / "model.pt2", "torch.export archives can hold "
+                                       "pickled data")
+            return TorchPredictor(torch.export.load(str(base / "model.pt2")).module(),
+                                  eval_mode=False)
         path = base / "model.pth" if base.is_dir() else base
         if not path.is_file():
             raise InvalidParameterValue(
-                f"PyTorch model folder has no {path.relative_to(folder)} (torch.export .pt2 "
-                "models are not supported yet; save a TorchScript module).")
+                f"PyTorch model folder has no {path.relative_to(folder)}: expected a "
+                "TorchScript data/model.pth or a torch.export data/model.pt2.")
         if looks_like_pickle(path):
             if not trust:
                 raise refuse_untrusted(path, "it was written by torch.save (a pickle)")
