@@ -32,6 +32,7 @@ def _root(
 
 from loopml.cli.demo import demo  # noqa: E402
 from loopml.cli.gc import gc  # noqa: E402
+from loopml.cli.models import lineage_cmd, models_app  # noqa: E402
 from loopml.cli.runs import experiments_app, runs_app  # noqa: E402
 from loopml.cli.server import server  # noqa: E402
 
@@ -40,6 +41,8 @@ app.command()(server)
 app.command()(gc)
 app.add_typer(runs_app, name="runs")
 app.add_typer(experiments_app, name="experiments")
+app.add_typer(models_app, name="models")
+app.command("lineage")(lineage_cmd)
 
 
 def main() -> None:

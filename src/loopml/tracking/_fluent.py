@@ -153,6 +153,17 @@ def log_artifacts(local_dir: str | Path, artifact_path: str | None = None) -> No
     client().log_artifacts(_run_id(), local_dir, artifact_path)
 
 
+def log_input(data: Any, name: str = "dataset", source: str = "",
+              context: str | None = "training") -> str:
+    """Record ``data`` (a DataFrame or array) as an input of the active run; returns its
+    content digest. Lineage links datasets -> runs -> model versions through this."""
+    from loopml.tracking._datasets import dataset_input
+
+    di = dataset_input(data, name, source, context)
+    client().store.log_inputs(_run_id(), [di])
+    return di.dataset.digest
+
+
 def flush() -> None:
     """Send every buffered metric now (also done at run end and at interpreter exit)."""
     if _client is not None:

@@ -21,6 +21,7 @@ class OnnxSession:
         opts = ort.SessionOptions()
         # Small models on few cores: parallelism inside one inference costs more than it buys.
         opts.intra_op_num_threads = 1
+        opts.log_severity_level = 3  # errors only: shape-hint warnings are noise here
         try:
             self.session = ort.InferenceSession(
                 str(path), opts, providers=providers or ["CPUExecutionProvider"])

@@ -29,7 +29,8 @@ class TorchPredictor:
         import torch
 
         x = torch.as_tensor(np.asarray(data, dtype=np.float32))
-        with torch.inference_mode():
+        # no_grad, not inference_mode: TorchScript modules reject inference tensors.
+        with torch.no_grad():
             out = self.module(x)
         return out.detach().cpu().numpy()
 

@@ -50,6 +50,12 @@ class SklearnFlavor(Flavor):
         raise InvalidParameterValue(
             f"serialization_format {fmt!r} is not one of skops, cloudpickle, pickle.")
 
+    def predict(self, native: Any, data: Any) -> Any:
+        # Transformers (scalers, encoders) have no predict; MLflow users expect transform.
+        if not hasattr(native, "predict") and hasattr(native, "transform"):
+            return native.transform(data)
+        return native.predict(data)
+
     def load(self, folder: Path, conf: dict[str, Any], trust: bool) -> Any:
         fmt = conf.get("serialization_format", "cloudpickle")
         path = data_file(folder, conf, "pickled_model", "model.pkl")

@@ -158,4 +158,14 @@ def routes(s: Services) -> list[PermissionedRoute]:
     loopml = ("/api/loopml/v1",)
     out += api(s, f"{_MV}/trust", "POST", P.ADMIN, trust, prefixes=loopml)
     out += api(s, f"{_MV}/trust", "GET", P.READ, get_trust, prefixes=loopml)
-    return out
+    return out + lineage_routes(s)
+
+
+def lineage_routes(s: Services) -> list[PermissionedRoute]:
+    from loopml.registry.lineage import lineage
+
+    def get(b: Body) -> dict[str, Any]:
+        g = lineage(s.store, s.registry, model_uri=b.text("uri"), run_id=b.text("run_id"))
+        return g.to_dict()
+
+    return api(s, "/lineage", "GET", P.READ, get, prefixes=("/api/loopml/v1",))
