@@ -57,3 +57,15 @@ def postgres_uri() -> Iterator[str]:
 @pytest.fixture
 def sqlite_uri(tmp_path) -> str:  # type: ignore[no-untyped-def]
     return f"sqlite:///{tmp_path / 'loopml.db'}"
+
+
+@pytest.fixture
+def embedded_home(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    """A fresh embedded store (SQLite + local artifacts) for the fluent API and the CLI."""
+    monkeypatch.setenv("LOOPML_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("LOOPML_TRACKING_URI", raising=False)
+    import loopml.tracking._fluent as fluent
+
+    monkeypatch.setattr(fluent, "_client", None)
+    monkeypatch.setattr(fluent, "_tracking_uri", None)
+    return tmp_path / "home"

@@ -15,13 +15,9 @@ from loopml.store import get_registry_store
 
 
 @pytest.fixture
-def embedded(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("LOOPML_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("LOOPML_TRACKING_URI", raising=False)
+def embedded(embedded_home):  # type: ignore[no-untyped-def]
     import loopml.tracking._fluent as fluent
 
-    monkeypatch.setattr(fluent, "_client", None)
-    monkeypatch.setattr(fluent, "_tracking_uri", None)
     return get_registry_store(fluent.client().store)
 
 

@@ -12,15 +12,3 @@ def iris() -> tuple[np.ndarray, np.ndarray]:
 
     x, y = load_iris(return_X_y=True)
     return x, y
-
-
-@pytest.fixture
-def embedded_home(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
-    """A fresh embedded store (SQLite + local artifacts) for the fluent API and the CLI."""
-    monkeypatch.setenv("LOOPML_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("LOOPML_TRACKING_URI", raising=False)
-    import loopml.tracking._fluent as fluent
-
-    monkeypatch.setattr(fluent, "_client", None)
-    monkeypatch.setattr(fluent, "_tracking_uri", None)
-    return tmp_path / "home"

@@ -7,11 +7,9 @@ and the event announcing it commit together, and lineage queries join runs to ve
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -24,6 +22,7 @@ from loopml.errors import (
 )
 from loopml.store import _schema as t
 from loopml.store._search_registry import model_versions_select, registered_models_select
+from loopml.store._sql_base import SqlBase
 from loopml.store._sql_util import (
     check_max_results,
     decode_page_token,
@@ -81,7 +80,7 @@ def validate_alias(alias: object, where: str) -> str:
     return alias
 
 
-class SqlRegistryStore(RegistryStore):
+class SqlRegistryStore(SqlBase, RegistryStore):
     def __init__(self, engine: Engine) -> None:
         # The engine is the tracking store's; it has already run the migrations.
         self.engine = engine
@@ -91,24 +90,6 @@ class SqlRegistryStore(RegistryStore):
         from loopml.store.sql import SqlStore
 
         return cls(SqlStore(db_uri, default_artifact_root).engine)
-
-    @contextmanager
-    def _tx(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
-            yield conn
-
-    @contextmanager
-    def _read(self) -> Iterator[Connection]:
-        with self.engine.connect().execution_options(loopml_readonly=True) as conn:
-            yield conn
-
-    def _event(self, conn: Connection, type: str, subject: str, payload: dict[str, Any]) -> None:
-        conn.execute(
-            sa.insert(t.events).values(
-                type=type, subject=subject, payload=orjson.dumps(payload).decode(),
-                time=now_ms(), workspace="default",
-            )
-        )
 
     # ---- loading -------------------------------------------------------------------------
     def _require_model(self, conn: Connection, name: str, lock: bool = False) -> Any:

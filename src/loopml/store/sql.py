@@ -8,8 +8,7 @@ concurrent writers from several processes queue on the busy timeout instead of f
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -43,6 +42,7 @@ from loopml.errors import (
 from loopml.store import _schema as t
 from loopml.store import _search, _sql_models, _sql_write
 from loopml.store._engine import create_engine, upgrade
+from loopml.store._sql_base import SqlBase
 from loopml.store._sql_read import load_run_info, load_runs
 from loopml.store._sql_util import (
     check_max_results,
@@ -67,11 +67,10 @@ _EXP_FOR_RUN = sa.select(_E.artifact_location, _E.lifecycle_stage).where(
     _E.experiment_id == sa.bindparam("eid")
 )
 _INSERT_RUN = sa.insert(t.runs)
-_INSERT_EVENT = sa.insert(t.events)
 _UPDATE_RUN = sa.update(t.runs).where(_R.run_uuid == sa.bindparam("rid"))
 
 
-class SqlStore(TrackingStore):
+class SqlStore(SqlBase, TrackingStore):
     def __init__(self, db_uri: str, default_artifact_root: str) -> None:
         self.db_uri = db_uri
         self.default_artifact_root = default_artifact_root.rstrip("/")
@@ -87,26 +86,6 @@ class SqlStore(TrackingStore):
 
     def close(self) -> None:
         self.engine.dispose()
-
-    @contextmanager
-    def _tx(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
-            yield conn
-
-    @contextmanager
-    def _read(self) -> Iterator[Connection]:
-        # Marked read-only so that on SQLite it begins without taking the write lock.
-        with self.engine.connect().execution_options(loopml_readonly=True) as conn:
-            yield conn
-
-    def _event(
-        self, conn: Connection, type: str, subject: str, payload: dict[str, Any] | None = None
-    ) -> None:
-        conn.execute(
-            _INSERT_EVENT,
-            {"type": type, "subject": subject, "payload": orjson.dumps(payload or {}).decode(),
-             "time": now_ms(), "workspace": "default"},
-        )
 
     # ---- experiments -------------------------------------------------------------------
     def create_experiment(

@@ -1,0 +1,43 @@
+"""What every SQL-backed store shares: its transactions and the outbox event append.
+
+Writers use ``_tx`` (BEGIN IMMEDIATE on SQLite, see _engine); readers use ``_read``, marked
+read-only so that on SQLite they begin without taking the write lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from loopml.store import _schema as t
+from loopml.store._sql_util import now_ms
+
+_INSERT_EVENT = sa.insert(t.events)
+
+
+class SqlBase:
+    engine: Engine
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self.engine.connect().execution_options(loopml_readonly=True) as conn:
+            yield conn
+
+    def _event(
+        self, conn: Connection, type: str, subject: str, payload: dict[str, Any] | None = None
+    ) -> None:
+        conn.execute(
+            _INSERT_EVENT,
+            {"type": type, "subject": subject, "payload": orjson.dumps(payload or {}).decode(),
+             "time": now_ms(), "workspace": "default"},
+        )
