@@ -1,0 +1,88 @@
+"""Any tabular input -> named numpy columns, the one form profiling and validation read.
+
+Accepted: pandas DataFrame, polars DataFrame, pyarrow Table, a dict of arrays, a 2-D numpy
+array, or a path to a Parquet or CSV file (read with pyarrow, which is several times faster
+than pandas for CSV). Numeric and boolean columns become float64 arrays with NaN for missing;
+everything else becomes an object array with None for missing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from loopml.errors import InvalidParameterValue
+
+Columns = dict[str, np.ndarray]
+
+
+def _from_arrow(table: Any) -> Columns:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    out: Columns = {}
+    for name, col in zip(table.column_names, table.columns, strict=True):
+        t = col.type
+        if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+            out[str(name)] = col.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+        elif pa.types.is_boolean(t):
+            out[str(name)] = pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False)
+        else:
+            out[str(name)] = np.asarray(col.to_pylist(), dtype=object)
+    return out
+
+
+def _from_pandas(frame: pd.DataFrame) -> Columns:
+    out: Columns = {}
+    for name in frame.columns:
+        s = frame[name]
+        if s.dtype.kind in "biuf" or pd.api.types.is_numeric_dtype(s.dtype):
+            out[str(name)] = s.to_numpy(dtype=np.float64, na_value=np.nan)
+        else:
+            arr = s.to_numpy(dtype=object)
+            arr[pd.isna(arr)] = None
+            out[str(name)] = arr
+    return out
+
+
+def read_path(path: str | Path) -> Columns:
+    p = Path(path)
+    if not p.is_file():
+        raise InvalidParameterValue(f"No such data file: {p}. Pass a Parquet or CSV file.")
+    if p.suffix.lower() in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        return _from_arrow(pq.read_table(p))
+    if p.suffix.lower() in (".csv", ".tsv", ".txt"):
+        import pyarrow.csv as pcsv
+
+        opts = pcsv.ParseOptions(delimiter="\t" if p.suffix.lower() == ".tsv" else ",")
+        try:
+            return _from_arrow(pcsv.read_csv(p, parse_options=opts))
+        except Exception as e:
+            raise InvalidParameterValue(f"Cannot read {p} as CSV: {e}") from None
+    raise InvalidParameterValue(f"Unsupported data file {p.name}: use .parquet or .csv.")
+
+
+def to_columns(data: Any) -> Columns:
+    """Normalise any accepted input; raises InvalidParameterValue for anything else."""
+    if isinstance(data, str | Path):
+        return read_path(data)
+    if isinstance(data, pd.DataFrame):
+        return _from_pandas(data)
+    mod = type(data).__module__
+    if mod.startswith("polars"):
+        return _from_arrow(data.to_arrow())
+    if mod.startswith("pyarrow") and hasattr(data, "column_names"):
+        return _from_arrow(data)
+    if isinstance(data, dict):
+        return _from_pandas(pd.DataFrame(data))
+    if isinstance(data, np.ndarray) and data.ndim == 2:
+        return _from_pandas(pd.DataFrame(data, columns=[f"f{i}" for i in range(data.shape[1])]))
+    raise InvalidParameterValue(
+        f"Cannot read data of type {type(data).__name__}: pass a pandas, polars or pyarrow "
+        "table, a dict of arrays, a 2-D array, or a .parquet/.csv path."
+    )
