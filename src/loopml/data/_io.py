@@ -43,7 +43,10 @@ def _from_pandas(frame: pd.DataFrame) -> Columns:
             out[str(name)] = s.to_numpy(dtype=np.float64, na_value=np.nan)
         else:
             arr = s.to_numpy(dtype=object)
-            arr[pd.isna(arr)] = None
+            mask = pd.isna(arr)
+            if mask.any():
+                arr = arr.copy()  # pandas may hand out a read-only view
+                arr[mask] = None
             out[str(name)] = arr
     return out
 

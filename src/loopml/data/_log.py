@@ -1,0 +1,40 @@
+"""Schemas and profiles as run artifacts, linked to the dataset they describe by its digest."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from loopml.data.profile import Profile
+from loopml.data.profile import profile as make_profile
+from loopml.data.schema import DataSchema, infer_schema
+
+
+def log_dataset(data: Any, name: str = "dataset", source: str = "",
+                context: str | None = "training") -> dict[str, str]:
+    """Log ``data`` as an input of the active run, plus its schema and profile as artifacts
+    under ``datasets/<digest>/``. The run tag ``loopml.dataset.<name>`` holds the digest.
+    Returns the artifact paths. The profile is what later drift checks compare against."""
+    from loopml.tracking._fluent import _run_id, client, log_input, set_tag
+
+    digest = log_input(data, name=name, source=source, context=context)
+    prof = make_profile(data)
+    schema = infer_schema(prof)
+    base = f"datasets/{digest}"
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "schema.json").write_text(schema.to_json())
+        Path(tmp, "profile.json").write_bytes(orjson.dumps(prof.to_dict()))
+        client().log_artifacts(_run_id(), tmp, base)
+    set_tag(f"loopml.dataset.{name}", digest)
+    return {"digest": digest, "schema": f"{base}/schema.json", "profile": f"{base}/profile.json"}
+
+
+def load_schema(path: str | Path) -> DataSchema:
+    return DataSchema.from_dict(orjson.loads(Path(path).read_bytes()))
+
+
+def load_profile(path: str | Path) -> Profile:
+    return Profile.from_dict(orjson.loads(Path(path).read_bytes()))
