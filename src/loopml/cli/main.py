@@ -30,6 +30,7 @@ def _root(
     """loopml command line."""
 
 
+from loopml.cli.data import data_app  # noqa: E402
 from loopml.cli.demo import demo  # noqa: E402
 from loopml.cli.gc import gc  # noqa: E402
 from loopml.cli.models import lineage_cmd, models_app  # noqa: E402
@@ -42,6 +43,7 @@ app.command()(gc)
 app.add_typer(runs_app, name="runs")
 app.add_typer(experiments_app, name="experiments")
 app.add_typer(models_app, name="models")
+app.add_typer(data_app, name="data")
 app.command("lineage")(lineage_cmd)
 
 

@@ -1,0 +1,140 @@
+"""``loopml data ...``: drift reports, profiles, schemas and validation from a terminal.
+
+DATA arguments are Parquet or CSV files; a reference may also be a profile JSON written by
+``loopml data profile`` (drift then needs no raw reference data).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from loopml.errors import LoopmlError
+
+data_app = typer.Typer(
+    help="Data drift, profiles, schema inference and validation on Parquet/CSV files.",
+    no_args_is_help=True,
+)
+
+
+def _fail(e: LoopmlError) -> typer.Exit:
+    typer.echo(f"Error: {e.message}", err=True)
+    return typer.Exit(2)
+
+
+def _load(path: Path) -> Any:
+    """A data file, or a profile JSON (recognised by its content, not its name)."""
+    from loopml.data import load_profile
+
+    if path.suffix.lower() == ".json":
+        try:
+            return load_profile(path)
+        except (KeyError, ValueError, TypeError, AttributeError):
+            raise LoopmlError(f"{path} is not a profile written by `loopml data profile`.") \
+                from None
+    return path
+
+
+def _fmt(v: float | None) -> str:
+    return "" if v is None else f"{v:.4g}"
+
+
+@data_app.command("drift")
+def drift(
+    reference: Path = typer.Option(..., "--reference", "-r", exists=True, dir_okay=False,
+                                   help="Reference data (.parquet/.csv) or a profile .json."),
+    current: Path = typer.Option(..., "--current", "-c", exists=True, dir_okay=False,
+                                 help="Current data (.parquet/.csv)."),
+    output: Path = typer.Option(None, "--output", "-o", help="Write the report as JSON here."),
+    column: list[str] = typer.Option(None, "--column", help="Only these columns (repeatable)."),
+    test: str = typer.Option(None, "--test", help="One test for every column: ks, wasserstein, psi, jensenshannon or chisquare. Default: by column type and size."),
+    drift_share: float = typer.Option(0.5, min=0.0, max=1.0, help="Share of drifted columns at which the dataset counts as drifted."),
+) -> None:
+    """Compare CURRENT with REFERENCE column by column and print a table. Exits 0 whether or
+    not drift is found (2 on bad input)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from loopml.data import detect_drift
+
+    try:
+        report = detect_drift(_load(reference), current, columns=column or None, tests=test,
+                              drift_share=drift_share)
+    except LoopmlError as e:
+        raise _fail(e) from None
+    table = Table(title=f"Drift: {len(report.drifted_columns)} of {len(report.tested)} "
+                        f"column(s) drifted ({report.share_drifted:.0%}); dataset drift: "
+                        f"{'YES' if report.dataset_drift else 'no'}")
+    for col in ("column", "kind", "test", "statistic", "p-value", "threshold", "drifted"):
+        table.add_column(col)
+    for c in report.columns:
+        flag = "[red]yes[/]" if c.drifted else ("skipped: " + c.reason if c.status != "ok" else "no")
+        table.add_row(c.column, c.kind, c.test or "", _fmt(c.statistic), _fmt(c.p_value),
+                      _fmt(c.threshold), flag)
+    Console().print(table)
+    if output:
+        output.write_text(report.to_json())
+        typer.echo(f"Report written to {output}")
+
+
+@data_app.command("profile")
+def profile_cmd(
+    data: Path = typer.Argument(..., exists=True, dir_okay=False, help="Data (.parquet/.csv)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Profile JSON to write."),
+) -> None:
+    """Profile DATA (counts, moments, histograms, top categories) into a JSON file that
+    `loopml data drift --reference` accepts in place of the data."""
+    from loopml.data import profile
+
+    try:
+        p = profile(data)
+    except LoopmlError as e:
+        raise _fail(e) from None
+    output.write_text(json.dumps(p.to_dict()))
+    typer.echo(f"Profiled {p.rows} rows x {len(p.columns)} columns into {output}")
+
+
+@data_app.command("schema")
+def schema_cmd(
+    data: Path = typer.Argument(..., exists=True, dir_okay=False, help="Training data (.parquet/.csv)."),
+    output: Path = typer.Option(None, "--output", "-o", help="Write the schema JSON here (default: print it)."),
+) -> None:
+    """Infer a schema (types, nullability, ranges, quantiles, categorical domains)."""
+    from loopml.data import infer_schema
+
+    try:
+        s = infer_schema(data)
+    except LoopmlError as e:
+        raise _fail(e) from None
+    if output:
+        output.write_text(s.to_json())
+        typer.echo(f"Schema of {len(s.columns)} columns written to {output}")
+    else:
+        typer.echo(s.to_json())
+
+
+@data_app.command("validate")
+def validate_cmd(
+    data: Path = typer.Argument(..., exists=True, dir_okay=False, help="Data to check (.parquet/.csv)."),
+    schema: Path = typer.Option(..., "--schema", "-s", exists=True, dir_okay=False, help="Schema JSON from `loopml data schema`."),
+) -> None:
+    """Check DATA against SCHEMA and list anomalies. Exit code 1 when an error-severity
+    anomaly is found, 0 otherwise (warnings only or none)."""
+    from loopml.data import load_schema, validate
+
+    try:
+        anomalies = validate(data, load_schema(schema))
+    except LoopmlError as e:
+        raise _fail(e) from None
+    except (KeyError, ValueError, TypeError, AttributeError):
+        typer.echo(f"Error: {schema} is not a schema written by `loopml data schema`.", err=True)
+        raise typer.Exit(2) from None
+    for a in anomalies:
+        typer.echo(f"{a.severity.upper():7} {a.kind:18} {a.message}")
+    if not anomalies:
+        typer.echo("No anomalies.")
+    if any(a.severity == "error" for a in anomalies):
+        raise typer.Exit(1)

@@ -1,0 +1,73 @@
+"""``loopml data ...`` in a subprocess: drift table and JSON, profiles, schema, validate."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+
+def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "loopml", "data", *args], capture_output=True,
+                          text=True, env=env, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("data-cli")
+    rng = np.random.default_rng(0)
+    ref = pd.DataFrame({"x": rng.normal(size=5000), "y": rng.normal(size=5000),
+                        "c": rng.choice(["a", "b"], 5000)})
+    cur = ref.assign(x=ref.x + 1.0)
+    ref.to_parquet(d / "ref.parquet")
+    cur.to_csv(d / "cur.csv", index=False)
+    ref.assign(c="zzz").to_csv(d / "bad.csv", index=False)
+    (d / "empty.csv").write_text("x,y,c\n")
+    return {"ref": d / "ref.parquet", "cur": d / "cur.csv", "bad": d / "bad.csv",
+            "empty": d / "empty.csv", "dir": d}
+
+
+def test_drift_table_and_json(files) -> None:
+    out_json = files["dir"] / "report.json"
+    r = _run(["drift", "--reference", str(files["ref"]), "--current", str(files["cur"]),
+              "--output", str(out_json)])
+    assert r.returncode == 0, r.stderr
+    assert "1 of 3 column(s) drifted" in r.stdout and "wasserstein" in r.stdout
+    report = json.loads(out_json.read_text())
+    assert [c["column"] for c in report["columns"] if c["drifted"]] == ["x"]
+    same = _run(["drift", "-r", str(files["ref"]), "-c", str(files["ref"])])
+    assert same.returncode == 0 and "0 of 3" in same.stdout  # exit 0 either way
+
+
+def test_drift_from_profile(files) -> None:
+    prof = files["dir"] / "ref-profile.json"
+    assert _run(["profile", str(files["ref"]), "-o", str(prof)]).returncode == 0
+    r = _run(["drift", "-r", str(prof), "-c", str(files["cur"]), "--column", "x"])
+    assert r.returncode == 0 and "1 of 1" in r.stdout
+
+
+def test_bad_inputs(files) -> None:
+    empty = _run(["drift", "-r", str(files["empty"]), "-c", str(files["cur"])])
+    assert empty.returncode == 0 and "skipped" in empty.stdout
+    wrong = _run(["drift", "-r", str(files["ref"]), "-c", str(files["cur"]), "--test", "nope"])
+    assert wrong.returncode == 2 and "Unknown drift test" in wrong.stderr
+    missing = _run(["drift", "-r", str(files["ref"]), "-c", str(files["dir"] / "no.csv")])
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    notprof = _run(["drift", "-r", str(files["dir"] / "report.json"), "-c", str(files["cur"])])
+    assert notprof.returncode == 2 and "not a profile" in notprof.stderr
+
+
+def test_schema_and_validate(files) -> None:
+    schema = files["dir"] / "schema.json"
+    assert _run(["schema", str(files["ref"]), "-o", str(schema)]).returncode == 0
+    ok = _run(["validate", str(files["ref"]), "--schema", str(schema)])
+    assert ok.returncode == 0 and "No anomalies" in ok.stdout
+    bad = _run(["validate", str(files["bad"]), "--schema", str(schema)])
+    assert bad.returncode == 1 and "out_of_domain" in bad.stdout and "zzz" in bad.stdout
