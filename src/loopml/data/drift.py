@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from loopml.data._io import to_columns
+from loopml.data._io import iter_columns
 from loopml.data.profile import (
     CategoricalProfile,
     ColumnProfile,
@@ -237,10 +237,9 @@ def _current_profile(ref: Profile, current: Any, names: Sequence[str]) -> Profil
     two histograms align without re-binning the current side."""
     if isinstance(current, Profile):
         return current
-    cols = to_columns(current)
     out: dict[str, ColumnProfile] = {}
     rows = 0
-    for name, x in cols.items():
+    for name, x in iter_columns(current):
         rows = max(rows, len(x))
         rp = ref.columns.get(name)
         if x.dtype == np.float64:

@@ -13,13 +13,14 @@ A categorical column keeps counts of its ``TOP_K`` most frequent values (the res
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from loopml.data._io import Columns, to_columns
+from loopml.data._io import iter_columns
 
 BINS = 2048
 TOP_K = 200
@@ -225,10 +226,10 @@ def categorical_profile(x: np.ndarray) -> CategoricalProfile:
                               int(lens.min()), int(lens.max()))
 
 
-def profile_columns(cols: Columns) -> Profile:
+def profile_columns(cols: Iterable[tuple[str, np.ndarray]]) -> Profile:
     out: dict[str, ColumnProfile] = {}
     rows = 0
-    for name, x in cols.items():
+    for name, x in cols:
         rows = max(rows, len(x))
         out[name] = numeric_profile(x) if x.dtype == np.float64 else categorical_profile(x)
     return Profile(out, rows)
@@ -236,4 +237,4 @@ def profile_columns(cols: Columns) -> Profile:
 
 def profile(data: Any) -> Profile:
     """Profile any table (see ``loopml.data._io``) in one vectorised pass per column."""
-    return profile_columns(to_columns(data))
+    return profile_columns(iter_columns(data))
