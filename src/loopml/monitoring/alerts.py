@@ -1,0 +1,132 @@
+"""Alert rules over monitor metrics, and the events they publish.
+
+A rule is ``metric op threshold`` held for ``for_windows`` consecutive windows. Per rule and
+subject (a deployment, a model alias) an alert moves ok -> firing -> resolved -> ...; each
+transition is published once (deduplicated), and observing a window again, or an older one,
+changes nothing (monitors may re-run a window).
+
+The trigger interface for the closed loop: every transition is appended to the metadata
+store's event log (``/api/loopml/v1/events``) as
+
+    type    "alert.firing" | "alert.resolved"
+    subject "<rule name>/<subject>"
+    payload {"rule", "subject", "metric", "op", "threshold", "value", "window_end",
+             "for_windows", "labels"}
+
+in the same place as model-registry events, so automation consumes one ordered stream.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from loopml.errors import InvalidParameterValue
+
+OPS: dict[str, Callable[[float, float], bool]] = {
+    ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
+    "==": operator.eq, "!=": operator.ne,
+}
+FIRING, RESOLVED = "alert.firing", "alert.resolved"
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    name: str
+    metric: str  # e.g. "drift.share_drifted", "latency.p99_ms", "quality.accuracy"
+    op: str
+    threshold: float
+    for_windows: int = 1
+    labels: dict[str, str] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        if self.op not in OPS:
+            raise InvalidParameterValue(
+                f"Alert rule {self.name!r}: op {self.op!r} is not one of {sorted(OPS)}.")
+        if self.for_windows < 1:
+            raise InvalidParameterValue(
+                f"Alert rule {self.name!r}: for_windows must be at least 1.")
+
+    def breached(self, value: float) -> bool:
+        return OPS[self.op](value, self.threshold)
+
+
+@dataclass(frozen=True)
+class AlertEvent:
+    type: str  # FIRING | RESOLVED
+    rule: str
+    subject: str
+    metric: str
+    op: str
+    threshold: float
+    value: float
+    window_end: int
+    for_windows: int
+    labels: dict[str, str]
+
+    def payload(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("type")
+        return d
+
+
+@dataclass
+class _State:
+    streak: int = 0
+    firing: bool = False
+    last_window: int | None = None
+
+
+class AlertEngine:
+    """Feed it each window's metrics; it returns (and publishes) the transitions."""
+
+    def __init__(self, rules: Iterable[AlertRule],
+                 publish: Callable[[AlertEvent], None] | None = None) -> None:
+        self.rules = list(rules)
+        self.publish = publish
+        self._state: dict[tuple[str, str], _State] = {}
+
+    def firing(self) -> list[tuple[str, str]]:
+        return sorted(k for k, s in self._state.items() if s.firing)
+
+    def observe(self, subject: str, window_end: int, metrics: dict[str, float]) -> list[AlertEvent]:
+        events: list[AlertEvent] = []
+        for rule in self.rules:
+            if rule.metric not in metrics:
+                continue  # no data for this metric in this window: the state holds
+            st = self._state.setdefault((rule.name, subject), _State())
+            if st.last_window is not None and window_end <= st.last_window:
+                continue  # a window seen before (a re-run) or out of order: idempotent
+            st.last_window = window_end
+            value = float(metrics[rule.metric])
+            if rule.breached(value):
+                st.streak += 1
+                if not st.firing and st.streak >= rule.for_windows:
+                    st.firing = True
+                    events.append(self._event(FIRING, rule, subject, value, window_end))
+            else:
+                st.streak = 0
+                if st.firing:
+                    st.firing = False
+                    events.append(self._event(RESOLVED, rule, subject, value, window_end))
+        if self.publish:
+            for e in events:
+                self.publish(e)
+        return events
+
+    @staticmethod
+    def _event(kind: str, rule: AlertRule, subject: str, value: float,
+               window_end: int) -> AlertEvent:
+        return AlertEvent(kind, rule.name, subject, rule.metric, rule.op, rule.threshold, value,
+                          window_end, rule.for_windows, dict(rule.labels))
+
+
+def store_publisher(store: Any) -> Callable[[AlertEvent], None]:
+    """Publish alert transitions to a TrackingStore's event log (the closed-loop triggers)."""
+
+    def publish(e: AlertEvent) -> None:
+        store.append_event(e.type, f"{e.rule}/{e.subject}", e.payload())
+
+    return publish

@@ -1,0 +1,54 @@
+"""Alert rules: held for N windows, deduplicated, idempotent per window, published as events."""
+
+from __future__ import annotations
+
+import pytest
+
+from loopml.errors import InvalidParameterValue
+from loopml.monitoring.alerts import FIRING, RESOLVED, AlertEngine, AlertRule, store_publisher
+from loopml.store.sql import SqlStore
+
+
+def test_fires_after_n_windows_then_resolves_once() -> None:
+    rule = AlertRule("drift", "drift.share_drifted", ">=", 0.5, for_windows=3)
+    eng = AlertEngine([rule])
+    seq = [0.6, 0.7, 0.8, 0.9, 0.9, 0.1, 0.1, 0.6]
+    events = [eng.observe("fraud@champion", w, {"drift.share_drifted": v})
+              for w, v in enumerate(seq, start=1)]
+    kinds = [(w, e.type) for w, evs in enumerate(events, start=1) for e in evs]
+    assert kinds == [(3, FIRING), (6, RESOLVED)]  # one event per transition
+    assert eng.firing() == []
+
+
+def test_streak_resets_and_windows_are_idempotent() -> None:
+    eng = AlertEngine([AlertRule("lat", "latency.p99_ms", ">", 20, for_windows=2)])
+    assert eng.observe("d", 1, {"latency.p99_ms": 30}) == []
+    assert eng.observe("d", 2, {"latency.p99_ms": 10}) == []  # streak broken
+    assert eng.observe("d", 3, {"latency.p99_ms": 30}) == []
+    fired = eng.observe("d", 4, {"latency.p99_ms": 31})
+    assert [e.type for e in fired] == [FIRING] and fired[0].value == 31
+    assert eng.observe("d", 4, {"latency.p99_ms": 5}) == []  # re-run of window 4
+    assert eng.observe("d", 2, {"latency.p99_ms": 5}) == []  # an older window
+    assert eng.firing() == [("lat", "d")]
+    assert eng.observe("other", 4, {"latency.p99_ms": 99}) == []  # subjects are separate
+    assert eng.observe("d", 5, {}) == []  # no data: state holds
+
+
+def test_bad_rules() -> None:
+    with pytest.raises(InvalidParameterValue, match="op"):
+        AlertRule("x", "m", "=>", 1)
+    with pytest.raises(InvalidParameterValue, match="for_windows"):
+        AlertRule("x", "m", ">", 1, for_windows=0)
+
+
+def test_published_to_the_event_log(tmp_path) -> None:
+    store = SqlStore(f"sqlite:///{tmp_path / 'db'}", str(tmp_path / "a"))
+    eng = AlertEngine([AlertRule("acc", "quality.accuracy", "<", 0.9, labels={"team": "risk"})],
+                      publish=store_publisher(store))
+    eng.observe("fraud@champion", 100, {"quality.accuracy": 0.8})
+    eng.observe("fraud@champion", 200, {"quality.accuracy": 0.95})
+    evs = [e for e in store.read_events() if e.type.startswith("alert.")]
+    assert [(e.type, e.subject) for e in evs] == [(FIRING, "acc/fraud@champion"),
+                                                  (RESOLVED, "acc/fraud@champion")]
+    assert evs[0].payload["value"] == 0.8 and evs[0].payload["labels"] == {"team": "risk"}
+    store.close()
