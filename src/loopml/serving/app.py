@@ -1,0 +1,216 @@
+"""``create_serving_app``: the data plane as an ASGI app.
+
+Open Inference Protocol V2 over REST (health, metadata, infer), MLflow's scoring protocol
+(``/invocations``, ``/ping``, ``/health``, ``/version``) and Prometheus ``/metrics``. Every
+route declares a permission like the tracking server's. Every response carries
+``x-request-id`` (the caller's, or a new one), which is also the inference log's key for
+joining ground truth later.
+
+Errors: V2 routes answer ``{"error": message}`` (the protocol's shape), /invocations answers
+MLflow's ``{"error_code", "message"}``. Bad input is a 400, an unknown model a 404, a full
+queue a 503 with Retry-After, and nothing a client sends produces a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from loopml._version import __version__
+from loopml.errors import LoopmlError
+from loopml.server._permissions import Authenticator, Permission, PermissionedRoute
+from loopml.serving import codec
+from loopml.serving.batcher import Overloaded
+from loopml.serving.inference_log import InferenceLogger
+from loopml.serving.metrics import ServingMetrics
+from loopml.serving.repository import ModelRepository
+
+log = logging.getLogger("loopml.serving")
+JSON = "application/json"
+
+
+@dataclass
+class ServingState:
+    repo: ModelRepository
+    metrics: ServingMetrics = field(default_factory=ServingMetrics)
+    auth: Authenticator = field(default_factory=Authenticator)
+    logger: InferenceLogger | None = None
+    deployment: str = "default"
+    draining: bool = False
+    default_model: str | None = None
+
+
+def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(obj), status_code=status, media_type=JSON, headers=headers)
+
+
+def _v2_error(e: LoopmlError, rid: str) -> Response:
+    headers = {"x-request-id": rid}
+    if isinstance(e, Overloaded):
+        headers["Retry-After"] = "1"
+    return _json({"error": e.message}, e.http_status, headers)
+
+
+def _mlflow_error(e: LoopmlError, rid: str) -> Response:
+    headers = {"x-request-id": rid}
+    if isinstance(e, Overloaded):
+        headers["Retry-After"] = "1"
+    return _json(e.to_json(), e.http_status, headers)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _route(state: ServingState, path: str, fn: Handler, methods: list[str],
+           perm: Permission) -> PermissionedRoute:
+    async def checked(request: Request) -> Response:
+        try:
+            state.auth.check(request, perm)
+        except LoopmlError as e:
+            return _json({"error": e.message}, e.http_status)
+        return await fn(request)
+
+    r = PermissionedRoute(path, checked, methods=methods)
+    r.permission = perm
+    return r
+
+
+def create_serving_app(state: ServingState) -> Starlette:
+    repo, metrics = state.repo, state.metrics
+
+    def ready() -> bool:
+        return not state.draining and all(e.error is None for e in repo.entries.values())
+
+    async def live(_: Request) -> Response:
+        return _json({"live": True})
+
+    async def server_ready(_: Request) -> Response:
+        return _json({"ready": ready()}, 200 if ready() else 503)
+
+    async def server_meta(_: Request) -> Response:
+        return _json({"name": "loopml", "version": __version__, "extensions": []})
+
+    async def model_meta(request: Request) -> Response:
+        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+        try:
+            model, _ = await repo.get(request.path_params["name"],
+                                      request.path_params.get("version"))
+        except LoopmlError as e:
+            return _v2_error(e, rid)
+        return _json(model.metadata())
+
+    async def model_ready(request: Request) -> Response:
+        name = request.path_params["name"]
+        try:
+            model, _ = await repo.get(name, request.path_params.get("version"))
+        except LoopmlError as e:
+            return _v2_error(e, uuid.uuid4().hex)
+        ok = not state.draining
+        return _json({"name": name, "ready": ok}, 200 if ok else 503)
+
+    async def infer(request: Request) -> Response:
+        t0 = time.perf_counter()
+        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+        name = request.path_params["name"]
+        version = request.path_params.get("version")
+        status, mv = 200, version or ""
+        try:
+            if state.draining:
+                raise Overloaded("The server is shutting down; retry on another replica.")
+            inputs, body_id, _ = codec.decode_v2_request(await request.body())
+            model, batcher = await repo.get(name, version)
+            mv = model.version
+            rows = model.rows_from_v2(inputs)
+            out = await batcher.submit(rows)
+            resp = Response(codec.encode_v2_response(name, model.version, body_id,
+                                                     {"predict": out}),
+                            media_type=JSON, headers={"x-request-id": rid})
+            if state.logger:
+                state.logger.record(state.deployment, rid, name, model.version, rows, out,
+                                    (time.perf_counter() - t0) * 1000)
+            return resp
+        except LoopmlError as e:
+            status = e.http_status
+            metrics.errors.labels(name, type(e).__name__).inc()
+            return _v2_error(e, rid)
+        finally:
+            metrics.requests.labels(name, mv, "v2", str(status)).inc()
+            metrics.latency.labels(name, mv, "v2").observe(time.perf_counter() - t0)
+
+    async def invocations(request: Request) -> Response:
+        t0 = time.perf_counter()
+        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+        name = state.default_model or repo.names()[0]
+        status, mv = 200, ""
+        try:
+            if state.draining:
+                raise Overloaded("The server is shutting down; retry on another replica.")
+            data = codec.decode_invocations(await request.body(),
+                                            request.headers.get("content-type", JSON))
+            model, batcher = await repo.get(name)
+            mv = model.version
+            rows = model.rows_from_any(data)
+            out = await batcher.submit(rows)
+            if state.logger:
+                state.logger.record(state.deployment, rid, name, model.version, rows, out,
+                                    (time.perf_counter() - t0) * 1000)
+            return Response(codec.encode_invocations(out), media_type=JSON,
+                            headers={"x-request-id": rid})
+        except LoopmlError as e:
+            status = e.http_status
+            metrics.errors.labels(name, type(e).__name__).inc()
+            return _mlflow_error(e, rid)
+        finally:
+            metrics.requests.labels(name, mv, "invocations", str(status)).inc()
+            metrics.latency.labels(name, mv, "invocations").observe(time.perf_counter() - t0)
+
+    async def ping(_: Request) -> Response:
+        return Response("\n", status_code=200 if ready() else 503)
+
+    async def version_(_: Request) -> Response:
+        return Response(__version__, media_type="text/plain")
+
+    async def models_status(_: Request) -> Response:
+        return _json({"models": repo.status(), "draining": state.draining})
+
+    async def metrics_ep(request: Request) -> Response:
+        for n, e in repo.entries.items():
+            metrics.queue_depth.labels(n).set(e.batcher.depth if e.batcher else 0)
+        return await metrics.endpoint(request)
+
+    P = Permission
+    table: list[tuple[str, Handler, list[str], Permission]] = [
+        ("/v2/health/live", live, ["GET"], P.PUBLIC),
+        ("/v2/health/ready", server_ready, ["GET"], P.PUBLIC),
+        ("/v2", server_meta, ["GET"], P.READ),
+        ("/v2/models/{name}", model_meta, ["GET"], P.READ),
+        ("/v2/models/{name}/versions/{version}", model_meta, ["GET"], P.READ),
+        ("/v2/models/{name}/ready", model_ready, ["GET"], P.PUBLIC),
+        ("/v2/models/{name}/versions/{version}/ready", model_ready, ["GET"], P.PUBLIC),
+        ("/v2/models/{name}/infer", infer, ["POST"], P.WRITE),
+        ("/v2/models/{name}/versions/{version}/infer", infer, ["POST"], P.WRITE),
+        ("/invocations", invocations, ["POST"], P.WRITE),
+        ("/ping", ping, ["GET"], P.PUBLIC),
+        ("/health", ping, ["GET"], P.PUBLIC),
+        ("/version", version_, ["GET"], P.PUBLIC),
+        ("/api/loopml/v1/serving/models", models_status, ["GET"], P.READ),
+        ("/metrics", metrics_ep, ["GET"], P.READ),
+    ]
+    routes: list[BaseRoute] = [_route(state, p, f, m, perm) for p, f, m, perm in table]
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return _json({"error": f"No endpoint {request.method} {request.url.path}."}, 404)
+
+    app = Starlette(routes=routes, exception_handlers={404: not_found})
+    app.state.serving = state
+    return app

@@ -1,0 +1,115 @@
+"""The models one server serves: loaded lazily, evicted least-recently-used under a memory
+cap, each with its own batcher and readiness.
+
+Loading runs in a thread (it reads files and may take seconds) under a per-model lock, so the
+first requests for a model wait for one load instead of starting several.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from loopml.errors import ResourceDoesNotExist
+from loopml.serving.batcher import Batcher
+from loopml.serving.runtime import ServedModel
+
+
+@dataclass
+class ServingSettings:
+    max_batch_size: int = 64
+    max_batch_delay_s: float = 0.002
+    max_queue: int = 2048
+    memory_cap_bytes: int = 2 * 1024**3  # total model files kept loaded
+    trust_pickle: bool = False
+    prefer_onnx: bool = True
+
+
+@dataclass
+class Entry:
+    name: str
+    uri: str
+    model: ServedModel | None = None
+    batcher: Batcher | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    last_used: float = 0.0
+    error: str | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.model is not None
+
+
+class ModelRepository:
+    def __init__(self, models: dict[str, str], settings: ServingSettings,
+                 on_batch: Callable[[str, int, float], None] | None = None) -> None:
+        self.settings = settings
+        self.entries = {name: Entry(name, uri) for name, uri in models.items()}
+        self.on_batch = on_batch
+
+    def names(self) -> list[str]:
+        return sorted(self.entries)
+
+    def entry(self, name: str) -> Entry:
+        e = self.entries.get(name)
+        if e is None:
+            raise ResourceDoesNotExist(
+                f"Model {name!r} is not served here. Served models: {self.names()}.")
+        return e
+
+    async def get(self, name: str, version: str | None = None) -> tuple[ServedModel, Batcher]:
+        e = self.entry(name)
+        if e.model is None:
+            async with e.lock:
+                if e.model is None:
+                    await self._load(e)
+        assert e.model is not None and e.batcher is not None
+        if version is not None and version != e.model.version:
+            raise ResourceDoesNotExist(
+                f"Model {name!r} has no version {version!r} here; it serves version "
+                f"{e.model.version}.")
+        e.last_used = time.monotonic()
+        return e.model, e.batcher
+
+    async def _load(self, e: Entry) -> None:
+        s = self.settings
+        try:
+            model = await asyncio.to_thread(ServedModel, e.name, e.uri, s.trust_pickle,
+                                            s.prefer_onnx)
+        except Exception as exc:
+            e.error = str(exc)
+            raise
+        e.error = None
+        name, hook = e.name, self.on_batch
+        e.batcher = Batcher(
+            model.predict_rows, s.max_batch_size, s.max_batch_delay_s, s.max_queue,
+            inline=model.model.flavor.name == "onnx",
+            on_batch=(lambda n, dt: hook(name, n, dt)) if hook else None)
+        e.model = model
+        e.last_used = time.monotonic()
+        await self._evict(keep=e)
+
+    async def _evict(self, keep: Entry) -> None:
+        loaded = [x for x in self.entries.values() if x.model is not None]
+        total = sum(x.model.size_bytes for x in loaded if x.model)
+        for victim in sorted(loaded, key=lambda x: x.last_used):
+            if total <= self.settings.memory_cap_bytes:
+                break
+            if victim is keep or (victim.batcher and victim.batcher.depth):
+                continue
+            total -= victim.model.size_bytes if victim.model else 0
+            if victim.batcher:
+                await victim.batcher.stop()
+            victim.model, victim.batcher = None, None
+
+    async def load_all(self) -> None:
+        for name in self.names():
+            await self.get(name)
+
+    def status(self) -> dict[str, Any]:
+        return {n: {"ready": e.ready, "uri": e.uri, "error": e.error,
+                    "version": e.model.version if e.model else None}
+                for n, e in self.entries.items()}

@@ -1,0 +1,154 @@
+"""A model as the server runs it: loaded once, fed numpy batches, described in V2 metadata.
+
+ONNX Runtime runs the model when it has an ``onnx`` flavor (single rows in tens of
+microseconds instead of milliseconds); otherwise the native flavor does. Inputs are checked
+against the signature before they are queued, so a bad request fails alone with a 400 and
+never reaches a batch.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from loopml.models import Model
+from loopml.models._load import load_folder
+from loopml.models.signature import ColSpec, SignatureMismatch, TensorSpec
+from loopml.models.uris import resolve
+from loopml.serving.codec import BadInput, Tensor, v2_datatype
+
+
+@dataclass
+class InputSpec:
+    names: list[str]  # signature column names (tabular) or [tensor name]
+    dtype: np.dtype[Any]
+    width: int | None  # features per row for 2-D inputs
+    tabular: bool
+    string_columns: bool
+
+
+def _spec(model: Model) -> InputSpec:
+    sig = model.signature
+    if sig is None or not sig.inputs.specs:
+        return InputSpec(["input-0"], np.dtype(np.float64), None, False, False)
+    specs = sig.inputs.specs
+    if isinstance(specs[0], TensorSpec):
+        t = specs[0]
+        width = t.shape[1] if len(t.shape) == 2 and t.shape[1] > 0 else None
+        return InputSpec([t.name or "input-0"], np.dtype(t.dtype), width, False, False)
+    cols = [s for s in specs if isinstance(s, ColSpec)]
+    strings = any(c.type in ("string", "binary") for c in cols)
+    return InputSpec([str(c.name) for c in cols], np.dtype(np.float64), len(cols), True, strings)
+
+
+class ServedModel:
+    def __init__(self, name: str, uri: str, trust: bool = False, prefer_onnx: bool = True,
+                 version: str | None = None) -> None:
+        self.name = name
+        self.uri = uri
+        resolved = resolve(uri)
+        self.version = version or (str(resolved.version.version) if resolved.version else "1")
+        self.folder = resolved.folder
+        base = load_folder(resolved.folder, trust or resolved.trusted, None, uri)
+        self.model: Model = base
+        if prefer_onnx and "onnx" in base.meta.flavors and base.flavor.name != "onnx":
+            self.model = load_folder(resolved.folder, trust or resolved.trusted, "onnx", uri)
+        self.spec = _spec(base)
+        self.platform = f"loopml_{self.model.flavor.name}"
+        # Tabular models fitted on DataFrames need one; everything else takes arrays.
+        self.needs_frame = self.spec.string_columns or hasattr(self.model.native, "feature_names_in_")
+        self.size_bytes = sum(f.stat().st_size for f in self.folder.rglob("*") if f.is_file())
+
+    # ---- input preparation (per request, before batching) --------------------------------
+    def rows_from_v2(self, inputs: list[Tensor]) -> np.ndarray | pd.DataFrame:
+        """Turn a V2 request's tensors into rows: either one 2-D tensor (all features) or one
+        1-D tensor per signature column."""
+        spec = self.spec
+        if len(inputs) == 1 and inputs[0].data.ndim in (1, 2) and not (
+            spec.tabular and inputs[0].name in spec.names and len(spec.names) > 1
+        ):
+            arr = inputs[0].data
+            if arr.ndim == 1:
+                arr = arr.reshape(1, -1)
+            if spec.width is not None and arr.shape[1] != spec.width:
+                raise BadInput(
+                    f"Input {inputs[0].name!r}: expected shape [-1, {spec.width}] "
+                    f"({spec.width} features per row), got {list(inputs[0].data.shape)}.")
+            if spec.tabular and spec.string_columns:
+                return self._checked_frame(pd.DataFrame(arr, columns=spec.names))
+            if arr.dtype.kind not in "biuf":
+                raise BadInput(f"Input {inputs[0].name!r}: expected numbers "
+                               f"({v2_datatype(np.zeros(1, spec.dtype))}), got BYTES.")
+            return arr.astype(spec.dtype, copy=False)
+        by_name = {t.name: t.data for t in inputs}
+        missing = [n for n in spec.names if n not in by_name]
+        if missing:
+            raise BadInput(f"Missing input(s) {missing}: the model's signature has inputs "
+                           f"{spec.names}.")
+        extra = [n for n in by_name if n not in spec.names]
+        if extra:
+            raise BadInput(f"Input(s) {extra} are not in the model's signature {spec.names}.")
+        lengths = {len(v.ravel()) for v in by_name.values()}
+        if len(lengths) != 1:
+            raise BadInput(f"Inputs have different row counts {sorted(lengths)}; send one "
+                           "value per row for every input.")
+        return self._checked_frame(pd.DataFrame({n: by_name[n].ravel() for n in spec.names}))
+
+    def rows_from_any(self, data: Any) -> np.ndarray | pd.DataFrame:
+        """/invocations payloads: a DataFrame, an array or a dict of arrays."""
+        if isinstance(data, dict):
+            data = pd.DataFrame({k: np.ravel(v) for k, v in data.items()})
+        if isinstance(data, pd.DataFrame):
+            if self.spec.tabular:
+                return self._checked_frame(data)
+            return data.to_numpy()
+        arr = np.asarray(data)
+        if arr.ndim == 1:
+            arr = arr.reshape(1, -1)
+        if self.spec.tabular:
+            if arr.shape[1] != len(self.spec.names):
+                raise BadInput(f"Expected {len(self.spec.names)} values per row "
+                               f"({self.spec.names}), got {arr.shape[1]}.")
+            return self._checked_frame(pd.DataFrame(arr, columns=self.spec.names))
+        return arr
+
+    def _checked_frame(self, frame: pd.DataFrame) -> np.ndarray | pd.DataFrame:
+        try:
+            checked = self.model.prepare(frame)
+        except SignatureMismatch as e:
+            raise BadInput(e.message) from None
+        if isinstance(checked, pd.DataFrame) and not self.needs_frame:
+            return checked.to_numpy()
+        return checked  # type: ignore[no-any-return]
+
+    # ---- prediction (per batch) ------------------------------------------------------------
+    def predict_rows(self, rows: np.ndarray | pd.DataFrame) -> np.ndarray:
+        native = self.model.native
+        if isinstance(rows, pd.DataFrame) and not self.needs_frame:
+            rows = rows.to_numpy()
+        if isinstance(rows, np.ndarray) and hasattr(native, "feature_names_in_"):
+            rows = pd.DataFrame(rows, columns=list(native.feature_names_in_))
+        out = np.asarray(self.model.flavor.predict(native, rows))
+        return out
+
+    def metadata(self) -> dict[str, Any]:
+        spec = self.spec
+        if spec.tabular:
+            inputs = [{"name": n, "datatype": "BYTES" if spec.string_columns else "FP64",
+                       "shape": [-1]} for n in spec.names]
+        else:
+            inputs = [{"name": spec.names[0], "datatype": v2_datatype(np.zeros(1, spec.dtype)),
+                       "shape": [-1, spec.width or -1]}]
+        return {"name": self.name, "versions": [self.version], "platform": self.platform,
+                "inputs": inputs, "outputs": [{"name": "predict", "datatype": "FP64",
+                                               "shape": [-1]}]}
+
+
+def limit_threads() -> None:
+    """One inference thread per process: requests are batched, and on few cores OpenMP's
+    thread team costs more than it buys for small batches."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
