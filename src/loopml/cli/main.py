@@ -35,10 +35,12 @@ from loopml.cli.demo import demo  # noqa: E402
 from loopml.cli.gc import gc  # noqa: E402
 from loopml.cli.models import lineage_cmd, models_app  # noqa: E402
 from loopml.cli.runs import experiments_app, runs_app  # noqa: E402
+from loopml.cli.serve import serve  # noqa: E402
 from loopml.cli.server import server  # noqa: E402
 
 app.command()(demo)
 app.command()(server)
+app.command()(serve)
 app.command()(gc)
 app.add_typer(runs_app, name="runs")
 app.add_typer(experiments_app, name="experiments")

@@ -1,0 +1,61 @@
+"""``loopml serve``: the data plane (Open Inference Protocol V2 REST + gRPC, /invocations)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+from loopml.cli.server import is_loopback
+
+
+def serve(
+    model_uris: list[str] = typer.Argument(..., metavar="MODEL_URI...", help="Models to serve: models:/<name>/<version>, models:/<name>@<alias>, runs:/<run_id>/<path> or a model folder. Name one with name=URI; otherwise the registered name or folder name is used."),
+    host: str = typer.Option("127.0.0.1", help="Address to bind (REST and gRPC). Anything but loopback needs --auth-token-file or --insecure."),
+    port: int = typer.Option(8080, help="REST port (V2 and /invocations)."),
+    grpc_port: int = typer.Option(8081, help="gRPC port (Open Inference Protocol). 0 disables gRPC."),
+    workers: int = typer.Option(1, min=1, max=1, help="Worker processes. One for now: batching works within a process."),
+    max_batch_size: int = typer.Option(64, min=1, help="Most rows one predict call takes."),
+    max_batch_delay_ms: float = typer.Option(2.0, min=0.0, help="Longest a request waits for others to join its batch, under load."),
+    max_queue: int = typer.Option(2048, min=1, help="Requests queued per model before 503 + Retry-After."),
+    memory_cap_mb: int = typer.Option(2048, min=1, help="Model files kept loaded (least recently used are unloaded)."),
+    lazy: bool = typer.Option(False, help="Load each model on its first request instead of at start."),
+    no_onnx: bool = typer.Option(False, "--no-onnx", help="Use the native flavor even when the model has an ONNX flavor."),
+    trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Allow pickle-based model files. Only for models you trust: unpickling runs code."),
+    inference_log: Path = typer.Option(None, help="Write the inference log (Parquet, by deployment and day) under this folder."),
+    deployment: str = typer.Option("default", help="Deployment name recorded in the inference log."),
+    grace_seconds: float = typer.Option(30.0, min=0.0, help="On SIGTERM: how long in-flight requests may take to finish."),
+    auth_token_file: Path = typer.Option(None, exists=True, dir_okay=False, help="File with the bearer token clients must send."),
+    insecure: bool = typer.Option(False, help="Allow a non-loopback bind without authentication."),
+    tracking_uri: str = typer.Option(None, help="Where models:/ and runs:/ URIs resolve. Default: LOOPML_TRACKING_URI, else the local store."),
+) -> None:
+    """Serve models over the Open Inference Protocol V2 (REST /v2/... and gRPC) and MLflow's
+    scoring protocol (POST /invocations, /ping, /health, /version), with adaptive batching and
+    Prometheus /metrics."""
+    from loopml.server._permissions import Authenticator
+    from loopml.serving.repository import ServingSettings
+    from loopml.serving.server import ServeOptions, model_names
+    from loopml.serving.server import serve as run
+
+    token = auth_token_file.read_text().strip() if auth_token_file else None
+    if not is_loopback(host) and not token and not insecure:
+        typer.echo(f"Error: refusing to bind {host} without authentication. Pass "
+                   "--auth-token-file, bind 127.0.0.1, or --insecure on a trusted network.",
+                   err=True)
+        raise typer.Exit(2)
+    if tracking_uri:
+        os.environ["LOOPML_TRACKING_URI"] = tracking_uri
+    try:
+        models = model_names(model_uris)
+    except ValueError as e:
+        typer.echo(f"Error: {e}", err=True)
+        raise typer.Exit(2) from None
+    settings = ServingSettings(max_batch_size, max_batch_delay_ms / 1000, max_queue,
+                               memory_cap_mb * 1024 * 1024, trust_pickle, not no_onnx)
+    opts = ServeOptions(host, port, grpc_port or None, lazy,
+                        str(inference_log) if inference_log else None, deployment,
+                        grace_seconds)
+    typer.echo(f"loopml serve: {', '.join(f'{n}={u}' for n, u in models.items())} on "
+               f"http://{host}:{port}" + (f" and grpc {host}:{grpc_port}" if grpc_port else ""))
+    run(models, settings, opts, Authenticator(token) if token else None)

@@ -1,0 +1,165 @@
+"""The Open Inference Protocol over gRPC (``inference.GRPCInferenceService``), on grpc.aio in
+the same event loop as the REST app, sharing its models and batchers.
+
+Tensors arrive either typed (``contents``) or as ``raw_input_contents`` (little-endian bytes,
+what tritonclient sends); responses use ``raw_output_contents``. Errors map to
+INVALID_ARGUMENT (bad input), NOT_FOUND (unknown model), UNAVAILABLE (overload, draining).
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+import uuid
+from typing import Any
+
+import grpc
+import numpy as np
+
+from loopml._version import __version__
+from loopml.errors import LoopmlError, ResourceDoesNotExist, ServiceUnavailable
+from loopml.serving._proto import open_inference_pb2 as pb
+from loopml.serving._proto import open_inference_pb2_grpc as pb_grpc
+from loopml.serving.codec import V2_TO_NUMPY, BadInput, Tensor, v2_datatype
+
+_CONTENTS_FIELD = {
+    "BOOL": "bool_contents", "INT8": "int_contents", "INT16": "int_contents",
+    "INT32": "int_contents", "INT64": "int64_contents", "UINT8": "uint_contents",
+    "UINT16": "uint_contents", "UINT32": "uint_contents", "UINT64": "uint64_contents",
+    "FP32": "fp32_contents", "FP64": "fp64_contents", "BYTES": "bytes_contents",
+}
+
+
+def _code(e: LoopmlError) -> grpc.StatusCode:
+    if isinstance(e, ResourceDoesNotExist):
+        return grpc.StatusCode.NOT_FOUND
+    if isinstance(e, ServiceUnavailable):
+        return grpc.StatusCode.UNAVAILABLE
+    if e.http_status in (401,):
+        return grpc.StatusCode.UNAUTHENTICATED
+    if e.http_status == 403:
+        return grpc.StatusCode.PERMISSION_DENIED
+    return grpc.StatusCode.INVALID_ARGUMENT if e.http_status < 500 else grpc.StatusCode.INTERNAL
+
+
+def _decode_bytes(raw: bytes) -> list[bytes]:
+    out, i = [], 0
+    while i < len(raw):
+        (n,) = struct.unpack_from("<I", raw, i)
+        out.append(raw[i + 4:i + 4 + n])
+        i += 4 + n
+    return out
+
+
+def _encode_bytes(arr: np.ndarray) -> bytes:
+    parts = []
+    for x in arr.ravel():
+        b = x if isinstance(x, bytes) else str(x).encode()
+        parts.append(struct.pack("<I", len(b)) + b)
+    return b"".join(parts)
+
+
+def decode_inputs(req: Any) -> list[Tensor]:
+    tensors = []
+    raw = list(req.raw_input_contents)
+    if raw and len(raw) != len(req.inputs):
+        raise BadInput("raw_input_contents must hold one entry per input.")
+    for i, t in enumerate(req.inputs):
+        if t.datatype not in V2_TO_NUMPY:
+            raise BadInput(f"Input {t.name!r}: unknown datatype {t.datatype!r}.")
+        shape = list(t.shape)
+        if any(d < 0 for d in shape):
+            raise BadInput(f"Input {t.name!r}: negative dimension in shape {shape}.")
+        if raw:
+            if t.datatype == "BYTES":
+                arr = np.asarray(_decode_bytes(raw[i]), dtype=object)
+            else:
+                dtype = np.dtype(V2_TO_NUMPY[t.datatype]).newbyteorder("<")
+                if len(raw[i]) % dtype.itemsize:
+                    raise BadInput(f"Input {t.name!r}: {len(raw[i])} bytes is not a whole "
+                                   f"number of {t.datatype} values.")
+                arr = np.frombuffer(raw[i], dtype=dtype)
+        else:
+            values = getattr(t.contents, _CONTENTS_FIELD[t.datatype])
+            arr = np.asarray(values, dtype=V2_TO_NUMPY[t.datatype])
+        expected = int(np.prod(shape)) if shape else 1
+        if arr.size != expected:
+            raise BadInput(f"Input {t.name!r}: shape {shape} needs {expected} values, got "
+                           f"{arr.size}.")
+        tensors.append(Tensor(t.name, arr.reshape(shape) if shape else arr))
+    return tensors
+
+
+class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
+    def __init__(self, state: Any) -> None:
+        self.state = state  # serving.app.ServingState
+
+    async def ServerLive(self, request: Any, context: Any) -> Any:  # noqa: N802
+        return pb.ServerLiveResponse(live=True)
+
+    async def ServerReady(self, request: Any, context: Any) -> Any:  # noqa: N802
+        ok = not self.state.draining and all(e.error is None
+                                             for e in self.state.repo.entries.values())
+        return pb.ServerReadyResponse(ready=ok)
+
+    async def ModelReady(self, request: Any, context: Any) -> Any:  # noqa: N802
+        try:
+            await self.state.repo.get(request.name, request.version or None)
+        except LoopmlError as e:
+            await context.abort(_code(e), e.message)
+        return pb.ModelReadyResponse(ready=not self.state.draining)
+
+    async def ServerMetadata(self, request: Any, context: Any) -> Any:  # noqa: N802
+        return pb.ServerMetadataResponse(name="loopml", version=__version__)
+
+    async def ModelMetadata(self, request: Any, context: Any) -> Any:  # noqa: N802
+        try:
+            model, _ = await self.state.repo.get(request.name, request.version or None)
+        except LoopmlError as e:
+            await context.abort(_code(e), e.message)
+        md = model.metadata()
+        meta = pb.ModelMetadataResponse.TensorMetadata
+        return pb.ModelMetadataResponse(
+            name=md["name"], versions=md["versions"], platform=md["platform"],
+            inputs=[meta(**t) for t in md["inputs"]], outputs=[meta(**t) for t in md["outputs"]])
+
+    async def ModelInfer(self, request: Any, context: Any) -> Any:  # noqa: N802
+        t0 = time.perf_counter()
+        st = self.state
+        name, mv, status = request.model_name, request.model_version or "", "200"
+        rid = request.id or uuid.uuid4().hex
+        try:
+            if st.draining:
+                raise ServiceUnavailable("The server is shutting down; retry on another replica.")
+            model, batcher = await st.repo.get(name, request.model_version or None)
+            mv = model.version
+            rows = model.rows_from_v2(decode_inputs(request))
+            out = np.asarray(await batcher.submit(rows))
+            if st.logger:
+                st.logger.record(st.deployment, rid, name, mv, rows, out,
+                                 (time.perf_counter() - t0) * 1000)
+            dtype = v2_datatype(out)
+            raw = _encode_bytes(out) if dtype == "BYTES" else \
+                np.ascontiguousarray(out).astype(out.dtype.newbyteorder("<")).tobytes()
+            return pb.ModelInferResponse(
+                model_name=name, model_version=mv, id=request.id,
+                outputs=[pb.ModelInferResponse.InferOutputTensor(
+                    name="predict", datatype=dtype, shape=list(out.shape))],
+                raw_output_contents=[raw])
+        except LoopmlError as e:
+            status = str(e.http_status)
+            st.metrics.errors.labels(name, type(e).__name__).inc()
+            await context.abort(_code(e), e.message)
+        finally:
+            st.metrics.requests.labels(name, mv, "grpc", status).inc()
+            st.metrics.latency.labels(name, mv, "grpc").observe(time.perf_counter() - t0)
+
+
+async def start_grpc(state: Any, host: str, port: int) -> grpc.aio.Server:
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)])
+    pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(state), server)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if not bound:
+        raise ServiceUnavailable(f"Cannot bind gRPC port {host}:{port}.")
+    await server.start()
+    return server

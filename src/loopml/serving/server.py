@@ -1,0 +1,130 @@
+"""Run the data plane: the REST app, the gRPC server beside it, and graceful shutdown.
+
+Shutdown on SIGTERM/SIGINT: readiness flips to 503 at once (load balancers stop sending),
+new inference requests get 503 + Retry-After, requests already accepted finish, then the
+process exits, within ``grace_s``. A second signal exits immediately.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+
+from loopml.server._permissions import Authenticator
+from loopml.serving.app import ServingState, create_serving_app
+from loopml.serving.inference_log import InferenceLogger
+from loopml.serving.metrics import ServingMetrics
+from loopml.serving.repository import ModelRepository, ServingSettings
+
+log = logging.getLogger("loopml.serving")
+
+
+@dataclass
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    grpc_port: int | None = 8081
+    lazy: bool = False
+    log_dir: str | None = None  # inference log root; None disables it
+    deployment: str = "default"
+    grace_s: float = 30.0
+    drain_delay_s: float = 1.0  # readiness is 503 this long before connections close
+
+
+def model_names(uris: list[str]) -> dict[str, str]:
+    """Name each served model: ``name=URI`` as given, else from the URI
+    (models:/fraud@champion -> fraud, a folder -> its name)."""
+    out: dict[str, str] = {}
+    for u in uris:
+        if "=" in u and not u.startswith(("models:/", "runs:/", "/", ".")):
+            name, _, uri = u.partition("=")
+        else:
+            uri = u
+            ref = u.split(":/", 1)[-1].strip("/")
+            name = ref.split("@")[0].split("/")[0] if u.startswith("models:/") else \
+                Path(ref).name or "model"
+        if name in out:
+            raise ValueError(f"Two models would be served as {name!r}; name them: name=URI.")
+        out[name] = uri
+    return out
+
+
+def build_app(models: dict[str, str], settings: ServingSettings, opts: ServeOptions,
+              auth: Authenticator | None = None) -> Starlette:
+    metrics = ServingMetrics()
+    repo = ModelRepository(models, settings, on_batch=metrics.on_batch)
+    logger = InferenceLogger(opts.log_dir, on_drop=lambda n: metrics.log_dropped.inc(n)) \
+        if opts.log_dir else None
+    state = ServingState(repo, metrics, auth or Authenticator(), logger, opts.deployment,
+                         default_model=next(iter(models)))
+    app = create_serving_app(state)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Any) -> AsyncIterator[None]:
+        grpc_server = None
+        if opts.grpc_port:
+            from loopml.serving.grpc_server import start_grpc
+
+            grpc_server = await start_grpc(state, opts.host, opts.grpc_port)
+        if not opts.lazy:
+            for name in repo.names():
+                try:
+                    await repo.get(name)
+                except Exception as err:  # readiness reports it; the server still starts
+                    log.error("model %s failed to load: %s", name, err)
+        try:
+            yield
+        finally:
+            state.draining = True
+            if grpc_server is not None:
+                await grpc_server.stop(opts.grace_s)
+            for e in repo.entries.values():
+                if e.batcher:
+                    await e.batcher.stop()
+            if logger:
+                logger.close()
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
+class DrainingServer(uvicorn.Server):
+    """First signal: flip readiness, wait ``drain_delay_s``, then uvicorn's own graceful
+    stop (no new connections, in-flight requests finish within the grace period)."""
+
+    def __init__(self, config: uvicorn.Config, state: ServingState, drain_delay_s: float) -> None:
+        super().__init__(config)
+        self.serving_state = state
+        self.drain_delay_s = drain_delay_s
+        self._signalled = False
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        if self._signalled:
+            self.force_exit = True
+            super().handle_exit(sig, frame)
+            return
+        self._signalled = True
+        self.serving_state.draining = True
+        threading.Timer(self.drain_delay_s, super().handle_exit, (sig, frame)).start()
+
+
+def serve(models: dict[str, str], settings: ServingSettings, opts: ServeOptions,
+          auth: Authenticator | None = None) -> None:
+    from loopml.serving.runtime import limit_threads
+
+    limit_threads()
+    app = build_app(models, settings, opts, auth)
+    config = uvicorn.Config(app, host=opts.host, port=opts.port, log_level="warning",
+                            access_log=False, timeout_graceful_shutdown=int(opts.grace_s),
+                            lifespan="on")
+    server = DrainingServer(config, app.state.serving, opts.drain_delay_s)
+    asyncio.run(server.serve())
