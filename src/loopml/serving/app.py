@@ -127,7 +127,9 @@ def create_serving_app(state: ServingState) -> Starlette:
         try:
             if state.draining:
                 raise Overloaded("The server is shutting down; retry on another replica.")
-            inputs, body_id, _ = codec.decode_v2_request(await request.body())
+            hlen = request.headers.get("inference-header-content-length")
+            inputs, body_id, _ = codec.decode_v2_request(
+                await request.body(), int(hlen) if hlen and hlen.isdigit() else None)
             model, batcher = await repo.get(name, version)
             mv = model.version
             rows = model.rows_from_v2(inputs)

@@ -42,7 +42,22 @@ def v2_datatype(arr: np.ndarray) -> str:
     return NUMPY_TO_V2.get(arr.dtype.str, "FP64")
 
 
-def decode_tensor(t: Any, where: str = "inputs") -> Tensor:
+def _from_binary(name: str, datatype: str, blob: bytes) -> np.ndarray:
+    if datatype == "BYTES":
+        out, i = [], 0
+        while i < len(blob):
+            n = int.from_bytes(blob[i:i + 4], "little")
+            out.append(blob[i + 4:i + 4 + n])
+            i += 4 + n
+        return np.asarray(out, dtype=object)
+    dtype = np.dtype(V2_TO_NUMPY[datatype]).newbyteorder("<")
+    if len(blob) % dtype.itemsize:
+        raise BadInput(f"Input {name!r}: {len(blob)} bytes of binary data is not a whole number "
+                       f"of {datatype} values.")
+    return np.frombuffer(blob, dtype=dtype)
+
+
+def decode_tensor(t: Any, where: str = "inputs", binary: bytes | None = None) -> Tensor:
     if not isinstance(t, dict):
         raise BadInput(f"Each of {where} must be an object with name, shape, datatype, data.")
     name = t.get("name")
@@ -55,6 +70,13 @@ def decode_tensor(t: Any, where: str = "inputs") -> Tensor:
     if datatype not in V2_TO_NUMPY:
         raise BadInput(f"Input {name!r}: unknown datatype {datatype!r}; use one of "
                        f"{sorted(V2_TO_NUMPY)}.")
+    if binary is not None:
+        arr = _from_binary(name, datatype, binary)
+        expected = int(np.prod(shape)) if shape else 1
+        if arr.size != expected:
+            raise BadInput(f"Input {name!r}: shape {shape} needs {expected} values, got "
+                           f"{arr.size}.")
+        return Tensor(name, arr.reshape(shape) if shape else arr)
     if data is None:
         raise BadInput(f"Input {name!r} has no 'data'.")
     try:
@@ -70,8 +92,20 @@ def decode_tensor(t: Any, where: str = "inputs") -> Tensor:
     return Tensor(name, arr.reshape(shape) if shape else arr)
 
 
-def decode_v2_request(body: bytes) -> tuple[list[Tensor], str | None, list[str] | None]:
-    """-> (inputs, request id, requested output names or None)."""
+def decode_v2_request(body: bytes, header_length: int | None = None
+                      ) -> tuple[list[Tensor], str | None, list[str] | None]:
+    """-> (inputs, request id, requested output names or None).
+
+    ``header_length`` (the ``Inference-Header-Content-Length`` header) marks the binary
+    tensor extension: the first bytes are the JSON, the rest the inputs' raw data in order,
+    each sized by its ``parameters.binary_data_size`` (what tritonclient sends by default).
+    """
+    tail = b""
+    if header_length is not None:
+        if not 0 < header_length <= len(body):
+            raise BadInput(f"Inference-Header-Content-Length {header_length} does not fit a "
+                           f"body of {len(body)} bytes.")
+        body, tail = body[:header_length], body[header_length:]
     try:
         req = orjson.loads(body)
     except orjson.JSONDecodeError as e:
@@ -84,7 +118,18 @@ def decode_v2_request(body: bytes) -> tuple[list[Tensor], str | None, list[str] 
     names = [str(o.get("name")) for o in outputs if isinstance(o, dict)] \
         if isinstance(outputs, list) else None
     rid = req.get("id")
-    return [decode_tensor(t) for t in req["inputs"]], rid if isinstance(rid, str) else None, names
+    tensors, offset = [], 0
+    for t in req["inputs"]:
+        size = (t.get("parameters") or {}).get("binary_data_size") if isinstance(t, dict) else None
+        if size is None:
+            tensors.append(decode_tensor(t))
+            continue
+        if not isinstance(size, int) or size < 0 or offset + size > len(tail):
+            raise BadInput(f"Input {t.get('name')!r}: binary_data_size {size} exceeds the "
+                           "binary data sent.")
+        tensors.append(decode_tensor(t, binary=tail[offset:offset + size]))
+        offset += size
+    return tensors, rid if isinstance(rid, str) else None, names
 
 
 def encode_tensor(name: str, arr: np.ndarray) -> dict[str, Any]:

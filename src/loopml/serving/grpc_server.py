@@ -20,7 +20,7 @@ from loopml._version import __version__
 from loopml.errors import LoopmlError, ResourceDoesNotExist, ServiceUnavailable
 from loopml.serving._proto import open_inference_pb2 as pb
 from loopml.serving._proto import open_inference_pb2_grpc as pb_grpc
-from loopml.serving.codec import V2_TO_NUMPY, BadInput, Tensor, v2_datatype
+from loopml.serving.codec import V2_TO_NUMPY, BadInput, Tensor, _from_binary, v2_datatype
 
 _CONTENTS_FIELD = {
     "BOOL": "bool_contents", "INT8": "int_contents", "INT16": "int_contents",
@@ -40,15 +40,6 @@ def _code(e: LoopmlError) -> grpc.StatusCode:
     if e.http_status == 403:
         return grpc.StatusCode.PERMISSION_DENIED
     return grpc.StatusCode.INVALID_ARGUMENT if e.http_status < 500 else grpc.StatusCode.INTERNAL
-
-
-def _decode_bytes(raw: bytes) -> list[bytes]:
-    out, i = [], 0
-    while i < len(raw):
-        (n,) = struct.unpack_from("<I", raw, i)
-        out.append(raw[i + 4:i + 4 + n])
-        i += 4 + n
-    return out
 
 
 def _encode_bytes(arr: np.ndarray) -> bytes:
@@ -71,14 +62,7 @@ def decode_inputs(req: Any) -> list[Tensor]:
         if any(d < 0 for d in shape):
             raise BadInput(f"Input {t.name!r}: negative dimension in shape {shape}.")
         if raw:
-            if t.datatype == "BYTES":
-                arr = np.asarray(_decode_bytes(raw[i]), dtype=object)
-            else:
-                dtype = np.dtype(V2_TO_NUMPY[t.datatype]).newbyteorder("<")
-                if len(raw[i]) % dtype.itemsize:
-                    raise BadInput(f"Input {t.name!r}: {len(raw[i])} bytes is not a whole "
-                                   f"number of {t.datatype} values.")
-                arr = np.frombuffer(raw[i], dtype=dtype)
+            arr = _from_binary(t.name, t.datatype, raw[i])
         else:
             values = getattr(t.contents, _CONTENTS_FIELD[t.datatype])
             arr = np.asarray(values, dtype=V2_TO_NUMPY[t.datatype])

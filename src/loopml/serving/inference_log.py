@@ -28,6 +28,15 @@ import orjson
 log = logging.getLogger("loopml.serving.log")
 
 
+def _default(obj: Any) -> Any:
+    """DataFrames as {"columns", "data"}; arrays orjson cannot take natively as lists."""
+    if hasattr(obj, "to_dict") and hasattr(obj, "columns"):
+        return {"columns": [str(c) for c in obj.columns], "data": obj.to_numpy().tolist()}
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    raise TypeError(f"cannot log a {type(obj).__name__}")
+
+
 class InferenceLogger:
     def __init__(self, root: str | Path, capacity: int = 100_000, batch_size: int = 5_000,
                  flush_every_s: float = 1.0, on_drop: Callable[[int], None] | None = None) -> None:
@@ -82,14 +91,17 @@ class InferenceLogger:
             day = dt.datetime.fromtimestamp(r["ts"], dt.UTC).strftime("%Y-%m-%d")
             groups.setdefault((r["deployment"], day), []).append(r)
         opt = orjson.OPT_SERIALIZE_NUMPY
+
+        def enc(obj: Any) -> str:
+            return orjson.dumps(obj, default=_default, option=opt).decode()
         for (deployment, day), rows in groups.items():
             table = pa.table({
                 "request_id": [r["request_id"] for r in rows],
                 "timestamp": pa.array([int(r["ts"] * 1e6) for r in rows], pa.timestamp("us", "UTC")),
                 "model": [r["model"] for r in rows],
                 "version": [r["version"] for r in rows],
-                "inputs": [orjson.dumps(r["inputs"], option=opt).decode() for r in rows],
-                "outputs": [orjson.dumps(r["outputs"], option=opt).decode() for r in rows],
+                "inputs": [enc(r["inputs"]) for r in rows],
+                "outputs": [enc(r["outputs"]) for r in rows],
                 "latency_ms": [float(r["latency_ms"]) for r in rows],
                 "status": pa.array([int(r["status"]) for r in rows], pa.int16()),
             })
