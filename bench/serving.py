@@ -55,7 +55,10 @@ def wait_ready(url: str, timeout: float = 120) -> None:
 
 
 def start(cmd: list[str], cwd: Path | None = None) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONWARNINGS": "ignore"}
+    # mlflow models serve runs `uvicorn` by name: put this venv's bin on PATH.
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONWARNINGS": "ignore",
+           "PATH": path}
     return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
 
