@@ -64,10 +64,10 @@ def model_dirs(tmp_path_factory, cancer) -> dict[str, Path]:
     return {"hgb": root / "hgb", "hgb_onnx": root / "hgb_onnx", "tensor": root / "tensor"}
 
 
-def start(models: dict[str, str], tmp: Path, **settings: object) -> Served:
+def start(models: dict[str, str], tmp: Path, auth: object = None, **settings: object) -> Served:
     port, gport = free_port(), free_port()
     opts = ServeOptions("127.0.0.1", port, gport, log_dir=str(tmp / "ilog"), drain_delay_s=0.1)
-    app = build_app(models, ServingSettings(**settings), opts)  # type: ignore[arg-type]
+    app = build_app(models, ServingSettings(**settings), opts, auth)  # type: ignore[arg-type]
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)

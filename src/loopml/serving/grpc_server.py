@@ -18,6 +18,7 @@ import numpy as np
 
 from loopml._version import __version__
 from loopml.errors import LoopmlError, ResourceDoesNotExist, ServiceUnavailable
+from loopml.server._permissions import Permission
 from loopml.serving._proto import open_inference_pb2 as pb
 from loopml.serving._proto import open_inference_pb2_grpc as pb_grpc
 from loopml.serving.codec import V2_TO_NUMPY, BadInput, Tensor, _from_binary, v2_datatype
@@ -74,9 +75,26 @@ def decode_inputs(req: Any) -> list[Tensor]:
     return tensors
 
 
+class _Meta:
+    """Just enough of a request for Authenticator.check: the authorization header."""
+
+    def __init__(self, context: Any) -> None:
+        md = dict(context.invocation_metadata() or ())
+        self.headers = {"authorization": md.get("authorization", "")}
+
+
 class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
+    """Health RPCs are public, like the REST probes; metadata and inference need the same
+    credentials as REST (``authorization`` metadata: ``Bearer <token>``)."""
+
     def __init__(self, state: Any) -> None:
         self.state = state  # serving.app.ServingState
+
+    async def _authorize(self, context: Any, permission: Permission) -> None:
+        try:
+            self.state.auth.check(_Meta(context), permission)  # type: ignore[arg-type]
+        except LoopmlError as e:
+            await context.abort(_code(e), e.message)
 
     async def ServerLive(self, request: Any, context: Any) -> Any:  # noqa: N802
         return pb.ServerLiveResponse(live=True)
@@ -94,9 +112,11 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         return pb.ModelReadyResponse(ready=not self.state.draining)
 
     async def ServerMetadata(self, request: Any, context: Any) -> Any:  # noqa: N802
+        await self._authorize(context, Permission.READ)
         return pb.ServerMetadataResponse(name="loopml", version=__version__)
 
     async def ModelMetadata(self, request: Any, context: Any) -> Any:  # noqa: N802
+        await self._authorize(context, Permission.READ)
         try:
             model, _ = await self.state.repo.get(request.name, request.version or None)
         except LoopmlError as e:
@@ -108,6 +128,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             inputs=[meta(**t) for t in md["inputs"]], outputs=[meta(**t) for t in md["outputs"]])
 
     async def ModelInfer(self, request: Any, context: Any) -> Any:  # noqa: N802
+        await self._authorize(context, Permission.WRITE)
         t0 = time.perf_counter()
         st = self.state
         name, mv, status = request.model_name, request.model_version or "", "200"
