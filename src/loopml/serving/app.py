@@ -34,6 +34,7 @@ from loopml.serving.batcher import Overloaded
 from loopml.serving.inference_log import InferenceLogger
 from loopml.serving.metrics import ServingMetrics
 from loopml.serving.repository import ModelRepository
+from loopml.serving.runtime import ServedModel
 
 log = logging.getLogger("loopml.serving")
 JSON = "application/json"
@@ -69,6 +70,9 @@ def _mlflow_error(e: LoopmlError, rid: str) -> Response:
 
 
 Handler = Callable[[Request], Awaitable[Response]]
+# (model, request body) -> (rows for the batcher, context for encoding the response)
+Prepare = Callable[["ServedModel", bytes], tuple[Any, Any]]
+Encode = Callable[["ServedModel", Any, Any], bytes]
 
 
 def _route(state: ServingState, path: str, fn: Handler, methods: list[str],
@@ -118,25 +122,23 @@ def create_serving_app(state: ServingState) -> Starlette:
         ok = not state.draining
         return _json({"name": name, "ready": ok}, 200 if ok else 503)
 
-    async def infer(request: Request) -> Response:
+    async def run(request: Request, protocol: str, name: str, version: str | None,
+                  prepare: Prepare, encode: Encode, error: Callable[[LoopmlError, str], Response]
+                  ) -> Response:
+        """The one inference path of both REST protocols: decode, queue, encode, log, count."""
         t0 = time.perf_counter()
         rid = request.headers.get("x-request-id") or uuid.uuid4().hex
-        name = request.path_params["name"]
-        version = request.path_params.get("version")
         status, mv = 200, version or ""
         try:
             if state.draining:
                 raise Overloaded("The server is shutting down; retry on another replica.")
-            hlen = request.headers.get("inference-header-content-length")
-            inputs, body_id, _ = codec.decode_v2_request(
-                await request.body(), int(hlen) if hlen and hlen.isdigit() else None)
+            body = await request.body()
             model, batcher = await repo.get(name, version)
             mv = model.version
-            rows = model.rows_from_v2(inputs)
+            rows, ctx = prepare(model, body)
             out = await batcher.submit(rows)
-            resp = Response(codec.encode_v2_response(name, model.version, body_id,
-                                                     {"predict": out}),
-                            media_type=JSON, headers={"x-request-id": rid})
+            resp = Response(encode(model, ctx, out), media_type=JSON,
+                            headers={"x-request-id": rid})
             if state.logger:
                 state.logger.record(state.deployment, rid, name, model.version, rows, out,
                                     (time.perf_counter() - t0) * 1000)
@@ -144,37 +146,37 @@ def create_serving_app(state: ServingState) -> Starlette:
         except LoopmlError as e:
             status = e.http_status
             metrics.errors.labels(name, type(e).__name__).inc()
-            return _v2_error(e, rid)
+            return error(e, rid)
         finally:
-            metrics.requests.labels(name, mv, "v2", str(status)).inc()
-            metrics.latency.labels(name, mv, "v2").observe(time.perf_counter() - t0)
+            metrics.requests.labels(name, mv, protocol, str(status)).inc()
+            metrics.latency.labels(name, mv, protocol).observe(time.perf_counter() - t0)
+
+    async def infer(request: Request) -> Response:
+        name = request.path_params["name"]
+        hlen = request.headers.get("inference-header-content-length")
+
+        def prepare(model: ServedModel, body: bytes) -> tuple[Any, Any]:
+            inputs, body_id, _ = codec.decode_v2_request(
+                body, int(hlen) if hlen and hlen.isdigit() else None)
+            return model.rows_from_v2(inputs), body_id
+
+        def encode(model: ServedModel, body_id: Any, out: Any) -> bytes:
+            return codec.encode_v2_response(name, model.version, body_id, {"predict": out})
+
+        return await run(request, "v2", name, request.path_params.get("version"), prepare,
+                         encode, _v2_error)
 
     async def invocations(request: Request) -> Response:
-        t0 = time.perf_counter()
-        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
-        name = state.default_model or repo.names()[0]
-        status, mv = 200, ""
-        try:
-            if state.draining:
-                raise Overloaded("The server is shutting down; retry on another replica.")
-            data = codec.decode_invocations(await request.body(),
-                                            request.headers.get("content-type", JSON))
-            model, batcher = await repo.get(name)
-            mv = model.version
-            rows = model.rows_from_any(data)
-            out = await batcher.submit(rows)
-            if state.logger:
-                state.logger.record(state.deployment, rid, name, model.version, rows, out,
-                                    (time.perf_counter() - t0) * 1000)
-            return Response(codec.encode_invocations(out), media_type=JSON,
-                            headers={"x-request-id": rid})
-        except LoopmlError as e:
-            status = e.http_status
-            metrics.errors.labels(name, type(e).__name__).inc()
-            return _mlflow_error(e, rid)
-        finally:
-            metrics.requests.labels(name, mv, "invocations", str(status)).inc()
-            metrics.latency.labels(name, mv, "invocations").observe(time.perf_counter() - t0)
+        ctype = request.headers.get("content-type", JSON)
+
+        def prepare(model: ServedModel, body: bytes) -> tuple[Any, Any]:
+            return model.rows_from_any(codec.decode_invocations(body, ctype)), None
+
+        def encode(model: ServedModel, _: Any, out: Any) -> bytes:
+            return codec.encode_invocations(out)
+
+        return await run(request, "invocations", state.default_model or repo.names()[0],
+                         None, prepare, encode, _mlflow_error)
 
     async def ping(_: Request) -> Response:
         return Response("\n", status_code=200 if ready() else 503)
