@@ -16,6 +16,7 @@ import uvicorn
 from loopml.serving.repository import ServingSettings
 from loopml.serving.server import ServeOptions, build_app
 from tests.conftest import free_port
+from tests.server.conftest import live_server  # noqa: F401 - fixture re-export
 
 warnings.filterwarnings("ignore")
 
@@ -64,10 +65,12 @@ def model_dirs(tmp_path_factory, cancer) -> dict[str, Path]:
     return {"hgb": root / "hgb", "hgb_onnx": root / "hgb_onnx", "tensor": root / "tensor"}
 
 
-def start(models: dict[str, str], tmp: Path, auth: object = None, **settings: object) -> Served:
+def start(models: dict[str, str], tmp: Path, auth: object = None, fetch: object = None,
+          deployments: tuple[str, ...] = (), **settings: object) -> Served:
     port, gport = free_port(), free_port()
-    opts = ServeOptions("127.0.0.1", port, gport, log_dir=str(tmp / "ilog"), drain_delay_s=0.1)
-    app = build_app(models, ServingSettings(**settings), opts, auth)  # type: ignore[arg-type]
+    opts = ServeOptions("127.0.0.1", port, gport, log_dir=str(tmp / "ilog"), drain_delay_s=0.1,
+                        deployments=deployments, poll_s=0.2)
+    app = build_app(models, ServingSettings(**settings), opts, auth, fetch)  # type: ignore[arg-type]
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -32,6 +32,7 @@ def _root(
 
 from loopml.cli.data import data_app  # noqa: E402
 from loopml.cli.demo import demo  # noqa: E402
+from loopml.cli.deployments import deployments_app  # noqa: E402
 from loopml.cli.gc import gc  # noqa: E402
 from loopml.cli.models import lineage_cmd, models_app  # noqa: E402
 from loopml.cli.runs import experiments_app, runs_app  # noqa: E402
@@ -46,6 +47,7 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(experiments_app, name="experiments")
 app.add_typer(models_app, name="models")
 app.add_typer(data_app, name="data")
+app.add_typer(deployments_app, name="deployments")
 app.command("lineage")(lineage_cmd)
 
 

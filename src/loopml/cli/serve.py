@@ -11,7 +11,7 @@ from loopml.cli.server import is_loopback
 
 
 def serve(
-    model_uris: list[str] = typer.Argument(..., metavar="MODEL_URI...", help="Models to serve: models:/<name>/<version>, models:/<name>@<alias>, runs:/<run_id>/<path> or a model folder. Name one with name=URI; otherwise the registered name or folder name is used."),
+    model_uris: list[str] = typer.Argument(None, metavar="[MODEL_URI...]", help="Models to serve: models:/<name>/<version>, models:/<name>@<alias>, runs:/<run_id>/<path> or a model folder. Name one with name=URI; otherwise the registered name or folder name is used."),
     host: str = typer.Option("127.0.0.1", help="Address to bind (REST and gRPC). Anything but loopback needs --auth-token-file or --insecure."),
     port: int = typer.Option(8080, help="REST port (V2 and /invocations)."),
     grpc_port: int = typer.Option(8081, help="gRPC port (Open Inference Protocol). 0 disables gRPC."),
@@ -24,7 +24,8 @@ def serve(
     no_onnx: bool = typer.Option(False, "--no-onnx", help="Use the native flavor even when the model has an ONNX flavor."),
     trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Allow pickle-based model files. Only for models you trust: unpickling runs code."),
     inference_log: Path = typer.Option(None, help="Write the inference log (Parquet, by deployment and day) under this folder."),
-    deployment: str = typer.Option("default", help="Deployment name recorded in the inference log."),
+    deployment: str = typer.Option("default", help="Deployment name recorded in the inference log for plain MODEL_URIs."),
+    serve_deployment: list[str] = typer.Option(None, "--serve-deployment", help="Serve this deployment (repeatable): its routes, weights, shadow models and sticky header come from the store (`loopml deployments ...`) and changes apply live, without a restart. Clients call it as model <name>."),
     grace_seconds: float = typer.Option(30.0, min=0.0, help="On SIGTERM: how long in-flight requests may take to finish."),
     auth_token_file: Path = typer.Option(None, exists=True, dir_okay=False, help="File with the bearer token clients must send."),
     insecure: bool = typer.Option(False, help="Allow a non-loopback bind without authentication."),
@@ -46,8 +47,11 @@ def serve(
         raise typer.Exit(2)
     if tracking_uri:
         os.environ["LOOPML_TRACKING_URI"] = tracking_uri
+    if not model_uris and not serve_deployment:
+        typer.echo("Error: give at least one MODEL_URI or --serve-deployment NAME.", err=True)
+        raise typer.Exit(2)
     try:
-        models = model_names(model_uris)
+        models = model_names(model_uris or [])
     except ValueError as e:
         typer.echo(f"Error: {e}", err=True)
         raise typer.Exit(2) from None
@@ -55,7 +59,9 @@ def serve(
                                memory_cap_mb * 1024 * 1024, trust_pickle, not no_onnx)
     opts = ServeOptions(host, port, grpc_port or None, lazy,
                         str(inference_log) if inference_log else None, deployment,
-                        grace_seconds)
-    typer.echo(f"loopml serve: {', '.join(f'{n}={u}' for n, u in models.items())} on "
+                        grace_seconds, deployments=tuple(serve_deployment or ()))
+    served = [f"{n}={u}" for n, u in models.items()] + \
+        [f"deployment {d}" for d in serve_deployment or []]
+    typer.echo(f"loopml serve: {', '.join(served)} on "
                f"http://{host}:{port}" + (f" and grpc {host}:{grpc_port}" if grpc_port else ""))
     run(models, settings, opts, Authenticator(token) if token else None)

@@ -4,6 +4,7 @@ Field names follow MLflow's protos so the server's JSON mapping stays a thin ren
 Times are integer milliseconds since the epoch, as in MLflow.
 """
 
+from loopml.entities._deployments import Deployment, TrafficRoute
 from loopml.entities._events import Event
 from loopml.entities._registry import ModelVersion, ModelVersionStatus, RegisteredModel, Stage
 from loopml.entities._tracking import (
@@ -34,6 +35,7 @@ from loopml.entities._tracking import (
 __all__ = [
     "Dataset",
     "DatasetInput",
+    "Deployment",
     "Event",
     "Experiment",
     "ExperimentTag",
@@ -58,5 +60,6 @@ __all__ = [
     "RunStatus",
     "RunTag",
     "Stage",
+    "TrafficRoute",
     "ViewType",
 ]

@@ -17,6 +17,7 @@ from loopml.server._permissions import Permission, route
 from loopml.server._prom import HttpMetrics, MetricsMiddleware
 from loopml.server.routes import (
     artifacts,
+    deployments,
     experiments,
     health,
     logged_models,
@@ -26,7 +27,8 @@ from loopml.server.routes import (
 )
 from loopml.server.services import Services
 
-ROUTE_MODULES = (health, experiments, runs, metrics, artifacts, logged_models, registry)
+ROUTE_MODULES = (health, experiments, runs, metrics, artifacts, logged_models, registry,
+                 deployments)
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:

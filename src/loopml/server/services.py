@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from loopml.artifacts import BlobStore
 from loopml.server._permissions import Authenticator
 from loopml.store.base import TrackingStore
+from loopml.store.deployments_base import DeploymentStore
 from loopml.store.registry_base import RegistryStore
 
 PROXY_SCHEME = "mlflow-artifacts:"
@@ -18,6 +19,7 @@ class Services:
     store: TrackingStore
     blobs: BlobStore  # the artifact root served through the mlflow-artifacts proxy
     registry: RegistryStore
+    deployments: DeploymentStore
     auth: Authenticator = field(default_factory=Authenticator)
     max_body_bytes: int = 64 * 1024 * 1024
     max_artifact_bytes: int = 10 * 1024 * 1024 * 1024

@@ -13,6 +13,7 @@ queue a 503 with Retry-After, and nothing a client sends produces a 500.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -35,6 +36,7 @@ from loopml.serving.inference_log import InferenceLogger
 from loopml.serving.metrics import ServingMetrics
 from loopml.serving.repository import ModelRepository
 from loopml.serving.runtime import ServedModel
+from loopml.serving.traffic import DeploymentWatcher, Router
 
 log = logging.getLogger("loopml.serving")
 JSON = "application/json"
@@ -49,6 +51,9 @@ class ServingState:
     deployment: str = "default"
     draining: bool = False
     default_model: str | None = None
+    # deployment name -> its routing table; swapped whole on a new revision (traffic.py)
+    routers: dict[str, Router] = field(default_factory=dict)
+    watchers: list[DeploymentWatcher] = field(default_factory=list)
 
 
 def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -93,7 +98,8 @@ def create_serving_app(state: ServingState) -> Starlette:
     repo, metrics = state.repo, state.metrics
 
     def ready() -> bool:
-        return not state.draining and all(e.error is None for e in repo.entries.values())
+        return (not state.draining and all(e.error is None for e in repo.entries.values())
+                and all(w.revision > 0 for w in state.watchers))
 
     async def live(_: Request) -> Response:
         return _json({"live": True})
@@ -104,19 +110,26 @@ def create_serving_app(state: ServingState) -> Starlette:
     async def server_meta(_: Request) -> Response:
         return _json({"name": "loopml", "version": __version__, "extensions": []})
 
+    def entry_of(name: str) -> str:
+        """A deployment answers metadata and readiness with its first route's model."""
+        router = state.routers.get(name)
+        return router.entries[0] if router else name
+
     async def model_meta(request: Request) -> Response:
         rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+        name = request.path_params["name"]
         try:
-            model, _ = await repo.get(request.path_params["name"],
-                                      request.path_params.get("version"))
+            model, _ = await repo.get(entry_of(name), None if name in state.routers
+                                      else request.path_params.get("version"))
         except LoopmlError as e:
             return _v2_error(e, rid)
-        return _json(model.metadata())
+        return _json({**model.metadata(), "name": name})
 
     async def model_ready(request: Request) -> Response:
         name = request.path_params["name"]
         try:
-            model, _ = await repo.get(name, request.path_params.get("version"))
+            await repo.get(entry_of(name), None if name in state.routers
+                           else request.path_params.get("version"))
         except LoopmlError as e:
             return _v2_error(e, uuid.uuid4().hex)
         ok = not state.draining
@@ -129,19 +142,28 @@ def create_serving_app(state: ServingState) -> Starlette:
         t0 = time.perf_counter()
         rid = request.headers.get("x-request-id") or uuid.uuid4().hex
         status, mv = 200, version or ""
+        router = state.routers.get(name)
+        entry, route = (router.choose(request.headers) if router else (name, None))
         try:
             if state.draining:
                 raise Overloaded("The server is shutting down; retry on another replica.")
             body = await request.body()
-            model, batcher = await repo.get(name, version)
+            model, batcher = await repo.get(entry, None if router else version)
             mv = model.version
             rows, ctx = prepare(model, body)
             out = await batcher.submit(rows)
-            resp = Response(encode(model, ctx, out), media_type=JSON,
-                            headers={"x-request-id": rid})
+            headers = {"x-request-id": rid, "x-model-version": model.version}
+            if route:
+                headers["x-loopml-route"] = route
+            resp = Response(encode(model, ctx, out), media_type=JSON, headers=headers)
+            deployment = name if router else state.deployment
             if state.logger:
-                state.logger.record(state.deployment, rid, name, model.version, rows, out,
+                state.logger.record(deployment, rid, route or name, model.version, rows, out,
                                     (time.perf_counter() - t0) * 1000)
+            if router and router.shadow:
+                for shadow in router.shadow:
+                    asyncio.get_running_loop().create_task(
+                        mirror(deployment, shadow, rid, rows))
             return resp
         except LoopmlError as e:
             status = e.http_status
@@ -150,6 +172,26 @@ def create_serving_app(state: ServingState) -> Starlette:
         finally:
             metrics.requests.labels(name, mv, protocol, str(status)).inc()
             metrics.latency.labels(name, mv, protocol).observe(time.perf_counter() - t0)
+
+    async def mirror(deployment: str, entry: str, rid: str, rows: Any) -> None:
+        """Shadow call: same rows, result logged (role "shadow"), never returned, and a
+        failure never touches the primary response."""
+        t0 = time.perf_counter()
+        e = repo.entries.get(entry)
+        out: Any
+        try:
+            model, batcher = await repo.get(entry)
+            out = await batcher.submit(rows)
+            status = 200
+        except Exception as exc:  # noqa: BLE001 - a shadow's failure is only logged
+            out, status = {"error": str(exc)}, getattr(exc, "http_status", 500)
+            model = None
+        metrics.requests.labels(entry, model.version if model else "", "shadow",
+                                str(status)).inc()
+        if state.logger:
+            state.logger.record(deployment, rid, e.uri if e else entry,
+                                model.version if model else "", rows, out,
+                                (time.perf_counter() - t0) * 1000, status, role="shadow")
 
     async def infer(request: Request) -> Response:
         name = request.path_params["name"]
@@ -185,7 +227,8 @@ def create_serving_app(state: ServingState) -> Starlette:
         return Response(__version__, media_type="text/plain")
 
     async def models_status(_: Request) -> Response:
-        return _json({"models": repo.status(), "draining": state.draining})
+        return _json({"models": repo.status(), "draining": state.draining, "deployments": {
+            w.name: {"revision": w.revision, "error": w.error} for w in state.watchers}})
 
     async def metrics_ep(request: Request) -> Response:
         for n, e in repo.entries.items():

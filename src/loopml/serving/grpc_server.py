@@ -136,7 +136,12 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         try:
             if st.draining:
                 raise ServiceUnavailable("The server is shutting down; retry on another replica.")
-            model, batcher = await st.repo.get(name, request.model_version or None)
+            router = st.routers.get(name)
+            if router:
+                entry = router.choose(dict(context.invocation_metadata() or ()))[0]
+                model, batcher = await st.repo.get(entry)
+            else:
+                model, batcher = await st.repo.get(name, request.model_version or None)
             mv = model.version
             rows = model.rows_from_v2(decode_inputs(request))
             out = np.asarray(await batcher.submit(rows))

@@ -54,7 +54,8 @@ class InferenceLogger:
         self._thread.start()
 
     def record(self, deployment: str, request_id: str, model: str, version: str,
-               inputs: Any, outputs: Any, latency_ms: float, status: int = 200) -> None:
+               inputs: Any, outputs: Any, latency_ms: float, status: int = 200,
+               role: str = "primary") -> None:
         if len(self._buf) >= self.capacity:
             self.dropped += 1
             if self.on_drop:
@@ -64,7 +65,7 @@ class InferenceLogger:
         self._buf.append({"deployment": deployment, "request_id": request_id,
                           "ts": time.time(), "model": model, "version": version,
                           "inputs": inputs, "outputs": outputs, "latency_ms": latency_ms,
-                          "status": status})
+                          "status": status, "role": role})
 
     def _loop(self) -> None:
         while not self._stop.wait(self.flush_every_s):
@@ -104,6 +105,8 @@ class InferenceLogger:
                 "outputs": [enc(r["outputs"]) for r in rows],
                 "latency_ms": [float(r["latency_ms"]) for r in rows],
                 "status": pa.array([int(r["status"]) for r in rows], pa.int16()),
+                # primary: answered the caller; shadow: a mirrored call, never returned
+                "role": [r["role"] for r in rows],
             })
             part = self.root / f"deployment={deployment}" / f"date={day}"
             part.mkdir(parents=True, exist_ok=True)

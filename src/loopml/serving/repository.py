@@ -51,7 +51,13 @@ class ModelRepository:
         self.on_batch = on_batch
 
     def names(self) -> list[str]:
-        return sorted(self.entries)
+        return sorted(n for n in self.entries if "::" not in n)  # deployment entries hidden
+
+    def ensure(self, name: str, uri: str) -> Entry:
+        """Add a model to serve (deployments add theirs as their spec changes)."""
+        if name not in self.entries:
+            self.entries[name] = Entry(name, uri)
+        return self.entries[name]
 
     def entry(self, name: str) -> Entry:
         e = self.entries.get(name)

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,11 +19,13 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
+from loopml.entities import Deployment
 from loopml.server._permissions import Authenticator
 from loopml.serving.app import ServingState, create_serving_app
 from loopml.serving.inference_log import InferenceLogger
 from loopml.serving.metrics import ServingMetrics
 from loopml.serving.repository import ModelRepository, ServingSettings
+from loopml.serving.traffic import DeploymentWatcher
 
 log = logging.getLogger("loopml.serving")
 
@@ -38,6 +40,8 @@ class ServeOptions:
     deployment: str = "default"
     grace_s: float = 30.0
     drain_delay_s: float = 1.0  # readiness is 503 this long before connections close
+    deployments: tuple[str, ...] = ()  # deployment names to serve (specs from the store)
+    poll_s: float = 1.0  # how often deployment specs are checked for a new revision
 
 
 def model_names(uris: list[str]) -> dict[str, str]:
@@ -59,13 +63,20 @@ def model_names(uris: list[str]) -> dict[str, str]:
 
 
 def build_app(models: dict[str, str], settings: ServingSettings, opts: ServeOptions,
-              auth: Authenticator | None = None) -> Starlette:
+              auth: Authenticator | None = None,
+              fetch: Callable[[str], Deployment] | None = None) -> Starlette:
+    """``fetch(name)`` reads a deployment spec (default: the store of LOOPML_TRACKING_URI)."""
     metrics = ServingMetrics()
     repo = ModelRepository(models, settings, on_batch=metrics.on_batch)
     logger = InferenceLogger(opts.log_dir, on_drop=lambda n: metrics.log_dropped.inc(n)) \
         if opts.log_dir else None
     state = ServingState(repo, metrics, auth or Authenticator(), logger, opts.deployment,
-                         default_model=next(iter(models)))
+                         default_model=next(iter(models), None) or
+                         (opts.deployments[0] if opts.deployments else None))
+    if opts.deployments:
+        fetch = fetch or _store_fetch()
+        state.watchers = [DeploymentWatcher(d, fetch, repo, state.routers, opts.poll_s)
+                          for d in opts.deployments]
     app = create_serving_app(state)
 
     @contextlib.asynccontextmanager
@@ -75,6 +86,13 @@ def build_app(models: dict[str, str], settings: ServingSettings, opts: ServeOpti
             from loopml.serving.grpc_server import start_grpc
 
             grpc_server = await start_grpc(state, opts.host, opts.grpc_port)
+        for w in state.watchers:
+            try:
+                await w.refresh()
+            except Exception as err:  # readiness stays false until a spec applies
+                w.error = str(err)
+                log.error("deployment %s: %s", w.name, err)
+            w.start()
         if not opts.lazy:
             for name in repo.names():
                 try:
@@ -85,6 +103,8 @@ def build_app(models: dict[str, str], settings: ServingSettings, opts: ServeOpti
             yield
         finally:
             state.draining = True
+            for w in state.watchers:
+                await w.stop()
             if grpc_server is not None:
                 await grpc_server.stop(opts.grace_s)
             for e in repo.entries.values():
@@ -95,6 +115,14 @@ def build_app(models: dict[str, str], settings: ServingSettings, opts: ServeOpti
 
     app.router.lifespan_context = lifespan
     return app
+
+
+def _store_fetch() -> Callable[[str], Deployment]:
+    from loopml.store import get_deployment_store
+    from loopml.tracking._fluent import client
+
+    store = get_deployment_store(client().store)
+    return store.get_deployment
 
 
 class DrainingServer(uvicorn.Server):

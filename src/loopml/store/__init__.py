@@ -8,6 +8,7 @@ from typing import Any
 from loopml.config import default_artifact_root, default_backend_uri
 from loopml.errors import InvalidParameterValue
 from loopml.store.base import TrackingStore
+from loopml.store.deployments_base import DeploymentStore
 from loopml.store.registry_base import RegistryStore
 
 # scheme -> "module:Class". Built-ins use the same table a plugin would add to.
@@ -55,4 +56,20 @@ def get_registry_store(tracking: TrackingStore) -> RegistryStore:
     raise InvalidParameterValue(f"No model registry for a {type(tracking).__name__}.")
 
 
-__all__ = ["BACKENDS", "RegistryStore", "TrackingStore", "get_registry_store", "get_store"]
+def get_deployment_store(tracking: TrackingStore) -> DeploymentStore:
+    """The deployment store beside ``tracking``: the same database, or the same server."""
+    from loopml.store.rest import RestStore
+    from loopml.store.sql import SqlStore
+
+    if isinstance(tracking, SqlStore):
+        from loopml.store.deployments_sql import SqlDeploymentStore
+
+        return SqlDeploymentStore(tracking.engine)
+    if isinstance(tracking, RestStore):
+        from loopml.store.deployments_rest import RestDeploymentStore
+
+        return RestDeploymentStore(tracking)
+    raise InvalidParameterValue(f"No deployment store for a {type(tracking).__name__}.")
+
+
+__all__ = ["BACKENDS", "DeploymentStore", "get_deployment_store", "RegistryStore", "TrackingStore", "get_registry_store", "get_store"]

@@ -311,3 +311,19 @@ REGISTRY_TABLES = [
     registered_models, registered_model_tags, model_versions, model_version_tags,
     registered_model_aliases,
 ]
+
+# ---- deployments (migration 0003) ---------------------------------------------------------
+deployments = sa.Table(
+    "deployments",
+    metadata,
+    sa.Column("name", sa.String(256), primary_key=True),
+    # JSON: {"routes": [{"model_uri", "weight"}], "shadow": [uri], "sticky_header": str|null}
+    sa.Column("spec", sa.Text, nullable=False),
+    # Bumped on every change: servers poll it and apply a new spec without a restart.
+    sa.Column("revision", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("creation_time", sa.BigInteger, nullable=False),
+    sa.Column("last_updated_time", sa.BigInteger, nullable=False),
+    sa.Column("workspace", sa.String(255), nullable=False, server_default="default"),
+)
+
+DEPLOYMENT_TABLES = [deployments]

@@ -1,0 +1,66 @@
+"""``/api/loopml/v1/deployments``: traffic specs that ``loopml serve --deployment`` applies
+live (weights, shadow models, sticky routing)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loopml.entities import TrafficRoute
+from loopml.errors import invalid_param
+from loopml.server._api import api
+from loopml.server._http import Body
+from loopml.server._permissions import Permission as P
+from loopml.server._permissions import PermissionedRoute
+from loopml.server.services import Services
+
+_PREFIX = ("/api/loopml/v1",)
+
+
+def _routes(b: Body) -> list[TrafficRoute] | None:
+    raw = b.data.get("routes")
+    if raw is None:
+        return None
+    if not isinstance(raw, list):
+        raise invalid_param("routes", b.where, "a list of {model_uri, weight}", raw)
+    out = []
+    for r in raw:
+        if not isinstance(r, dict) or not isinstance(r.get("model_uri"), str):
+            raise invalid_param("routes", b.where, "objects with model_uri and weight", r)
+        w = r.get("weight", 100)
+        if isinstance(w, bool) or not isinstance(w, int | float):
+            raise invalid_param("routes[].weight", b.where, "a number", w)
+        out.append(TrafficRoute(r["model_uri"], float(w)))
+    return out
+
+
+def routes(s: Services) -> list[PermissionedRoute]:
+    store = s.deployments
+
+    def create(b: Body) -> dict[str, Any]:
+        d = store.create_deployment(b.req_text("name"), _routes(b) or [],
+                                    b.str_list("shadow"), b.text("sticky_header"))
+        return {"deployment": d.to_dict()}
+
+    def update(b: Body) -> dict[str, Any]:
+        shadow = b.str_list("shadow") if "shadow" in b.data else None
+        d = store.update_deployment(b.req_text("name"), _routes(b), shadow,
+                                    b.text("sticky_header"))
+        return {"deployment": d.to_dict()}
+
+    def get(b: Body) -> dict[str, Any]:
+        return {"deployment": store.get_deployment(b.req_text("name")).to_dict()}
+
+    def list_(b: Body) -> dict[str, Any]:
+        return {"deployments": [d.to_dict() for d in store.list_deployments()]}
+
+    def delete(b: Body) -> dict[str, Any]:
+        store.delete_deployment(b.req_text("name"))
+        return {}
+
+    return [
+        *api(s, "/deployments", "POST", P.WRITE, create, _PREFIX),
+        *api(s, "/deployments", "GET", P.READ, list_, _PREFIX),
+        *api(s, "/deployments/{name}", "GET", P.READ, get, _PREFIX),
+        *api(s, "/deployments/{name}", "PATCH", P.WRITE, update, _PREFIX),
+        *api(s, "/deployments/{name}", "DELETE", P.WRITE, delete, _PREFIX),
+    ]

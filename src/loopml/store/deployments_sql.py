@@ -1,0 +1,81 @@
+"""Deployments in the tracking database (table ``deployments``, migration 0003)."""
+
+from __future__ import annotations
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from loopml.entities import Deployment, TrafficRoute
+from loopml.errors import ResourceAlreadyExists, ResourceDoesNotExist
+from loopml.store import _schema as t
+from loopml.store._sql_base import SqlBase
+from loopml.store._sql_util import now_ms
+from loopml.store.deployments_base import DeploymentStore, validate_spec
+
+_D = t.deployments.c
+
+
+def _row(r: sa.Row) -> Deployment:  # type: ignore[type-arg]
+    d = orjson.loads(r.spec)
+    return Deployment.from_dict({**d, "name": r.name, "revision": r.revision,
+                                 "creation_timestamp": r.creation_time,
+                                 "last_updated_timestamp": r.last_updated_time})
+
+
+class SqlDeploymentStore(SqlBase, DeploymentStore):
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def create_deployment(self, name: str, routes: list[TrafficRoute], shadow: list[str] | None = None,
+                          sticky_header: str | None = None) -> Deployment:
+        validate_spec(name, routes, shadow or [], sticky_header)
+        d = Deployment(name, tuple(routes), tuple(shadow or []), sticky_header)
+        now = now_ms()
+        with self._tx() as conn:
+            if conn.execute(sa.select(_D.name).where(_D.name == name)).first():
+                raise ResourceAlreadyExists(
+                    f"Deployment {name!r} already exists; change it with update.")
+            conn.execute(sa.insert(t.deployments).values(
+                name=name, spec=orjson.dumps(d.spec()).decode(), revision=1,
+                creation_time=now, last_updated_time=now))
+            self._event(conn, "deployment.updated", name, {"revision": 1, **d.spec()})
+        return self.get_deployment(name)
+
+    def update_deployment(self, name: str, routes: list[TrafficRoute] | None = None,
+                          shadow: list[str] | None = None,
+                          sticky_header: str | None = None) -> Deployment:
+        with self._tx() as conn:
+            row = conn.execute(sa.select(t.deployments).where(_D.name == name)
+                               .with_for_update()).first()
+            if row is None:
+                raise ResourceDoesNotExist(f"Deployment {name!r} does not exist.")
+            cur = _row(row)
+            new = Deployment(name, tuple(routes) if routes is not None else cur.routes,
+                             tuple(shadow) if shadow is not None else cur.shadow,
+                             sticky_header if sticky_header is not None else cur.sticky_header)
+            validate_spec(name, list(new.routes), list(new.shadow), new.sticky_header)
+            rev = cur.revision + 1
+            conn.execute(sa.update(t.deployments).where(_D.name == name).values(
+                spec=orjson.dumps(new.spec()).decode(), revision=rev,
+                last_updated_time=now_ms()))
+            self._event(conn, "deployment.updated", name, {"revision": rev, **new.spec()})
+        return self.get_deployment(name)
+
+    def get_deployment(self, name: str) -> Deployment:
+        with self._read() as conn:
+            row = conn.execute(sa.select(t.deployments).where(_D.name == name)).first()
+        if row is None:
+            raise ResourceDoesNotExist(f"Deployment {name!r} does not exist.")
+        return _row(row)
+
+    def list_deployments(self) -> list[Deployment]:
+        with self._read() as conn:
+            rows = conn.execute(sa.select(t.deployments).order_by(_D.name)).all()
+        return [_row(r) for r in rows]
+
+    def delete_deployment(self, name: str) -> None:
+        with self._tx() as conn:
+            if conn.execute(sa.delete(t.deployments).where(_D.name == name)).rowcount == 0:
+                raise ResourceDoesNotExist(f"Deployment {name!r} does not exist.")
+            self._event(conn, "deployment.deleted", name, {})
