@@ -45,10 +45,21 @@ def test_graph_from_alias(embedded_home, iris) -> None:
     g2 = lineage(store, reg, run_id=run_id).to_dict()
     assert any(e["to"] == "model_version:iris-lineage/1" for e in g2["edges"])
 
+    from loopml.entities import TrafficRoute
+    from loopml.store import get_deployment_store
+
+    deps = get_deployment_store(store)
+    deps.create_deployment("iris-live", [TrafficRoute("models:/iris-lineage@champion", 90),
+                                         TrafficRoute("models:/iris-lineage/2", 10)])
+    g3 = lineage(store, reg, model_uri="models:/iris-lineage/1", deployments=deps).to_dict()
+    assert {"from": "model_version:iris-lineage/1", "to": "deployment:iris-live",
+            "relation": "serves_in", "weight": "0.900"} in g3["edges"]
+
     out = CliRunner().invoke(app, ["lineage", "models:/iris-lineage@champion"])
     assert out.exit_code == 0, out.output
     assert "iris-lineage v1 @champion" in out.output and digest in out.output
     assert "[training]" in out.output and "[evaluation]" in out.output
+    assert "serves in deployment iris-live (revision 1) (90% of traffic)" in out.output
 
 
 def test_digest_is_content_based(iris) -> None:

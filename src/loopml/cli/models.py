@@ -259,7 +259,10 @@ def lineage_cmd(
 
     _setup(tracking_uri)
     try:
-        g = lineage(client().store, _registry(), model_uri=model_uri, run_id=run_id)
+        from loopml.store import get_deployment_store
+
+        g = lineage(client().store, _registry(), model_uri=model_uri, run_id=run_id,
+                    deployments=get_deployment_store(client().store))
     except LoopmlError as err:
         raise _fail(err) from None
     if as_json:
@@ -276,6 +279,8 @@ def lineage_cmd(
             return f"[bold]model[/] {n['name']} v{n['version']}{extra} (trusted: {'yes' if n['trusted'] else 'no'})"
         if n["kind"] == "run":
             return f"[bold]run[/] {n['run_id']} '{n.get('run_name', '')}' ({n.get('status', 'missing')})"
+        if n["kind"] == "deployment":
+            return f"[bold]deployment[/] {n['name']} (revision {n['revision']})"
         return f"[bold]dataset[/] {n['name']} digest {n['digest']} from {n['source_type']} {n['source']}"
 
     def grow(tree: Tree, node_id: str, seen: set[str]) -> None:
@@ -287,7 +292,8 @@ def lineage_cmd(
 
     tree = Tree(label(g.root))
     grow(tree, g.root, {g.root})
-    for edge in g.edges:  # things the root produced (a run's model versions)
+    for edge in g.edges:  # what the root feeds: a run's versions, a version's deployments
         if edge["from"] == g.root:
-            tree.add(f"produced {label(edge['to'])}")
+            weight = f" ({float(edge['weight']):.0%} of traffic)" if edge.get("weight") else ""
+            tree.add(f"{edge['relation'].replace('_', ' ')} {label(edge['to'])}{weight}")
     Console().print(tree)

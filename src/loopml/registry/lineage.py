@@ -1,4 +1,4 @@
-"""Lineage: dataset (digest, schema, source) -> run -> model version (-> deployment, later).
+"""Lineage: dataset (digest, schema, source) -> run -> model version -> deployment.
 
 Nothing extra is recorded for it: the edges are facts the stores already hold (a run's
 dataset inputs, its parent tag, a version's run_id). ``lineage`` walks them from any starting
@@ -13,6 +13,7 @@ from typing import Any
 from loopml.entities import ModelVersion, Run
 from loopml.errors import InvalidParameterValue, ResourceDoesNotExist
 from loopml.store.base import TrackingStore
+from loopml.store.deployments_base import DeploymentStore
 from loopml.store.registry_base import RegistryStore
 
 PARENT_TAG = "mlflow.parentRunId"
@@ -65,10 +66,32 @@ def _run_node(g: LineageGraph, tracking: TrackingStore, run: Run, depth: int = 0
     return rid
 
 
+def _deployment_edges(g: LineageGraph, vid: str, mv: ModelVersion,
+                      deployments: DeploymentStore | None) -> None:
+    """Version -> deployments whose routes or shadows name it (by number or by alias)."""
+    if deployments is None:
+        return
+    names = {f"models:/{mv.name}/{mv.version}"} | {f"models:/{mv.name}@{a}" for a in mv.aliases}
+    for d in deployments.list_deployments():
+        total = sum(r.weight for r in d.routes) or 1.0
+        for r in d.routes:
+            if r.model_uri in names:
+                did = g.add(f"deployment:{d.name}", "deployment", name=d.name,
+                            revision=d.revision)
+                g.link(vid, did, "serves_in", weight=f"{r.weight / total:.3f}")
+        for uri in d.shadow:
+            if uri in names:
+                did = g.add(f"deployment:{d.name}", "deployment", name=d.name,
+                            revision=d.revision)
+                g.link(vid, did, "shadows_in")
+
+
 def lineage_of_version(tracking: TrackingStore, registry: RegistryStore,
-                       mv: ModelVersion) -> LineageGraph:
+                       mv: ModelVersion, deployments: DeploymentStore | None = None
+                       ) -> LineageGraph:
     g = LineageGraph(f"model_version:{mv.name}/{mv.version}")
     vid = _version_node(g, mv)
+    _deployment_edges(g, vid, mv, deployments)
     if mv.run_id:
         try:
             run = tracking.get_run(mv.run_id)
@@ -90,7 +113,8 @@ def lineage_of_run(tracking: TrackingStore, registry: RegistryStore, run_id: str
 
 
 def lineage(tracking: TrackingStore, registry: RegistryStore, *, model_uri: str | None = None,
-            run_id: str | None = None) -> LineageGraph:
+            run_id: str | None = None,
+            deployments: DeploymentStore | None = None) -> LineageGraph:
     """The lineage graph around a model version (``models:/...``) or a run."""
     if model_uri:
         from loopml.models.uris import parse_models_uri
@@ -107,7 +131,7 @@ def lineage(tracking: TrackingStore, registry: RegistryStore, *, model_uri: str 
         else:
             raise InvalidParameterValue(
                 f"{model_uri!r}: lineage needs a version number or an alias.")
-        return lineage_of_version(tracking, registry, mv)
+        return lineage_of_version(tracking, registry, mv, deployments)
     if run_id:
         return lineage_of_run(tracking, registry, run_id)
     raise InvalidParameterValue("Lineage needs a model URI (uri=models:/...) or a run_id.")

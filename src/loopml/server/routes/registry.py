@@ -165,7 +165,8 @@ def lineage_routes(s: Services) -> list[PermissionedRoute]:
     from loopml.registry.lineage import lineage
 
     def get(b: Body) -> dict[str, Any]:
-        g = lineage(s.store, s.registry, model_uri=b.text("uri"), run_id=b.text("run_id"))
+        g = lineage(s.store, s.registry, model_uri=b.text("uri"), run_id=b.text("run_id"),
+                    deployments=s.deployments)
         return g.to_dict()
 
     return api(s, "/lineage", "GET", P.READ, get, prefixes=("/api/loopml/v1",))
