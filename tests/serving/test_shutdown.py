@@ -64,3 +64,38 @@ def test_sigterm_drains(model_dirs, cancer, tmp_path) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_two_workers_serve_rest_and_grpc(model_dirs, cancer) -> None:
+    import tritonclient.grpc as tgrpc
+
+    x, _, _ = cancer
+    port, gport = free_port(), free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "loopml", "serve", f"m={model_dirs['hgb_onnx']}", "--port",
+         str(port), "--grpc-port", str(gport), "--workers", "2", "--grace-seconds", "5"],
+        env={**os.environ, "PYTHONWARNINGS": "ignore"}, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            try:
+                if httpx.get(f"{url}/v2/health/ready").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        else:
+            raise AssertionError("two-worker server did not become ready")
+        body = {"inputs": [{"name": "input-0", "shape": [1, 30], "datatype": "FP64",
+                            "data": x[0].tolist()}]}
+        codes = {httpx.post(f"{url}/v2/models/m/infer", json=body).status_code for _ in range(20)}
+        assert codes == {200}
+        time.sleep(1.0)  # both workers' gRPC servers up
+        c = tgrpc.InferenceServerClient(f"127.0.0.1:{gport}")
+        inp = tgrpc.InferInput("input-0", [1, 30], "FP64")
+        inp.set_data_from_numpy(x[:1])
+        assert c.infer("m", [inp]).as_numpy("predict").shape == (1,)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)

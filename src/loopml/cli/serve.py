@@ -15,7 +15,7 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Address to bind (REST and gRPC). Anything but loopback needs --auth-token-file or --insecure."),
     port: int = typer.Option(8080, help="REST port (V2 and /invocations)."),
     grpc_port: int = typer.Option(8081, help="gRPC port (Open Inference Protocol). 0 disables gRPC."),
-    workers: int = typer.Option(1, min=1, max=1, help="Worker processes. One for now: batching works within a process."),
+    workers: int = typer.Option(1, min=1, help="Worker processes, each with its own batchers and gRPC server (on the same ports). With one worker, SIGTERM flips readiness before connections close."),
     max_batch_size: int = typer.Option(64, min=1, help="Most rows one predict call takes."),
     max_batch_delay_ms: float = typer.Option(2.0, min=0.0, help="Longest a request waits for others to join its batch, under load."),
     max_queue: int = typer.Option(2048, min=1, help="Requests queued per model before 503 + Retry-After."),
@@ -64,4 +64,4 @@ def serve(
         [f"deployment {d}" for d in serve_deployment or []]
     typer.echo(f"loopml serve: {', '.join(served)} on "
                f"http://{host}:{port}" + (f" and grpc {host}:{grpc_port}" if grpc_port else ""))
-    run(models, settings, opts, Authenticator(token) if token else None)
+    run(models, settings, opts, Authenticator(token) if token else None, workers)

@@ -145,11 +145,47 @@ class DrainingServer(uvicorn.Server):
         threading.Timer(self.drain_delay_s, super().handle_exit, (sig, frame)).start()
 
 
-def serve(models: dict[str, str], settings: ServingSettings, opts: ServeOptions,
-          auth: Authenticator | None = None) -> None:
+ENV_CONFIG = "LOOPML_SERVE_CONFIG"
+
+
+def app_from_env() -> Starlette:
+    """The app factory uvicorn calls in each worker process (``--workers N``): the CLI puts
+    the whole configuration in LOOPML_SERVE_CONFIG. Every worker runs its own batchers and
+    its own gRPC server on the same port (gRPC binds with SO_REUSEPORT on Linux)."""
+    import json
+    import os
+
     from loopml.serving.runtime import limit_threads
 
     limit_threads()
+    cfg = json.loads(os.environ[ENV_CONFIG])
+    opts = ServeOptions(**{**cfg["opts"], "deployments": tuple(cfg["opts"]["deployments"])})
+    token = os.environ.get("LOOPML_SERVE_TOKEN")
+    return build_app(cfg["models"], ServingSettings(**cfg["settings"]), opts,
+                     Authenticator(token) if token else None)
+
+
+def serve(models: dict[str, str], settings: ServingSettings, opts: ServeOptions,
+          auth: Authenticator | None = None, workers: int = 1) -> None:
+    from loopml.serving.runtime import limit_threads
+
+    limit_threads()
+    if workers > 1:
+        import dataclasses
+        import json
+        import os
+
+        os.environ[ENV_CONFIG] = json.dumps({
+            "models": models, "settings": dataclasses.asdict(settings),
+            "opts": dataclasses.asdict(opts)})
+        if auth and auth.token:
+            os.environ["LOOPML_SERVE_TOKEN"] = auth.token
+        # Multi-process: uvicorn's supervisor forwards SIGTERM; each worker stops accepting,
+        # finishes in-flight requests and flips readiness as its lifespan ends.
+        uvicorn.run("loopml.serving.server:app_from_env", factory=True, host=opts.host,
+                    port=opts.port, workers=workers, log_level="warning", access_log=False,
+                    timeout_graceful_shutdown=int(opts.grace_s))
+        return
     app = build_app(models, settings, opts, auth)
     config = uvicorn.Config(app, host=opts.host, port=opts.port, log_level="warning",
                             access_log=False, timeout_graceful_shutdown=int(opts.grace_s),
