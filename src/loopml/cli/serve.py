@@ -22,6 +22,7 @@ def serve(
     memory_cap_mb: int = typer.Option(2048, min=1, help="Model files kept loaded (least recently used are unloaded)."),
     lazy: bool = typer.Option(False, help="Load each model on its first request instead of at start."),
     no_onnx: bool = typer.Option(False, "--no-onnx", help="Use the native flavor even when the model has an ONNX flavor."),
+    convert_onnx: bool = typer.Option(False, "--convert-onnx", help="Export models that have no ONNX flavor to ONNX at load, with the parity check (on a private copy); a model that fails it is served natively."),
     trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Allow pickle-based model files. Only for models you trust: unpickling runs code."),
     inference_log: Path = typer.Option(None, help="Write the inference log (Parquet, by deployment and day) under this folder."),
     deployment: str = typer.Option("default", help="Deployment name recorded in the inference log for plain MODEL_URIs."),
@@ -56,7 +57,8 @@ def serve(
         typer.echo(f"Error: {e}", err=True)
         raise typer.Exit(2) from None
     settings = ServingSettings(max_batch_size, max_batch_delay_ms / 1000, max_queue,
-                               memory_cap_mb * 1024 * 1024, trust_pickle, not no_onnx)
+                               memory_cap_mb * 1024 * 1024, trust_pickle, not no_onnx,
+                               convert_onnx and not no_onnx)
     opts = ServeOptions(host, port, grpc_port or None, lazy,
                         str(inference_log) if inference_log else None, deployment,
                         grace_seconds, deployments=tuple(serve_deployment or ()))

@@ -26,6 +26,7 @@ class ServingSettings:
     memory_cap_bytes: int = 2 * 1024**3  # total model files kept loaded
     trust_pickle: bool = False
     prefer_onnx: bool = True
+    convert_onnx: bool = False  # export models without an ONNX flavor at load (parity-checked)
 
 
 @dataclass
@@ -84,7 +85,7 @@ class ModelRepository:
         s = self.settings
         try:
             model = await asyncio.to_thread(ServedModel, e.name, e.uri, s.trust_pickle,
-                                            s.prefer_onnx)
+                                            s.prefer_onnx, None, s.convert_onnx)
         except Exception as exc:
             e.error = str(exc)
             raise
@@ -117,5 +118,7 @@ class ModelRepository:
 
     def status(self) -> dict[str, Any]:
         return {n: {"ready": e.ready, "uri": e.uri, "error": e.error,
-                    "version": e.model.version if e.model else None}
+                    "version": e.model.version if e.model else None,
+                    "runtime": e.model.model.flavor.name if e.model else None,
+                    "onnx_conversion": e.model.conversion if e.model else None}
                 for n, e in self.entries.items()}

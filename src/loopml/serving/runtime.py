@@ -21,10 +21,14 @@ from loopml.models.signature import ColSpec, SignatureMismatch, TensorSpec
 from loopml.models.uris import resolve
 from loopml.serving.codec import BadInput, Tensor, v2_datatype
 
+_V2_OF_MLFLOW = {"boolean": "BOOL", "integer": "INT32", "long": "INT64", "float": "FP32",
+                 "double": "FP64", "string": "BYTES", "binary": "BYTES", "datetime": "BYTES"}
+
 
 @dataclass
 class InputSpec:
     names: list[str]  # signature column names (tabular) or [tensor name]
+    v2_types: list[str]  # the V2 datatype of each name
     dtype: np.dtype[Any]
     width: int | None  # features per row for 2-D inputs
     tabular: bool
@@ -34,34 +38,61 @@ class InputSpec:
 def _spec(model: Model) -> InputSpec:
     sig = model.signature
     if sig is None or not sig.inputs.specs:
-        return InputSpec(["input-0"], np.dtype(np.float64), None, False, False)
+        return InputSpec(["input-0"], ["FP64"], np.dtype(np.float64), None, False, False)
     specs = sig.inputs.specs
     if isinstance(specs[0], TensorSpec):
         t = specs[0]
         width = t.shape[1] if len(t.shape) == 2 and t.shape[1] > 0 else None
-        return InputSpec([t.name or "input-0"], np.dtype(t.dtype), width, False, False)
+        return InputSpec([t.name or "input-0"], [v2_datatype(np.zeros(1, t.dtype))],
+                         np.dtype(t.dtype), width, False, False)
     cols = [s for s in specs if isinstance(s, ColSpec)]
     strings = any(c.type in ("string", "binary") for c in cols)
-    return InputSpec([str(c.name) for c in cols], np.dtype(np.float64), len(cols), True, strings)
+    return InputSpec([str(c.name) for c in cols], [_V2_OF_MLFLOW.get(c.type, "BYTES") for c in cols],
+                     np.dtype(np.float64), len(cols), True, strings)
 
 
 class ServedModel:
     def __init__(self, name: str, uri: str, trust: bool = False, prefer_onnx: bool = True,
-                 version: str | None = None) -> None:
+                 version: str | None = None, convert_onnx: bool = False) -> None:
         self.name = name
         self.uri = uri
         resolved = resolve(uri)
         self.version = version or (str(resolved.version.version) if resolved.version else "1")
         self.folder = resolved.folder
+        self.conversion: str | None = None
         base = load_folder(resolved.folder, trust or resolved.trusted, None, uri)
+        if convert_onnx and "onnx" not in base.meta.flavors:
+            base = self._convert(base, trust or resolved.trusted)
         self.model: Model = base
         if prefer_onnx and "onnx" in base.meta.flavors and base.flavor.name != "onnx":
-            self.model = load_folder(resolved.folder, trust or resolved.trusted, "onnx", uri)
+            self.model = load_folder(self.folder, trust or resolved.trusted, "onnx", uri)
         self.spec = _spec(base)
         self.platform = f"loopml_{self.model.flavor.name}"
         # Tabular models fitted on DataFrames need one; everything else takes arrays.
         self.needs_frame = self.spec.string_columns or hasattr(self.model.native, "feature_names_in_")
         self.size_bytes = sum(f.stat().st_size for f in self.folder.rglob("*") if f.is_file())
+
+    def _convert(self, base: Model, trust: bool) -> Model:
+        """Deploy-time ONNX export on a private copy of the folder; the parity check decides.
+        A model that cannot be converted keeps serving natively (the reason is reported)."""
+        import shutil
+        import tempfile
+        from pathlib import Path
+
+        from loopml.models.onnx_export import export_folder
+
+        copy = Path(tempfile.mkdtemp(prefix="loopml-serve-onnx-")) / "model"
+        shutil.copytree(self.folder, copy)
+        try:
+            result = export_folder(copy, trust=trust)
+        except Exception as e:  # no sample rows, unreadable input example, ...
+            self.conversion = f"not converted: {e}"
+            return base
+        self.conversion = "converted" if result.converted else result.reason
+        if not result.converted:
+            return base
+        self.folder = copy
+        return load_folder(copy, trust, None, self.uri)
 
     # ---- input preparation (per request, before batching) --------------------------------
     def rows_from_v2(self, inputs: list[Tensor]) -> np.ndarray | pd.DataFrame:
@@ -96,7 +127,13 @@ class ServedModel:
         if len(lengths) != 1:
             raise BadInput(f"Inputs have different row counts {sorted(lengths)}; send one "
                            "value per row for every input.")
-        return self._checked_frame(pd.DataFrame({n: by_name[n].ravel() for n in spec.names}))
+        cols = {}
+        for n, t in zip(spec.names, spec.v2_types, strict=True):
+            v = by_name[n].ravel()
+            if t == "BYTES" and v.dtype == object:
+                v = _as_text(n, v)
+            cols[n] = v
+        return self._checked_frame(pd.DataFrame(cols))
 
     def rows_from_any(self, data: Any) -> np.ndarray | pd.DataFrame:
         """/invocations payloads: a DataFrame, an array or a dict of arrays."""
@@ -138,14 +175,24 @@ class ServedModel:
     def metadata(self) -> dict[str, Any]:
         spec = self.spec
         if spec.tabular:
-            inputs = [{"name": n, "datatype": "BYTES" if spec.string_columns else "FP64",
-                       "shape": [-1]} for n in spec.names]
+            inputs = [{"name": n, "datatype": t, "shape": [-1]}
+                      for n, t in zip(spec.names, spec.v2_types, strict=True)]
         else:
             inputs = [{"name": spec.names[0], "datatype": v2_datatype(np.zeros(1, spec.dtype)),
                        "shape": [-1, spec.width or -1]}]
         return {"name": self.name, "versions": [self.version], "platform": self.platform,
                 "inputs": inputs, "outputs": [{"name": "predict", "datatype": "FP64",
                                                "shape": [-1]}]}
+
+
+def _as_text(name: str, values: np.ndarray) -> np.ndarray:
+    """V2 BYTES tensors carry UTF-8 text for string columns (binary encoding gives bytes)."""
+    try:
+        return np.asarray([v.decode() if isinstance(v, bytes) else v for v in values],
+                          dtype=object)
+    except UnicodeDecodeError:
+        raise BadInput(f"Input {name!r}: BYTES values must be UTF-8 text for this string "
+                       "column.") from None
 
 
 def limit_threads() -> None:
