@@ -14,6 +14,17 @@ import httpx
 from tests.conftest import free_port
 
 
+def _wait_ready(url: str, timeout: float = 90) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"{url}/v2/health/ready").status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise AssertionError(f"server at {url} did not become ready")
+
+
 def test_sigterm_drains(model_dirs, cancer, tmp_path) -> None:
     x, _, _ = cancer
     port, gport = free_port(), free_port()
@@ -24,15 +35,7 @@ def test_sigterm_drains(model_dirs, cancer, tmp_path) -> None:
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                if httpx.get(f"{url}/v2/health/ready").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            raise AssertionError("server did not become ready")
+        _wait_ready(url)
         body = {"inputs": [{"name": "input-0", "shape": [200, 30], "datatype": "FP64",
                             "data": x[:200].ravel().tolist()}]}
         results: list[int] = []
@@ -78,15 +81,7 @@ def test_two_workers_serve_rest_and_grpc(model_dirs, cancer) -> None:
         stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            try:
-                if httpx.get(f"{url}/v2/health/ready").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        else:
-            raise AssertionError("two-worker server did not become ready")
+        _wait_ready(url)
         body = {"inputs": [{"name": "input-0", "shape": [1, 30], "datatype": "FP64",
                             "data": x[0].tolist()}]}
         codes = {httpx.post(f"{url}/v2/models/m/infer", json=body).status_code for _ in range(20)}

@@ -40,36 +40,30 @@ def get_store(uri: str | None = None, default_artifact_root_uri: str | None = No
     return cls(uri, default_artifact_root_uri or default_artifact_root())  # type: ignore[no-any-return]
 
 
-def get_registry_store(tracking: TrackingStore) -> RegistryStore:
-    """The registry that lives beside ``tracking``: the same database, or the same server."""
+def _beside(tracking: TrackingStore, sql_cls: str, rest_cls: str, what: str) -> Any:
+    """A store that lives beside ``tracking``: in the same database (sharing its engine, so
+    changes and their events commit together) or behind the same server."""
     from loopml.store.rest import RestStore
     from loopml.store.sql import SqlStore
 
     if isinstance(tracking, SqlStore):
-        from loopml.store.registry_sql import SqlRegistryStore
-
-        return SqlRegistryStore(tracking.engine)
+        return _load(sql_cls)(tracking.engine)
     if isinstance(tracking, RestStore):
-        from loopml.store.registry_rest import RestRegistryStore
+        return _load(rest_cls)(tracking)
+    raise InvalidParameterValue(f"No {what} for a {type(tracking).__name__}.")
 
-        return RestRegistryStore(tracking)
-    raise InvalidParameterValue(f"No model registry for a {type(tracking).__name__}.")
+
+def get_registry_store(tracking: TrackingStore) -> RegistryStore:
+    return _beside(tracking, "loopml.store.registry_sql:SqlRegistryStore",  # type: ignore[no-any-return]
+                   "loopml.store.registry_rest:RestRegistryStore", "model registry")
 
 
 def get_deployment_store(tracking: TrackingStore) -> DeploymentStore:
-    """The deployment store beside ``tracking``: the same database, or the same server."""
-    from loopml.store.rest import RestStore
-    from loopml.store.sql import SqlStore
-
-    if isinstance(tracking, SqlStore):
-        from loopml.store.deployments_sql import SqlDeploymentStore
-
-        return SqlDeploymentStore(tracking.engine)
-    if isinstance(tracking, RestStore):
-        from loopml.store.deployments_rest import RestDeploymentStore
-
-        return RestDeploymentStore(tracking)
-    raise InvalidParameterValue(f"No deployment store for a {type(tracking).__name__}.")
+    return _beside(tracking, "loopml.store.deployments_sql:SqlDeploymentStore",  # type: ignore[no-any-return]
+                   "loopml.store.deployments_rest:RestDeploymentStore", "deployment store")
 
 
-__all__ = ["BACKENDS", "DeploymentStore", "get_deployment_store", "RegistryStore", "TrackingStore", "get_registry_store", "get_store"]
+__all__ = [
+    "BACKENDS", "DeploymentStore", "RegistryStore", "TrackingStore", "get_deployment_store",
+    "get_registry_store", "get_store",
+]
