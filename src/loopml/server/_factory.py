@@ -11,7 +11,12 @@ from loopml.artifacts import get_blob_store
 from loopml.server._permissions import Authenticator
 from loopml.server.app import create_app
 from loopml.server.services import PROXY_SCHEME, Services
-from loopml.store import get_deployment_store, get_registry_store, get_store
+from loopml.store import (
+    get_deployment_store,
+    get_monitoring_store,
+    get_registry_store,
+    get_store,
+)
 
 ENV_BACKEND = "LOOPML_SERVER_BACKEND_STORE_URI"
 ENV_ARTIFACTS = "LOOPML_SERVER_ARTIFACTS_DESTINATION"
@@ -35,7 +40,7 @@ def build_services(
     extra = [r for r in os.environ.get(ENV_MODEL_ROOTS, "").split(",") if r.strip()]
     return Services(
         store=store, blobs=blobs, registry=get_registry_store(store),
-        deployments=get_deployment_store(store),
+        deployments=get_deployment_store(store), monitoring=get_monitoring_store(store),
         auth=Authenticator(token, basic),
         inline_store_calls=backend_store_uri.startswith("sqlite"),
         allowed_model_roots=[PROXY_SCHEME, blobs.root_uri, *extra],

@@ -22,13 +22,14 @@ from loopml.server.routes import (
     health,
     logged_models,
     metrics,
+    monitoring,
     registry,
     runs,
 )
 from loopml.server.services import Services
 
 ROUTE_MODULES = (health, experiments, runs, metrics, artifacts, logged_models, registry,
-                 deployments)
+                 deployments, monitoring)
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:

@@ -9,6 +9,7 @@ from loopml.artifacts import BlobStore
 from loopml.server._permissions import Authenticator
 from loopml.store.base import TrackingStore
 from loopml.store.deployments_base import DeploymentStore
+from loopml.store.monitoring_base import MonitoringStore
 from loopml.store.registry_base import RegistryStore
 
 PROXY_SCHEME = "mlflow-artifacts:"
@@ -20,6 +21,7 @@ class Services:
     blobs: BlobStore  # the artifact root served through the mlflow-artifacts proxy
     registry: RegistryStore
     deployments: DeploymentStore
+    monitoring: MonitoringStore
     auth: Authenticator = field(default_factory=Authenticator)
     max_body_bytes: int = 64 * 1024 * 1024
     max_artifact_bytes: int = 10 * 1024 * 1024 * 1024

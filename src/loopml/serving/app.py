@@ -168,6 +168,10 @@ def create_serving_app(state: ServingState) -> Starlette:
         except LoopmlError as e:
             status = e.http_status
             metrics.errors.labels(name, type(e).__name__).inc()
+            if state.logger and not isinstance(e, Overloaded):  # error rates need failures too
+                state.logger.record(name if router else state.deployment, rid, route or name,
+                                    mv, None, {"error": e.message},
+                                    (time.perf_counter() - t0) * 1000, status)
             return error(e, rid)
         finally:
             metrics.requests.labels(name, mv, protocol, str(status)).inc()

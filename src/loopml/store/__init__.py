@@ -9,6 +9,7 @@ from loopml.config import default_artifact_root, default_backend_uri
 from loopml.errors import InvalidParameterValue
 from loopml.store.base import TrackingStore
 from loopml.store.deployments_base import DeploymentStore
+from loopml.store.monitoring_base import MonitoringStore
 from loopml.store.registry_base import RegistryStore
 
 # scheme -> "module:Class". Built-ins use the same table a plugin would add to.
@@ -63,7 +64,12 @@ def get_deployment_store(tracking: TrackingStore) -> DeploymentStore:
                    "loopml.store.deployments_rest:RestDeploymentStore", "deployment store")
 
 
+def get_monitoring_store(tracking: TrackingStore) -> MonitoringStore:
+    return _beside(tracking, "loopml.store.monitoring_sql:SqlMonitoringStore",  # type: ignore[no-any-return]
+                   "loopml.store.monitoring_rest:RestMonitoringStore", "monitoring store")
+
+
 __all__ = [
     "BACKENDS", "DeploymentStore", "RegistryStore", "TrackingStore", "get_deployment_store",
-    "get_registry_store", "get_store",
+    "MonitoringStore", "get_monitoring_store", "get_registry_store", "get_store",
 ]

@@ -327,3 +327,28 @@ deployments = sa.Table(
 )
 
 DEPLOYMENT_TABLES = [deployments]
+
+# ---- monitoring (migration 0004) ----------------------------------------------------------
+# Ground truth, keyed by the request id every inference response carries (x-request-id).
+feedback = sa.Table(
+    "feedback",
+    metadata,
+    sa.Column("request_id", sa.String(128), primary_key=True),
+    sa.Column("label", sa.Text, nullable=False),  # JSON: a number, a string, or a list
+    sa.Column("time", sa.BigInteger, nullable=False),
+    sa.Column("workspace", sa.String(255), nullable=False, server_default="default"),
+)
+
+# One row per (monitor, window): the primary key is what makes re-running a window a no-op.
+monitor_results = sa.Table(
+    "monitor_results",
+    metadata,
+    sa.Column("monitor", sa.String(256), primary_key=True),
+    sa.Column("window_start", sa.BigInteger, primary_key=True),  # ms since the epoch
+    sa.Column("window_end", sa.BigInteger, nullable=False),
+    sa.Column("metrics", sa.Text, nullable=False),  # JSON {name: number}
+    sa.Column("details", sa.Text, nullable=False, server_default="{}"),  # JSON drift report ...
+    sa.Column("created_time", sa.BigInteger, nullable=False),
+)
+
+MONITORING_TABLES = [feedback, monitor_results]

@@ -1,0 +1,100 @@
+"""``loopml monitor ...`` and ``loopml feedback``: run monitors over the inference log, read
+their results, and send ground truth."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+
+import typer
+
+from loopml.errors import LoopmlError
+
+monitor_app = typer.Typer(help="Run monitors over the serving inference log and read their "
+                               "per-window results.", no_args_is_help=True)
+_URI_HELP = "Tracking URI where feedback, results and alert events are stored. Default: LOOPML_TRACKING_URI, else the local store."
+
+
+def _stores(tracking_uri: str | None):  # type: ignore[no-untyped-def]
+    from loopml.store import get_monitoring_store
+    from loopml.tracking._fluent import client, set_tracking_uri
+
+    if tracking_uri:
+        set_tracking_uri(tracking_uri)
+    return client().store, get_monitoring_store(client().store)
+
+
+@monitor_app.command("run")
+def run(
+    config: Path = typer.Argument(..., exists=True, dir_okay=False, help="Monitor spec (YAML): name, deployment, log_dir, reference_profile, schema, window_seconds or window_count, task, rules."),
+    every: float = typer.Option(0.0, min=0.0, help="Run again every this many seconds (0: once)."),
+    tracking_uri: str = typer.Option(None, help=_URI_HELP),
+) -> None:
+    """Compute every closed window not computed yet (idempotent), store the results, and
+    fire alert rules (alert.firing / alert.resolved events)."""
+    import yaml
+
+    from loopml.monitoring.alerts import AlertEngine, store_publisher
+    from loopml.monitoring.monitor import MonitorSpec, run_monitor
+
+    try:
+        spec = MonitorSpec.from_dict(yaml.safe_load(config.read_text()))
+    except (TypeError, ValueError, LoopmlError) as e:
+        typer.echo(f"Error: {config} is not a valid monitor spec: {e}", err=True)
+        raise typer.Exit(2) from None
+    tracking, store = _stores(tracking_uri)
+    engine = AlertEngine(spec.rules, store_publisher(tracking))
+    while True:
+        try:
+            new = run_monitor(spec, store, engine)
+        except LoopmlError as e:
+            typer.echo(f"Error: {e.message}", err=True)
+            raise typer.Exit(2) from None
+        for r in new:
+            shown = ", ".join(f"{k}={v:.4g}" for k, v in sorted(r.metrics.items()))
+            typer.echo(f"{spec.name} window {r.window_start}: {shown}")
+        if not every:
+            typer.echo(f"{len(new)} new window(s).")
+            return
+        time.sleep(every)
+
+
+@monitor_app.command("results")
+def results(name: str = typer.Argument(..., help="Monitor name."),
+            tracking_uri: str = typer.Option(None, help=_URI_HELP)) -> None:
+    """Print a monitor's stored windows as JSON lines (a time series)."""
+    _, store = _stores(tracking_uri)
+    for r in store.results(name):
+        typer.echo(json.dumps({"window_start": r.window_start, "window_end": r.window_end,
+                               **r.metrics}))
+
+
+def feedback(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV with request_id,label columns, or JSON [{request_id, label}, ...]."),
+    tracking_uri: str = typer.Option(None, help=_URI_HELP),
+) -> None:
+    """Send ground truth for served requests, keyed by the x-request-id each response had."""
+    _, store = _stores(tracking_uri)
+    if file.suffix.lower() == ".json":
+        items = [(x.get("request_id"), x.get("label")) for x in json.loads(file.read_text())]
+    else:
+        with open(file, newline="") as fh:
+            items = [(row.get("request_id"), _number(row.get("label"))) for row in csv.DictReader(fh)]
+    try:
+        n = store.log_feedback(items)
+    except LoopmlError as e:
+        typer.echo(f"Error: {e.message}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"Stored {n} label(s).")
+
+
+def _number(v: str | None) -> object:
+    if v is None:
+        return None
+    try:
+        f = float(v)
+        return int(f) if f.is_integer() else f
+    except ValueError:
+        return v

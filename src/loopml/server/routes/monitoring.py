@@ -1,0 +1,52 @@
+"""Ground truth (``POST /api/loopml/v1/feedback``) and monitor results as time series."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loopml.errors import invalid_param
+from loopml.server._api import api
+from loopml.server._http import Body
+from loopml.server._permissions import Permission as P
+from loopml.server._permissions import PermissionedRoute
+from loopml.server.services import Services
+from loopml.store.monitoring_base import WindowResult
+
+_PREFIX = ("/api/loopml/v1",)
+
+
+def routes(s: Services) -> list[PermissionedRoute]:
+    store = s.monitoring
+
+    def feedback(b: Body) -> dict[str, Any]:
+        """{request_id, label} or {items: [{request_id, label}, ...]}."""
+        raw = b.data.get("items")
+        if raw is None:
+            raw = [{"request_id": b.data.get("request_id"), "label": b.data.get("label")}]
+        if not isinstance(raw, list) or not all(isinstance(x, dict) for x in raw):
+            raise invalid_param("items", b.where, "a list of {request_id, label}", raw)
+        return {"stored": store.log_feedback([(x.get("request_id"), x.get("label"))
+                                              for x in raw])}
+
+    def get_feedback(b: Body) -> dict[str, Any]:
+        return {"labels": store.get_feedback(b.str_list("request_ids"))}
+
+    def results(b: Body) -> dict[str, Any]:
+        until = b.integer("until")
+        rs = store.results(b.req_text("name"), b.int_or("since", 0), until)
+        return {"results": [r.to_dict() for r in rs]}
+
+    def put_result(b: Body) -> dict[str, Any]:
+        metrics = b.data.get("metrics")
+        if not isinstance(metrics, dict):
+            raise invalid_param("metrics", b.where, "an object {name: number}", metrics)
+        r = WindowResult(b.req_text("name"), b.int_or("window_start", 0),
+                         b.int_or("window_end", 0), metrics, b.data.get("details") or {})
+        return {"stored": store.put_result(r)}
+
+    return [
+        *api(s, "/feedback", "POST", P.WRITE, feedback, _PREFIX),
+        *api(s, "/feedback/get", "POST", P.READ, get_feedback, _PREFIX),
+        *api(s, "/monitors/{name}/results", "GET", P.READ, results, _PREFIX),
+        *api(s, "/monitors/{name}/results", "POST", P.WRITE, put_result, _PREFIX),
+    ]

@@ -1,0 +1,72 @@
+"""Feedback and monitor results in the tracking database (migration 0004)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from loopml.store import _schema as t
+from loopml.store._sql_base import SqlBase
+from loopml.store._sql_util import now_ms
+from loopml.store.monitoring_base import MonitoringStore, WindowResult, validate_feedback
+
+_F, _M = t.feedback.c, t.monitor_results.c
+
+
+class SqlMonitoringStore(SqlBase, MonitoringStore):
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def log_feedback(self, items: Sequence[tuple[str, Any]]) -> int:
+        validate_feedback(items)
+        latest = dict(items)  # the last label for a request id in one batch wins
+        now = now_ms()
+        with self._tx() as conn:
+            conn.execute(sa.delete(t.feedback).where(_F.request_id.in_(list(latest))))
+            conn.execute(sa.insert(t.feedback), [
+                {"request_id": k, "label": orjson.dumps(v).decode(), "time": now}
+                for k, v in latest.items()])
+            self._event(conn, "feedback.logged", "feedback", {"count": len(latest)})
+        return len(latest)
+
+    def get_feedback(self, request_ids: Sequence[str]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        ids = list(request_ids)
+        with self._read() as conn:
+            for i in range(0, len(ids), 900):  # stay under SQLite's bound-parameter limit
+                for r in conn.execute(sa.select(_F.request_id, _F.label)
+                                      .where(_F.request_id.in_(ids[i:i + 900]))):
+                    out[r.request_id] = orjson.loads(r.label)
+        return out
+
+    def put_result(self, result: WindowResult) -> bool:
+        with self._tx() as conn:
+            exists = conn.execute(sa.select(_M.window_start).where(
+                _M.monitor == result.monitor, _M.window_start == result.window_start)).first()
+            if exists:
+                return False
+            conn.execute(sa.insert(t.monitor_results).values(
+                monitor=result.monitor, window_start=result.window_start,
+                window_end=result.window_end, metrics=orjson.dumps(result.metrics).decode(),
+                details=orjson.dumps(result.details).decode(), created_time=now_ms()))
+            self._event(conn, "monitor.window", result.monitor,
+                        {"window_start": result.window_start, "metrics": result.metrics})
+        return True
+
+    def results(self, monitor: str, since: int = 0, until: int | None = None) -> list[WindowResult]:
+        q = sa.select(t.monitor_results).where(_M.monitor == monitor, _M.window_start >= since)
+        if until is not None:
+            q = q.where(_M.window_start < until)
+        with self._read() as conn:
+            rows = conn.execute(q.order_by(_M.window_start)).all()
+        return [WindowResult(r.monitor, r.window_start, r.window_end, orjson.loads(r.metrics),
+                             orjson.loads(r.details)) for r in rows]
+
+    def computed_windows(self, monitor: str) -> set[int]:
+        with self._read() as conn:
+            return {int(r[0]) for r in conn.execute(
+                sa.select(_M.window_start).where(_M.monitor == monitor))}
