@@ -18,8 +18,8 @@ from loopml.monitoring.alerts import FIRING, AlertEngine, AlertRule, store_publi
 from loopml.monitoring.monitor import MonitorSpec, run_monitor
 from loopml.store.monitoring_rest import RestMonitoringStore
 from loopml.store.rest import RestStore
-from tests.serving.conftest import start
 from tests.server.conftest import live_server  # noqa: F401 - fixture re-export
+from tests.serving.conftest import start
 
 
 @pytest.fixture(scope="module")
