@@ -52,3 +52,29 @@ def test_published_to_the_event_log(tmp_path) -> None:
                                                   (RESOLVED, "acc/fraud@champion")]
     assert evs[0].payload["value"] == 0.8 and evs[0].payload["labels"] == {"team": "risk"}
     store.close()
+
+
+def test_spec_webhooks_get_signed_alerts(tmp_path) -> None:
+    import json
+
+    from loopml.monitoring.monitor import MonitorSpec, alert_engine
+    from loopml.monitoring.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
+    from tests.monitoring.test_webhooks import Receiver
+
+    recv = Receiver([])
+    store = SqlStore(f"sqlite:///{tmp_path / 'db'}", str(tmp_path / "a"))
+    try:
+        spec = MonitorSpec("m", "d", str(tmp_path), rules=[AlertRule("p99", "latency.p99_ms", ">", 20)],
+                           webhooks=[{"url": recv.url, "secret": "k", "allow": ["127.0.0.1"]}])
+        eng = alert_engine(spec, store)
+        eng.observe("d", 1, {"latency.p99_ms": 50})
+        headers, body = recv.got[0]
+        assert json.loads(body)["type"] == FIRING and json.loads(body)["value"] == 50
+        assert verify_signature("k", headers[TIMESTAMP_HEADER], body, headers[SIGNATURE_HEADER])
+        assert [e.type for e in store.read_events(types=[FIRING])] == [FIRING]
+        with pytest.raises(InvalidParameterValue, match="metadata"):
+            alert_engine(MonitorSpec("m", "d", ".", webhooks=[
+                {"url": "http://169.254.169.254/x", "secret": "k"}]), store)
+    finally:
+        recv.close()
+        store.close()

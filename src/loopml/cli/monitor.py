@@ -36,8 +36,7 @@ def run(
     fire alert rules (alert.firing / alert.resolved events)."""
     import yaml
 
-    from loopml.monitoring.alerts import AlertEngine, store_publisher
-    from loopml.monitoring.monitor import MonitorSpec, run_monitor
+    from loopml.monitoring.monitor import MonitorSpec, alert_engine, run_monitor
 
     try:
         spec = MonitorSpec.from_dict(yaml.safe_load(config.read_text()))
@@ -45,7 +44,11 @@ def run(
         typer.echo(f"Error: {config} is not a valid monitor spec: {e}", err=True)
         raise typer.Exit(2) from None
     tracking, store = _stores(tracking_uri)
-    engine = AlertEngine(spec.rules, store_publisher(tracking))
+    try:
+        engine = alert_engine(spec, tracking)
+    except LoopmlError as e:  # e.g. a webhook URL the SSRF guard refuses
+        typer.echo(f"Error: {e.message}", err=True)
+        raise typer.Exit(2) from None
     while True:
         try:
             new = run_monitor(spec, store, engine)

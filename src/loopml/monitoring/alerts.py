@@ -130,3 +130,32 @@ def store_publisher(store: Any) -> Callable[[AlertEvent], None]:
         store.append_event(e.type, f"{e.rule}/{e.subject}", e.payload())
 
     return publish
+
+
+def notifier(publishers: list[Callable[[AlertEvent], None]]) -> Callable[[AlertEvent], None]:
+    """Fan one transition out to several sinks (event log, log line, webhooks); a failing
+    sink is logged and never stops the others."""
+    import logging
+
+    log = logging.getLogger("loopml.alerts")
+
+    def publish(e: AlertEvent) -> None:
+        log.warning("%s %s/%s: %s %s %s (value %s, window %s)", e.type, e.rule, e.subject,
+                    e.metric, e.op, e.threshold, e.value, e.window_end)
+        for p in publishers:
+            try:
+                p(e)
+            except Exception:
+                log.exception("alert sink failed for %s", e.rule)
+
+    return publish
+
+
+def webhook_publisher(hook: Any) -> Callable[[AlertEvent], None]:
+    """Deliver each transition to a ``monitoring.webhooks.Webhook`` (signed, retried)."""
+    from loopml.monitoring.webhooks import deliver
+
+    def publish(e: AlertEvent) -> None:
+        deliver(hook, {"type": e.type, **e.payload()})
+
+    return publish

@@ -44,6 +44,8 @@ class MonitorSpec:
     window_count: int | None = None  # windows of N requests instead of N seconds
     task: str | None = None  # classification | regression (for live quality)
     rules: list[AlertRule] = field(default_factory=list)
+    # [{"url", "secret", "allow": [...]}]: where alert transitions are POSTed (signed)
+    webhooks: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> MonitorSpec:
@@ -180,6 +182,17 @@ def _per_request(outputs: pd.Series) -> list[Any]:
         v = orjson.loads(raw) if isinstance(raw, str | bytes) else raw
         out.append(v[0] if isinstance(v, list) and v else v)
     return out
+
+
+def alert_engine(spec: MonitorSpec, tracking: Any) -> AlertEngine:
+    """Rules of ``spec`` publishing to the event log, the log, and the spec's webhooks."""
+    from loopml.monitoring.alerts import notifier, store_publisher, webhook_publisher
+    from loopml.monitoring.webhooks import Webhook
+
+    sinks = [store_publisher(tracking)]
+    for h in spec.webhooks:
+        sinks.append(webhook_publisher(Webhook(h["url"], h["secret"], h.get("allow", ()))))
+    return AlertEngine(spec.rules, notifier(sinks))
 
 
 def run_monitor(spec: MonitorSpec, store: MonitoringStore, engine: AlertEngine | None = None,
