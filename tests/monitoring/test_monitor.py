@@ -122,3 +122,33 @@ def test_monitor_cli(setup, tmp_path, embedded_home) -> None:
     badcfg = tmp_path / "bad.yaml"
     badcfg.write_text("name: x\nunknown_key: 1\n")
     assert runner.invoke(app, ["monitor", "run", str(badcfg)]).exit_code == 2
+
+
+def test_scheduler_runs_specs(setup, tmp_path) -> None:
+    from loopml.monitoring.scheduler import MonitorScheduler, load_specs
+    from loopml.store.monitoring_sql import SqlMonitoringStore
+    from loopml.store.sql import SqlStore
+
+    tmp, x, _ = setup
+    s = start({"m": str(tmp / "model")}, tmp_path / "srv")
+    try:
+        _traffic(s.url, x.to_numpy()[:9])
+        s.app.state.serving.logger.flush()  # type: ignore[attr-defined]
+    finally:
+        s.stop()
+    specs = tmp_path / "monitors.yaml"
+    specs.write_text(yaml.safe_dump({"monitors": [{
+        "name": "sched", "deployment": "default", "log_dir": str(tmp_path / "srv" / "ilog"),
+        "window_seconds": None, "window_count": 5}]}))
+    tracking = SqlStore(f"sqlite:///{tmp_path / 'db'}", str(tmp_path / "a"))
+    store = SqlMonitoringStore(tracking.engine)
+    sched = MonitorScheduler(load_specs(specs), tracking, store, interval_s=0.05)
+    sched.start()
+    import time
+
+    deadline = time.time() + 10
+    while sched.passes < 3 and time.time() < deadline:
+        time.sleep(0.05)
+    sched.stop()
+    assert [r.metrics["requests"] for r in store.results("sched")] == [5.0, 5.0]  # 10 rows
+    tracking.close()

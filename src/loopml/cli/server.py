@@ -33,6 +33,8 @@ def server(
     workers: int = typer.Option(1, min=1, help="Number of worker processes."),
     auth_token_file: Path = typer.Option(None, exists=True, dir_okay=False, help="File holding the bearer token clients must send (MLFLOW_TRACKING_TOKEN for the mlflow client)."),
     insecure: bool = typer.Option(False, help="Allow a non-loopback bind without authentication. Anyone who can reach the port can then read and change everything."),
+    monitors: Path = typer.Option(None, exists=True, dir_okay=False, help="YAML list of monitor specs (see `loopml monitor run`) to run on a schedule inside the server."),
+    monitor_interval: float = typer.Option(60.0, min=1.0, help="Seconds between monitor passes."),
 ) -> None:
     """Run the tracking server: the MLflow REST API for experiments, runs, metrics, logged
     models and artifacts (proxied), plus /health, /version and Prometheus /metrics.
@@ -71,6 +73,19 @@ def server(
     except LoopmlError as e:
         typer.echo(f"Error: {e.message}", err=True)
         raise typer.Exit(2) from None
+    if monitors is not None:
+        from loopml.monitoring.scheduler import MonitorScheduler, load_specs
+        from loopml.store import get_monitoring_store, get_store
+
+        try:
+            specs = load_specs(monitors)
+            tracking = get_store(os.environ[f.ENV_BACKEND], os.environ[f.ENV_ARTIFACTS])
+            MonitorScheduler(specs, tracking, get_monitoring_store(tracking),
+                             monitor_interval).start()
+        except (ValueError, TypeError, LoopmlError) as e:
+            typer.echo(f"Error: {monitors}: {e}", err=True)
+            raise typer.Exit(2) from None
+        typer.echo(f"Running {len(specs)} monitor(s) every {monitor_interval:g}s.")
     typer.echo(f"loopml server on http://{host}:{port} (MLFLOW_TRACKING_URI=http://{host}:{port})")
     uvicorn.run(
         "loopml.server._factory:app_from_env", factory=True, host=host, port=port,

@@ -1,0 +1,64 @@
+"""Run monitors on a schedule inside ``loopml server`` (``--monitors specs.yaml``).
+
+One daemon thread in the server's main process (not per worker, so alert state is not
+duplicated). Each pass computes whatever windows have closed since the last one; a failing
+monitor is logged and retried next pass, never stopping the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from loopml.monitoring.alerts import AlertEngine
+from loopml.monitoring.monitor import MonitorSpec, alert_engine, run_monitor
+from loopml.store.monitoring_base import MonitoringStore
+
+log = logging.getLogger("loopml.monitoring")
+
+
+def load_specs(path: str | Path) -> list[MonitorSpec]:
+    """A YAML list of monitor specs (or a mapping with a ``monitors`` list)."""
+    raw: Any = yaml.safe_load(Path(path).read_text())
+    items = raw.get("monitors", []) if isinstance(raw, dict) else raw
+    if not isinstance(items, list):
+        raise ValueError(f"{path}: expected a list of monitor specs")
+    return [MonitorSpec.from_dict(dict(x)) for x in items]
+
+
+class MonitorScheduler:
+    def __init__(self, specs: list[MonitorSpec], tracking: Any, store: MonitoringStore,
+                 interval_s: float = 60.0) -> None:
+        self.specs = specs
+        self.store = store
+        self.interval_s = interval_s
+        self.engines: dict[str, AlertEngine] = {s.name: alert_engine(s, tracking) for s in specs}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="monitors", daemon=True)
+        self.passes = 0
+
+    def run_once(self) -> int:
+        new = 0
+        for spec in self.specs:
+            try:
+                new += len(run_monitor(spec, self.store, self.engines[spec.name]))
+            except Exception:
+                log.exception("monitor %s failed; retrying next pass", spec.name)
+        self.passes += 1
+        return new
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.run_once()
+            self._stop.wait(self.interval_s)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
