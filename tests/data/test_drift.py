@@ -128,3 +128,12 @@ def test_accepts_arrow_polars_and_files(frames, tmp_path) -> None:
     assert r2.drifted_columns == ["a", "cat"]
     with pytest.raises(InvalidParameterValue, match="No such data file"):
         data.detect_drift(tmp_path / "missing.parquet", cur)
+
+
+def test_polars_input(frames) -> None:
+    pl = pytest.importorskip("polars")
+    ref, cur = frames
+    r = data.detect_drift(pl.from_pandas(ref), pl.from_pandas(cur))
+    assert r.drifted_columns == ["a", "cat"]
+    schema = data.infer_schema(pl.from_pandas(ref))
+    assert schema.column("cat").domain == ["x", "y", "z"]
