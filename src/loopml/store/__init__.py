@@ -10,6 +10,7 @@ from loopml.errors import InvalidParameterValue
 from loopml.store.base import TrackingStore
 from loopml.store.deployments_base import DeploymentStore
 from loopml.store.monitoring_base import MonitoringStore
+from loopml.store.pipelines_base import PipelineStore
 from loopml.store.registry_base import RegistryStore
 
 # scheme -> "module:Class". Built-ins use the same table a plugin would add to.
@@ -69,7 +70,12 @@ def get_monitoring_store(tracking: TrackingStore) -> MonitoringStore:
                    "loopml.store.monitoring_rest:RestMonitoringStore", "monitoring store")
 
 
+def get_pipeline_store(tracking: TrackingStore) -> PipelineStore:
+    return _beside(tracking, "loopml.store.pipelines_sql:SqlPipelineStore",  # type: ignore[no-any-return]
+                   "loopml.store.pipelines_rest:RestPipelineStore", "pipeline store")
+
+
 __all__ = [
     "BACKENDS", "DeploymentStore", "RegistryStore", "TrackingStore", "get_deployment_store",
-    "MonitoringStore", "get_monitoring_store", "get_registry_store", "get_store",
+    "MonitoringStore", "PipelineStore", "get_monitoring_store", "get_pipeline_store", "get_registry_store", "get_store",
 ]

@@ -352,3 +352,77 @@ monitor_results = sa.Table(
 )
 
 MONITORING_TABLES = [feedback, monitor_results]
+
+# ---- pipelines (migration 0005) -----------------------------------------------------------
+# A pipeline run's id is its own (uuid hex); ``tracking_run_id`` is the MLflow-style run that
+# holds its step outputs as artifacts and parents the runs its steps log to.
+pipeline_runs = sa.Table(
+    "pipeline_runs",
+    metadata,
+    sa.Column("run_id", sa.String(32), primary_key=True),
+    sa.Column("pipeline", sa.String(256), nullable=False),
+    sa.Column("ref", sa.String(1000), nullable=False),  # module:attr, for resume and triggers
+    sa.Column("params", sa.Text, nullable=False, server_default="{}"),  # JSON
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("executor", sa.String(256), nullable=False, server_default="inprocess"),
+    sa.Column("trigger", sa.Text, nullable=False, server_default="{}"),  # JSON {kind, ...}
+    sa.Column("tracking_run_id", sa.String(32), nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("attempt", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("creation_time", sa.BigInteger, nullable=False),
+    sa.Column("start_time", sa.BigInteger, nullable=True),
+    sa.Column("end_time", sa.BigInteger, nullable=True),
+    sa.Column("workspace", sa.String(255), nullable=False, server_default="default"),
+    sa.Index("ix_pipeline_runs_pipeline_time", "pipeline", "creation_time"),
+    sa.Index("ix_pipeline_runs_status", "status"),
+)
+
+step_runs = sa.Table(
+    "step_runs",
+    metadata,
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("pipeline_runs.run_id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("step", sa.String(256), primary_key=True),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("cache_key", sa.String(64), nullable=True),
+    sa.Column("cached_from", sa.String(32), nullable=True),  # the pipeline run that computed it
+    sa.Column("inputs", sa.Text, nullable=False, server_default="{}"),  # JSON {name: ref}
+    sa.Column("outputs", sa.Text, nullable=False, server_default="{}"),  # JSON {name: ref}
+    sa.Column("tracking_run_id", sa.String(32), nullable=True),
+    sa.Column("log_uri", sa.String(2000), nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("start_time", sa.BigInteger, nullable=True),
+    sa.Column("end_time", sa.BigInteger, nullable=True),
+)
+
+# Cache index: a step's key (code, inputs, parameters) -> the outputs a finished run stored.
+step_cache = sa.Table(
+    "step_cache",
+    metadata,
+    sa.Column("cache_key", sa.String(64), primary_key=True),
+    sa.Column("run_id", sa.String(32), nullable=False),
+    sa.Column("step", sa.String(256), nullable=False),
+    sa.Column("outputs", sa.Text, nullable=False),
+    sa.Column("created_time", sa.BigInteger, nullable=False),
+)
+
+# Cron schedules and event triggers. ``marker`` is the next fire time (cron, ms) or the last
+# consumed event sequence (event); firing moves it with a compare-and-set in the same
+# transaction that records the pending run, so a trigger fires once even with two servers.
+pipeline_triggers = sa.Table(
+    "pipeline_triggers",
+    metadata,
+    sa.Column("name", sa.String(256), primary_key=True),
+    sa.Column("ref", sa.String(1000), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # cron | event
+    sa.Column("spec", sa.Text, nullable=False),  # JSON {cron} or {types, subject}
+    sa.Column("params", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("executor", sa.String(256), nullable=False, server_default="inprocess"),
+    sa.Column("marker", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("creation_time", sa.BigInteger, nullable=False),
+    sa.Column("workspace", sa.String(255), nullable=False, server_default="default"),
+)
+
+PIPELINE_TABLES = [pipeline_runs, step_runs, step_cache, pipeline_triggers]

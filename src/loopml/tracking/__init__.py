@@ -5,6 +5,7 @@ from loopml.tracking._fluent import (
     ActiveRun,
     active_run,
     client,
+    current_run_id,
     end_run,
     flush,
     get_tracking_uri,
@@ -23,7 +24,7 @@ from loopml.tracking._fluent import (
 )
 
 __all__ = [
-    "ActiveRun", "TrackingClient", "active_run", "client", "end_run", "flush",
+    "ActiveRun", "TrackingClient", "active_run", "client", "current_run_id", "end_run", "flush",
     "get_tracking_uri", "log_artifact", "log_artifacts", "log_input", "log_metric", "log_metrics",
     "log_param", "log_params", "set_experiment", "set_tag", "set_tags", "set_tracking_uri",
     "start_run",

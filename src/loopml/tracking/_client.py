@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from loopml.artifacts import BlobStore, get_blob_store
@@ -22,9 +22,13 @@ def _now() -> int:
 
 
 class TrackingClient:
-    def __init__(self, tracking_uri: str | None = None, store: TrackingStore | None = None) -> None:
+    def __init__(self, tracking_uri: str | None = None, store: TrackingStore | None = None,
+                 proxy_root: str | None = None) -> None:
         self.tracking_uri = tracking_uri
         self.store = store or get_store(tracking_uri)
+        # Inside a server (or its pipeline workers) mlflow-artifacts: URIs are read from this
+        # root directly instead of through HTTP.
+        self.proxy_root = proxy_root
         self._buffer: MetricBuffer | None = None
 
     @property
@@ -78,7 +82,7 @@ class TrackingClient:
     def log_param(self, run_id: str, key: str, value: object) -> None:
         self.store.log_param(run_id, Param(key, str(value)))
 
-    def log_params(self, run_id: str, params: dict[str, object]) -> None:
+    def log_params(self, run_id: str, params: Mapping[str, object]) -> None:
         items = [Param(k, str(v)) for k, v in params.items()]
         for i in range(0, len(items), 100):
             self.store.log_batch(run_id, params=items[i : i + 100])
@@ -103,6 +107,9 @@ class TrackingClient:
     # ---- artifacts -------------------------------------------------------------------------
     def artifact_store(self, artifact_uri: str) -> BlobStore:
         """The blob store rooted at a run's (or model's) artifact URI."""
+        if artifact_uri.startswith(PROXY_SCHEME) and self.proxy_root:
+            rest = artifact_uri[len(PROXY_SCHEME):].strip("/")
+            return get_blob_store(f"{self.proxy_root.rstrip('/')}/{rest}" if rest else self.proxy_root)
         if artifact_uri.startswith(PROXY_SCHEME):
             from loopml.tracking._http_artifacts import HttpBlobStore
 

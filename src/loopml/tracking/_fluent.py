@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -27,6 +29,9 @@ _tracking_uri: str | None = None
 _client: TrackingClient | None = None
 _experiment: Experiment | None = None
 _active: list[ActiveRun] = []
+# Inside a pipeline step: makes the step's run the first time something is logged, so a step
+# that logs nothing costs no run (see ``step_scope``).
+_lazy_run: Callable[[], Run] | None = None
 
 
 def set_tracking_uri(uri: str | None) -> None:
@@ -93,8 +98,8 @@ def start_run(
     exp = set_experiment(experiment) if experiment else (_experiment or client().store.get_experiment("0"))
     all_tags = {"mlflow.source.name": Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python",
                 "mlflow.user": os.environ.get("USER", "")}
-    if nested and _active:
-        all_tags["mlflow.parentRunId"] = _active[-1].run_id
+    if nested and (_active or _lazy_run):
+        all_tags["mlflow.parentRunId"] = _run_id()
     all_tags.update(tags or {})
     active = ActiveRun(client().create_run(exp.experiment_id, run_name, all_tags))
     _active.append(active)
@@ -105,7 +110,37 @@ def active_run() -> ActiveRun | None:
     return _active[-1] if _active else None
 
 
+def current_run_id() -> str:
+    """The active run's id; inside a pipeline step, the step's run (made now if needed)."""
+    return _run_id()
+
+
+@contextmanager
+def step_scope(scoped_client: TrackingClient, make_run: Callable[[], Run]) -> Iterator[list[str]]:
+    """Run a pipeline step's body against ``scoped_client`` with no active run but a lazy
+    one: the first log call creates it through ``make_run``. Yields a list that holds the
+    created run id afterwards. The caller's active runs are restored on exit; the step's run
+    ends FINISHED, or FAILED when the body raised."""
+    global _client, _lazy_run, _active
+    saved = (_client, _lazy_run, _active)
+    _client, _lazy_run, _active = scoped_client, make_run, []
+    created: list[str] = []
+    failed = False
+    try:
+        yield created
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        runs, (_client, _lazy_run, _active) = _active, saved
+        created.extend(r.run_id for r in runs[:1])
+        for r in reversed(runs):
+            scoped_client.terminate(r.run_id, "FAILED" if failed else "FINISHED")
+
+
 def _run_id() -> str:
+    if not _active and _lazy_run is not None:
+        _active.append(ActiveRun(_lazy_run()))
     if not _active:
         raise InvalidState("No active run. Start one with `with loopml.start_run():`.")
     return _active[-1].run_id

@@ -1,0 +1,44 @@
+"""Executors by name: ``EXECUTORS`` maps a name (or URI scheme) to a factory; the built-ins
+use the same table a plugin would add to."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from loopml.errors import InvalidParameterValue
+from loopml.pipelines.executors.base import Executor
+
+EXECUTORS: dict[str, str] = {
+    "inprocess": "loopml.pipelines.executors.local:InProcessExecutor",
+    "process": "loopml.pipelines.executors.local:ProcessExecutor",
+    "ray": "loopml.pipelines.executors.ray:RayExecutor",
+}
+
+
+def get_executor(spec: str | Executor | None) -> Executor:
+    """``inprocess`` (default), ``process`` or ``process:N`` (N workers), ``ray`` (local Ray
+    or the one already initialised), ``ray://host:port`` or ``ray:host:port`` (a cluster)."""
+    if isinstance(spec, Executor):
+        return spec
+    spec = (spec or "inprocess").strip()
+    if spec.startswith("ray://"):
+        name, arg = "ray", spec
+    else:
+        name, _, arg = spec.partition(":")
+    if name not in EXECUTORS:
+        raise InvalidParameterValue(
+            f"Unknown executor {spec!r}. Use one of: inprocess, process[:N], ray, "
+            "ray://host:port.")
+    module, _, cls_name = EXECUTORS[name].partition(":")
+    cls: Any = getattr(importlib.import_module(module), cls_name)
+    if name == "process":
+        if arg and not arg.isdigit():
+            raise InvalidParameterValue(f"Executor {spec!r}: use process:N with N workers.")
+        return cls(int(arg) if arg else None)  # type: ignore[no-any-return]
+    if name == "ray":
+        return cls(arg or None)  # type: ignore[no-any-return]
+    return cls()  # type: ignore[no-any-return]
+
+
+__all__ = ["EXECUTORS", "Executor", "get_executor"]
