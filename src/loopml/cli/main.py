@@ -36,6 +36,7 @@ from loopml.cli.deployments import deployments_app  # noqa: E402
 from loopml.cli.gc import gc  # noqa: E402
 from loopml.cli.models import lineage_cmd, models_app  # noqa: E402
 from loopml.cli.monitor import feedback, monitor_app  # noqa: E402
+from loopml.cli.pipeline import pipeline_app  # noqa: E402
 from loopml.cli.runs import experiments_app, runs_app  # noqa: E402
 from loopml.cli.serve import serve  # noqa: E402
 from loopml.cli.server import server  # noqa: E402
@@ -50,6 +51,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(data_app, name="data")
 app.add_typer(deployments_app, name="deployments")
 app.add_typer(monitor_app, name="monitor")
+app.add_typer(pipeline_app, name="pipeline")
 app.command("feedback")(feedback)
 app.command("lineage")(lineage_cmd)
 

@@ -35,6 +35,8 @@ def server(
     insecure: bool = typer.Option(False, help="Allow a non-loopback bind without authentication. Anyone who can reach the port can then read and change everything."),
     monitors: Path = typer.Option(None, exists=True, dir_okay=False, help="YAML list of monitor specs (see `loopml monitor run`) to run on a schedule inside the server."),
     monitor_interval: float = typer.Option(60.0, min=1.0, help="Seconds between monitor passes."),
+    triggers: bool = typer.Option(True, help="Run pipeline schedules and event triggers (`loopml pipeline schedule` / `trigger`) in this server. Turn off on all but one server if several share a database and you want one place that runs pipelines (firing is safe either way: each trigger fires once)."),
+    trigger_interval: float = typer.Option(5.0, min=0.2, help="Seconds between checks of pipeline schedules and trigger events."),
 ) -> None:
     """Run the tracking server: the MLflow REST API for experiments, runs, metrics, logged
     models and artifacts (proxied), plus /health, /version and Prometheus /metrics.
@@ -86,6 +88,13 @@ def server(
             typer.echo(f"Error: {monitors}: {e}", err=True)
             raise typer.Exit(2) from None
         typer.echo(f"Running {len(specs)} monitor(s) every {monitor_interval:g}s.")
+    if triggers:
+        from loopml.pipelines.triggers import TriggerRunner
+        from loopml.store import get_pipeline_store, get_store
+
+        tracking = get_store(os.environ[f.ENV_BACKEND], f.PROXY_SCHEME)
+        TriggerRunner(tracking, get_pipeline_store(tracking), trigger_interval,
+                      proxy_root=os.environ[f.ENV_ARTIFACTS]).start()
     typer.echo(f"loopml server on http://{host}:{port} (MLFLOW_TRACKING_URI=http://{host}:{port})")
     uvicorn.run(
         "loopml.server._factory:app_from_env", factory=True, host=host, port=port,

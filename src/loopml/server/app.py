@@ -23,13 +23,14 @@ from loopml.server.routes import (
     logged_models,
     metrics,
     monitoring,
+    pipelines,
     registry,
     runs,
 )
 from loopml.server.services import Services
 
 ROUTE_MODULES = (health, experiments, runs, metrics, artifacts, logged_models, registry,
-                 deployments, monitoring)
+                 deployments, monitoring, pipelines)
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:

@@ -10,6 +10,7 @@ from loopml.server._permissions import Authenticator
 from loopml.store.base import TrackingStore
 from loopml.store.deployments_base import DeploymentStore
 from loopml.store.monitoring_base import MonitoringStore
+from loopml.store.pipelines_base import PipelineStore
 from loopml.store.registry_base import RegistryStore
 
 PROXY_SCHEME = "mlflow-artifacts:"
@@ -22,6 +23,7 @@ class Services:
     registry: RegistryStore
     deployments: DeploymentStore
     monitoring: MonitoringStore
+    pipelines: PipelineStore
     auth: Authenticator = field(default_factory=Authenticator)
     max_body_bytes: int = 64 * 1024 * 1024
     max_artifact_bytes: int = 10 * 1024 * 1024 * 1024

@@ -90,7 +90,7 @@ class PipelineStore(abc.ABC):
 
     @abc.abstractmethod
     def update_run(self, run_id: str, **fields: Any) -> PipelineRun:
-        """Change status, tracking_run_id, error, attempt, start_time or end_time. A final
+        """Change params, status, tracking_run_id, error, attempt, start_time or end_time. A final
         status appends ``pipeline_run.finished`` in the same transaction."""
 
     @abc.abstractmethod

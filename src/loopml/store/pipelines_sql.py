@@ -23,7 +23,7 @@ from loopml.store.pipelines_base import (
 
 _P, _S, _C, _T = t.pipeline_runs.c, t.step_runs.c, t.step_cache.c, t.pipeline_triggers.c
 _JSON_RUN = ("params", "trigger")
-_RUN_FIELDS = frozenset({"status", "tracking_run_id", "error", "attempt", "start_time",
+_RUN_FIELDS = frozenset({"params", "status", "tracking_run_id", "error", "attempt", "start_time",
                          "end_time"})
 
 
@@ -74,9 +74,10 @@ class SqlPipelineStore(SqlBase, PipelineStore):
         if unknown:
             raise InvalidParameterValue(
                 f"Cannot update {sorted(unknown)} of a pipeline run; allowed: {sorted(_RUN_FIELDS)}.")
+        values = {k: _dumps(v) if k == "params" else v for k, v in fields.items()}
         with self._tx() as conn:
             n = conn.execute(sa.update(t.pipeline_runs).where(_P.run_id == run_id)
-                             .values(**fields)).rowcount
+                             .values(**values)).rowcount
             if n == 0:
                 raise ResourceDoesNotExist(f"Pipeline run {run_id!r} does not exist.")
             if fields.get("status") in (SUCCEEDED, FAILED):

@@ -1,0 +1,171 @@
+"""Cron schedules and event triggers, run by ``loopml server``.
+
+A trigger names a pipeline (``module:attr``), parameters, an executor and either a cron
+expression or event types from the metadata store's event log (``dataset.version_created``,
+``model_version.created``, ``alert.firing`` ... with an optional subject glob). Each pass
+of the runner:
+
+- fires every cron trigger whose next time has come (once, even if several were missed
+  while the server was down: schedules catch up with one run, not a burst);
+- consumes events after each event trigger's cursor, one pipeline run per matching event.
+
+Firing moves the trigger's marker and records the PENDING run in one transaction
+(``PipelineStore.fire_trigger``), so two servers never both fire it and a crash between
+recording and starting loses nothing: on start the runner starts PENDING runs of its
+triggers. A pipeline with an ``event`` parameter receives the event as a dict.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from loopml.errors import InvalidParameterValue
+from loopml.store.pipelines_base import PENDING, PipelineRun, PipelineStore, Trigger
+
+log = logging.getLogger("loopml.pipelines")
+
+
+def next_fire(cron: str, after_ms: int) -> int:
+    from croniter import croniter
+
+    base = datetime.fromtimestamp(after_ms / 1000, UTC)
+    nxt = croniter(cron, base).get_next(datetime)
+    return int(nxt.timestamp() * 1000)
+
+
+def validate_trigger(t: Trigger) -> Trigger:
+    """Check a trigger before it is stored; fill in the first marker."""
+    if t.kind == "cron":
+        from croniter import croniter
+
+        cron = t.spec.get("cron")
+        if not isinstance(cron, str) or not croniter.is_valid(cron):
+            raise InvalidParameterValue(
+                f"Trigger {t.name!r}: {cron!r} is not a cron expression; use five fields, "
+                "e.g. '*/15 * * * *' (every 15 minutes) or '0 3 * * *' (03:00 UTC daily).")
+        marker = t.marker or next_fire(cron, int(time.time() * 1000))
+    elif t.kind == "event":
+        types = t.spec.get("types")
+        if not isinstance(types, list) or not types or not all(isinstance(x, str) for x in types):
+            raise InvalidParameterValue(
+                f"Trigger {t.name!r}: give the event types to react to, e.g. "
+                "['alert.firing'] or ['model_version.created'].")
+        marker = t.marker
+    else:
+        raise InvalidParameterValue(f"Trigger kind must be 'cron' or 'event', not {t.kind!r}.")
+    if ":" not in t.ref:
+        raise InvalidParameterValue(f"Trigger {t.name!r}: pipeline must be module:attr.")
+    return Trigger(t.name, t.ref, t.kind, t.spec, t.params, t.executor, marker, t.enabled,
+                   t.creation_time)
+
+
+def _pending(t: Trigger, extra: dict[str, Any]) -> PipelineRun:
+    return PipelineRun(uuid.uuid4().hex, t.ref.rsplit(":", 1)[-1], t.ref, dict(t.params),
+                       PENDING, t.executor, {"kind": t.kind, "trigger": t.name, **extra},
+                       creation_time=int(time.time() * 1000))
+
+
+class TriggerRunner:
+    """Polls triggers and starts their runs. ``tracking`` is the server's TrackingStore."""
+
+    def __init__(self, tracking: Any, store: PipelineStore, interval_s: float = 5.0,
+                 proxy_root: str | None = None) -> None:
+        self.tracking = tracking
+        self.store = store
+        self.interval_s = interval_s
+        self.proxy_root = proxy_root
+        self.started: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="triggers", daemon=True)
+
+    # ---- one pass ------------------------------------------------------------------------
+    def run_once(self, now_ms: int | None = None) -> list[str]:
+        now = now_ms or int(time.time() * 1000)
+        fired: list[PipelineRun] = []
+        for t in self.store.list_triggers():
+            if not t.enabled:
+                continue
+            try:
+                fired += self._cron(t, now) if t.kind == "cron" else self._events(t)
+            except Exception:
+                log.exception("trigger %s failed; retrying next pass", t.name)
+        for rec in fired:
+            self._start(rec)
+        return [r.run_id for r in fired]
+
+    def _cron(self, t: Trigger, now: int) -> list[PipelineRun]:
+        if t.marker > now:
+            return []
+        rec = _pending(t, {"scheduled_for": t.marker})
+        new = next_fire(str(t.spec["cron"]), now)
+        return [rec] if self.store.fire_trigger(t.name, t.marker, new, rec) else []
+
+    def _events(self, t: Trigger) -> list[PipelineRun]:
+        out: list[PipelineRun] = []
+        cursor = t.marker
+        pattern = str(t.spec.get("subject") or "*")
+        for e in self.tracking.read_events(after_seq=cursor, types=list(t.spec["types"]),
+                                           limit=100):
+            match = fnmatch.fnmatchcase(e.subject, pattern)
+            event = {"seq": e.seq, "type": e.type, "subject": e.subject, "payload": e.payload,
+                     "time": e.time}
+            rec = _pending(t, {"event": event}) if match else None
+            if not self.store.fire_trigger(t.name, cursor, e.seq, rec):
+                break  # another server consumed it; pick up from its cursor next pass
+            cursor = e.seq
+            if rec is not None:
+                out.append(rec)
+        return out
+
+    def _start(self, rec: PipelineRun) -> None:
+        from loopml.pipelines._engine import start
+        from loopml.pipelines._lint import lint
+        from loopml.pipelines._refs import load_pipeline
+        from loopml.tracking._client import TrackingClient
+
+        try:
+            p = load_pipeline(rec.ref)
+            params = dict(rec.params)
+            if "event" in p.params and "event" in rec.trigger:
+                params["event"] = rec.trigger["event"]
+            client = TrackingClient(store=self.tracking, proxy_root=self.proxy_root)
+            rec = self.store.update_run(rec.run_id, params=lint(p, params))
+            start(p, executor=rec.executor, client=client, record=rec)
+            self.started.append(rec.run_id)
+        except Exception as e:
+            log.exception("could not start pipeline run %s", rec.run_id)
+            self.store.update_run(rec.run_id, status="FAILED", error=f"Could not start: {e}",
+                                  end_time=int(time.time() * 1000))
+
+    def resume_pending(self) -> None:
+        """Start PENDING runs left by a crash between recording and starting, when the
+        trigger that recorded them still exists for the same pipeline."""
+        triggers = {t.name: t for t in self.store.list_triggers()}
+        for rec in self.store.list_runs(status=PENDING, limit=1000):
+            t = triggers.get(str(rec.trigger.get("trigger")))
+            if t is not None and t.ref == rec.ref:
+                self._start(rec)
+
+    # ---- thread ------------------------------------------------------------------------
+    def _loop(self) -> None:
+        try:
+            self.resume_pending()
+        except Exception:
+            log.exception("could not resume pending pipeline runs")
+        while not self._stop.is_set():
+            self.run_once()
+            self._stop.wait(self.interval_s)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+

@@ -1,0 +1,163 @@
+"""``/api/loopml/v1/pipelines``: pipeline runs and their steps, the step cache, triggers, and
+starting or resuming runs inside the server.
+
+Starting a run imports the pipeline's module (``module:attr``) in the server process, and a
+trigger makes the server do so later, so those routes need ADMIN; reading needs READ, and
+the record-keeping calls a remote engine makes need WRITE.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Any
+
+from loopml.errors import invalid_param
+from loopml.server._api import api
+from loopml.server._http import Body
+from loopml.server._permissions import Permission as P
+from loopml.server._permissions import PermissionedRoute
+from loopml.server.services import Services
+from loopml.store.pipelines_base import PipelineRun, StepRun, Trigger
+
+_PREFIX = ("/api/loopml/v1",)
+_CHECKS: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "str": (str, "a string"), "int": (int, "an integer"), "bool": (bool, "a boolean"),
+    "dict": (dict, "an object"), "float": ((int, float), "a number"),
+}
+
+
+def _entity(cls: Any, data: dict[str, Any], where: str) -> Any:
+    """Build a store entity from a request body, checking each field's JSON type."""
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            continue
+        v = data[f.name]
+        hint = str(hints[f.name])
+        optional = "None" in hint
+        if v is None and optional:
+            kwargs[f.name] = None
+            continue
+        base = next((k for k in ("dict", "bool", "int", "float", "str") if k in hint), "str")
+        types, expected = _CHECKS[base]
+        if not isinstance(v, types) or (base == "int" and isinstance(v, bool)):
+            raise invalid_param(f.name, where, expected, v)
+        kwargs[f.name] = v
+    missing = [f.name for f in dataclasses.fields(cls)
+               if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+               and f.name not in kwargs]
+    if missing:
+        raise invalid_param(missing[0], where, "a value (it is required)", None)
+    return cls(**kwargs)
+
+
+def routes(s: Services) -> list[PermissionedRoute]:
+    store = s.pipelines
+
+    def _client() -> Any:
+        from loopml.tracking._client import TrackingClient
+
+        return TrackingClient(store=s.store, proxy_root=s.blobs.root_uri)
+
+    # ---- records ---------------------------------------------------------------------------
+    def create_run(b: Body) -> dict[str, Any]:
+        return {"run": store.create_run(_entity(PipelineRun, b.data, b.where)).to_dict()}
+
+    def update_run(b: Body) -> dict[str, Any]:
+        fields = b.data.get("fields")
+        if not isinstance(fields, dict):
+            raise invalid_param("fields", b.where, "an object of fields to change", fields)
+        return {"run": store.update_run(b.req_text("run_id"), **fields).to_dict()}
+
+    def get_run(b: Body) -> dict[str, Any]:
+        rid = b.req_text("run_id")
+        return {"run": store.get_run(rid).to_dict(),
+                "steps": [x.to_dict() for x in store.get_steps(rid)]}
+
+    def list_runs(b: Body) -> dict[str, Any]:
+        runs = store.list_runs(b.text("pipeline"), b.text("status"), b.int_or("limit", 100))
+        return {"runs": [r.to_dict() for r in runs]}
+
+    def put_step(b: Body) -> dict[str, Any]:
+        data = {k: v for k, v in b.data.items() if k != "duration_ms"}
+        store.put_step(_entity(StepRun, data, b.where))
+        return {}
+
+    def cache_get(b: Body) -> dict[str, Any]:
+        hit = store.cache_get(b.req_text("key"))
+        return {"run_id": hit[0], "outputs": hit[1]} if hit else {}
+
+    def cache_put(b: Body) -> dict[str, Any]:
+        outputs = b.data.get("outputs")
+        if not isinstance(outputs, dict):
+            raise invalid_param("outputs", b.where, "an object", outputs)
+        store.cache_put(b.req_text("key"), b.req_text("run_id"), b.req_text("step"), outputs)
+        return {}
+
+    def cache_delete(b: Body) -> dict[str, Any]:
+        store.cache_delete(b.req_text("key"))
+        return {}
+
+    # ---- triggers --------------------------------------------------------------------------
+    def create_trigger(b: Body) -> dict[str, Any]:
+        from loopml.pipelines.triggers import validate_trigger
+
+        t = validate_trigger(_entity(Trigger, b.data, b.where))
+        return {"trigger": store.create_trigger(t).to_dict()}
+
+    def list_triggers(b: Body) -> dict[str, Any]:
+        return {"triggers": [t.to_dict() for t in store.list_triggers()]}
+
+    def delete_trigger(b: Body) -> dict[str, Any]:
+        store.delete_trigger(b.req_text("name"))
+        return {}
+
+    def fire_trigger(b: Body) -> dict[str, Any]:
+        raw = b.data.get("run")
+        run = _entity(PipelineRun, raw, b.where) if isinstance(raw, dict) else None
+        fired = store.fire_trigger(b.req_text("name"), b.int_or("expected_marker", 0),
+                                   b.int_or("new_marker", 0), run)
+        return {"fired": fired}
+
+    # ---- execution -------------------------------------------------------------------------
+    def start_run(b: Body) -> dict[str, Any]:
+        from loopml.pipelines import load_pipeline, start
+
+        params = b.data.get("params") or {}
+        if not isinstance(params, dict):
+            raise invalid_param("params", b.where, "an object {name: value}", params)
+        p = load_pipeline(b.req_text("pipeline"))
+        h = start(p, params, executor=b.text("executor"), cache=b.flag("cache", True),
+                  client=_client())
+        return {"run_id": h.run_id}
+
+    def resume_run(b: Body) -> dict[str, Any]:
+        import threading
+
+        from loopml.pipelines import resume
+
+        rid = b.req_text("run_id")
+        rec = store.get_run(rid)  # 404 now rather than in the background
+        threading.Thread(target=resume, args=(rid,), kwargs={
+            "client": _client(), "executor": b.text("executor")}, daemon=True,
+            name=f"resume-{rid[:8]}").start()
+        return {"run_id": rec.run_id}
+
+    return [
+        *api(s, "/pipelines/runs", "GET", P.READ, list_runs, _PREFIX),
+        *api(s, "/pipelines/runs/create", "POST", P.WRITE, create_run, _PREFIX),
+        *api(s, "/pipelines/runs/start", "POST", P.ADMIN, start_run, _PREFIX),
+        *api(s, "/pipelines/runs/{run_id}", "GET", P.READ, get_run, _PREFIX),
+        *api(s, "/pipelines/runs/{run_id}", "PATCH", P.WRITE, update_run, _PREFIX),
+        *api(s, "/pipelines/runs/{run_id}/steps", "POST", P.WRITE, put_step, _PREFIX),
+        *api(s, "/pipelines/runs/{run_id}/resume", "POST", P.ADMIN, resume_run, _PREFIX),
+        *api(s, "/pipelines/cache/{key}", "GET", P.READ, cache_get, _PREFIX),
+        *api(s, "/pipelines/cache/{key}", "POST", P.WRITE, cache_put, _PREFIX),
+        *api(s, "/pipelines/cache/{key}", "DELETE", P.WRITE, cache_delete, _PREFIX),
+        *api(s, "/pipelines/triggers", "GET", P.READ, list_triggers, _PREFIX),
+        *api(s, "/pipelines/triggers", "POST", P.ADMIN, create_trigger, _PREFIX),
+        *api(s, "/pipelines/triggers/{name}", "DELETE", P.ADMIN, delete_trigger, _PREFIX),
+        *api(s, "/pipelines/triggers/{name}/fire", "POST", P.ADMIN, fire_trigger, _PREFIX),
+    ]
