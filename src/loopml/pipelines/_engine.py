@@ -138,12 +138,13 @@ class _Driver:
                              start_time=now, end_time=_now()))
         return True
 
-    def _task(self, node: str, spec: dict[str, tuple[str, Any]], attempt: int) -> StepTask:
+    def _task(self, node: str, spec: dict[str, tuple[str, Any]], attempt: int,
+              key: str) -> StepTask:
         s = self.p.nodes[node].step
         return StepTask(self.rec.run_id, node, s, spec, self.artifact_uri, self.tracking_uri,
                         self.experiment_id, str(self.rec.tracking_run_id), s.timeout, attempt,
                         keep_objects=self.ex.in_process, proxy_root=self.client.proxy_root,
-                        client=self.client if self.ex.in_process else None)
+                        client=self.client if self.ex.in_process else None, cache_key=key)
 
     def _record(self, s: StepRun) -> None:
         self.steps[s.step] = s
@@ -187,7 +188,7 @@ class _Driver:
                 timeout = self.p.nodes[node].step.timeout
                 deadline = now + timeout + (0 if self.ex.in_process else _GRACE_S) \
                     if timeout else None
-                inflight[self.ex.submit(self._task(node, spec, attempt))] = (node, attempt, deadline)
+                inflight[self.ex.submit(self._task(node, spec, attempt, key))] = (node, attempt, deadline)
                 busy.add(node)
             if not inflight:
                 if retry_at:

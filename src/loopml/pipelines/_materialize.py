@@ -208,23 +208,21 @@ def type_storable(tp: Any) -> bool:
 inspect_empty = __import__("inspect").Parameter.empty
 
 
-def _digest_dir(folder: Path) -> str:
-    h = hashlib.sha256()
-    for f in sorted(p for p in folder.rglob("*") if p.is_file()):
-        h.update(f.relative_to(folder).as_posix().encode())
-        h.update(hashlib.sha256(f.read_bytes()).digest())
-    return h.hexdigest()
+def save_output(obj: Any, blobs: BlobStore, root_uri: str, path: str,
+                provenance: str = "") -> dict[str, Any]:
+    """Store ``obj`` under ``path`` (no suffix) in ``blobs``; returns its reference.
 
-
-def save_output(obj: Any, blobs: BlobStore, root_uri: str, path: str) -> dict[str, Any]:
-    """Store ``obj`` under ``path`` (no suffix) in ``blobs``; returns its reference."""
+    The digest is the file's sha256, except for models: their files are not byte-stable
+    (MLmodel records a uuid and a time; skops names archive members by object id), so a
+    model's digest is derived from ``provenance``, the cache key of the step attempt that
+    made it, which is what downstream cache keys need."""
     m = for_object(obj)
     with tempfile.TemporaryDirectory(prefix="loopml-out-") as tmp:
         local = Path(tmp) / ("data" if m.suffix == "/" else f"data{m.suffix}")
         m.save(obj, local)
         if m.suffix == "/":
             rel = path
-            digest = _digest_dir(local)
+            digest = hashlib.sha256(f"model|{provenance}|{path}".encode()).hexdigest()
             blobs.put_dir(rel, local)
             size = sum(f.stat().st_size for f in local.rglob("*") if f.is_file())
         else:

@@ -44,6 +44,7 @@ class StepTask:
     keep_objects: bool = False  # in-process: hand outputs back as objects too
     proxy_root: str | None = None  # where mlflow-artifacts: URIs live, when run by a server
     client: Any = None  # in-process only: the engine's TrackingClient
+    cache_key: str = ""  # the step's key (code, inputs, parameters): provenance of outputs
 
 
 @dataclass
@@ -179,7 +180,8 @@ def execute(task: StepTask) -> TaskResult:
                 if obj is None:
                     continue
                 try:
-                    res.outputs[name] = save_output(obj, blobs, task.artifact_uri, f"{base}/{name}")
+                    res.outputs[name] = save_output(obj, blobs, task.artifact_uri, f"{base}/{name}",
+                                                   task.cache_key)
                 except TypeError as e:
                     raise TypeError(f"Step {task.node!r} output {name!r} is {e}.") from None
             if task.keep_objects:
