@@ -10,7 +10,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from loopml.entities import DatasetInput, LoggedModel, LoggedModelOutput, LoggedModelStatus
+from loopml.entities import Dataset, DatasetInput, LoggedModel, LoggedModelOutput, LoggedModelStatus
 from loopml.errors import InvalidParameterValue, ResourceDoesNotExist, invalid_param
 from loopml.store import _schema as t
 from loopml.store._sql_util import generate_run_name, now_ms, validate_key
@@ -156,8 +156,10 @@ def load(conn: Connection, ids: Sequence[str]) -> list[LoggedModel]:
 def write_inputs(
     conn: Connection, run_id: str, experiment_id: int, datasets: Sequence[DatasetInput],
     model_ids: Sequence[str],
-) -> None:
+) -> list[Dataset]:
+    """Returns the datasets seen for the first time (new versions), for the event log."""
     ds = t.datasets.c
+    new: list[Dataset] = []
     for d in datasets:
         for field in ("name", "digest", "source_type", "source"):
             if not isinstance(getattr(d.dataset, field), str):
@@ -180,6 +182,7 @@ def write_inputs(
                     source=d.dataset.source, schema=d.dataset.schema, profile=d.dataset.profile,
                 )
             )
+            new.append(d.dataset)
         di = t.run_dataset_inputs.c
         if not conn.execute(
             sa.select(di.run_uuid).where(di.run_uuid == run_id, di.dataset_uuid == dsid)
@@ -191,6 +194,7 @@ def write_inputs(
                 )
             )
     _link(conn, run_id, [(m, 0) for m in model_ids], "input")
+    return new
 
 
 def write_outputs(conn: Connection, run_id: str, models: Sequence[LoggedModelOutput]) -> None:

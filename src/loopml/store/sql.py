@@ -512,7 +512,10 @@ class SqlStore(SqlBase, TrackingStore):
     ) -> None:
         with self._tx() as conn:
             _, eid = self._active_run(conn, run_id, "log_inputs")
-            _sql_models.write_inputs(conn, run_id, eid, datasets, model_ids)
+            for d in _sql_models.write_inputs(conn, run_id, eid, datasets, model_ids):
+                self._event(conn, "dataset.version_created", d.name, {
+                    "name": d.name, "digest": d.digest, "source": d.source,
+                    "experiment_id": str(eid), "run_id": run_id})
 
     def log_outputs(self, run_id: str, models: Sequence[LoggedModelOutput]) -> None:
         with self._tx() as conn:
