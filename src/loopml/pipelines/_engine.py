@@ -23,7 +23,7 @@ from loopml.pipelines._dsl import OutputRef, ParamRef, Pipeline
 from loopml.pipelines._lint import lint
 from loopml.pipelines._materialize import load_output, value_digest
 from loopml.pipelines._task import StepTask, TaskResult
-from loopml.pipelines.executors import Executor, get_executor
+from loopml.pipelines.executors import Executor, get_executor, parse_spec
 from loopml.store import get_pipeline_store
 from loopml.store.pipelines_base import (
     CACHED,
@@ -306,6 +306,8 @@ def execute(p: Pipeline, rec: PipelineRun, client: TrackingClient, store: Pipeli
 
 def _new_record(p: Pipeline, params: dict[str, Any], ex: str | Executor | None,
                 trigger: dict[str, Any] | None) -> PipelineRun:
+    if not isinstance(ex, Executor):
+        parse_spec(ex)  # a bad spec is a 400 now, not a failed run later
     ex_name = ex.describe() if isinstance(ex, Executor) else (ex or "inprocess")
     return PipelineRun(uuid.uuid4().hex, p.name, p.ref or "", params, PENDING, ex_name,
                        trigger or {"kind": "manual"}, creation_time=_now())

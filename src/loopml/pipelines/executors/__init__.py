@@ -16,11 +16,8 @@ EXECUTORS: dict[str, str] = {
 }
 
 
-def get_executor(spec: str | Executor | None) -> Executor:
-    """``inprocess`` (default), ``process`` or ``process:N`` (N workers), ``ray`` (local Ray
-    or the one already initialised), ``ray://host:port`` or ``ray:host:port`` (a cluster)."""
-    if isinstance(spec, Executor):
-        return spec
+def parse_spec(spec: str | None) -> tuple[str, str]:
+    """Check an executor spec without starting anything: (name, argument)."""
     spec = (spec or "inprocess").strip()
     if spec.startswith("ray://"):
         name, arg = "ray", spec
@@ -30,15 +27,24 @@ def get_executor(spec: str | Executor | None) -> Executor:
         raise InvalidParameterValue(
             f"Unknown executor {spec!r}. Use one of: inprocess, process[:N], ray, "
             "ray://host:port.")
+    if name == "process" and arg and not (arg.isdigit() and int(arg) > 0):
+        raise InvalidParameterValue(f"Executor {spec!r}: use process:N with N >= 1 workers.")
+    return name, arg
+
+
+def get_executor(spec: str | Executor | None) -> Executor:
+    """``inprocess`` (default), ``process`` or ``process:N`` (N workers), ``ray`` (local Ray
+    or the one already initialised), ``ray://host:port`` or ``ray:host:port`` (a cluster)."""
+    if isinstance(spec, Executor):
+        return spec
+    name, arg = parse_spec(spec)
     module, _, cls_name = EXECUTORS[name].partition(":")
     cls: Any = getattr(importlib.import_module(module), cls_name)
     if name == "process":
-        if arg and not arg.isdigit():
-            raise InvalidParameterValue(f"Executor {spec!r}: use process:N with N workers.")
         return cls(int(arg) if arg else None)  # type: ignore[no-any-return]
     if name == "ray":
         return cls(arg or None)  # type: ignore[no-any-return]
     return cls()  # type: ignore[no-any-return]
 
 
-__all__ = ["EXECUTORS", "Executor", "get_executor"]
+__all__ = ["EXECUTORS", "Executor", "get_executor", "parse_spec"]
