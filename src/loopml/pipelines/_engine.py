@@ -158,11 +158,13 @@ class _Driver:
         retry_at: dict[str, tuple[float, int]] = {}
         started: dict[str, tuple[int, str, dict[str, Any], dict[str, tuple[str, Any]]]] = {}
         failed = False
+        # In-process steps share this process's tracking state: one at a time.
+        limit = 1 if self.ex.in_process else self.ex.max_parallel
         while todo or inflight:
             now = time.monotonic()
             busy = {v[0] for v in inflight.values()}
             for node in list(todo):
-                if len(inflight) >= self.ex.max_parallel:
+                if len(inflight) >= limit:
                     break
                 if node in busy:
                     continue

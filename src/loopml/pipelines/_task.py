@@ -210,11 +210,3 @@ def _split(s: Step, value: Any) -> dict[str, Any]:
             f"Step {s.name!r} declares outputs {list(s.outputs)} and must return a tuple of "
             f"{len(s.outputs)} values; it returned {type(value).__name__}.")
     return dict(zip(s.outputs, value, strict=True))
-
-
-def execute_pickled(payload: bytes) -> TaskResult:
-    """Entry point for process and Ray workers: the task arrives cloudpickled (steps defined
-    in ``__main__`` or a notebook travel by value)."""
-    import cloudpickle
-
-    return execute(cloudpickle.loads(payload))

@@ -27,21 +27,24 @@ def parse_spec(spec: str | None) -> tuple[str, str]:
         raise InvalidParameterValue(
             f"Unknown executor {spec!r}. Use one of: inprocess, process[:N], ray, "
             "ray://host:port.")
-    if name == "process" and arg and not (arg.isdigit() and int(arg) > 0):
-        raise InvalidParameterValue(f"Executor {spec!r}: use process:N with N >= 1 workers.")
+    if name in ("process", "inprocess") and arg and not (arg.isdigit() and int(arg) > 0):
+        raise InvalidParameterValue(f"Executor {spec!r}: use {name}:N with N >= 1.")
     return name, arg
 
 
 def get_executor(spec: str | Executor | None) -> Executor:
-    """``inprocess`` (default), ``process`` or ``process:N`` (N workers), ``ray`` (local Ray
+    """``inprocess`` (default; ``inprocess:N`` runs N calls at once on threads, which the
+    tuner uses), ``process`` or ``process:N`` (N workers), ``ray`` (local Ray
     or the one already initialised), ``ray://host:port`` or ``ray:host:port`` (a cluster)."""
     if isinstance(spec, Executor):
         return spec
     name, arg = parse_spec(spec)
     module, _, cls_name = EXECUTORS[name].partition(":")
     cls: Any = getattr(importlib.import_module(module), cls_name)
+    if name in ("process", "inprocess") and arg:
+        return cls(int(arg))  # type: ignore[no-any-return]
     if name == "process":
-        return cls(int(arg) if arg else None)  # type: ignore[no-any-return]
+        return cls(None)  # type: ignore[no-any-return]
     if name == "ray":
         return cls(arg or None)  # type: ignore[no-any-return]
     return cls()  # type: ignore[no-any-return]

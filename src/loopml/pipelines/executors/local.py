@@ -6,10 +6,14 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any, TypeVar
 
-from loopml.pipelines._task import StepTask, TaskResult, execute, execute_pickled
-from loopml.pipelines.executors.base import Executor
+from loopml.pipelines._dsl import Resources
+from loopml.pipelines.executors.base import Executor, invoke_pickled
+
+T = TypeVar("T")
 
 
 class InProcessExecutor(Executor):
@@ -21,17 +25,21 @@ class InProcessExecutor(Executor):
     max_parallel = 1
     in_process = True
 
-    def submit(self, task: StepTask) -> Future[TaskResult]:
-        fut: Future[TaskResult] = Future()
+    def __init__(self, threads: int = 1) -> None:
+        self.max_parallel = max(1, threads)
+
+    def submit_fn(self, fn: Callable[[Any], T], arg: Any,
+                  resources: Resources | None = None) -> Future[T]:
+        fut: Future[T] = Future()
         fut.set_running_or_notify_cancel()
 
         def work() -> None:
             try:
-                fut.set_result(execute(task))
+                fut.set_result(fn(arg))
             except BaseException as e:  # noqa: BLE001 - surfaced through the future
                 fut.set_exception(e)
 
-        threading.Thread(target=work, name=f"step-{task.node}", daemon=True).start()
+        threading.Thread(target=work, name="loopml-inprocess", daemon=True).start()
         return fut
 
 
@@ -51,14 +59,15 @@ class ProcessExecutor(Executor):
         with self._lock:
             if self._pool is None:
                 ctx = mp.get_context("forkserver")
-                ctx.set_forkserver_preload(["loopml.pipelines._task"])
+                ctx.set_forkserver_preload(["loopml.pipelines.executors.base"])
                 self._pool = ProcessPoolExecutor(self.max_parallel, mp_context=ctx)
             return self._pool
 
-    def submit(self, task: StepTask) -> Future[TaskResult]:
+    def submit_fn(self, fn: Callable[[Any], T], arg: Any,
+                  resources: Resources | None = None) -> Future[T]:
         import cloudpickle
 
-        return self._get().submit(execute_pickled, cloudpickle.dumps(task))
+        return self._get().submit(invoke_pickled, cloudpickle.dumps((fn, arg)))
 
     def reset(self) -> None:
         with self._lock:

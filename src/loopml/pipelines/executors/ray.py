@@ -7,17 +7,20 @@ every executor, and a worker that dies mid-step comes back as a failed attempt.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, TypeVar
 
-from loopml.pipelines._task import StepTask, TaskResult
+from loopml.pipelines._dsl import Resources
 from loopml.pipelines.executors.base import Executor
 
+T = TypeVar("T")
 
-def _run_remote(payload: bytes) -> TaskResult:
-    from loopml.pipelines._task import execute_pickled
 
-    return execute_pickled(payload)
+def _run_remote(payload: bytes) -> Any:
+    from loopml.pipelines.executors.base import invoke_pickled
+
+    return invoke_pickled(payload)
 
 
 class RayExecutor(Executor):
@@ -37,23 +40,24 @@ class RayExecutor(Executor):
         self._remote = ray.remote(_run_remote)
         self._refs: dict[int, Any] = {}
 
-    def submit(self, task: StepTask) -> Future[TaskResult]:
+    def submit_fn(self, fn: Callable[[Any], T], arg: Any,
+                  resources: Resources | None = None) -> Future[T]:
         import cloudpickle
 
-        r = task.step.resources
+        r = resources or Resources()
         opts: dict[str, Any] = {"num_cpus": r.cpus, "num_gpus": r.gpus, "max_retries": 0,
                                 "retry_exceptions": False}
         if r.memory:
             opts["memory"] = int(r.memory)
         if r.custom:
             opts["resources"] = dict(r.custom)
-        ref = self._remote.options(**opts).remote(cloudpickle.dumps(task))
-        fut: Future[TaskResult] = ref.future()
+        ref = self._remote.options(**opts).remote(cloudpickle.dumps((fn, arg)))
+        fut: Future[T] = ref.future()
         self._refs[id(fut)] = ref
         fut.add_done_callback(lambda f: self._refs.pop(id(f), None))
         return fut
 
-    def cancel(self, future: Future[TaskResult]) -> None:
+    def cancel(self, future: Future[Any]) -> None:
         import ray
 
         ref = self._refs.pop(id(future), None)
