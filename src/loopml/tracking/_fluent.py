@@ -28,10 +28,21 @@ _state_lock = threading.Lock()
 _tracking_uri: str | None = None
 _client: TrackingClient | None = None
 _experiment: Experiment | None = None
-_active: list[ActiveRun] = []
-# Inside a pipeline step: makes the step's run the first time something is logged, so a step
-# that logs nothing costs no run (see ``step_scope``).
-_lazy_run: Callable[[], Run] | None = None
+
+
+
+class _ThreadState(threading.local):
+    """Per thread, as in MLflow: the stack of active runs, and inside a pipeline step or a
+    tuning trial (which run on threads of their own) the client they log to and the lazy
+    run that the first log call creates (so a step that logs nothing costs no run)."""
+
+    def __init__(self) -> None:
+        self.active: list[ActiveRun] = []
+        self.client: TrackingClient | None = None
+        self.lazy_run: Callable[[], Run] | None = None
+
+
+_tls = _ThreadState()
 
 
 def set_tracking_uri(uri: str | None) -> None:
@@ -49,6 +60,8 @@ def get_tracking_uri() -> str | None:
 
 def client() -> TrackingClient:
     global _client
+    if _tls.client is not None:
+        return _tls.client
     with _state_lock:
         if _client is None:
             _client = TrackingClient(get_tracking_uri())
@@ -90,24 +103,39 @@ def start_run(
     tags: dict[str, str] | None = None,
     nested: bool = False,
 ) -> ActiveRun:
-    if _active and not nested:
+    if _tls.active and not nested:
         raise InvalidState(
-            f"Run {_active[-1].run_id} is already active. End it with loopml.end_run(), or pass "
+            f"Run {_tls.active[-1].run_id} is already active. End it with loopml.end_run(), or pass "
             "nested=True to start a child run."
         )
     exp = set_experiment(experiment) if experiment else (_experiment or client().store.get_experiment("0"))
     all_tags = {"mlflow.source.name": Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python",
                 "mlflow.user": os.environ.get("USER", "")}
-    if nested and (_active or _lazy_run):
+    if nested and (_tls.active or _tls.lazy_run):
         all_tags["mlflow.parentRunId"] = _run_id()
     all_tags.update(tags or {})
     active = ActiveRun(client().create_run(exp.experiment_id, run_name, all_tags))
-    _active.append(active)
+    _tls.active.append(active)
     return active
 
 
 def active_run() -> ActiveRun | None:
-    return _active[-1] if _active else None
+    return _tls.active[-1] if _tls.active else None
+
+
+def has_run() -> bool:
+    """Whether this thread has an active run, or a step/trial run ready to be made."""
+    return bool(_tls.active) or _tls.lazy_run is not None
+
+
+@contextmanager
+def using_client(c: TrackingClient) -> Iterator[None]:
+    """Make the fluent API (and log_model) use ``c`` on this thread for a while."""
+    saved, _tls.client = _tls.client, c
+    try:
+        yield
+    finally:
+        _tls.client = saved
 
 
 def current_run_id() -> str:
@@ -116,14 +144,14 @@ def current_run_id() -> str:
 
 
 @contextmanager
-def step_scope(scoped_client: TrackingClient, make_run: Callable[[], Run]) -> Iterator[list[str]]:
+def step_scope(scoped_client: TrackingClient, make_run: Callable[[], Run],
+               end_runs: bool = True) -> Iterator[list[str]]:
     """Run a pipeline step's body against ``scoped_client`` with no active run but a lazy
     one: the first log call creates it through ``make_run``. Yields a list that holds the
     created run id afterwards. The caller's active runs are restored on exit; the step's run
     ends FINISHED, or FAILED when the body raised."""
-    global _client, _lazy_run, _active
-    saved = (_client, _lazy_run, _active)
-    _client, _lazy_run, _active = scoped_client, make_run, []
+    saved = (_tls.client, _tls.lazy_run, _tls.active)
+    _tls.client, _tls.lazy_run, _tls.active = scoped_client, make_run, []
     created: list[str] = []
     failed = False
     try:
@@ -132,24 +160,25 @@ def step_scope(scoped_client: TrackingClient, make_run: Callable[[], Run]) -> It
         failed = True
         raise
     finally:
-        runs, (_client, _lazy_run, _active) = _active, saved
+        runs = _tls.active
+        _tls.client, _tls.lazy_run, _tls.active = saved
         created.extend(r.run_id for r in runs[:1])
-        for r in reversed(runs):
+        for r in reversed(runs if end_runs else runs[1:]):
             scoped_client.terminate(r.run_id, "FAILED" if failed else "FINISHED")
 
 
 def _run_id() -> str:
-    if not _active and _lazy_run is not None:
-        _active.append(ActiveRun(_lazy_run()))
-    if not _active:
+    if not _tls.active and _tls.lazy_run is not None:
+        _tls.active.append(ActiveRun(_tls.lazy_run()))
+    if not _tls.active:
         raise InvalidState("No active run. Start one with `with loopml.start_run():`.")
-    return _active[-1].run_id
+    return _tls.active[-1].run_id
 
 
 def end_run(status: str = "FINISHED") -> None:
-    if not _active:
+    if not _tls.active:
         return
-    run = _active.pop()
+    run = _tls.active.pop()
     client().terminate(run.run_id, status)
 
 
