@@ -87,3 +87,14 @@ def test_worker_killed_mid_step_is_retried(cluster: str, client, tmp_path) -> No
     step = res.steps["dies_once"]
     assert step.attempts == 2
     assert len(list((tmp_path / "m").glob("dies-*"))) == 2
+
+
+@pytest.mark.timeout(240)
+def test_parallel_tuning_trials_on_ray(cluster: str, client) -> None:  # type: ignore[no-untyped-def]
+    from loopml.tuning import tune, uniform
+    from tests.tuning import objectives as o
+
+    r = tune(o.curve, {"x": uniform(0, 10)}, n_trials=8, sampler="random", pruner="median",
+             parallelism=2, executor=f"ray:{cluster}", seed=1, client=client)
+    assert len(r.trials) == 8 and {t.state for t in r.trials} <= {"COMPLETE", "PRUNED"}
+    assert r.best_value < 10

@@ -122,9 +122,9 @@ def test_routes_that_import_code_need_admin() -> None:
     from loopml.server.routes import pipelines
 
     assert pipelines  # the module is registered in create_app's table
-    from loopml.server._factory import build_services
-
     import tempfile
+
+    from loopml.server._factory import build_services
 
     with tempfile.TemporaryDirectory() as d:
         app = create_app(build_services(f"sqlite:///{d}/db", f"{d}/a"))
