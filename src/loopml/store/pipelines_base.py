@@ -63,7 +63,8 @@ class StepRun:
         return self.end_time - self.start_time
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "duration_ms": self.duration_ms}
+        # Shallow (not dataclasses.asdict, which deep-copies): called on every step record.
+        return {**vars(self), "duration_ms": self.duration_ms}
 
 
 @dataclass(frozen=True)
