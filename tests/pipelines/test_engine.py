@@ -172,3 +172,27 @@ def test_run_from_python_function_call_outside_pipeline() -> None:
 def test_run_entry_point(client: TrackingClient) -> None:
     res = run(flows.training, {"n": 30}, client=client, executor="inprocess")
     assert res.succeeded
+
+
+def test_lineage_from_version_to_pipeline_step(client: TrackingClient) -> None:
+    from loopml.models._log import register_model
+    from loopml.registry.lineage import lineage
+    from loopml.store import get_registry_store
+    from loopml.tracking._fluent import using_client
+
+    res = flows.training.run({"n": 30}, client=client)
+    fit_run = str(res.steps["fit"].tracking_run_id)
+    model = res.output("fit")
+    from loopml.models import log_model
+
+    with using_client(client):
+        log_model(model, "model", run_id=fit_run)
+    mv = register_model(f"runs:/{fit_run}/model", "piped", client=client)
+    g = lineage(client.store, get_registry_store(client.store),
+                model_uri=f"models:/piped/{mv.version}").to_dict()
+    kinds = {n["id"]: n["kind"] for n in g["nodes"]}
+    step_id = f"pipeline_step:{res.run_id}/fit"
+    assert kinds[step_id] == "pipeline_step" and kinds[f"pipeline_run:{res.run_id}"] == "pipeline_run"
+    edges = {(e["from"], e["to"], e["relation"]) for e in g["edges"]}
+    assert (step_id, f"run:{fit_run}", "logged_to") in edges
+    assert (f"pipeline_run:{res.run_id}", step_id, "ran") in edges

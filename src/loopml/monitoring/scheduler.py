@@ -8,12 +8,12 @@ monitor is logged and retried next pass, never stopping the others.
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from loopml._poller import Poller
 from loopml.monitoring.alerts import AlertEngine
 from loopml.monitoring.monitor import MonitorSpec, alert_engine, run_monitor
 from loopml.store.monitoring_base import MonitoringStore
@@ -30,15 +30,14 @@ def load_specs(path: str | Path) -> list[MonitorSpec]:
     return [MonitorSpec.from_dict(dict(x)) for x in items]
 
 
-class MonitorScheduler:
+class MonitorScheduler(Poller):
     def __init__(self, specs: list[MonitorSpec], tracking: Any, store: MonitoringStore,
                  interval_s: float = 60.0) -> None:
         self.specs = specs
         self.store = store
         self.interval_s = interval_s
         self.engines: dict[str, AlertEngine] = {s.name: alert_engine(s, tracking) for s in specs}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="monitors", daemon=True)
+        super().__init__("monitors")
         self.passes = 0
 
     def run_once(self) -> int:
@@ -50,15 +49,3 @@ class MonitorScheduler:
                 log.exception("monitor %s failed; retrying next pass", spec.name)
         self.passes += 1
         return new
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self.run_once()
-            self._stop.wait(self.interval_s)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(10)

@@ -64,16 +64,16 @@ class TaskResult:
 _clients: dict[tuple[str, str | None], Any] = {}
 
 
-def _client_for(task: StepTask) -> Any:
-    """A TrackingClient per (tracking URI, proxy root) per worker process, reused across
-    tasks so a worker opens its database once."""
-    if task.client is not None:
-        return task.client
+def worker_client(given: Any, tracking_uri: str, proxy_root: str | None) -> Any:
+    """``given`` in-process; elsewhere a TrackingClient per (tracking URI, proxy root) per
+    worker process, reused across tasks so a worker opens its database once."""
+    if given is not None:
+        return given
     from loopml.tracking._client import TrackingClient
 
-    key = (task.tracking_uri, task.proxy_root)
+    key = (tracking_uri, proxy_root)
     if key not in _clients:
-        _clients[key] = TrackingClient(task.tracking_uri, proxy_root=task.proxy_root)
+        _clients[key] = TrackingClient(tracking_uri, proxy_root=proxy_root)
     return _clients[key]
 
 
@@ -157,7 +157,7 @@ def execute(task: StepTask) -> TaskResult:
     from loopml.tracking._fluent import step_scope
 
     res = TaskResult(task.node, task.attempt, start_time=_now())
-    client = _client_for(task)
+    client = worker_client(task.client, task.tracking_uri, task.proxy_root)
     blobs = client.artifact_store(task.artifact_uri)
     base = f"steps/{task.node}"
 

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import fnmatch
 import logging
-import threading
 import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from loopml._poller import Poller
 from loopml.errors import InvalidParameterValue
 from loopml.store.pipelines_base import PENDING, PipelineRun, PipelineStore, Trigger
 
@@ -71,7 +71,7 @@ def _pending(t: Trigger, extra: dict[str, Any]) -> PipelineRun:
                        creation_time=int(time.time() * 1000))
 
 
-class TriggerRunner:
+class TriggerRunner(Poller):
     """Polls triggers and starts their runs. ``tracking`` is the server's TrackingStore."""
 
     def __init__(self, tracking: Any, store: PipelineStore, interval_s: float = 5.0,
@@ -81,8 +81,7 @@ class TriggerRunner:
         self.interval_s = interval_s
         self.proxy_root = proxy_root
         self.started: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="triggers", daemon=True)
+        super().__init__("triggers")
 
     # ---- one pass ------------------------------------------------------------------------
     def run_once(self, now_ms: int | None = None) -> list[str]:
@@ -152,20 +151,8 @@ class TriggerRunner:
             if t is not None and t.ref == rec.ref:
                 self._start(rec)
 
-    # ---- thread ------------------------------------------------------------------------
-    def _loop(self) -> None:
+    def before_first_pass(self) -> None:
         try:
             self.resume_pending()
         except Exception:
             log.exception("could not resume pending pipeline runs")
-        while not self._stop.is_set():
-            self.run_once()
-            self._stop.wait(self.interval_s)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(10)
-

@@ -56,7 +56,19 @@ def _run_node(g: LineageGraph, tracking: TrackingStore, run: Run, depth: int = 0
                     source_type=d.source_type, source=d.source, schema=d.schema)
         ctx = next((t.value for t in di.tags if t.key == "mlflow.data.context"), "")
         g.link(did, rid, "input_to", context=ctx)
-    parent = run.data.tags.get(PARENT_TAG)
+    tags = run.data.tags
+    prid = tags.get("loopml.pipeline_run_id")
+    if prid:  # made by a pipeline: the run of a step, or the pipeline run's own run
+        pid = g.add(f"pipeline_run:{prid}", "pipeline_run", run_id=prid,
+                    pipeline=tags.get("loopml.pipeline"))
+        if tags.get("loopml.step"):
+            sid = g.add(f"pipeline_step:{prid}/{tags['loopml.step']}", "pipeline_step",
+                        run_id=prid, step=tags["loopml.step"])
+            g.link(pid, sid, "ran")
+            g.link(sid, rid, "logged_to")
+        else:
+            g.link(pid, rid, "logged_to")
+    parent = tags.get(PARENT_TAG)
     if parent and depth < 5:
         try:
             prun = tracking.get_run(parent)

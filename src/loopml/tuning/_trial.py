@@ -79,24 +79,12 @@ class Trial:
             return log_model(model, name, run_id=self.run_id, **kwargs)
 
 
-def _client_for(task: TrialTask) -> Any:
-    if task.client is not None:
-        return task.client
-    from loopml.pipelines._task import _clients
-    from loopml.tracking._client import TrackingClient
-
-    key = (task.tracking_uri, task.proxy_root)
-    if key not in _clients:
-        _clients[key] = TrackingClient(task.tracking_uri, proxy_root=task.proxy_root)
-    return _clients[key]
-
-
 def run_trial(task: TrialTask) -> TrialOutcome:
-    from loopml.pipelines._task import StepTimeout, _deadline
+    from loopml.pipelines._task import StepTimeout, _deadline, worker_client
     from loopml.tracking._fluent import step_scope
 
     t0 = time.perf_counter()
-    client = _client_for(task)
+    client = worker_client(task.client, task.tracking_uri, task.proxy_root)
     ot = task.optuna_trial
     if ot is None:
         study = optuna.load_study(study_name=task.study_name, storage=task.storage)
