@@ -13,6 +13,7 @@ from loopml.server.app import create_app
 from loopml.server.services import PROXY_SCHEME, Services
 from loopml.store import (
     get_deployment_store,
+    get_loop_store,
     get_monitoring_store,
     get_pipeline_store,
     get_registry_store,
@@ -42,7 +43,7 @@ def build_services(
     return Services(
         store=store, blobs=blobs, registry=get_registry_store(store),
         deployments=get_deployment_store(store), monitoring=get_monitoring_store(store),
-        pipelines=get_pipeline_store(store),
+        pipelines=get_pipeline_store(store), loops=get_loop_store(store),
         auth=Authenticator(token, basic),
         inline_store_calls=backend_store_uri.startswith("sqlite"),
         allowed_model_roots=[PROXY_SCHEME, blobs.root_uri, *extra],

@@ -21,6 +21,7 @@ from loopml.server.routes import (
     experiments,
     health,
     logged_models,
+    loops,
     metrics,
     monitoring,
     pipelines,
@@ -30,7 +31,7 @@ from loopml.server.routes import (
 from loopml.server.services import Services
 
 ROUTE_MODULES = (health, experiments, runs, metrics, artifacts, logged_models, registry,
-                 deployments, monitoring, pipelines)
+                 deployments, monitoring, pipelines, loops)
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:

@@ -4,11 +4,13 @@ caller. Routes never reach for globals."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from loopml.artifacts import BlobStore
 from loopml.server._permissions import Authenticator
 from loopml.store.base import TrackingStore
 from loopml.store.deployments_base import DeploymentStore
+from loopml.store.loops_base import LoopStore
 from loopml.store.monitoring_base import MonitoringStore
 from loopml.store.pipelines_base import PipelineStore
 from loopml.store.registry_base import RegistryStore
@@ -24,6 +26,7 @@ class Services:
     deployments: DeploymentStore
     monitoring: MonitoringStore
     pipelines: PipelineStore
+    loops: LoopStore
     auth: Authenticator = field(default_factory=Authenticator)
     max_body_bytes: int = 64 * 1024 * 1024
     max_artifact_bytes: int = 10 * 1024 * 1024 * 1024
@@ -34,3 +37,5 @@ class Services:
     inline_store_calls: bool = False
     # Where registered model versions may point besides their run's artifact root.
     allowed_model_roots: list[str] = field(default_factory=list)
+    # The closed-loop controller, when this server runs one (``--policies``).
+    controller: Any = None

@@ -9,6 +9,7 @@ from loopml.config import default_artifact_root, default_backend_uri
 from loopml.errors import InvalidParameterValue
 from loopml.store.base import TrackingStore
 from loopml.store.deployments_base import DeploymentStore
+from loopml.store.loops_base import LoopStore
 from loopml.store.monitoring_base import MonitoringStore
 from loopml.store.pipelines_base import PipelineStore
 from loopml.store.registry_base import RegistryStore
@@ -75,7 +76,12 @@ def get_pipeline_store(tracking: TrackingStore) -> PipelineStore:
                    "loopml.store.pipelines_rest:RestPipelineStore", "pipeline store")
 
 
+def get_loop_store(tracking: TrackingStore) -> LoopStore:
+    return _beside(tracking, "loopml.store.loops_sql:SqlLoopStore",  # type: ignore[no-any-return]
+                   "loopml.store.loops_rest:RestLoopStore", "loop store")
+
+
 __all__ = [
-    "BACKENDS", "DeploymentStore", "RegistryStore", "TrackingStore", "get_deployment_store",
+    "BACKENDS", "DeploymentStore", "LoopStore", "get_loop_store", "RegistryStore", "TrackingStore", "get_deployment_store",
     "MonitoringStore", "PipelineStore", "get_monitoring_store", "get_pipeline_store", "get_registry_store", "get_store",
 ]

@@ -426,3 +426,62 @@ pipeline_triggers = sa.Table(
 )
 
 PIPELINE_TABLES = [pipeline_runs, step_runs, step_cache, pipeline_triggers]
+
+# ---- closed loop (migration 0006) ---------------------------------------------------------
+# One row per retrain -> evaluate -> gate -> canary -> promote/rollback cycle of a model.
+loops = sa.Table(
+    "loops",
+    metadata,
+    sa.Column("loop_id", sa.String(32), primary_key=True),
+    sa.Column("model", sa.String(256), nullable=False),
+    sa.Column("policy", sa.String(256), nullable=False),
+    sa.Column("state", sa.String(32), nullable=False),
+    sa.Column("trigger", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("champion_version", sa.Integer, nullable=True),
+    sa.Column("challenger_version", sa.Integer, nullable=True),
+    sa.Column("pipeline_run_id", sa.String(32), nullable=True),
+    sa.Column("evaluation", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("gate", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("canary", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("decision", sa.String(32), nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("dry_run", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("approved_by", sa.String(256), nullable=True),
+    sa.Column("created_time", sa.BigInteger, nullable=False),
+    sa.Column("updated_time", sa.BigInteger, nullable=False),
+    sa.Column("workspace", sa.String(255), nullable=False, server_default="default"),
+    sa.Index("ix_loops_model_created", "model", "created_time"),
+)
+
+# At most one unfinished loop per model: the primary key is the guarantee (never two
+# canaries for one model), inserted with the loop and deleted when it ends.
+loop_active = sa.Table(
+    "loop_active",
+    metadata,
+    sa.Column("model", sa.String(256), primary_key=True),
+    sa.Column("loop_id", sa.String(32), nullable=False),
+)
+
+# The audit log: every decision with the inputs it was taken on.
+loop_audit = sa.Table(
+    "loop_audit",
+    metadata,
+    sa.Column("seq", BigIntPK, primary_key=True, autoincrement=True),
+    sa.Column("loop_id", sa.String(32), nullable=True),
+    sa.Column("model", sa.String(256), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("message", sa.Text, nullable=False, server_default=""),
+    sa.Column("inputs", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("time", sa.BigInteger, nullable=False),
+    sa.Index("ix_loop_audit_model_seq", "model", "seq"),
+)
+
+# Event-log cursors of consumers (the loop controller), moved by compare-and-set.
+consumer_cursors = sa.Table(
+    "consumer_cursors",
+    metadata,
+    sa.Column("name", sa.String(256), primary_key=True),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+)
+
+LOOP_TABLES = [loops, loop_active, loop_audit, consumer_cursors]

@@ -1,0 +1,92 @@
+"""``/api/loopml/v1/loops``: closed-loop cycles, their audit log, approval, and a manual
+trigger handled by the controller running in this server (``loopml server --policies``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loopml.errors import InvalidState, invalid_param
+from loopml.server._api import api
+from loopml.server._http import Body
+from loopml.server._permissions import Permission as P
+from loopml.server._permissions import PermissionedRoute
+from loopml.server.routes.pipelines import _entity
+from loopml.server.services import Services
+from loopml.store.loops_base import Loop
+
+_PREFIX = ("/api/loopml/v1",)
+
+
+def _obj(b: Body, name: str) -> dict[str, Any]:
+    v = b.data.get(name) or {}
+    if not isinstance(v, dict):
+        raise invalid_param(name, b.where, "an object", v)
+    return v
+
+
+def routes(s: Services) -> list[PermissionedRoute]:
+    store = s.loops
+
+    def list_(b: Body) -> dict[str, Any]:
+        active = b.text("active")
+        loops = store.list_loops(b.text("model"), None if active is None else active == "true",
+                                 b.int_or("limit", 100))
+        return {"loops": [x.to_dict() for x in loops]}
+
+    def get(b: Body) -> dict[str, Any]:
+        return {"loop": store.get_loop(b.req_text("loop_id")).to_dict()}
+
+    def create(b: Body) -> dict[str, Any]:
+        loop = _entity(Loop, _obj(b, "loop"), b.where)
+        return {"created": store.create_loop(loop, b.text("message") or "",
+                                             _obj(b, "inputs"))}
+
+    def advance(b: Body) -> dict[str, Any]:
+        loop = store.advance(b.req_text("loop_id"), b.req_text("expected_state"),
+                             b.req_text("action"), b.text("message") or "", _obj(b, "inputs"),
+                             **_obj(b, "fields"))
+        return {"loop": loop.to_dict()}
+
+    def audit(b: Body) -> dict[str, Any]:
+        store.audit(b.req_text("model"), b.req_text("action"), b.text("message") or "",
+                    _obj(b, "inputs"), b.text("loop_id"))
+        return {}
+
+    def history(b: Body) -> dict[str, Any]:
+        entries = store.history(b.text("model"), b.text("loop_id"), b.int_or("after_seq", 0),
+                                b.int_or("limit", 1000))
+        return {"entries": [e.to_dict() for e in entries]}
+
+    def get_cursor(b: Body) -> dict[str, Any]:
+        return {"seq": store.get_cursor(b.req_text("name"))}
+
+    def move_cursor(b: Body) -> dict[str, Any]:
+        return {"moved": store.move_cursor(b.req_text("name"), b.int_or("expected", 0),
+                                           b.int_or("new", 0))}
+
+    def approve(b: Body) -> dict[str, Any]:
+        from loopml.automation.controller import approve as do_approve
+
+        return {"loop": do_approve(store, b.req_text("loop_id"),
+                                   b.text("by") or "api").to_dict()}
+
+    def trigger(b: Body) -> dict[str, Any]:
+        if s.controller is None:
+            raise InvalidState(
+                "No loop controller runs in this server: start it with `loopml server "
+                "--policies policies.yaml`, or use `loopml loop run MODEL --policies ...`.")
+        loop = s.controller.trigger(b.req_text("model"), b.text("reason") or "manual (API)")
+        return {"loop": loop.to_dict() if loop else None, "started": loop is not None}
+
+    return [
+        *api(s, "/loops", "GET", P.READ, list_, _PREFIX),
+        *api(s, "/loops/create", "POST", P.WRITE, create, _PREFIX),
+        *api(s, "/loops/history", "GET", P.READ, history, _PREFIX),
+        *api(s, "/loops/audit", "POST", P.WRITE, audit, _PREFIX),
+        *api(s, "/loops/trigger", "POST", P.ADMIN, trigger, _PREFIX),
+        *api(s, "/loops/cursors/{name}", "GET", P.READ, get_cursor, _PREFIX),
+        *api(s, "/loops/cursors/{name}", "POST", P.WRITE, move_cursor, _PREFIX),
+        *api(s, "/loops/{loop_id}", "GET", P.READ, get, _PREFIX),
+        *api(s, "/loops/{loop_id}/advance", "POST", P.WRITE, advance, _PREFIX),
+        *api(s, "/loops/{loop_id}/approve", "POST", P.ADMIN, approve, _PREFIX),
+    ]
