@@ -36,6 +36,8 @@ def server(
     monitors: Path = typer.Option(None, exists=True, dir_okay=False, help="YAML list of monitor specs (see `loopml monitor run`) to run on a schedule inside the server."),
     monitor_interval: float = typer.Option(60.0, min=1.0, help="Seconds between monitor passes."),
     triggers: bool = typer.Option(True, help="Run pipeline schedules and event triggers (`loopml pipeline schedule` / `trigger`) in this server. Turn off on all but one server if several share a database and you want one place that runs pipelines (firing is safe either way: each trigger fires once)."),
+    policies: Path = typer.Option(None, exists=True, dir_okay=False, help="YAML loop policies (docs/loop.md): run the closed-loop controller in this server."),
+    controller_interval: float = typer.Option(2.0, min=0.1, help="Seconds between closed-loop controller passes."),
     trigger_interval: float = typer.Option(5.0, min=0.2, help="Seconds between checks of pipeline schedules and trigger events."),
 ) -> None:
     """Run the tracking server: the MLflow REST API for experiments, runs, metrics, logged
@@ -95,6 +97,19 @@ def server(
         tracking = get_store(os.environ[f.ENV_BACKEND], f.PROXY_SCHEME)
         TriggerRunner(tracking, get_pipeline_store(tracking), trigger_interval,
                       proxy_root=os.environ[f.ENV_ARTIFACTS]).start()
+    if policies is not None:
+        from loopml.automation import Controller, load_policies
+        from loopml.store import get_store
+
+        try:
+            pols = load_policies(policies)
+        except (ValueError, TypeError, LoopmlError) as e:
+            typer.echo(f"Error: {policies}: {getattr(e, 'message', e)}", err=True)
+            raise typer.Exit(2) from None
+        ctl_tracking = get_store(os.environ[f.ENV_BACKEND], f.PROXY_SCHEME)
+        Controller(ctl_tracking, pols, controller_interval,
+                   proxy_root=os.environ[f.ENV_ARTIFACTS]).start()
+        typer.echo(f"Closed-loop controller for {[p.model for p in pols]}.")
     typer.echo(f"loopml server on http://{host}:{port} (MLFLOW_TRACKING_URI=http://{host}:{port})")
     uvicorn.run(
         "loopml.server._factory:app_from_env", factory=True, host=host, port=port,
