@@ -150,10 +150,13 @@ class Controller(Poller):
         return out
 
     def step(self, loop: Loop) -> Loop:
+        from loopml.tracking._fluent import using_client
+
         policy = self.policies[loop.model]
         handler = {RETRAINING: self._retrain, EVALUATING: self._evaluate,
                    AWAITING_APPROVAL: self._await_approval, CANARY: self._canary}[loop.state]
-        return handler(loop, policy)
+        with using_client(self.client):  # models:/ URIs resolve through this store
+            return handler(loop, policy)
 
     def _fail(self, loop: Loop, reason: str) -> Loop:
         try:

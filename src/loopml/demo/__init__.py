@@ -1,0 +1,2 @@
+"""The predictive-maintenance scenario behind ``loopml demo``: a sensor generator, the
+training and retraining pipelines, and the narrated closed loop."""
