@@ -288,13 +288,13 @@ def _drive(cfg: Config, server_url: str, serve_url: str, console: Console,
         if loop and loop["decision"] == "PROMOTED":
             # Traffic on the new champion, so the summary can show live quality after.
             progress.update(task, description="traffic on the new champion")
-            target = traffic.sent + 2 * cfg.window
+            target = traffic.sent + 3 * cfg.window
             while traffic.sent < target:
                 traffic.batch(cfg.batch, recalibrated=True, day=day)
                 progress.update(task, completed=traffic.sent, total=target)
             traffic.flush_labels()
             time.sleep(2.5)  # the server's monitors run every second
-            stages.mark(f"traffic on the new champion ({2 * cfg.window} requests)")
+            stages.mark(f"traffic on the new champion ({3 * cfg.window} requests)")
         traffic.flush_labels()
     return loop or {}
 
@@ -323,12 +323,16 @@ def _summary(console: Console, server_url: str, champion: int, loop: dict[str, A
         xs = [r["metrics"]["quality.f1"] for r in rs if "quality.f1" in r["metrics"]]
         return f"{sum(xs) / len(xs):.2f} ({len(xs)} windows)" if xs else "n/a"
 
-    before = [r for r in results if r["window_end"] <= triggered]
+    recal = next((t for n, t in stages.marks if n.startswith("normal traffic")), 0.0) * 1000
+    before = [r for r in results if r["window_end"] <= recal]
+    drifted = [r for r in results if recal <= r["window_start"] and r["window_end"] <= triggered]
     after = [r for r in results if r["window_start"] >= promoted]
     first_drift = next((r["metrics"].get("drift.share_drifted") for r in results
                         if r["metrics"].get("drift.share_drifted", 0) > 0.3), None)
     table.add_row("live macro F1 (labels via feedback)",
-                  f"before the alert {mean_f1(before)}; after promotion {mean_f1(after)}")
+                  f"v{champion} on normal sensors {mean_f1(before)}; v{champion} after the "
+                  f"recalibration {mean_f1(drifted)}; v{loop.get('challenger_version')} after "
+                  f"promotion {mean_f1(after)}")
     if first_drift is not None:
         table.add_row("drift at the alert", f"{first_drift:.0%} of features drifted")
     table.add_row("audit log", f"loopml loop history {MODEL} --tracking-uri {server_url}  "

@@ -1,0 +1,130 @@
+"""The closed loop, driven in-process: promotion, a bad challenger rejected at the gate, a
+canary guardrail rolling back, one loop per model, approval, dry runs, and alerts as
+triggers."""
+
+from __future__ import annotations
+
+import pytest
+
+from loopml.errors import InvalidParameterValue, InvalidState
+from loopml.store import get_registry_store
+from tests.automation.conftest import World
+
+
+def _actions(ctl, model: str = "pm") -> list[str]:  # type: ignore[no-untyped-def]
+    return [e.action for e in ctl.loops.history(model)]
+
+
+def test_good_challenger_is_promoted_after_a_clean_canary(world: World) -> None:
+    ctl = world.controller()
+    loop = ctl.trigger("pm", "manual")
+    assert loop is not None and loop.champion_version == 1
+    loop = world.drive(ctl, loop.loop_id, {"CANARY"})
+    assert loop.challenger_version == 2 and loop.gate["passed"]
+    hold = loop.evaluation["holdout"]
+    assert hold["challenger"]["f1"] > hold["champion"]["f1"] + 0.02
+    assert world.routes() == [("models:/pm/1", 75.0), ("models:/pm/2", 25.0)]
+    world.traffic(2, 25)
+    world.traffic(1, 60)
+    loop = world.drive(ctl, loop.loop_id, {"PROMOTED"})
+    assert world.champion() == 2 and world.routes() == [("models:/pm/2", 100.0)]
+    assert _actions(ctl) == ["triggered", "retrain_started", "retrained", "gate_passed",
+                             "canary_started", "promoted"]
+    promoted = ctl.loops.history("pm")[-1]
+    assert promoted.inputs["stats"]["challenger"]["requests"] == 25.0
+    events = [e.type for e in world.tracking.read_events(types=["loop.promoted"])]
+    assert events == ["loop.promoted"]
+
+
+def test_bad_challenger_is_rejected_at_the_gate(world: World) -> None:
+    ctl = world.controller(retrain={"params": {"kind": "bad"}}, gate={"min": {"f1": 0.5}})
+    loop = ctl.trigger("pm", "manual")
+    assert loop is not None
+    loop = world.drive(ctl, loop.loop_id, {"REJECTED"})
+    assert "does not meet >= 0.5" in str(loop.reason)
+    assert "improvement" in str(loop.reason) and loop.gate["passed"] is False
+    assert world.champion() == 1 and world.routes() == [("models:/pm/1", 100.0)]
+    assert _actions(ctl)[-1] == "gate_failed"
+
+
+def test_canary_guardrail_breach_rolls_back(world: World) -> None:
+    ctl = world.controller()
+    loop = ctl.trigger("pm", "manual")
+    assert loop is not None
+    loop = world.drive(ctl, loop.loop_id, {"CANARY"})
+    world.traffic(2, 10, status=500)  # the challenger errors in production
+    world.traffic(2, 10)
+    loop = world.drive(ctl, loop.loop_id, {"ROLLED_BACK"})
+    assert "error rate 0.500 > 0.1" in str(loop.reason)
+    assert world.routes() == [("models:/pm/1", 100.0)] and world.champion() == 1
+    mv = get_registry_store(world.tracking).get_model_version("pm", 2)
+    assert "error rate" in mv.tags["loopml.rejected"]
+
+
+def test_live_quality_guardrail_rolls_back(world: World) -> None:
+    ctl = world.controller(canary={"max_quality_drop": 0.1, "min_labels": 10})
+    loop = ctl.trigger("pm", "manual")
+    assert loop is not None
+    world.drive(ctl, loop.loop_id, {"CANARY"})
+    world.traffic(2, 20, correct=False)
+    world.traffic(1, 20, correct=True)
+    loop = world.drive(ctl, loop.loop_id, {"ROLLED_BACK"})
+    assert "live f1" in str(loop.reason)
+
+
+def test_one_loop_per_model_and_alerts_as_triggers(world: World) -> None:
+    ctl = world.controller(retrain={"params": {"pause": 2.0}})
+    world.tracking.append_event("alert.firing", "drift_share/pm", {"value": 0.6})
+    world.tracking.append_event("alert.firing", "latency_p99/pm", {"value": 900})  # no match
+    ctl.run_once()
+    loops = ctl.loops.list_loops("pm")
+    assert len(loops) == 1 and loops[0].trigger["reason"] == "alert drift_share/pm"
+    # A new alert while that loop runs is recorded, not acted on.
+    world.tracking.append_event("alert.firing", "drift_share/pm", {"value": 0.7})
+    ctl.run_once()
+    assert len(ctl.loops.list_loops("pm")) == 1
+    assert _actions(ctl).count("ignored") == 1
+    assert ctl.trigger("pm", "manual") is None
+    world.drive(ctl, loops[0].loop_id, {"CANARY"})
+
+
+def test_approval_is_required_when_the_policy_says_so(world: World) -> None:
+    from loopml.automation.controller import approve
+
+    ctl = world.controller(gate={"approval": True})
+    loop = ctl.trigger("pm", "manual")
+    assert loop is not None
+    loop = world.drive(ctl, loop.loop_id, {"AWAITING_APPROVAL"})
+    ctl.run_once()
+    assert ctl.loops.get_loop(loop.loop_id).state == "AWAITING_APPROVAL"
+    assert world.routes() == [("models:/pm/1", 100.0)]
+    approve(ctl.loops, loop.loop_id, "alice")
+    with pytest.raises(InvalidState, match="not waiting for approval"):
+        approve(ctl.loops, loop.loop_id, "bob")
+    ctl.run_once()  # the canary starts on the controller's next pass
+    loop = ctl.loops.get_loop(loop.loop_id)
+    assert loop.state == "CANARY" and loop.approved_by == "alice" and len(world.routes()) == 2
+
+
+def test_dry_run_changes_nothing(world: World) -> None:
+    ctl = world.controller(dry_run=True)
+    loop = ctl.trigger("pm", "manual")
+    assert loop is not None and loop.dry_run
+    loop = world.drive(ctl, loop.loop_id, {"REJECTED"})
+    assert "dry run" in str(loop.reason)
+    assert world.routes() == [("models:/pm/1", 100.0)] and world.champion() == 1
+    assert "would send 25%" in ctl.loops.history("pm")[-1].message
+
+
+@pytest.mark.parametrize("over,match", [
+    ({"model": ""}, "missing"),
+    ({"retrain": {"pipeline": "nocolon"}}, "module:attr"),
+    ({"evaluate": {"metric": "auc"}}, "evaluate.metric must be one of"),
+    ({"canary": {"weight": 100}}, "between 0 and 100"),
+    ({"canary": {"wieght": 10}}, "Unknown key"),
+    ({"trigger": {"schedule": "daily"}}, "not a cron expression"),
+    ({"colour": "red"}, "Unknown key"),
+])
+def test_bad_policies(world: World, over: dict, match: str) -> None:  # type: ignore[type-arg]
+    with pytest.raises(InvalidParameterValue, match=match):
+        world.policy(**over)
