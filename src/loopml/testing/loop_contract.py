@@ -12,9 +12,9 @@ from loopml.errors import ResourceDoesNotExist
 from loopml.store.loops_base import Loop, LoopStore, StaleLoop
 
 
-def _loop(model: str, **kw: object) -> Loop:
-    return Loop(uuid.uuid4().hex, model, model, "RETRAINING", {"reason": "test"},  # type: ignore[arg-type]
-                champion_version=1, **kw)
+def _loop(model: str) -> Loop:
+    return Loop(uuid.uuid4().hex, model, model, "RETRAINING", {"reason": "test"},
+                champion_version=1)
 
 
 class LoopStoreContract:
