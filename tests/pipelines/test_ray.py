@@ -34,6 +34,9 @@ def cluster(tmp_path_factory) -> Iterator[str]:  # type: ignore[no-untyped-def]
     port = free_port()
     temp = tmp_path_factory.mktemp("ray")
     # Workers import the test steps by module name, as cluster nodes would import installed code.
+    # Token auth off on every node and in this process: a ~/.ray/auth_token left by an
+    # earlier local Ray (a benchmark, say) otherwise makes the second node's join fail.
+    os.environ["RAY_AUTH_MODE"] = "disabled"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_USAGE_STATS_ENABLED": "0"}
     common = ["--num-cpus=1", "--disable-usage-stats"]
     subprocess.run([ray_bin, "start", "--head", f"--port={port}", "--include-dashboard=false",
