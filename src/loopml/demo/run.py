@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -158,6 +159,8 @@ def run_demo(cfg: Config, keep_running: bool, console: Console) -> int:
 
     home = loopml_home()
     work = home / "demo"
+    # A rerun starts a fresh inference log (the store keeps the earlier runs' history).
+    shutil.rmtree(work / "inference", ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
     stages = Stages()
     port, serve_port = _free_port(), _free_port()
