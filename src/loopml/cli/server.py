@@ -78,6 +78,7 @@ def server(
         typer.echo(f"Error: {e.message}", err=True)
         raise typer.Exit(2) from None
     if monitors is not None:
+        os.environ[f.ENV_MONITORS] = str(monitors.resolve())
         from loopml.monitoring.scheduler import MonitorScheduler, load_specs
         from loopml.store import get_monitoring_store, get_store
 

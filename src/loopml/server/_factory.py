@@ -27,6 +27,7 @@ ENV_BASIC_USER = "LOOPML_AUTH_USERNAME"
 # Comma-separated artifact locations, besides the server's own root, that registered model
 # versions may point at (e.g. a shared s3://models bucket).
 ENV_MODEL_ROOTS = "LOOPML_REGISTRY_ALLOWED_SOURCES"
+ENV_MONITORS = "LOOPML_SERVER_MONITORS"  # the --monitors file, for the dashboard
 ENV_BASIC_PASSWORD = "LOOPML_AUTH_PASSWORD"  # noqa: S105 - the name of a variable, not a secret
 
 
@@ -58,4 +59,8 @@ def app_from_env() -> Starlette:
         os.environ[ENV_BACKEND], os.environ[ENV_ARTIFACTS], os.environ.get(ENV_TOKEN) or None,
         basic,
     )
+    if os.environ.get(ENV_MONITORS):
+        from loopml.monitoring.scheduler import load_specs
+
+        services.monitor_specs = load_specs(os.environ[ENV_MONITORS])
     return create_app(services)

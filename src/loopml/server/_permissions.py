@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import enum
 import hmac
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -14,6 +14,8 @@ from starlette.routing import Route
 
 from loopml.errors import PermissionDenied, Unauthenticated
 from loopml.server._http import Handler, error_response, guarded
+
+TOKEN_COOKIE = "loopml_token"  # noqa: S105 - the cookie's name, not a secret
 
 
 class Permission(enum.Enum):
@@ -35,10 +37,14 @@ class Authenticator:
     def enabled(self) -> bool:
         return bool(self.token or self.basic)
 
-    def check(self, request: Request, permission: Permission) -> None:
+    def check(self, request: Request, permission: Permission, cookie: bool = False) -> None:
+        """``cookie``: also accept the token from the dashboard's login cookie (only on
+        dashboard routes, whose forms carry CSRF tokens; never on the JSON API)."""
         if permission is Permission.PUBLIC or not self.enabled:
             return
         header = request.headers.get("authorization", "")
+        if not header and cookie and request.cookies.get(TOKEN_COOKIE):
+            header = f"Bearer {request.cookies[TOKEN_COOKIE]}"
         scheme, _, cred = header.partition(" ")
         if self.token and scheme.lower() == "bearer" and hmac.compare_digest(
             cred.strip().encode(), self.token.encode()
@@ -70,14 +76,16 @@ def route(
     methods: Sequence[str],
     permission: Permission,
     auth: Authenticator,
+    cookie_auth: bool = False,
+    on_denied: Callable[[Request, Exception], Response] | None = None,
 ) -> PermissionedRoute:
     inner = guarded(endpoint)
 
     async def checked(request: Request) -> Response:
         try:
-            auth.check(request, permission)
+            auth.check(request, permission, cookie=cookie_auth)
         except (Unauthenticated, PermissionDenied) as e:
-            return error_response(e)
+            return on_denied(request, e) if on_denied else error_response(e)
         return await inner(request)
 
     r = PermissionedRoute(path, checked, methods=list(methods))

@@ -27,11 +27,12 @@ from loopml.server.routes import (
     pipelines,
     registry,
     runs,
+    ui,
 )
 from loopml.server.services import Services
 
 ROUTE_MODULES = (health, experiments, runs, metrics, artifacts, logged_models, registry,
-                 deployments, monitoring, pipelines, loops)
+                 deployments, monitoring, pipelines, loops, ui)
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:

@@ -39,3 +39,5 @@ class Services:
     allowed_model_roots: list[str] = field(default_factory=list)
     # The closed-loop controller, when this server runs one (``--policies``).
     controller: Any = None
+    # Monitor specs this server runs (``--monitors``): the dashboard lists them.
+    monitor_specs: list[Any] = field(default_factory=list)

@@ -1,0 +1,170 @@
+"""The dashboard: server-rendered pages under ``/ui`` (``/`` redirects there).
+
+Pages need READ, actions (re-run a pipeline, approve a loop) ADMIN plus a CSRF token.
+When auth is on, browsers sign in with the token (a cookie, accepted only on these routes,
+whose forms all carry the CSRF token) or with basic auth."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, RedirectResponse, Response
+
+from loopml.errors import InvalidParameterValue, LoopmlError
+from loopml.server._permissions import TOKEN_COOKIE, PermissionedRoute, route
+from loopml.server._permissions import Permission as P
+from loopml.server.services import Services
+from loopml.ui import views_ops as ops
+from loopml.ui import views_tracking as tr
+from loopml.ui._render import HEADERS, HERE, check_csrf, render
+
+View = Callable[..., dict[str, Any]]
+
+
+def _denied(request: Request, e: Exception) -> Response:
+    if request.method == "GET":
+        return RedirectResponse(f"/ui/login?next={quote(str(request.url.path))}", 303)
+    return render(request, "error.html", 403, status=403, message=str(e))
+
+
+def routes(s: Services) -> list[PermissionedRoute]:
+    def page(template: str, view: View) -> Callable[[Request], Any]:
+        async def handler(request: Request) -> Response:
+            q = dict(request.query_params)
+            if "run" in request.query_params:  # the runs table's compare checkboxes
+                q["runs"] = ",".join(request.query_params.getlist("run"))
+            try:
+                ctx = await run_in_threadpool(view, s, q, **request.path_params)
+            except LoopmlError as e:
+                return render(request, "error.html", e.http_status, status=e.http_status,
+                              message=e.message)
+            return render(request, template, **ctx)
+        return handler
+
+    def ui(path: str, handler: Callable[[Request], Any], perm: P = P.READ,
+           methods: tuple[str, ...] = ("GET",)) -> PermissionedRoute:
+        return route(path, handler, list(methods), perm, s.auth, cookie_auth=True,
+                     on_denied=_denied)
+
+    async def root(request: Request) -> Response:
+        return RedirectResponse("/ui/experiments", 303)
+
+    async def static(request: Request) -> Response:
+        return FileResponse(HERE / "static" / "app.css", media_type="text/css",
+                            headers={"X-Content-Type-Options": "nosniff"})
+
+    async def login(request: Request) -> Response:
+        nxt = request.query_params.get("next", "/ui/experiments")
+        if request.method == "GET":
+            return render(request, "login.html", next=nxt, failed=False)
+        form = await request.form()
+        try:
+            check_csrf(request, form)
+        except LoopmlError as e:
+            return render(request, "error.html", 403, status=403, message=e.message)
+        token = str(form.get("token", ""))
+        nxt = str(form.get("next") or "/ui/experiments")
+        if not nxt.startswith("/ui/") or nxt.startswith("//"):
+            nxt = "/ui/experiments"  # no open redirect
+        ok = bool(s.auth.token) and hmac.compare_digest(token.encode(),
+                                                         str(s.auth.token).encode())
+        if not ok:
+            return render(request, "login.html", 401, next=nxt, failed=True)
+        resp = RedirectResponse(nxt, 303)
+        resp.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
+        return resp
+
+    async def artifact(request: Request) -> Response:
+        try:
+            data, _ = await run_in_threadpool(tr.artifact_bytes, s, request.path_params["run_id"],
+                                              request.query_params.get("path", ""))
+        except LoopmlError as e:
+            return render(request, "error.html", e.http_status, status=e.http_status,
+                          message=e.message)
+        name = Path(request.query_params.get("path", "artifact")).name
+        # Always a download, never rendered: an uploaded .html or .svg cannot run here.
+        return Response(data, media_type="application/octet-stream", headers={
+            **HEADERS, "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"})
+
+    async def image(request: Request) -> Response:
+        path = request.query_params.get("path", "")
+        try:
+            data, ctype = await run_in_threadpool(tr.artifact_bytes, s,
+                                                  request.path_params["run_id"], path)
+            if ctype not in tr.IMAGE_TYPES:
+                raise InvalidParameterValue(f"{path!r} is not a PNG, JPEG, GIF or WebP image.")
+        except LoopmlError as e:
+            return render(request, "error.html", e.http_status, status=e.http_status,
+                          message=e.message)
+        return Response(data, media_type=ctype, headers=HEADERS)
+
+    async def rerun(request: Request) -> Response:
+        form = await request.form()
+        try:
+            check_csrf(request, form)
+            rid = request.path_params["run_id"]
+            await run_in_threadpool(_rerun, s, rid)
+        except LoopmlError as e:
+            return render(request, "error.html", e.http_status, status=e.http_status,
+                          message=e.message)
+        return RedirectResponse(f"/ui/pipelines/{rid}", 303)
+
+    async def approve(request: Request) -> Response:
+        from loopml.automation.controller import approve as do_approve
+
+        form = await request.form()
+        try:
+            check_csrf(request, form)
+            await run_in_threadpool(do_approve, s.loops, request.path_params["loop_id"],
+                                    "dashboard")
+        except LoopmlError as e:
+            return render(request, "error.html", e.http_status, status=e.http_status,
+                          message=e.message)
+        return RedirectResponse("/ui/loop", 303)
+
+    return [
+        ui("/", root),
+        route("/ui/static/app.css", static, ["GET"], P.PUBLIC, s.auth),
+        route("/ui/login", login, ["GET", "POST"], P.PUBLIC, s.auth),
+        ui("/ui/experiments", page("experiments.html", tr.experiments)),
+        ui("/ui/experiments/{experiment_id}", page("runs.html", tr.runs)),
+        ui("/ui/runs/{run_id}", page("run.html", tr.run)),
+        ui("/ui/compare", page("compare.html", _compare)),
+        ui("/ui/artifact/{run_id}", artifact),
+        ui("/ui/preview/{run_id}", image),
+        ui("/ui/models", page("models.html", ops.models)),
+        ui("/ui/models/{name}", page("model.html", ops.model)),
+        ui("/ui/pipelines", page("pipelines.html", ops.pipelines)),
+        ui("/ui/pipelines/{run_id}", page("pipeline_run.html", ops.pipeline_run)),
+        ui("/ui/pipelines/{run_id}/rerun", rerun, P.ADMIN, ("POST",)),
+        ui("/ui/deployments", page("deployments.html", ops.deployments)),
+        ui("/ui/monitors", page("monitors.html", ops.monitors)),
+        ui("/ui/loop", page("loop.html", ops.loop)),
+        ui("/ui/loop/{loop_id}/approve", approve, P.ADMIN, ("POST",)),
+    ]
+
+
+def _compare(s: Services, q: dict[str, str]) -> dict[str, Any]:
+    return tr.compare(s, q)
+
+
+def _rerun(s: Services, run_id: str) -> None:
+    """Resume a failed run in the background, or start the same pipeline again."""
+    import threading
+
+    from loopml.pipelines import load_pipeline, resume, start
+    from loopml.tracking._client import TrackingClient
+
+    rec = s.pipelines.get_run(run_id)
+    client = TrackingClient(store=s.store, proxy_root=s.blobs.root_uri)
+    if rec.status == "FAILED":
+        threading.Thread(target=resume, args=(run_id,), kwargs={"client": client},
+                         daemon=True).start()
+        return
+    start(load_pipeline(rec.ref), rec.params, executor=rec.executor, client=client)

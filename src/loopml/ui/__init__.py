@@ -1,0 +1,1 @@
+"""The dashboard (server-rendered pages, inline SVG charts, no JavaScript); routes in server/routes/ui.py."""

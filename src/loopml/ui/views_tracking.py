@@ -1,0 +1,165 @@
+"""Dashboard pages for experiments and runs: the runs table (search, sort, chosen columns,
+pagination), run detail (params, metric charts, artifact browser with safe previews) and
+run comparison. Each view is a plain function of (services, query) -> template context."""
+
+from __future__ import annotations
+
+import csv
+import io
+import mimetypes
+from typing import Any
+
+from loopml.entities import ViewType
+from loopml.errors import InvalidParameterValue, LoopmlError
+from loopml.ui._render import safe
+from loopml.ui.svg import line_chart
+
+PAGE = 50
+PREVIEW_BYTES = 64 * 1024
+IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}  # never SVG: it scripts
+TEXT_SUFFIXES = (".txt", ".log", ".json", ".yaml", ".yml", ".md", ".py", ".cfg", ".toml",
+                 ".ini", "MLmodel", ".html", ".xml", ".svg", ".js")
+
+
+def experiments(s: Any, q: dict[str, str]) -> dict[str, Any]:
+    exps = s.store.search_experiments(ViewType.ACTIVE_ONLY, 1000).items
+    return {"experiments": exps}
+
+
+def _columns(runs: list[Any], chosen: str | None) -> list[str]:
+    if chosen:
+        cols = [c.strip() for c in chosen.split(",") if c.strip()]
+        for c in cols:
+            if not c.startswith(("params.", "metrics.", "tags.")):
+                raise InvalidParameterValue(
+                    f"Column {c!r}: use params.<key>, metrics.<key> or tags.<key>.")
+        return cols[:30]
+    metrics = sorted({k for r in runs for k in r.data.metrics})[:6]
+    params = sorted({k for r in runs for k in r.data.params})[:4]
+    return [f"metrics.{k}" for k in metrics] + [f"params.{k}" for k in params]
+
+
+def cell(run: Any, col: str) -> Any:
+    kind, _, key = col.partition(".")
+    if kind == "metrics":
+        m = run.data.metrics.get(key)
+        return m.value if m is not None else None
+    if kind == "params":
+        return run.data.params.get(key)
+    return run.data.tags.get(key)
+
+
+def runs(s: Any, q: dict[str, str], experiment_id: str) -> dict[str, Any]:
+    exp = s.store.get_experiment(experiment_id)
+    flt, order = q.get("filter") or None, q.get("order_by") or None
+    error = None
+    try:
+        page = s.store.search_runs([experiment_id], flt, ViewType.ACTIVE_ONLY, PAGE,
+                                   [order] if order else None, q.get("page_token") or None)
+        items, token = page.items, page.next_page_token
+    except LoopmlError as e:  # a bad filter is shown on the page, not a 500
+        items, token, error = [], None, e.message
+    cols = _columns(items, q.get("cols"))
+    rows = [{"run": r, "cells": [cell(r, c) for c in cols]} for r in items]
+    return {"exp": exp, "rows": rows, "cols": cols, "filter": flt or "", "order_by": order or "",
+            "next_token": token, "error": error, "chosen": q.get("cols") or ""}
+
+
+def run(s: Any, q: dict[str, str], run_id: str) -> dict[str, Any]:
+    r = s.store.get_run(run_id)
+    charts = []
+    for key in sorted(r.data.metrics)[:24]:
+        hist = s.store.get_metric_history(run_id, key).items
+        charts.append(safe(line_chart([(key, [(m.step, m.value) for m in hist])], key)))
+    path = q.get("path", "")
+    listing, preview = _artifacts(s, r, path)
+    return {"run": r, "charts": charts, "listing": listing, "path": path, "preview": preview,
+            "parent": path.rsplit("/", 1)[0] if "/" in path else ""}
+
+
+def _blobs(s: Any, run: Any) -> Any:
+    from loopml.tracking._client import TrackingClient
+
+    return TrackingClient(store=s.store, proxy_root=s.blobs.root_uri).artifact_store(
+        run.info.artifact_uri)
+
+
+def _artifacts(s: Any, run: Any, path: str) -> tuple[list[Any], dict[str, Any] | None]:
+    try:
+        blobs = _blobs(s, run)
+    except (LoopmlError, ValueError):
+        return [], None
+    if path and blobs.exists(path) and not blobs.list(path):
+        parent = path.rsplit("/", 1)[0] if "/" in path else ""
+        return blobs.list(parent), preview(blobs, path)
+    return blobs.list(path), None
+
+
+def preview(blobs: Any, path: str) -> dict[str, Any]:
+    ctype = mimetypes.guess_type(path)[0] or ""
+    if ctype in IMAGE_TYPES:
+        return {"kind": "image", "path": path}
+    if path.endswith((".csv", ".tsv")):
+        text = _head(blobs, path)
+        reader = csv.reader(io.StringIO(text), delimiter="\t" if path.endswith(".tsv") else ",")
+        table = [row for _, row in zip(range(51), reader, strict=False)]
+        return {"kind": "table", "path": path, "rows": table}
+    if path.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        with blobs_local(blobs, path) as local:
+            t = pq.read_table(local).slice(0, 50)
+        rows = [t.column_names] + [[str(v) for v in row.values()] for row in t.to_pylist()]
+        return {"kind": "table", "path": path, "rows": rows}
+    if path.endswith(TEXT_SUFFIXES) or "." not in path.rsplit("/", 1)[-1]:
+        return {"kind": "text", "path": path, "text": _head(blobs, path)}
+    return {"kind": "none", "path": path}
+
+
+def _head(blobs: Any, path: str) -> str:
+    data = b""
+    for chunk in blobs.open_stream(path):
+        data += chunk
+        if len(data) >= PREVIEW_BYTES:
+            break
+    return data[:PREVIEW_BYTES].decode("utf-8", "replace")
+
+
+class blobs_local:  # noqa: N801 - used as a context manager
+    def __init__(self, blobs: Any, path: str) -> None:
+        import tempfile
+
+        self.tmp = tempfile.TemporaryDirectory()
+        self.blobs, self.path = blobs, path
+
+    def __enter__(self) -> str:
+        local = f"{self.tmp.name}/f"
+        self.blobs.get_file(self.path, local)
+        return local
+
+    def __exit__(self, *a: Any) -> None:
+        self.tmp.cleanup()
+
+
+def artifact_bytes(s: Any, run_id: str, path: str) -> tuple[bytes, str]:
+    run = s.store.get_run(run_id)
+    blobs = _blobs(s, run)
+    return blobs.get_bytes(path), mimetypes.guess_type(path)[0] or "application/octet-stream"
+
+
+def compare(s: Any, q: dict[str, str]) -> dict[str, Any]:
+    ids = [x for x in (q.get("runs") or "").split(",") if x][:10]
+    if len(ids) < 2:
+        raise InvalidParameterValue("Pick at least two runs to compare (tick them in the runs table).")
+    runs_ = [s.store.get_run(i) for i in ids]
+    keys = sorted({k for r in runs_ for k in r.data.metrics})[:16]
+    charts = []
+    for key in keys:
+        pts = s.store.get_metric_history_bulk_interval(ids, key, 500)
+        series = [(r.info.run_name or r.info.run_id[:8],
+                   [(m.step, m.value) for m in pts if m.run_id == r.info.run_id]) for r in runs_]
+        charts.append(safe(line_chart(series, key)))
+    params = sorted({k for r in runs_ for k in r.data.params})
+    rows = [("params." + p, [r.data.params.get(p) for r in runs_]) for p in params]
+    rows += [("metrics." + k, [cell(r, "metrics." + k) for r in runs_]) for k in keys]
+    return {"runs": runs_, "charts": charts, "rows": rows}
