@@ -48,6 +48,7 @@ def test_every_page_opens_with_screenshots(populated: Populated, page: Any, tmp_
     assert page.locator("#drift td.drift").count() == 2
     _open(page, f"{base}/ui/deployments")
     assert "models:/dash-model/1" in page.inner_text("main")
+    assert "req/s" in page.inner_text("main") and "100.1" in page.inner_text("main")
 
 
 def test_search_sort_paginate_and_compare(populated: Populated, page: Any) -> None:

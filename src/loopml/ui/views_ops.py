@@ -77,7 +77,9 @@ def deployments(s: Any, q: dict[str, str]) -> dict[str, Any]:
         for spec in s.monitor_specs:
             if spec.deployment == d.name:
                 rs = s.monitoring.results(spec.name)[-20:]
-                stats += [{"monitor": spec.name, "end": r.window_end, **r.metrics} for r in rs]
+                stats += [{"monitor": spec.name, "end": r.window_end, **r.metrics,
+                           "rate": r.metrics.get("requests", 0.0)
+                           / max((r.window_end - r.window_start) / 1000, 1e-3)} for r in rs]
         chart = None
         if stats:
             chart = safe(line_chart(
