@@ -53,6 +53,25 @@ def load_run_info(conn: Connection, run_id: str) -> RunInfo:
     return _info(row)
 
 
+# Built once with an expanding bind parameter: building ``.in_(list)`` per call coerced
+# every id (about 40% of a 300-run search page's server time).
+_IDS: sa.BindParameter[str] = sa.bindparam("ids", expanding=True)
+_LM, _DI, _DS, _ML = t.latest_metrics.c, t.run_dataset_inputs.c, t.datasets.c, t.run_model_links.c
+_LOAD_INFO = sa.select(*_INFO_COLS).where(t.runs.c.run_uuid.in_(_IDS))
+_LOAD_METRICS = sa.select(_LM.run_uuid, _LM.key, _LM.value, _LM.value_kind, _LM.timestamp,
+                          _LM.step).where(_LM.run_uuid.in_(_IDS))
+_LOAD_PARAMS = sa.select(t.params.c.run_uuid, t.params.c.key, t.params.c.value).where(
+    t.params.c.run_uuid.in_(_IDS))
+_LOAD_TAGS = sa.select(t.tags.c.run_uuid, t.tags.c.key, t.tags.c.value).where(
+    t.tags.c.run_uuid.in_(_IDS))
+_LOAD_DATASETS = sa.select(
+    _DI.run_uuid, _DI.tags, _DS.name, _DS.digest, _DS.source_type, _DS.source, _DS.schema,
+    _DS.profile).join_from(t.run_dataset_inputs, t.datasets,
+                           _DI.dataset_uuid == _DS.dataset_uuid).where(_DI.run_uuid.in_(_IDS))
+_LOAD_LINKS = sa.select(_ML.run_uuid, _ML.model_id, _ML.direction, _ML.step).where(
+    _ML.run_uuid.in_(_IDS))
+
+
 def load_runs(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
     """Load full runs in the order of ``run_ids`` (ids not found are skipped)."""
     if not run_ids:
@@ -64,42 +83,21 @@ def load_runs(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
     datasets: dict[str, list[DatasetInput]] = {r: [] for r in run_ids}
     model_in: dict[str, list[str]] = {r: [] for r in run_ids}
     model_out: dict[str, list[LoggedModelOutput]] = {r: [] for r in run_ids}
-    r = t.runs.c
     for chunk in _chunks(run_ids):
-        for row in conn.execute(sa.select(*_INFO_COLS).where(r.run_uuid.in_(chunk))).all():
+        ids = {"ids": list(chunk)}
+        for row in conn.execute(_LOAD_INFO, ids).all():
             infos[row[0]] = _info(row)
-        lm = t.latest_metrics.c
-        for rid, key, value, kind, ts, step in conn.execute(
-            sa.select(lm.run_uuid, lm.key, lm.value, lm.value_kind, lm.timestamp, lm.step).where(
-                lm.run_uuid.in_(chunk)
-            )
-        ).all():
+        for rid, key, value, kind, ts, step in conn.execute(_LOAD_METRICS, ids).all():
             metrics[rid][key] = Metric(key, decode_value(value, kind), ts, step)
-        for table, target in ((t.params, params), (t.tags, tags)):
-            c = table.c
-            for rid, key, value in conn.execute(
-                sa.select(c.run_uuid, c.key, c.value).where(c.run_uuid.in_(chunk))
-            ).all():
+        for stmt, target in ((_LOAD_PARAMS, params), (_LOAD_TAGS, tags)):
+            for rid, key, value in conn.execute(stmt, ids).all():
                 target[rid][key] = value
-        di, ds = t.run_dataset_inputs.c, t.datasets.c
-        for drow in conn.execute(
-            sa.select(
-                di.run_uuid, di.tags, ds.name, ds.digest, ds.source_type, ds.source, ds.schema,
-                ds.profile,
-            )
-            .join_from(t.run_dataset_inputs, t.datasets, di.dataset_uuid == ds.dataset_uuid)
-            .where(di.run_uuid.in_(chunk))
-        ).all():
+        for drow in conn.execute(_LOAD_DATASETS, ids).all():
             itags = tuple(InputTag(k, v) for k, v in orjson.loads(drow[1]).items())
             datasets[drow[0]].append(
                 DatasetInput(Dataset(drow[2], drow[3], drow[4], drow[5], drow[6], drow[7]), itags)
             )
-        ml = t.run_model_links.c
-        for rid, mid, direction, step in conn.execute(
-            sa.select(ml.run_uuid, ml.model_id, ml.direction, ml.step).where(
-                ml.run_uuid.in_(chunk)
-            )
-        ).all():
+        for rid, mid, direction, step in conn.execute(_LOAD_LINKS, ids).all():
             if direction == "input":
                 model_in[rid].append(mid)
             else:
