@@ -111,7 +111,8 @@ class _Driver:
             if isinstance(v, OutputRef):
                 ref = self.steps[v.node].outputs.get(v.output)
                 if ref is None:  # the upstream step returned None for this output
-                    spec[arg], record[arg] = ("value", None), {"value": None}
+                    spec[arg] = ("value", None)
+                    record[arg] = {"step": v.node, "output": v.output, "value": None}
                     h.update(f"{arg}=none;".encode())
                     continue
                 obj_key = (v.node, v.output)
@@ -143,7 +144,7 @@ class _Driver:
         s = self.p.nodes[node].step
         return StepTask(self.rec.run_id, node, s, spec, self.artifact_uri, self.tracking_uri,
                         self.experiment_id, str(self.rec.tracking_run_id), s.timeout, attempt,
-                        keep_objects=self.ex.in_process, proxy_root=self.client.proxy_root,
+                        proxy_root=self.client.proxy_root,
                         client=self.client if self.ex.in_process else None, cache_key=key)
 
     def _record(self, s: StepRun) -> None:
@@ -157,7 +158,7 @@ class _Driver:
         inflight: dict[Future[TaskResult], tuple[str, int, float | None]] = {}
         retry_at: dict[str, tuple[float, int]] = {}
         started: dict[str, tuple[int, str, dict[str, Any], dict[str, tuple[str, Any]]]] = {}
-        failed = False
+        deps = {n: self.p.nodes[n].upstream() for n in order}
         # In-process steps share this process's tracking state: one at a time.
         limit = 1 if self.ex.in_process else self.ex.max_parallel
         while todo or inflight:
@@ -168,8 +169,8 @@ class _Driver:
                     break
                 if node in busy:
                     continue
-                deps = self.p.nodes[node].upstream()
-                if not all(self.steps.get(d) and self.steps[d].status in DONE_STEP for d in deps):
+                if not all(self.steps.get(d) and self.steps[d].status in DONE_STEP
+                           for d in deps[node]):
                     continue
                 if node in retry_at:
                     due, attempt = retry_at[node]
@@ -203,7 +204,7 @@ class _Driver:
             for fut in done:
                 node, attempt, _ = inflight.pop(fut)
                 res = self._result(fut, node, attempt)
-                failed |= self._finish(node, attempt, res, started[node], todo, retry_at)
+                self._finish(node, attempt, res, started[node], todo, retry_at)
             now = time.monotonic()
             for fut, (node, attempt, deadline) in list(inflight.items()):
                 if deadline is not None and now >= deadline:
@@ -211,9 +212,9 @@ class _Driver:
                     self.ex.cancel(fut)
                     timeout = self.p.nodes[node].step.timeout
                     res = TaskResult(node, attempt, error=f"StepTimeout: step {node!r} timed out "
-                                     f"after {timeout:g}s", timed_out=True)
-                    failed |= self._finish(node, attempt, res, started[node], todo, retry_at)
-        return not failed and all(self.steps.get(n) and self.steps[n].status in DONE_STEP
+                                     f"after {timeout:g}s")
+                    self._finish(node, attempt, res, started[node], todo, retry_at)
+        return all(self.steps.get(n) and self.steps[n].status in DONE_STEP
                                   for n in order)
 
     def _result(self, fut: Future[TaskResult], node: str, attempt: int) -> TaskResult:
@@ -227,8 +228,9 @@ class _Driver:
 
     def _finish(self, node: str, attempt: int, res: TaskResult,
                 started: tuple[int, str, dict[str, Any], dict[str, tuple[str, Any]]],
-                todo: list[str], retry_at: dict[str, tuple[float, int]]) -> bool:
-        """Record a finished attempt; returns True when the step failed for good."""
+                todo: list[str], retry_at: dict[str, tuple[float, int]]) -> None:
+        """Record a finished attempt: success, a retry scheduled, or a failure that stops
+        the step's dependants."""
         t0, key, record, _ = started
         s = self.p.nodes[node].step
         base = StepRun(self.rec.run_id, node, RUNNING, attempt, key, None, record,
@@ -242,13 +244,13 @@ class _Driver:
             if self.cache and s.cache:
                 self.store.cache_put(key, self.rec.run_id, node, res.outputs)
             todo.remove(node)
-            return False
+            return
         if attempt <= s.retries:
             delay = s.retry_backoff * (2 ** (attempt - 1))
             retry_at[node] = (time.monotonic() + delay, attempt + 1)
             self._record(replace(base, error=f"attempt {attempt} failed, retrying in "
                                  f"{delay:g}s: {res.error}"))
-            return False
+            return
         self._record(replace(base, status=FAILED, error=res.error, end_time=_now()))
         todo.remove(node)
         for d in sorted(self.p.downstream(node)):
@@ -257,7 +259,6 @@ class _Driver:
                 self._record(StepRun(self.rec.run_id, d, UPSTREAM_FAILED,
                                      error=f"Not run: upstream step {node!r} failed.",
                                      start_time=_now(), end_time=_now()))
-        return True
 
 
 def _open(client: TrackingClient | None, tracking_uri: str | None) -> tuple[TrackingClient, PipelineStore]:

@@ -41,9 +41,9 @@ class StepTask:
     parent_run_id: str
     timeout: float | None = None
     attempt: int = 1
-    keep_objects: bool = False  # in-process: hand outputs back as objects too
     proxy_root: str | None = None  # where mlflow-artifacts: URIs live, when run by a server
-    client: Any = None  # in-process only: the engine's TrackingClient
+    # In-process only: the engine's TrackingClient; outputs then also go back as objects.
+    client: Any = None
     cache_key: str = ""  # the step's key (code, inputs, parameters): provenance of outputs
 
 
@@ -56,7 +56,6 @@ class TaskResult:
     tracking_run_id: str | None = None
     log_uri: str | None = None
     error: str | None = None
-    timed_out: bool = False
     start_time: int = 0
     end_time: int = 0
 
@@ -184,10 +183,10 @@ def execute(task: StepTask) -> TaskResult:
                                                    task.cache_key)
                 except TypeError as e:
                     raise TypeError(f"Step {task.node!r} output {name!r} is {e}.") from None
-            if task.keep_objects:
+            if task.client is not None:
                 res.objects = values
         except StepTimeout as e:
-            res.error, res.timed_out = f"StepTimeout: step {task.node!r} {e}", True
+            res.error = f"StepTimeout: step {task.node!r} {e}"
         except BaseException as e:  # noqa: BLE001 - a step's failure is data, reported back
             if isinstance(e, KeyboardInterrupt):
                 raise
@@ -195,9 +194,10 @@ def execute(task: StepTask) -> TaskResult:
             print(res.error, file=out)
     text = out.getvalue()
     if text:
+        log_path = f"{base}/logs-{task.attempt}.txt"
         with contextlib.suppress(Exception):
-            blobs.put_bytes(f"{base}/logs-{task.attempt}.txt", text.encode())
-            res.log_uri = f"{task.artifact_uri.rstrip('/')}/{base}/logs-{task.attempt}.txt"
+            blobs.put_bytes(log_path, text.encode())
+            res.log_uri = f"{task.artifact_uri.rstrip('/')}/{log_path}"
     res.end_time = _now()
     return res
 
