@@ -19,8 +19,7 @@ def labelled_traffic(log_dir: str, deployment: str, since_ms: int,
     from loopml.tracking._fluent import client
 
     c = client() if tracking_uri is None else TrackingClient(tracking_uri)
-    policy = Policy(model="", deployment=deployment, log_dir=log_dir)
-    return recent_labelled(policy, get_monitoring_store(c.store), since_ms, features)
+    return recent_labelled(log_dir, deployment, get_monitoring_store(c.store), since_ms, features)
 
 
 __all__ = ["Controller", "Policy", "labelled_traffic", "load_policies"]

@@ -56,10 +56,10 @@ def holdout(policy: Policy) -> tuple[pd.DataFrame, list[Any]] | None:
     return frame.drop(columns=[label]), frame[label].tolist()
 
 
-def recent_labelled(policy: Policy, monitoring: MonitoringStore, since_ms: int,
-                    names: list[str] | None = None) -> tuple[pd.DataFrame, list[Any]]:
+def recent_labelled(log_dir: str, deployment: str, monitoring: MonitoringStore,
+                    since_ms: int, names: list[str] | None = None) -> tuple[pd.DataFrame, list[Any]]:
     """Single-row requests of the deployment since ``since_ms`` that have a label."""
-    rows = read_log(policy.log_dir, policy.deployment)
+    rows = read_log(log_dir, deployment, since_ms)
     if rows.empty:
         return pd.DataFrame(), []
     rows = rows[(rows.ts_ms >= since_ms) & (rows.status.astype(int) < 400)]
@@ -80,7 +80,7 @@ def canary_stats(policy: Policy, monitoring: MonitoringStore, since_ms: int,
                  versions: dict[str, int]) -> dict[str, dict[str, float]]:
     """Per role ("champion", "challenger"): requests, error rate, p99 latency and live
     quality of the traffic each version served since the canary started."""
-    rows = read_log(policy.log_dir, policy.deployment)
+    rows = read_log(policy.log_dir, policy.deployment, since_ms)
     out: dict[str, dict[str, float]] = {}
     if not rows.empty:
         rows = rows[rows.ts_ms >= since_ms]

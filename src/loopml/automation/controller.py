@@ -25,7 +25,7 @@ from typing import Any
 
 from loopml._poller import Poller
 from loopml.automation import _evaluate as ev
-from loopml.automation.policy import Policy
+from loopml.automation.policy import Policy, higher_is_better
 from loopml.entities import TrafficRoute
 from loopml.errors import LoopmlError, ResourceDoesNotExist
 from loopml.store import (
@@ -270,7 +270,8 @@ class Controller(Poller):
         if policy.evaluate.recent_seconds:
             since = loop.created_time - policy.evaluate.recent_seconds * 1000
             names = list(data[0].columns) if data is not None else None
-            Xr, yr = ev.recent_labelled(policy, self.monitoring, since, names)
+            Xr, yr = ev.recent_labelled(policy.log_dir, policy.deployment, self.monitoring,
+                                        since, names)
             if yr:
                 evaluation["recent"] = {"challenger": ev.score(ch_uri, Xr, yr, task),
                                         "rows": len(yr)}
@@ -318,9 +319,9 @@ class Controller(Poller):
         ch = basis["challenger"]
         for k, floor in g.min.items():
             v = ch.get(k)
-            better = v is not None and (v >= floor if ev_higher(k) else v <= floor)
-            if not better:
-                failures.append(f"{k} {v} does not meet {'>=' if ev_higher(k) else '<='} {floor}")
+            up = higher_is_better(k)
+            if v is None or (v < floor if up else v > floor):
+                failures.append(f"{k} {v} does not meet {'>=' if up else '<='} {floor}")
         for where in ("holdout", "recent"):
             part = evaluation.get(where)
             if part and "champion" in part and metric in part["challenger"] \
@@ -451,8 +452,3 @@ def approve(loops: Any, loop_id: str, who: str) -> Loop:
     return loops.advance(loop_id, AWAITING_APPROVAL, "approved",  # type: ignore[no-any-return]
                          f"approved by {who}", {"by": who}, state=CANARY, approved_by=who)
 
-
-def ev_higher(metric: str) -> bool:
-    from loopml.automation.policy import METRICS
-
-    return METRICS.get(metric) == "max"

@@ -47,6 +47,10 @@ from loopml.errors import InvalidParameterValue
 METRICS = {"accuracy": "max", "f1": "max", "roc_auc": "max", "mae": "min", "rmse": "min"}
 
 
+def higher_is_better(metric: str) -> bool:
+    return METRICS.get(metric) == "max"
+
+
 def _sub(cls: Any, raw: Any, where: str) -> Any:
     if raw is None:
         return cls()
@@ -118,7 +122,7 @@ class Policy:
 
     @property
     def higher_is_better(self) -> bool:
-        return METRICS[self.evaluate.metric] == "max"
+        return higher_is_better(self.evaluate.metric)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Policy:

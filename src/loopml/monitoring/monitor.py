@@ -53,11 +53,22 @@ class MonitorSpec:
         return cls(**d, rules=rules)
 
 
-def read_log(log_dir: str, deployment: str) -> pd.DataFrame:
+def _written_ms(f: Path) -> int:
+    """The write time in a part file's name (part-<ms>-<id>.parquet); every row in the file
+    was recorded before it."""
+    try:
+        return int(f.name.split("-", 2)[1])
+    except (IndexError, ValueError):
+        return 1 << 62  # not our naming: always read it
+
+
+def read_log(log_dir: str, deployment: str, since_ms: int = 0) -> pd.DataFrame:
+    """The deployment's primary requests; with ``since_ms``, files written before then are
+    not read at all (the loop's canary checks poll this every pass)."""
     import pyarrow.parquet as pq
 
     part = Path(log_dir) / f"deployment={deployment}"
-    files = sorted(part.glob("date=*/part-*.parquet"))
+    files = sorted(f for f in part.glob("date=*/part-*.parquet") if _written_ms(f) >= since_ms)
     if not files:
         return pd.DataFrame(columns=["request_id", "timestamp", "inputs", "outputs",
                                      "latency_ms", "status", "role"])
