@@ -12,6 +12,7 @@ from typing import Any
 
 import typer
 
+from loopml.cli._common import fail
 from loopml.errors import LoopmlError
 
 data_app = typer.Typer(
@@ -20,9 +21,6 @@ data_app = typer.Typer(
 )
 
 
-def _fail(e: LoopmlError) -> typer.Exit:
-    typer.echo(f"Error: {e.message}", err=True)
-    return typer.Exit(2)
 
 
 def _load(path: Path) -> Any:
@@ -64,7 +62,7 @@ def drift(
         report = detect_drift(_load(reference), current, columns=column or None, tests=test,
                               drift_share=drift_share)
     except LoopmlError as e:
-        raise _fail(e) from None
+        raise fail(e) from None
     table = Table(title=f"Drift: {len(report.drifted_columns)} of {len(report.tested)} "
                         f"column(s) drifted ({report.share_drifted:.0%}); dataset drift: "
                         f"{'YES' if report.dataset_drift else 'no'}")
@@ -92,7 +90,7 @@ def profile_cmd(
     try:
         p = profile(data)
     except LoopmlError as e:
-        raise _fail(e) from None
+        raise fail(e) from None
     output.write_text(json.dumps(p.to_dict()))
     typer.echo(f"Profiled {p.rows} rows x {len(p.columns)} columns into {output}")
 
@@ -108,7 +106,7 @@ def schema_cmd(
     try:
         s = infer_schema(data)
     except LoopmlError as e:
-        raise _fail(e) from None
+        raise fail(e) from None
     if output:
         output.write_text(s.to_json())
         typer.echo(f"Schema of {len(s.columns)} columns written to {output}")
@@ -128,7 +126,7 @@ def validate_cmd(
     try:
         anomalies = validate(data, load_schema(schema))
     except LoopmlError as e:
-        raise _fail(e) from None
+        raise fail(e) from None
     except (KeyError, ValueError, TypeError, AttributeError):
         typer.echo(f"Error: {schema} is not a schema written by `loopml data schema`.", err=True)
         raise typer.Exit(2) from None

@@ -19,12 +19,10 @@ _ROUTE_HELP = "MODEL_URI=WEIGHT, repeatable, e.g. --route models:/fraud/3=90 --r
 
 
 def _store(tracking_uri: str | None):  # type: ignore[no-untyped-def]
+    from loopml.cli._common import tracking_client
     from loopml.store import get_deployment_store
-    from loopml.tracking._fluent import client, set_tracking_uri
 
-    if tracking_uri:
-        set_tracking_uri(tracking_uri)
-    return get_deployment_store(client().store)
+    return get_deployment_store(tracking_client(tracking_uri).store)
 
 
 def _parse_routes(raw: list[str] | None):  # type: ignore[no-untyped-def]

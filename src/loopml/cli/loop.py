@@ -11,6 +11,7 @@ from typing import Any
 
 import typer
 
+from loopml.cli._common import fail, tracking_client
 from loopml.errors import LoopmlError
 
 loop_app = typer.Typer(
@@ -22,23 +23,12 @@ _URI_HELP = "Tracking URI (a loopml server or a database). Default: LOOPML_TRACK
 _POLICIES_HELP = "YAML file with the loop policies (one per model; see docs/loop.md)."
 
 
-def _tracking(tracking_uri: str | None) -> Any:
-    from loopml.tracking._fluent import client, set_tracking_uri
-
-    if tracking_uri:
-        set_tracking_uri(tracking_uri)
-    return client().store
-
-
 def _loops(tracking_uri: str | None) -> Any:
     from loopml.store import get_loop_store
 
-    return get_loop_store(_tracking(tracking_uri))
+    return get_loop_store(tracking_client(tracking_uri).store)
 
 
-def _fail(e: LoopmlError) -> typer.Exit:
-    typer.echo(f"Error: {e.message}", err=True)
-    return typer.Exit(2)
 
 
 def _ts(ms: int) -> str:
@@ -102,11 +92,11 @@ def run_cmd(
     otherwise."""
     from loopml.automation import Controller
 
-    ctl = Controller(_tracking(tracking_uri), _policies(policies), interval, dry_run=dry_run)
+    ctl = Controller(tracking_client(tracking_uri).store, _policies(policies), interval, dry_run=dry_run)
     try:
         loop = ctl.trigger(model, "manual (CLI)")
     except LoopmlError as e:
-        raise _fail(e) from None
+        raise fail(e) from None
     if loop is None:
         typer.echo(f"A loop is already running for {model}; recorded, not started.")
         raise typer.Exit(1)
@@ -137,7 +127,7 @@ def plan_cmd(
         raise typer.Exit(2)
     champ = "none"
     with contextlib.suppress(LoopmlError):  # no champion yet
-        champ = str(get_registry_store(_tracking(tracking_uri)).get_model_version_by_alias(
+        champ = str(get_registry_store(tracking_client(tracking_uri).store).get_model_version_by_alias(
             model, pol.champion_alias).version)
     c, g = pol.canary, pol.gate
     lines = [
@@ -178,7 +168,7 @@ def approve(
     try:
         loop = do_approve(_loops(tracking_uri), loop_id, by or os.environ.get("USER", "cli"))
     except LoopmlError as e:
-        raise _fail(e) from None
+        raise fail(e) from None
     typer.echo(f"Approved: loop {loop.loop_id} for {loop.model} moves to its canary.")
 
 
@@ -193,7 +183,7 @@ def controller(
     kill at any time and to restart: it continues from the stored state."""
     from loopml.automation import Controller
 
-    ctl = Controller(_tracking(tracking_uri), _policies(policies), interval, dry_run=dry_run)
+    ctl = Controller(tracking_client(tracking_uri).store, _policies(policies), interval, dry_run=dry_run)
     typer.echo(f"Controller for {sorted(ctl.policies)} every {interval:g}s.")
     while True:
         for loop in ctl.run_once():

@@ -18,12 +18,11 @@ _URI_HELP = "Tracking URI where feedback, results and alert events are stored. D
 
 
 def _stores(tracking_uri: str | None):  # type: ignore[no-untyped-def]
+    from loopml.cli._common import tracking_client
     from loopml.store import get_monitoring_store
-    from loopml.tracking._fluent import client, set_tracking_uri
 
-    if tracking_uri:
-        set_tracking_uri(tracking_uri)
-    return client().store, get_monitoring_store(client().store)
+    store = tracking_client(tracking_uri).store
+    return store, get_monitoring_store(store)
 
 
 @monitor_app.command("run")

@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 
+from loopml.cli._common import fail, tracking_client
 from loopml.errors import LoopmlError
 
 pipeline_app = typer.Typer(
@@ -20,17 +21,12 @@ _PARAM_HELP = "Pipeline parameter NAME=VALUE, repeatable. Values are converted t
 _EXECUTOR_HELP = "Where steps run: inprocess (one at a time, in this process), process or process:N (a pool of N worker processes), ray (local Ray) or ray://HOST:PORT (a Ray cluster)."
 
 
-def _fail(e: LoopmlError) -> typer.Exit:
-    typer.echo(f"Error: {e.message}", err=True)
-    return typer.Exit(2)
 
 
-def _client(tracking_uri: str | None) -> Any:
-    from loopml.tracking._fluent import client, set_tracking_uri
+def _pipelines(tracking_uri: str | None) -> Any:
+    from loopml.store import get_pipeline_store
 
-    if tracking_uri:
-        set_tracking_uri(tracking_uri)
-    return client()
+    return get_pipeline_store(tracking_client(tracking_uri).store)
 
 
 def _params(raw: list[str] | None) -> dict[str, str]:
@@ -60,6 +56,13 @@ def _show_result(run: Any, steps: list[Any]) -> None:
         typer.echo(f"Error: {run.error}", err=True)
 
 
+def _finish(res: Any) -> None:
+    """Print a finished run's steps; exit 1 when it failed (resume it later)."""
+    _show_result(res.run, list(res.steps.values()))
+    if not res.succeeded:
+        raise typer.Exit(1)
+
+
 @pipeline_app.command("run")
 def run_cmd(
     pipeline: str = typer.Argument(..., help="The pipeline as module:attr, e.g. flows.training:training (modules in the current folder are found)."),
@@ -76,12 +79,10 @@ def run_cmd(
         p = load_pipeline(pipeline)
         p.ref = pipeline
         res = run(p, _params(param), executor=executor, cache=cache,
-                  client=_client(tracking_uri))
+                  client=tracking_client(tracking_uri))
     except LoopmlError as e:
-        raise _fail(e) from None
-    _show_result(res.run, list(res.steps.values()))
-    if not res.succeeded:
-        raise typer.Exit(1)
+        raise fail(e) from None
+    _finish(res)
 
 
 @pipeline_app.command("resume")
@@ -94,12 +95,10 @@ def resume_cmd(
     from loopml.pipelines import resume
 
     try:
-        res = resume(run_id, executor=executor, client=_client(tracking_uri))
+        res = resume(run_id, executor=executor, client=tracking_client(tracking_uri))
     except LoopmlError as e:
-        raise _fail(e) from None
-    _show_result(res.run, list(res.steps.values()))
-    if not res.succeeded:
-        raise typer.Exit(1)
+        raise fail(e) from None
+    _finish(res)
 
 
 @pipeline_app.command("lint")
@@ -115,7 +114,7 @@ def lint_cmd(
         p = load_pipeline(pipeline)
         resolved = p.lint(_params(param))
     except LoopmlError as e:
-        raise _fail(e) from None
+        raise fail(e) from None
     typer.echo(f"{p.name}: {len(p.nodes)} steps, OK. Parameters: {json.dumps(resolved, default=str)}")
     for n in p.topological():
         ups = sorted(p.nodes[n].upstream())
@@ -130,9 +129,7 @@ def runs_cmd(
     tracking_uri: str = typer.Option(None, help=_URI_HELP),
 ) -> None:
     """List pipeline runs, newest first."""
-    from loopml.store import get_pipeline_store
-
-    store = get_pipeline_store(_client(tracking_uri).store)
+    store = _pipelines(tracking_uri)
     for r in store.list_runs(pipeline, status, limit):
         secs = (r.end_time - r.start_time) / 1000 if r.end_time and r.start_time else None
         typer.echo(f"{r.run_id}  {r.pipeline:<24} {r.status:<10} "
@@ -146,13 +143,11 @@ def show_cmd(
     tracking_uri: str = typer.Option(None, help=_URI_HELP),
 ) -> None:
     """Show a pipeline run and its steps."""
-    from loopml.store import get_pipeline_store
-
-    store = get_pipeline_store(_client(tracking_uri).store)
+    store = _pipelines(tracking_uri)
     try:
         run, steps = store.get_run(run_id), store.get_steps(run_id)
     except LoopmlError as e:
-        raise _fail(e) from None
+        raise fail(e) from None
     if as_json:
         typer.echo(json.dumps({"run": run.to_dict(), "steps": [s.to_dict() for s in steps]},
                               indent=2, default=str))
@@ -164,16 +159,15 @@ def _create_trigger(name: str | None, pipeline: str, kind: str, spec: dict[str, 
                     param: list[str] | None, executor: str, tracking_uri: str | None,
                     marker: int = 0) -> None:
     from loopml.pipelines.triggers import validate_trigger
-    from loopml.store import get_pipeline_store
     from loopml.store.pipelines_base import Trigger
 
-    store = get_pipeline_store(_client(tracking_uri).store)
+    store = _pipelines(tracking_uri)
     t = Trigger(name or f"{pipeline.rsplit(':', 1)[-1]}-{kind}", pipeline, kind, spec,
                 _params(param), executor, marker)
     try:
         t = store.create_trigger(validate_trigger(t))
     except LoopmlError as e:
-        raise _fail(e) from None
+        raise fail(e) from None
     what = f"cron {spec['cron']} (UTC)" if kind == "cron" else \
         f"events {', '.join(spec['types'])} with subject {spec['subject']}"
     typer.echo(f"Trigger {t.name}: {pipeline} on {what}. `loopml server` runs it.")
@@ -205,7 +199,7 @@ def trigger_cmd(
 ) -> None:
     """Run a pipeline on each matching event, inside `loopml server`. A pipeline parameter
     named `event` receives the event ({seq, type, subject, payload, time})."""
-    marker = _last_seq(_client(tracking_uri).store) if from_now else 0
+    marker = _last_seq(tracking_client(tracking_uri).store) if from_now else 0
     _create_trigger(name, pipeline, "event", {"types": list(on), "subject": subject}, param,
                     executor, tracking_uri, marker)
 
@@ -221,9 +215,7 @@ def _last_seq(store: Any) -> int:
 @pipeline_app.command("triggers")
 def triggers_cmd(tracking_uri: str = typer.Option(None, help=_URI_HELP)) -> None:
     """List schedules and event triggers."""
-    from loopml.store import get_pipeline_store
-
-    for t in get_pipeline_store(_client(tracking_uri).store).list_triggers():
+    for t in _pipelines(tracking_uri).list_triggers():
         what = t.spec.get("cron") if t.kind == "cron" else ",".join(t.spec.get("types", []))
         typer.echo(f"{t.name:<24} {t.kind:<6} {what:<24} {t.ref}  {json.dumps(t.params)}")
 
@@ -234,10 +226,8 @@ def unschedule_cmd(
     tracking_uri: str = typer.Option(None, help=_URI_HELP),
 ) -> None:
     """Delete a schedule or event trigger."""
-    from loopml.store import get_pipeline_store
-
     try:
-        get_pipeline_store(_client(tracking_uri).store).delete_trigger(name)
+        _pipelines(tracking_uri).delete_trigger(name)
     except LoopmlError as e:
-        raise _fail(e) from None
+        raise fail(e) from None
     typer.echo(f"Deleted trigger {name}.")
