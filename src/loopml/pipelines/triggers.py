@@ -80,7 +80,6 @@ class TriggerRunner(Poller):
         self.store = store
         self.interval_s = interval_s
         self.proxy_root = proxy_root
-        self.started: list[str] = []
         super().__init__("triggers")
 
     # ---- one pass ------------------------------------------------------------------------
@@ -136,7 +135,6 @@ class TriggerRunner(Poller):
             client = TrackingClient(store=self.tracking, proxy_root=self.proxy_root)
             rec = self.store.update_run(rec.run_id, params=lint(p, params))
             start(p, executor=rec.executor, client=client, record=rec)
-            self.started.append(rec.run_id)
         except Exception as e:
             log.exception("could not start pipeline run %s", rec.run_id)
             self.store.update_run(rec.run_id, status="FAILED", error=f"Could not start: {e}",

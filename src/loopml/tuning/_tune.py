@@ -90,22 +90,29 @@ class TuneResult:
                               client=self.client)
 
 
-def _sampler(name: str | optuna.samplers.BaseSampler, dists: Mapping[str, Any],
+# Names -> Optuna objects. "grid" is random sampling over an enqueued grid (see tune):
+# Optuna's GridSampler stops the study from inside tell(), which only study.optimize allows.
+SAMPLERS: dict[str, Callable[[int | None], optuna.samplers.BaseSampler]] = {
+    "tpe": lambda seed: optuna.samplers.TPESampler(seed=seed),
+    "random": lambda seed: optuna.samplers.RandomSampler(seed=seed),
+    "cmaes": lambda seed: optuna.samplers.CmaEsSampler(seed=seed),
+    "grid": lambda seed: optuna.samplers.RandomSampler(seed=seed),
+}
+PRUNERS: dict[str, Callable[[], optuna.pruners.BasePruner]] = {
+    "asha": optuna.pruners.SuccessiveHalvingPruner,
+    "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
+}
+
+
+def _sampler(name: str | optuna.samplers.BaseSampler,
              seed: int | None) -> optuna.samplers.BaseSampler:
     if isinstance(name, optuna.samplers.BaseSampler):
         return name
-    if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed)
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if name == "cmaes":
-        return optuna.samplers.CmaEsSampler(seed=seed)
-    if name == "grid":
-        # The grid is enqueued (see tune): Optuna's GridSampler stops the study from inside
-        # tell(), which is only allowed within study.optimize, not the ask/tell loop.
-        return optuna.samplers.RandomSampler(seed=seed)
-    raise InvalidParameterValue(
-        f"Unknown sampler {name!r}; use 'tpe', 'random', 'cmaes', 'grid' or an Optuna sampler.")
+    if name not in SAMPLERS:
+        raise InvalidParameterValue(
+            f"Unknown sampler {name!r}; use {', '.join(map(repr, SAMPLERS))} or an Optuna "
+            "sampler.")
+    return SAMPLERS[name](seed)
 
 
 def _pruner(name: str | optuna.pruners.BasePruner | None) -> optuna.pruners.BasePruner:
@@ -113,12 +120,11 @@ def _pruner(name: str | optuna.pruners.BasePruner | None) -> optuna.pruners.Base
         return name
     if name is None:
         return optuna.pruners.NopPruner()
-    if name == "asha":
-        return optuna.pruners.SuccessiveHalvingPruner()
-    if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
-    raise InvalidParameterValue(
-        f"Unknown pruner {name!r}; use 'asha', 'median', None or an Optuna pruner.")
+    if name not in PRUNERS:
+        raise InvalidParameterValue(
+            f"Unknown pruner {name!r}; use {', '.join(map(repr, PRUNERS))}, None or an Optuna "
+            "pruner.")
+    return PRUNERS[name]()
 
 
 def _storage(spec: Any, in_process: bool, tmp: Path) -> Any:
@@ -184,7 +190,7 @@ def tune(
     if not callable(objective):
         raise InvalidParameterValue("objective must be a function of one argument (the trial).")
     dists = to_distributions(space)
-    smp = _sampler(sampler, dists, seed)
+    smp = _sampler(sampler, seed)
     grid = grid_of(dists) if sampler == "grid" else None
     if grid is not None:
         size = math.prod(len(v) for v in grid.values())

@@ -37,7 +37,7 @@ def model(s: Any, q: dict[str, str], name: str) -> dict[str, Any]:
                      "deployment": n.get("name") or "deployment",
                      "pipeline_run": f"pipeline {n.get('pipeline') or ''}",
                      "pipeline_step": f"step {n.get('step')}"}.get(n["kind"], n["id"])
-            href = _KIND_HREF.get(n["kind"], "").format(**n) if n["kind"] in _KIND_HREF else ""
+            href = _KIND_HREF[n["kind"]].format(**n) if n["kind"] in _KIND_HREF else ""
             if n["kind"] == "model_version":
                 href = f"/ui/models/{quote(str(n.get('name')), safe='')}?version={n.get('version')}"
             nodes.append({"id": n["id"], "label": label, "sub": n["kind"], "cls": n["kind"],
