@@ -107,6 +107,7 @@ def server(
         except (ValueError, TypeError, LoopmlError) as e:
             typer.echo(f"Error: {policies}: {getattr(e, 'message', e)}", err=True)
             raise typer.Exit(2) from None
+        os.environ[f.ENV_POLICIES] = str(policies.resolve())
         ctl_tracking = get_store(os.environ[f.ENV_BACKEND], f.PROXY_SCHEME)
         Controller(ctl_tracking, pols, controller_interval,
                    proxy_root=os.environ[f.ENV_ARTIFACTS]).start()

@@ -28,6 +28,7 @@ ENV_BASIC_USER = "LOOPML_AUTH_USERNAME"
 # versions may point at (e.g. a shared s3://models bucket).
 ENV_MODEL_ROOTS = "LOOPML_REGISTRY_ALLOWED_SOURCES"
 ENV_MONITORS = "LOOPML_SERVER_MONITORS"  # the --monitors file, for the dashboard
+ENV_POLICIES = "LOOPML_SERVER_POLICIES"  # the --policies file, for manual loop triggers
 ENV_BASIC_PASSWORD = "LOOPML_AUTH_PASSWORD"  # noqa: S105 - the name of a variable, not a secret
 
 
@@ -63,4 +64,8 @@ def app_from_env() -> Starlette:
         from loopml.monitoring.scheduler import load_specs
 
         services.monitor_specs = load_specs(os.environ[ENV_MONITORS])
+    if os.environ.get(ENV_POLICIES):
+        from loopml.automation import load_policies
+
+        services.policies = load_policies(os.environ[ENV_POLICIES])
     return create_app(services)

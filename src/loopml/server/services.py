@@ -37,7 +37,8 @@ class Services:
     inline_store_calls: bool = False
     # Where registered model versions may point besides their run's artifact root.
     allowed_model_roots: list[str] = field(default_factory=list)
-    # The closed-loop controller, when this server runs one (``--policies``).
-    controller: Any = None
+    # The loop policies this server's controller runs (``--policies``): a manual trigger
+    # records the loop with them, and the controller (in any process) drives it.
+    policies: list[Any] = field(default_factory=list)
     # Monitor specs this server runs (``--monitors``): the dashboard lists them.
     monitor_specs: list[Any] = field(default_factory=list)

@@ -71,11 +71,15 @@ def routes(s: Services) -> list[PermissionedRoute]:
                                    b.text("by") or "api").to_dict()}
 
     def trigger(b: Body) -> dict[str, Any]:
-        if s.controller is None:
+        from loopml.automation import Controller
+
+        if not s.policies:
             raise InvalidState(
                 "No loop controller runs in this server: start it with `loopml server "
                 "--policies policies.yaml`, or use `loopml loop run MODEL --policies ...`.")
-        loop = s.controller.trigger(b.req_text("model"), b.text("reason") or "manual (API)")
+        # Record the loop; the server's controller (in whichever process) drives it.
+        ctl = Controller(s.store, s.policies, proxy_root=s.blobs.root_uri)
+        loop = ctl.trigger(b.req_text("model"), b.text("reason") or "manual (API)")
         return {"loop": loop.to_dict() if loop else None, "started": loop is not None}
 
     return [
