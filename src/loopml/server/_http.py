@@ -6,7 +6,9 @@ sending the wrong type gets a 400 that names the field, the expected type and wh
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import typing
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -194,3 +196,35 @@ def guarded(fn: Handler) -> Handler:
             )
 
     return wrapper
+
+
+_CHECKS: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "str": (str, "a string"), "int": (int, "an integer"), "bool": (bool, "a boolean"),
+    "dict": (dict, "an object"), "float": ((int, float), "a number"),
+}
+
+
+def entity(cls: Any, data: dict[str, Any], where: str) -> Any:
+    """Build a store entity from a request body, checking each field's JSON type."""
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            continue
+        v = data[f.name]
+        hint = str(hints[f.name])
+        optional = "None" in hint
+        if v is None and optional:
+            kwargs[f.name] = None
+            continue
+        base = next((k for k in ("dict", "bool", "int", "float", "str") if k in hint), "str")
+        types, expected = _CHECKS[base]
+        if not isinstance(v, types) or (base == "int" and isinstance(v, bool)):
+            raise invalid_param(f.name, where, expected, v)
+        kwargs[f.name] = v
+    missing = [f.name for f in dataclasses.fields(cls)
+               if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+               and f.name not in kwargs]
+    if missing:
+        raise invalid_param(missing[0], where, "a value (it is required)", None)
+    return cls(**kwargs)

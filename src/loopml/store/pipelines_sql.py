@@ -159,7 +159,8 @@ class SqlPipelineStore(SqlBase, PipelineStore):
                     f"Trigger {trigger.name!r} already exists; delete it first or pick a new --name.")
             conn.execute(sa.insert(t.pipeline_triggers).values(**row))
             self._event(conn, "pipeline_trigger.created", trigger.name, {"kind": trigger.kind})
-        return next(x for x in self.list_triggers() if x.name == trigger.name)
+            return _trigger(conn.execute(sa.select(t.pipeline_triggers).where(
+                _T.name == trigger.name)).one())
 
     def list_triggers(self) -> list[Trigger]:
         with self._read() as conn:

@@ -7,10 +7,9 @@ from typing import Any
 
 from loopml.errors import InvalidState, invalid_param
 from loopml.server._api import api
-from loopml.server._http import Body
+from loopml.server._http import Body, entity
 from loopml.server._permissions import Permission as P
 from loopml.server._permissions import PermissionedRoute
-from loopml.server.routes.pipelines import _entity
 from loopml.server.services import Services
 from loopml.store.loops_base import Loop
 
@@ -37,7 +36,7 @@ def routes(s: Services) -> list[PermissionedRoute]:
         return {"loop": store.get_loop(b.req_text("loop_id")).to_dict()}
 
     def create(b: Body) -> dict[str, Any]:
-        loop = _entity(Loop, _obj(b, "loop"), b.where)
+        loop = entity(Loop, _obj(b, "loop"), b.where)
         return {"created": store.create_loop(loop, b.text("message") or "",
                                              _obj(b, "inputs"))}
 

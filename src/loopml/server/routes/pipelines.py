@@ -8,51 +8,17 @@ the record-keeping calls a remote engine makes need WRITE.
 
 from __future__ import annotations
 
-import dataclasses
-import typing
 from typing import Any
 
 from loopml.errors import invalid_param
 from loopml.server._api import api
-from loopml.server._http import Body
+from loopml.server._http import Body, entity
 from loopml.server._permissions import Permission as P
 from loopml.server._permissions import PermissionedRoute
 from loopml.server.services import Services
 from loopml.store.pipelines_base import PipelineRun, StepRun, Trigger
 
 _PREFIX = ("/api/loopml/v1",)
-_CHECKS: dict[str, tuple[type | tuple[type, ...], str]] = {
-    "str": (str, "a string"), "int": (int, "an integer"), "bool": (bool, "a boolean"),
-    "dict": (dict, "an object"), "float": ((int, float), "a number"),
-}
-
-
-def _entity(cls: Any, data: dict[str, Any], where: str) -> Any:
-    """Build a store entity from a request body, checking each field's JSON type."""
-    hints = typing.get_type_hints(cls)
-    kwargs: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
-        if f.name not in data:
-            continue
-        v = data[f.name]
-        hint = str(hints[f.name])
-        optional = "None" in hint
-        if v is None and optional:
-            kwargs[f.name] = None
-            continue
-        base = next((k for k in ("dict", "bool", "int", "float", "str") if k in hint), "str")
-        types, expected = _CHECKS[base]
-        if not isinstance(v, types) or (base == "int" and isinstance(v, bool)):
-            raise invalid_param(f.name, where, expected, v)
-        kwargs[f.name] = v
-    missing = [f.name for f in dataclasses.fields(cls)
-               if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-               and f.name not in kwargs]
-    if missing:
-        raise invalid_param(missing[0], where, "a value (it is required)", None)
-    return cls(**kwargs)
-
-
 def routes(s: Services) -> list[PermissionedRoute]:
     store = s.pipelines
 
@@ -63,7 +29,7 @@ def routes(s: Services) -> list[PermissionedRoute]:
 
     # ---- records ---------------------------------------------------------------------------
     def create_run(b: Body) -> dict[str, Any]:
-        return {"run": store.create_run(_entity(PipelineRun, b.data, b.where)).to_dict()}
+        return {"run": store.create_run(entity(PipelineRun, b.data, b.where)).to_dict()}
 
     def update_run(b: Body) -> dict[str, Any]:
         fields = b.data.get("fields")
@@ -82,7 +48,7 @@ def routes(s: Services) -> list[PermissionedRoute]:
 
     def put_step(b: Body) -> dict[str, Any]:
         data = {k: v for k, v in b.data.items() if k != "duration_ms"}
-        store.put_step(_entity(StepRun, data, b.where))
+        store.put_step(entity(StepRun, data, b.where))
         return {}
 
     def cache_get(b: Body) -> dict[str, Any]:
@@ -104,7 +70,7 @@ def routes(s: Services) -> list[PermissionedRoute]:
     def create_trigger(b: Body) -> dict[str, Any]:
         from loopml.pipelines.triggers import validate_trigger
 
-        t = validate_trigger(_entity(Trigger, b.data, b.where))
+        t = validate_trigger(entity(Trigger, b.data, b.where))
         return {"trigger": store.create_trigger(t).to_dict()}
 
     def list_triggers(b: Body) -> dict[str, Any]:
@@ -116,7 +82,7 @@ def routes(s: Services) -> list[PermissionedRoute]:
 
     def fire_trigger(b: Body) -> dict[str, Any]:
         raw = b.data.get("run")
-        run = _entity(PipelineRun, raw, b.where) if isinstance(raw, dict) else None
+        run = entity(PipelineRun, raw, b.where) if isinstance(raw, dict) else None
         fired = store.fire_trigger(b.req_text("name"), b.int_or("expected_marker", 0),
                                    b.int_or("new_marker", 0), run)
         return {"fired": fired}
