@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import orjson
 import pandas as pd
 
 from loopml.automation.policy import Policy
@@ -101,6 +100,3 @@ def canary_stats(policy: Policy, monitoring: MonitoringStore, since_ms: int,
         out[role] = stats
     return out
 
-
-def dumps(v: Any) -> str:
-    return orjson.dumps(v, option=orjson.OPT_SERIALIZE_NUMPY, default=str).decode()

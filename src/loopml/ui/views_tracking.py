@@ -4,9 +4,12 @@ run comparison. Each view is a plain function of (services, query) -> template c
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import mimetypes
+import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 from loopml.entities import ViewType
@@ -107,7 +110,7 @@ def preview(blobs: Any, path: str) -> dict[str, Any]:
     if path.endswith(".parquet"):
         import pyarrow.parquet as pq
 
-        with blobs_local(blobs, path) as local:
+        with _local_copy(blobs, path) as local:
             t = pq.read_table(local).slice(0, 50)
         rows = [t.column_names] + [[str(v) for v in row.values()] for row in t.to_pylist()]
         return {"kind": "table", "path": path, "rows": rows}
@@ -125,20 +128,12 @@ def _head(blobs: Any, path: str) -> str:
     return data[:PREVIEW_BYTES].decode("utf-8", "replace")
 
 
-class blobs_local:  # noqa: N801 - used as a context manager
-    def __init__(self, blobs: Any, path: str) -> None:
-        import tempfile
-
-        self.tmp = tempfile.TemporaryDirectory()
-        self.blobs, self.path = blobs, path
-
-    def __enter__(self) -> str:
-        local = f"{self.tmp.name}/f"
-        self.blobs.get_file(self.path, local)
-        return local
-
-    def __exit__(self, *a: Any) -> None:
-        self.tmp.cleanup()
+@contextlib.contextmanager
+def _local_copy(blobs: Any, path: str) -> Iterator[str]:
+    with tempfile.TemporaryDirectory() as d:
+        local = f"{d}/f"
+        blobs.get_file(path, local)
+        yield local
 
 
 def artifact_bytes(s: Any, run_id: str, path: str) -> tuple[bytes, str]:

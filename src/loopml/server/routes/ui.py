@@ -135,7 +135,7 @@ def routes(s: Services) -> list[PermissionedRoute]:
         ui("/ui/experiments", page("experiments.html", tr.experiments)),
         ui("/ui/experiments/{experiment_id}", page("runs.html", tr.runs)),
         ui("/ui/runs/{run_id}", page("run.html", tr.run)),
-        ui("/ui/compare", page("compare.html", _compare)),
+        ui("/ui/compare", page("compare.html", tr.compare)),
         ui("/ui/artifact/{run_id}", artifact),
         ui("/ui/preview/{run_id}", image),
         ui("/ui/models", page("models.html", ops.models)),
@@ -148,10 +148,6 @@ def routes(s: Services) -> list[PermissionedRoute]:
         ui("/ui/loop", page("loop.html", ops.loop)),
         ui("/ui/loop/{loop_id}/approve", approve, P.ADMIN, ("POST",)),
     ]
-
-
-def _compare(s: Services, q: dict[str, str]) -> dict[str, Any]:
-    return tr.compare(s, q)
 
 
 def _rerun(s: Services, run_id: str) -> None:
