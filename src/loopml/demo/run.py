@@ -214,6 +214,7 @@ def _train_champion(cfg: Config, server_url: str, work: Path, console: Console) 
     from loopml.data import profile as make_profile
     from loopml.demo import flows
     from loopml.entities import TrafficRoute
+    from loopml.errors import ResourceAlreadyExists
     from loopml.models import register_model
     from loopml.store import get_deployment_store, get_registry_store
     from loopml.tracking._client import TrackingClient
@@ -237,7 +238,7 @@ def _train_champion(cfg: Config, server_url: str, work: Path, console: Console) 
     routes = [TrafficRoute(f"models:/{MODEL}/{mv.version}", 100.0)]
     try:
         deployments.create_deployment(DEPLOYMENT, routes)
-    except Exception:
+    except ResourceAlreadyExists:  # a rerun of the demo: point it at the new champion
         deployments.update_deployment(DEPLOYMENT, routes=routes)
     console.print(f"  champion: {MODEL} version {mv.version} (validation F1 "
                   f"{out['valid_f1']:.3f}), pipeline run {res.run_id[:8]}")

@@ -20,6 +20,7 @@ import numpy as np
 import orjson
 
 from loopml.artifacts import BlobStore
+from loopml.errors import InvalidParameterValue
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,7 @@ def _model_flavor(obj: Any) -> str | None:
 
     try:
         f = flavor_for(obj)
-    except Exception:
+    except InvalidParameterValue:  # no flavor saves this object
         return None
     return None if f.name == "python_function" else f.name
 
@@ -153,7 +154,7 @@ def _model_type(tp: Any) -> bool:
 def _save_model(obj: Any, p: Path) -> None:
     from loopml.models import save_model
 
-    save_model(obj, p, flavor=_model_flavor(obj))
+    save_model(obj, p)  # picks the same flavor `handles` found (pyfunc was ruled out there)
 
 
 def _load_model(p: Path) -> Any:
