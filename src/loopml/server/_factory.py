@@ -7,6 +7,7 @@ import os
 
 from starlette.applications import Starlette
 
+from loopml._gc import tune_for_serving
 from loopml.artifacts import get_blob_store
 from loopml.server._permissions import Authenticator
 from loopml.server.app import create_app
@@ -68,4 +69,6 @@ def app_from_env() -> Starlette:
         from loopml.automation import load_policies
 
         services.policies = load_policies(os.environ[ENV_POLICIES])
-    return create_app(services)
+    app = create_app(services)
+    tune_for_serving()  # this process is a server from here on
+    return app

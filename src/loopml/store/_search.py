@@ -11,6 +11,7 @@ Semantics (MLflow's, with OR and parentheses added):
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -36,6 +37,8 @@ from loopml.store._search_parse import (
     parse_filter,
     parse_order_by,
 )
+from loopml.store._sql_read import INFO_COLS
+from loopml.store._sql_util import Prepared
 
 __all__ = [
     "evaluate_run",
@@ -308,7 +311,8 @@ def runs_select(
     offset: int,
     limit: int,
 ) -> sa.Select[Any]:
-    q = sa.select(_R.run_uuid).where(_R.experiment_id.in_(list(experiment_ids)))
+    """A page of runs as rows of ``INFO_COLS``: the ids in order, and their infos with them."""
+    q = sa.select(*INFO_COLS).where(_R.experiment_id.in_(list(experiment_ids)))
     cond = _view_condition(_R.lifecycle_stage, view_type)
     if cond is not None:
         q = q.where(cond)
@@ -322,6 +326,22 @@ def runs_select(
     if not order_by:
         terms += [_R.start_time.desc()]
     return _paged(q.order_by(*terms, _R.run_uuid.asc()), offset, limit)
+
+
+# Dashboards, controllers and scripts repeat the same searches, page after page: parsing
+# the filter and building and compiling the statement cost more than running it on a
+# 100-run page. A Prepared statement is immutable once compiled, so one serves every
+# thread; a filter that fails to parse raises and is not cached.
+@functools.lru_cache(maxsize=512)
+def prepared_runs_select(
+    experiment_ids: tuple[int, ...],
+    filter_string: str | None,
+    view_type: ViewType,
+    order_by: tuple[str, ...],
+    offset: int,
+    limit: int,
+) -> Prepared:
+    return Prepared(runs_select(experiment_ids, filter_string, view_type, order_by, offset, limit))
 
 
 def experiments_select(

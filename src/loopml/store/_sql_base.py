@@ -30,7 +30,12 @@ class SqlBase:
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        with self.engine.connect().execution_options(loopml_readonly=True) as conn:
+        # Begun up front: reads through Prepared (the driver's cursor) would otherwise run
+        # each statement in its own snapshot on SQLite, and a page could mix two states.
+        with (
+            self.engine.connect().execution_options(loopml_readonly=True) as conn,
+            conn.begin(),
+        ):
             yield conn
 
     def _event(

@@ -42,8 +42,9 @@ from loopml.store import _schema as t
 from loopml.store import _search, _sql_models, _sql_write
 from loopml.store._engine import create_engine, upgrade
 from loopml.store._sql_experiments import SqlExperiments
-from loopml.store._sql_read import load_run_info, load_runs
+from loopml.store._sql_read import info, load_run_info, load_runs
 from loopml.store._sql_util import (
+    Prepared,
     check_max_results,
     decode_page_token,
     decode_value,
@@ -55,6 +56,18 @@ from loopml.store._sql_util import (
 from loopml.store.base import TrackingStore
 
 _E, _R = t.experiments.c, t.runs.c
+_M = t.metrics.c
+# Ordered by the covering index alone (no id tiebreak): SQLite then streams rows off the
+# index instead of sorting 20k rows in a temp b-tree.
+_HISTORY_SELECT = (
+    sa.select(_M.value, _M.value_kind, _M.timestamp, _M.step)
+    .where(_M.run_uuid == sa.bindparam("rid"), _M.key == sa.bindparam("key"))
+    .order_by(_M.step, _M.timestamp)
+)
+_HISTORY = Prepared(_HISTORY_SELECT)
+_HISTORY_PAGE = Prepared(
+    _HISTORY_SELECT.offset(sa.bindparam("off")).limit(sa.bindparam("lim"))
+)
 
 # Per-request statements, built once with bound parameters: constructing a Core statement
 # costs more than executing it on SQLite, and these run on every write.
@@ -237,19 +250,13 @@ class SqlStore(SqlExperiments, TrackingStore):
     ) -> PagedList[Metric]:
         self._check_run_id(run_id, "get_metric_history")
         offset = decode_page_token(page_token, "get_metric_history")
-        m = t.metrics.c
-        # Ordered by the covering index alone (no id tiebreak): SQLite then streams rows off
-        # the index instead of sorting 20k rows in a temp b-tree.
-        q = (
-            sa.select(m.value, m.value_kind, m.timestamp, m.step)
-            .where(m.run_uuid == run_id, m.key == metric_key)
-            .order_by(m.step, m.timestamp)
-        )
+        args: dict[str, Any] = {"rid": run_id, "key": metric_key}
+        q = _HISTORY
         if max_results is not None:
             check_max_results(max_results, "get_metric_history", 10**9)
-            q = q.offset(offset).limit(max_results + 1)
+            q, args["off"], args["lim"] = _HISTORY_PAGE, offset, max_results + 1
         with self._read() as conn:
-            rows = conn.execute(q).all()
+            rows = q.rows(conn, args)
             if not rows and not conn.execute(
                 sa.select(_R.run_uuid).where(_R.run_uuid == run_id)
             ).first():
@@ -257,8 +264,11 @@ class SqlStore(SqlExperiments, TrackingStore):
         token = None
         if max_results is not None and len(rows) > max_results:
             rows, token = rows[:max_results], encode_page_token(offset + max_results)
+        # tuple.__new__ directly: Metric's generated __new__ (defaults, keywords) costs more
+        # than the row itself at 20k points.
+        new, cls = tuple.__new__, Metric
         return PagedList(
-            [Metric(metric_key, v if kd == 0 else decode_value(v, kd), ts, st)
+            [new(cls, (metric_key, v if kd == 0 else decode_value(v, kd), ts, st, None))
              for v, kd, ts, st in rows],
             token,
         )
@@ -313,11 +323,15 @@ class SqlStore(SqlExperiments, TrackingStore):
         check_max_results(max_results, "search_runs")
         offset = decode_page_token(page_token, "search_runs")
         eids = [self._exp_id(e, "search_runs") for e in experiment_ids]
-        q = _search.runs_select(eids, filter_string, run_view_type, order_by, offset, max_results + 1)
+        q = _search.prepared_runs_select(
+            tuple(eids), filter_string, run_view_type, tuple(order_by or ()), offset,
+            max_results + 1,
+        )
         with self._read() as conn:
-            ids = list(conn.execute(q).scalars())
-            runs = load_runs(conn, ids[:max_results])
-        token = encode_page_token(offset + max_results) if len(ids) > max_results else None
+            rows = q.rows(conn)
+            infos = {row[0]: info(row) for row in rows[:max_results]}
+            runs = load_runs(conn, list(infos), infos)
+        token = encode_page_token(offset + max_results) if len(rows) > max_results else None
         return PagedList(runs, token)
 
     def log_inputs(

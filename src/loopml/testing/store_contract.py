@@ -297,6 +297,28 @@ class TrackingStoreContract:
                 break
         assert seen == ids
 
+    def test_search_runs_large_page_and_repeats(self, store: TrackingStore) -> None:
+        # Over 500 runs in one page (once the SQLite bound-parameter chunk size) across two
+        # experiments, each run loaded whole; then the same search again (its statement is
+        # cached) must see a run created in between.
+        e1, e2 = store.create_experiment(_name()), store.create_experiment(_name())
+        want = {}
+        for i in range(520):
+            rid = store.create_run(e1 if i % 2 else e2, start_time=i).info.run_id
+            store.log_batch(rid, metrics=[Metric("m", float(i), 1, 0)],
+                            params=[Param("i", str(i))], tags=[RunTag("t", str(i))])
+            want[rid] = i
+        q = ([e1, e2], "metrics.m >= 0", ViewType.ACTIVE_ONLY, 1000, ["metrics.m ASC"])
+        page = store.search_runs(*q)
+        assert [r.info.run_id for r in page] == sorted(want, key=want.__getitem__)
+        for r in page:
+            i = want[r.info.run_id]
+            assert (r.data.metrics["m"].value, r.data.params, r.data.tags["t"]) == (
+                float(i), {"i": str(i)}, str(i))
+        late = store.create_run(e1, start_time=10**6).info.run_id
+        store.log_batch(late, metrics=[Metric("m", 1e9, 1, 0)])
+        assert store.search_runs(*q).items[-1].info.run_id == late
+
     def test_search_runs_bad_filter(self, store: TrackingStore) -> None:
         eid = store.create_experiment(_name())
         for bad in ["metrics.acc >", "foo.bar = 1", "metrics.acc = 'x'", "params.p > 1",
