@@ -14,6 +14,8 @@ searches) that parsing, not the server, bounds what any server can reach.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import sys
@@ -110,7 +112,9 @@ def workload(url: str, sizes: dict[str, int], raw: bool = True) -> dict[str, flo
             c.set_terminated(r)
         return sizes["runs"]
 
-    out["runs created/s"] = timed(create_runs)
+    # set_terminated prints two "View run" lines per run; keep them out of the report.
+    with contextlib.redirect_stdout(io.StringIO()):
+        out["runs created/s"] = timed(create_runs)
 
     def search_filtered() -> int:
         for _ in range(sizes["searches"]):
@@ -188,6 +192,8 @@ TARGETS = {
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="smaller workload for a smoke run")
+    ap.add_argument("--repeat", type=int, default=2,
+                    help="passes over every server, interleaved; each phase keeps its best")
     args = ap.parse_args()
     sizes = dict(log_metric=500, batches=20, history=20000, history_calls=3, runs=300,
                  searches=50, search_all=10)
@@ -201,26 +207,39 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
+    # Each server runs the whole workload --repeat times, interleaved (null, mlflow, loopml,
+    # canned, then again), and each phase keeps its best figure: on a shared 2-vCPU machine
+    # a single pass swings by 30% either way, for every server alike.
     results: dict[str, dict[str, float]] = {}
+
+    def keep_best(name: str, got: dict[str, float]) -> None:
+        best = results.setdefault(name, {})
+        for phase, v in got.items():
+            best[phase] = max(best.get(phase, 0.0), v)
+
+    canned: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as d:
         work = Path(d)
-        for name, starter in (("null", start_null), ("mlflow", start_mlflow), ("loopml", start_loopml)):
-            url, proc = starter(work)
+        for rep in range(args.repeat):
+            for name, starter in (("null", start_null), ("mlflow", start_mlflow),
+                                  ("loopml", start_loopml)):
+                (work / f"{name}-{rep}").mkdir()
+                url, proc = starter(work / f"{name}-{rep}")
+                try:
+                    if name == "null":
+                        ceiling(url, 20)
+                        keep_best(name, {"log_metric calls/s": ceiling(url, sizes["log_metric"])})
+                    else:
+                        keep_best(name, workload(url, sizes))
+                        if name == "loopml" and not canned:
+                            canned = record(url, sizes)
+                finally:
+                    stop(proc)
+            url, proc = start_canned(work, canned)
             try:
-                if name == "null":
-                    ceiling(url, 20)
-                    results[name] = {"log_metric calls/s": ceiling(url, sizes["log_metric"])}
-                else:
-                    results[name] = workload(url, sizes)
-                    if name == "loopml":
-                        canned = record(url, sizes)
+                keep_best("ceiling", workload(url, sizes, raw=False))
             finally:
                 stop(proc)
-        url, proc = start_canned(work, canned)
-        try:
-            results["ceiling"] = workload(url, sizes, raw=False)
-        finally:
-            stop(proc)
     table = Table(title="Tracking: mlflow client -> server (SQLite), higher is better")
     cols = ("phase", "mlflow 3.17.2", "loopml", "loopml / mlflow", "target",
             "client ceiling", "mlflow % of ceiling", "loopml % of ceiling")
@@ -243,7 +262,8 @@ def main() -> None:
     Console(width=170).print(table)
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
-    (out / "tracking.json").write_text(json.dumps({"sizes": sizes, "results": results,
+    (out / "tracking.json").write_text(json.dumps({"sizes": sizes, "repeat": args.repeat,
+                                                   "results": results,
                                                    "log_metric_share_of_ceiling": share}, indent=2))
 
 

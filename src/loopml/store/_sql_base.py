@@ -15,9 +15,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from loopml.store import _schema as t
-from loopml.store._sql_util import now_ms
+from loopml.store._sql_util import Prepared, now_ms
 
-_INSERT_EVENT = sa.insert(t.events)
+_INSERT_EVENT = Prepared(sa.insert(t.events),
+                         columns=["type", "subject", "payload", "time", "workspace"])
 
 
 class SqlBase:
@@ -41,8 +42,7 @@ class SqlBase:
     def _event(
         self, conn: Connection, type: str, subject: str, payload: dict[str, Any] | None = None
     ) -> None:
-        conn.execute(
-            _INSERT_EVENT,
+        _INSERT_EVENT.execute_many(conn, [
             {"type": type, "subject": subject, "payload": orjson.dumps(payload or {}).decode(),
              "time": now_ms(), "workspace": "default"},
-        )
+        ])

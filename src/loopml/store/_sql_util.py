@@ -7,6 +7,7 @@ import math
 import random
 import re
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -92,10 +93,13 @@ class Prepared:
     psycopg) and whose parameters need no conversion.
     """
 
-    __slots__ = ("stmt", "_compiled")
+    __slots__ = ("_columns", "_compiled", "stmt")
 
-    def __init__(self, stmt: Executable) -> None:
+    def __init__(self, stmt: Executable, columns: Sequence[str] | None = None) -> None:
+        """``columns``: for an INSERT, the columns its parameters set (the rest keep their
+        server defaults)."""
         self.stmt = stmt
+        self._columns = list(columns) if columns is not None else None
         self._compiled: dict[str, tuple[str, dict[str, Any], tuple[str, ...] | None]] = {}
 
     def _compile(self, conn: Connection) -> tuple[str, dict[str, Any], tuple[str, ...] | None]:
@@ -105,6 +109,7 @@ class Prepared:
             # render_postcompile: expanding IN lists (experiment ids, filter IN values) are
             # rendered as one placeholder per value, fixed for this statement.
             c = self.stmt.compile(dialect=conn.dialect,  # type: ignore[attr-defined]
+                                  column_keys=self._columns,
                                   compile_kwargs={"render_postcompile": True})
             names = tuple(c.positiontup) if c.positional else None
             hit = self._compiled[name] = (c.string, dict(c.params), names)
@@ -117,6 +122,18 @@ class Prepared:
         try:
             cur.execute(sql, tuple(values[n] for n in names) if names is not None else values)
             return list(cur.fetchall())
+        finally:
+            cur.close()
+
+    def execute_many(self, conn: Connection, params: Sequence[dict[str, Any]]) -> None:
+        """Run a write once per parameter set, in the connection's transaction."""
+        sql, defaults, names = self._compile(conn)
+        cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            if names is not None:
+                cur.executemany(sql, [tuple({**defaults, **p}[n] for n in names) for p in params])
+            else:
+                cur.executemany(sql, [{**defaults, **p} for p in params])
         finally:
             cur.close()
 

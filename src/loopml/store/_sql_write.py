@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,6 +15,7 @@ from loopml.store import _schema as t
 from loopml.store._sql_util import (
     MAX_PARAM_VALUE_LEN,
     MAX_TAG_VALUE_LEN,
+    Prepared,
     encode_value,
     validate_key,
 )
@@ -30,10 +31,10 @@ def _insert(conn: Connection, table: sa.Table) -> Any:
 # Building an upsert costs more than running it (column proxies for ``excluded``), so the
 # hot-path statements are built once per dialect. They are immutable; SQLAlchemy also caches
 # their compiled form.
-_STATEMENTS: dict[tuple[str, str], Any] = {}
+_STATEMENTS: dict[tuple[str, str], Prepared] = {}
 
 
-def _cached(conn: Connection, name: str, build: Any) -> Any:
+def _cached(conn: Connection, name: str, build: Callable[[Connection], Prepared]) -> Prepared:
     key = (conn.dialect.name, name)
     stmt = _STATEMENTS.get(key)
     if stmt is None:
@@ -41,24 +42,24 @@ def _cached(conn: Connection, name: str, build: Any) -> Any:
     return stmt
 
 
-def _latest_upsert(conn: Connection) -> Any:
+def _latest_upsert(conn: Connection) -> Prepared:
     ins = _insert(conn, t.latest_metrics)
     ex = ins.excluded
     lm = t.latest_metrics.c
     newer = sa.or_(ex.step > lm.step, sa.and_(ex.step == lm.step, ex.timestamp >= lm.timestamp))
-    return ins.on_conflict_do_update(
+    return Prepared(ins.on_conflict_do_update(
         index_elements=[lm.run_uuid, lm.key],
         set_={"value": ex.value, "value_kind": ex.value_kind, "timestamp": ex.timestamp,
               "step": ex.step},
         where=newer,
-    )
+    ), columns=["run_uuid", "key", "value", "value_kind", "timestamp", "step"])
 
 
-def _tags_upsert(conn: Connection) -> Any:
+def _tags_upsert(conn: Connection) -> Prepared:
     ins = _insert(conn, t.tags)
-    return ins.on_conflict_do_update(
+    return Prepared(ins.on_conflict_do_update(
         index_elements=[t.tags.c.run_uuid, t.tags.c.key], set_={"value": ins.excluded.value}
-    )
+    ), columns=["run_uuid", "key", "value"])
 
 
 def validate_batch(
@@ -135,9 +136,13 @@ def write_metrics(conn: Connection, run_id: str, metrics: Sequence[Metric]) -> N
         # The latest point is the max by (step, timestamp), later arrival winning ties.
         if cur is None or (m.step, m.timestamp) >= (cur[0], cur[1]):
             latest[m.key] = (m.step, m.timestamp, value, kind)
-    conn.exec_driver_sql(_METRICS_SQL[conn.dialect.name], rows)
-    conn.execute(
-        _cached(conn, "latest", _latest_upsert),
+    dbc = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        dbc.executemany(_METRICS_SQL[conn.dialect.name], rows)
+    finally:
+        dbc.close()
+    _cached(conn, "latest", _latest_upsert).execute_many(
+        conn,
         [{"run_uuid": run_id, "key": k, "value": v, "value_kind": kd, "timestamp": ts, "step": st}
          for k, (st, ts, v, kd) in latest.items()],
     )
@@ -173,7 +178,7 @@ def write_tags(conn: Connection, run_id: str, tags: Sequence[RunTag]) -> None:
     if not tags:
         return
     rows = {x.key: {"run_uuid": run_id, "key": x.key, "value": x.value} for x in tags}
-    conn.execute(_cached(conn, "tags", _tags_upsert), list(rows.values()))
+    _cached(conn, "tags", _tags_upsert).execute_many(conn, list(rows.values()))
     if RUN_NAME_TAG in rows:
         # MLflow keeps the run name and the mlflow.runName tag in step.
         conn.execute(

@@ -71,13 +71,15 @@ _HISTORY_PAGE = Prepared(
 
 # Per-request statements, built once with bound parameters: constructing a Core statement
 # costs more than executing it on SQLite, and these run on every write.
-_RUN_STATE = sa.select(_R.lifecycle_stage, _R.experiment_id).where(
+_RUN_STATE = Prepared(sa.select(_R.lifecycle_stage, _R.experiment_id).where(
     _R.run_uuid == sa.bindparam("rid")
-)
-_EXP_FOR_RUN = sa.select(_E.artifact_location, _E.lifecycle_stage).where(
+))
+_EXP_FOR_RUN = Prepared(sa.select(_E.artifact_location, _E.lifecycle_stage).where(
     _E.experiment_id == sa.bindparam("eid")
-)
-_INSERT_RUN = sa.insert(t.runs)
+))
+_RUN_COLUMNS = ["run_uuid", "experiment_id", "name", "user_id", "status", "start_time",
+                "end_time", "deleted_time", "lifecycle_stage", "artifact_uri"]
+_INSERT_RUN = Prepared(sa.insert(t.runs), columns=_RUN_COLUMNS)
 _UPDATE_RUN = sa.update(t.runs).where(_R.run_uuid == sa.bindparam("rid"))
 
 
@@ -122,7 +124,8 @@ class SqlStore(SqlExperiments, TrackingStore):
         run_id = uuid.uuid4().hex
         start = start_time if start_time is not None else now_ms()
         with self._tx() as conn:
-            row = conn.execute(_EXP_FOR_RUN, {"eid": eid}).first()
+            rows = _EXP_FOR_RUN.rows(conn, {"eid": eid})
+            row = rows[0] if rows else None
             if row is None:
                 raise ResourceDoesNotExist(f"No experiment with id={experiment_id!r}.")
             if row[1] != "active":
@@ -130,13 +133,12 @@ class SqlStore(SqlExperiments, TrackingStore):
                     f"Experiment {experiment_id!r} is deleted; restore it before creating runs."
                 )
             artifact_uri = f"{row[0].rstrip('/')}/{run_id}/artifacts"
-            conn.execute(
-                _INSERT_RUN,
+            _INSERT_RUN.execute_many(conn, [
                 {"run_uuid": run_id, "experiment_id": eid, "name": name,
                  "user_id": user_id or "", "status": RunStatus.RUNNING.value,
                  "start_time": start, "end_time": None, "deleted_time": None,
                  "lifecycle_stage": "active", "artifact_uri": artifact_uri},
-            )
+            ])
             _sql_write.write_tags(conn, run_id, all_tags)
             self._event(conn, "run.created", run_id, {"experiment_id": str(eid)})
         # Everything about a new run is known here: no need to read it back.
@@ -162,7 +164,8 @@ class SqlStore(SqlExperiments, TrackingStore):
 
     def _active_run(self, conn: Connection, run_id: str, where: str) -> tuple[str, int]:
         self._check_run_id(run_id, where)
-        row = conn.execute(_RUN_STATE, {"rid": run_id}).first()
+        rows = _RUN_STATE.rows(conn, {"rid": run_id})
+        row = rows[0] if rows else None
         if row is None:
             raise ResourceDoesNotExist(f"Run with id={run_id!r} not found.")
         if row[0] != "active":
