@@ -255,7 +255,9 @@ def main() -> None:
             f"{ceil_v:,.1f}" if ceil_v else "", f"{mv / ceil_v:.0%}" if ceil_v else "",
             f"{lv / ceil_v:.0%}" if ceil_v else "",
         )
-    ceil = results["null"]["log_metric calls/s"]
+    # The canned server answers log-metric with "{}" at once too: both are do-nothing
+    # servers for this phase, and the higher of the two is the (stricter) ceiling.
+    ceil = max(results["null"]["log_metric calls/s"], results["ceiling"]["log_metric calls/s"])
     share = results["loopml"]["log_metric calls/s"] / ceil
     table.add_row("log_metric vs do-nothing server", f"ceiling {ceil:,.1f}",
                   f"{results['loopml']['log_metric calls/s']:,.1f}", f"{share:.0%}", ">= 70%")

@@ -31,7 +31,10 @@ from loopml.server.routes import (
 )
 from loopml.server.services import Services
 
-ROUTE_MODULES = (health, experiments, runs, metrics, artifacts, logged_models, registry,
+# Starlette tries routes in order, one regex each: the tracking hot paths (log-metric,
+# log-batch, search, get-history) come first so that a training loop's requests match
+# within the first few dozen routes instead of after the health and experiment routes.
+ROUTE_MODULES = (runs, metrics, experiments, health, artifacts, logged_models, registry,
                  deployments, monitoring, pipelines, loops, ui)
 
 

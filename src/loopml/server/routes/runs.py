@@ -164,17 +164,17 @@ def routes(s: Services) -> list[PermissionedRoute]:
         )
         return J.page("runs", [J.run(r) for r in page], page.next_page_token)
 
-    return [
+    return [  # the per-step logging routes first (see app.ROUTE_MODULES)
+        *api(s, "/runs/log-metric", "POST", P.WRITE, log_metric),
+        *api(s, "/runs/log-batch", "POST", P.WRITE, log_batch),
         *api(s, "/runs/create", "POST", P.WRITE, create),
         *api(s, "/runs/get", "GET", P.READ, get),
         *api(s, "/runs/update", "POST", P.WRITE, update),
         *api(s, "/runs/delete", "POST", P.WRITE, delete),
         *api(s, "/runs/restore", "POST", P.WRITE, restore),
-        *api(s, "/runs/log-metric", "POST", P.WRITE, log_metric),
         *api(s, "/runs/log-parameter", "POST", P.WRITE, log_param),
         *api(s, "/runs/set-tag", "POST", P.WRITE, set_tag),
         *api(s, "/runs/delete-tag", "POST", P.WRITE, delete_tag),
-        *api(s, "/runs/log-batch", "POST", P.WRITE, log_batch),
         *api(s, "/runs/log-inputs", "POST", P.WRITE, log_inputs),
         *api(s, "/runs/outputs", "POST", P.WRITE, log_outputs),
         *api(s, "/runs/log-model", "POST", P.WRITE, log_model),
