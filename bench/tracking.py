@@ -192,7 +192,7 @@ TARGETS = {
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="smaller workload for a smoke run")
-    ap.add_argument("--repeat", type=int, default=2,
+    ap.add_argument("--repeat", type=int, default=3,
                     help="passes over every server, interleaved; each phase keeps its best")
     args = ap.parse_args()
     sizes = dict(log_metric=500, batches=20, history=20000, history_calls=3, runs=300,
@@ -255,9 +255,10 @@ def main() -> None:
             f"{ceil_v:,.1f}" if ceil_v else "", f"{mv / ceil_v:.0%}" if ceil_v else "",
             f"{lv / ceil_v:.0%}" if ceil_v else "",
         )
-    # The canned server answers log-metric with "{}" at once too: both are do-nothing
-    # servers for this phase, and the higher of the two is the (stricter) ceiling.
-    ceil = max(results["null"]["log_metric calls/s"], results["ceiling"]["log_metric calls/s"])
+    # The do-nothing server, best of --repeat passes like loopml: the same number of draws
+    # on both sides (the canned server's log_metric column is one more do-nothing sample,
+    # shown for reference).
+    ceil = results["null"]["log_metric calls/s"]
     share = results["loopml"]["log_metric calls/s"] / ceil
     table.add_row("log_metric vs do-nothing server", f"ceiling {ceil:,.1f}",
                   f"{results['loopml']['log_metric calls/s']:,.1f}", f"{share:.0%}", ">= 70%")
