@@ -138,6 +138,17 @@ def workload(url: str, sizes: dict[str, int], raw: bool = True) -> dict[str, flo
     import httpx
 
     h = httpx.Client(base_url=url + "/api/2.0/mlflow", timeout=120)
+    raw_run = c.create_run(exp).info.run_id
+    ts_raw = int(time.time() * 1000)
+
+    def raw_log_batch() -> int:
+        for b in range(sizes["batches"]):
+            h.post("/runs/log-batch", json={"run_id": raw_run, "metrics": [
+                {"key": "batch", "value": float(i), "timestamp": ts_raw, "step": b * 1000 + i}
+                for i in range(1000)]}).raise_for_status()
+        return sizes["batches"] * 1000
+
+    out["raw HTTP log-batch metrics/s"] = timed(raw_log_batch)
 
     def raw_history() -> int:
         for _ in range(sizes["history_calls"]):
@@ -183,6 +194,7 @@ TARGETS = {
     "search_runs filtered/s": 10.0,
     "search_runs all/s": 10.0,
     "runs created/s": 3.0,
+    "raw HTTP log-batch metrics/s": 5.0,
     "raw HTTP get-history(20k) calls/s": 10.0,
     "raw HTTP search filtered/s": 10.0,
     "raw HTTP search all/s": 10.0,
