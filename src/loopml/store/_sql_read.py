@@ -38,17 +38,17 @@ def info(row: Any) -> RunInfo:
     return RunInfo(row[0], str(row[1]), row[2], row[3], row[4], row[5], row[6], row[7], row[8])
 
 
-_RUN_INFO = sa.select(*INFO_COLS).where(t.runs.c.run_uuid == sa.bindparam("rid"))
+_RUN_INFO = Prepared(sa.select(*INFO_COLS).where(t.runs.c.run_uuid == sa.bindparam("rid")))
 
 
 def load_run_info(conn: Connection, run_id: str) -> RunInfo:
-    row = conn.execute(_RUN_INFO, {"rid": run_id}).first()
+    row = _RUN_INFO.first(conn, {"rid": run_id})
     assert row is not None, run_id
     return info(row)
 
 
-# Built once, each with the ids as one JSON parameter (see in_json_ids): a fixed statement
-# whose compiled form SQLAlchemy caches, for any number of runs.
+# Built once, each with the ids as one JSON parameter (see in_json_ids): one fixed
+# statement for any number of runs.
 _LM, _DI, _DS, _ML = t.latest_metrics.c, t.run_dataset_inputs.c, t.datasets.c, t.run_model_links.c
 _LOAD_INFO = Prepared(sa.select(*INFO_COLS).where(in_json_ids(t.runs.c.run_uuid)))
 _LOAD_METRICS = Prepared(sa.select(
@@ -66,16 +66,25 @@ _LOAD_LINKS = Prepared(sa.select(_ML.run_uuid, _ML.model_id, _ML.direction, _ML.
     in_json_ids(_ML.run_uuid)))
 
 
-def load_runs(
-    conn: Connection, run_ids: Sequence[str], infos: dict[str, RunInfo] | None = None
-) -> list[Run]:
-    """Load full runs in the order of ``run_ids`` (ids not found are skipped). ``infos``,
-    when the caller already read them (a search selects them with the ids), saves a query."""
+def load_runs(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
+    """Load full runs in the order of ``run_ids`` (ids not found are skipped)."""
     if not run_ids:
         return []
-    ids = {"ids": orjson.dumps(list(run_ids)).decode()}
-    if infos is None:
-        infos = {row[0]: info(row) for row in _LOAD_INFO.rows(conn, ids)}
+    found = {row[0]: info(row) for row in _LOAD_INFO.rows(conn, _ids_param(run_ids))}
+    return complete_runs(conn, {rid: found[rid] for rid in run_ids if rid in found})
+
+
+def _ids_param(run_ids: Sequence[str]) -> dict[str, str]:
+    return {"ids": orjson.dumps(list(run_ids)).decode()}
+
+
+def complete_runs(conn: Connection, infos: dict[str, RunInfo]) -> list[Run]:
+    """Full runs, in the order of ``infos``, for infos already read (a search page selects
+    them with its ids)."""
+    if not infos:
+        return []
+    run_ids = list(infos)
+    ids = _ids_param(run_ids)
     metrics: dict[str, dict[str, Metric]] = {r: {} for r in run_ids}
     params: dict[str, dict[str, str]] = {r: {} for r in run_ids}
     tags: dict[str, dict[str, str]] = {r: {} for r in run_ids}
@@ -105,5 +114,4 @@ def load_runs(
             outputs=RunOutputs(tuple(model_out[rid])),
         )
         for rid in run_ids
-        if rid in infos
     ]

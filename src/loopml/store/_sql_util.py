@@ -7,7 +7,8 @@ import math
 import random
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
@@ -115,27 +116,42 @@ class Prepared:
             hit = self._compiled[name] = (c.string, dict(c.params), names)
         return hit
 
-    def rows(self, conn: Connection, params: dict[str, Any] | None = None) -> list[Any]:
+    def _args(self, conn: Connection, params: dict[str, Any] | None) -> tuple[str, Any]:
+        """The SQL and its driver arguments: a tuple for positional drivers (sqlite3), the
+        dict for named ones (psycopg)."""
         sql, defaults, names = self._compile(conn)
-        values: dict[str, Any] = {**defaults, **params} if params else defaults
-        cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cur.execute(sql, tuple(values[n] for n in names) if names is not None else values)
+        values = {**defaults, **params} if params else defaults
+        return sql, tuple(values[n] for n in names) if names is not None else values
+
+    def rows(self, conn: Connection, params: dict[str, Any] | None = None) -> list[Any]:
+        sql, args = self._args(conn, params)
+        with driver_cursor(conn) as cur:
+            cur.execute(sql, args)
             return list(cur.fetchall())
-        finally:
-            cur.close()
+
+    def first(self, conn: Connection, params: dict[str, Any] | None = None) -> Any | None:
+        """The first row, or None."""
+        rows = self.rows(conn, params)
+        return rows[0] if rows else None
 
     def execute_many(self, conn: Connection, params: Sequence[dict[str, Any]]) -> None:
         """Run a write once per parameter set, in the connection's transaction."""
-        sql, defaults, names = self._compile(conn)
-        cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            if names is not None:
-                cur.executemany(sql, [tuple({**defaults, **p}[n] for n in names) for p in params])
-            else:
-                cur.executemany(sql, [{**defaults, **p} for p in params])
-        finally:
-            cur.close()
+        if not params:
+            return
+        args = [self._args(conn, p)[1] for p in params]
+        with driver_cursor(conn) as cur:
+            cur.executemany(self._compile(conn)[0], args)
+
+
+@contextmanager
+def driver_cursor(conn: Connection) -> Iterator[Any]:
+    """A cursor on the DBAPI connection under ``conn``: its statements run in the
+    transaction ``conn`` began."""
+    cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        yield cur
+    finally:
+        cur.close()
 
 
 def validate_key(key: object, what: str, where: str) -> str:

@@ -16,6 +16,7 @@ from loopml.store._sql_util import (
     MAX_PARAM_VALUE_LEN,
     MAX_TAG_VALUE_LEN,
     Prepared,
+    driver_cursor,
     encode_value,
     validate_key,
 )
@@ -28,9 +29,9 @@ def _insert(conn: Connection, table: sa.Table) -> Any:
     return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
-# Building an upsert costs more than running it (column proxies for ``excluded``), so the
-# hot-path statements are built once per dialect. They are immutable; SQLAlchemy also caches
-# their compiled form.
+# Building an upsert costs more than running it (column proxies for ``excluded``), and the
+# insert construct itself differs by dialect, so the hot-path statements are built once per
+# dialect (each Prepared then compiles once).
 _STATEMENTS: dict[tuple[str, str], Prepared] = {}
 
 
@@ -136,11 +137,8 @@ def write_metrics(conn: Connection, run_id: str, metrics: Sequence[Metric]) -> N
         # The latest point is the max by (step, timestamp), later arrival winning ties.
         if cur is None or (m.step, m.timestamp) >= (cur[0], cur[1]):
             latest[m.key] = (m.step, m.timestamp, value, kind)
-    dbc = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
+    with driver_cursor(conn) as dbc:
         dbc.executemany(_METRICS_SQL[conn.dialect.name], rows)
-    finally:
-        dbc.close()
     _cached(conn, "latest", _latest_upsert).execute_many(
         conn,
         [{"run_uuid": run_id, "key": k, "value": v, "value_kind": kd, "timestamp": ts, "step": st}

@@ -42,7 +42,7 @@ from loopml.store import _schema as t
 from loopml.store import _search, _sql_models, _sql_write
 from loopml.store._engine import create_engine, upgrade
 from loopml.store._sql_experiments import SqlExperiments
-from loopml.store._sql_read import info, load_run_info, load_runs
+from loopml.store._sql_read import complete_runs, info, load_run_info, load_runs
 from loopml.store._sql_util import (
     Prepared,
     check_max_results,
@@ -124,8 +124,7 @@ class SqlStore(SqlExperiments, TrackingStore):
         run_id = uuid.uuid4().hex
         start = start_time if start_time is not None else now_ms()
         with self._tx() as conn:
-            rows = _EXP_FOR_RUN.rows(conn, {"eid": eid})
-            row = rows[0] if rows else None
+            row = _EXP_FOR_RUN.first(conn, {"eid": eid})
             if row is None:
                 raise ResourceDoesNotExist(f"No experiment with id={experiment_id!r}.")
             if row[1] != "active":
@@ -164,8 +163,7 @@ class SqlStore(SqlExperiments, TrackingStore):
 
     def _active_run(self, conn: Connection, run_id: str, where: str) -> tuple[str, int]:
         self._check_run_id(run_id, where)
-        rows = _RUN_STATE.rows(conn, {"rid": run_id})
-        row = rows[0] if rows else None
+        row = _RUN_STATE.first(conn, {"rid": run_id})
         if row is None:
             raise ResourceDoesNotExist(f"Run with id={run_id!r} not found.")
         if row[0] != "active":
@@ -260,9 +258,7 @@ class SqlStore(SqlExperiments, TrackingStore):
             q, args["off"], args["lim"] = _HISTORY_PAGE, offset, max_results + 1
         with self._read() as conn:
             rows = q.rows(conn, args)
-            if not rows and not conn.execute(
-                sa.select(_R.run_uuid).where(_R.run_uuid == run_id)
-            ).first():
+            if not rows and _RUN_STATE.first(conn, {"rid": run_id}) is None:
                 raise ResourceDoesNotExist(f"Run with id={run_id!r} not found.")
         token = None
         if max_results is not None and len(rows) > max_results:
@@ -332,8 +328,7 @@ class SqlStore(SqlExperiments, TrackingStore):
         )
         with self._read() as conn:
             rows = q.rows(conn)
-            infos = {row[0]: info(row) for row in rows[:max_results]}
-            runs = load_runs(conn, list(infos), infos)
+            runs = complete_runs(conn, {row[0]: info(row) for row in rows[:max_results]})
         token = encode_page_token(offset + max_results) if len(rows) > max_results else None
         return PagedList(runs, token)
 
