@@ -7,7 +7,7 @@ archive's code and unpickles its constants with torch's own unpickler, and PyTor
 policy (SECURITY.md, "models are programs") asks that untrusted models not be loaded outside
 a sandbox. Digests do not help (whoever writes the file writes them).
 Untrusted, a PyTorch model is refused with ``UntrustedModel``; convert it to ONNX (``loopml
-models convert``) to serve it without trust. The layout is MLflow's (``data/model.pth`` +
+models to-onnx --trust-pickle``) to serve it without trust. The layout is MLflow's (``data/model.pth`` +
 ``pickle_module_info.txt``), so mlflow.pytorch loads either.
 """
 
