@@ -123,13 +123,19 @@ def default_policy() -> SkopsPolicy:
     import numpy as np
     from skops.io._protocol import PROTOCOL
 
-    # skops' own default lists: the dtypes, ufuncs and bit generators it trusts.
+    # skops' own default lists: the dtypes and ufuncs it trusts.
     from skops.io._trusted_types import (
         NUMPY_DTYPE_TYPE_NAMES,
-        NUMPY_RANDOM_BIT_GENERATOR_TYPE_NAMES,
         NUMPY_UFUNC_TYPE_NAMES,
         SCIPY_UFUNC_TYPE_NAMES,
     )
+
+    # numpy's concrete bit generators, as skops >= 0.16 lists them (computed here so older
+    # skops releases in the supported range work too).
+    bit_generators = frozenset(
+        f"numpy.random.{a}" for a in dir(np.random)
+        if isinstance(c := getattr(np.random, a), type) and issubclass(c, np.random.BitGenerator)
+        and c is not np.random.BitGenerator)
 
     dtypes = frozenset(NUMPY_DTYPE_TYPE_NAMES)
     containers = frozenset({"builtins.list", "builtins.tuple", "builtins.set", "builtins.dict"})
@@ -157,7 +163,7 @@ def default_policy() -> SkopsPolicy:
         | {"sklearn.utils.validation.check_array"},
         "PartialNode": frozenset({"functools.partial"}),
     }
-    return SkopsPolicy(by_loader, frozenset(NUMPY_RANDOM_BIT_GENERATOR_TYPE_NAMES), PROTOCOL)
+    return SkopsPolicy(by_loader, bit_generators, PROTOCOL)
 
 
 def iter_nodes(tree: Any) -> Iterator[dict[str, Any]]:
