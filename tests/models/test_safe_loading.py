@@ -259,3 +259,74 @@ def test_tree_arrays_that_would_read_out_of_bounds_are_refused(attack: str, tmp_
     with pytest.raises(UntrustedModel, match="sklearn.tree._tree.Tree") as e:
         models.load(str(tmp_path / "m"))
     assert "trust=True" in e.value.message
+
+
+def _hgb_numeric() -> Any:
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    x, y = load_breast_cancer(return_X_y=True)
+    return HistGradientBoostingClassifier(max_iter=3).fit(x, y)
+
+
+def _hgb_categorical() -> Any:
+    import numpy as np
+    import pandas as pd
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    x, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    x = x.assign(band=pd.Categorical(np.where(x.iloc[:, 0] > 14, "hi", "lo")))
+    return HistGradientBoostingClassifier(max_iter=3).fit(x, y)
+
+
+def _root(model: Any) -> Any:
+    return model._predictors[0][0].nodes
+
+
+def _feature_out_of_range(m: Any) -> None:
+    _root(m)["feature_idx"][0] = 10**6
+
+
+def _categorical_on_numeric_feature(m: Any) -> None:
+    _root(m)["is_categorical"][0] = 1
+
+
+def _preprocessor_drops_columns(m: Any) -> None:
+    name, step, mask = m._preprocessor.transformers_[1]
+    mask = mask.copy()
+    mask[:20] = False
+    m._preprocessor.transformers_[1] = (name, step, mask)
+
+
+def _isolation_subset_too_small(m: Any) -> None:
+    m.estimators_features_ = [f[:1] for f in m.estimators_features_]
+
+
+def _isolation_forest() -> Any:
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.ensemble import IsolationForest
+
+    x, _ = load_breast_cancer(return_X_y=True)
+    return IsolationForest(n_estimators=3, max_features=0.5, random_state=0).fit(x)
+
+
+@pytest.mark.parametrize(("build", "tamper", "match"), [
+    (_hgb_numeric, _feature_out_of_range, "TreePredictor: a split on feature"),
+    (_hgb_numeric, _categorical_on_numeric_feature, "TreePredictor: a categorical split"),
+    (_hgb_categorical, _preprocessor_drops_columns, "preprocessor that outputs"),
+    (_isolation_forest, _isolation_subset_too_small, "Tree: a split on feature"),
+], ids=["hgb_feature", "hgb_categorical", "hgb_preprocessor", "isolation_subset"])
+def test_tampered_tree_ensembles_are_refused(build, tamper, match, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The model is valid skops of trusted types only; its indices are what is wrong."""
+    import skops.io as sio
+
+    model = build()
+    models.save_model(model, tmp_path / "ok")
+    assert models.load(str(tmp_path / "ok")).native is not None  # untampered: loads
+    tamper(model)
+    (tmp_path / "bad").mkdir()
+    sio.dump(model, tmp_path / "bad" / "model.skops")
+    _mlmodel(tmp_path / "bad", _sklearn("skops", "model.skops"))
+    with pytest.raises(UntrustedModel, match=match):
+        models.load(str(tmp_path / "bad"))
