@@ -152,7 +152,8 @@ def _project_models() -> dict[str, tuple[Any, Any, Any]]:
     """The kinds of model loopml's tests, demo and docs save: each must load untrusted."""
     import numpy as np
     import pandas as pd
-    from sklearn.compose import ColumnTransformer
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.compose import ColumnTransformer, make_column_selector
     from sklearn.datasets import load_breast_cancer
     from sklearn.decomposition import PCA
     from sklearn.ensemble import (
@@ -163,6 +164,7 @@ def _project_models() -> dict[str, tuple[Any, Any, Any]]:
         VotingClassifier,
     )
     from sklearn.linear_model import LinearRegression, LogisticRegression, SGDClassifier
+    from sklearn.model_selection import GridSearchCV
     from sklearn.neural_network import MLPClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
@@ -173,6 +175,9 @@ def _project_models() -> dict[str, tuple[Any, Any, Any]]:
     xc = x.assign(band=pd.Categorical(np.where(x.iloc[:, 0] > 14, "hi", "lo")))
     ct = ColumnTransformer([("num", StandardScaler(), list(x.columns)),
                             ("cat", OneHotEncoder(handle_unknown="ignore"), ["band"])])
+    by_dtype = ColumnTransformer([
+        ("num", StandardScaler(), make_column_selector(dtype_include=np.number)),
+        ("cat", OneHotEncoder(), make_column_selector(dtype_include="category"))])
     return {
         "hgb": (HistGradientBoostingClassifier(max_iter=10), x, y),
         "hgb_categorical": (HistGradientBoostingClassifier(max_iter=10), xc, y),
@@ -192,6 +197,9 @@ def _project_models() -> dict[str, tuple[Any, Any, Any]]:
                                xc, y),
         "voting": (VotingClassifier([("lr", LogisticRegression()), ("dt",
                                      DecisionTreeClassifier())], voting="soft"), x, y),
+        "column_selector": (make_pipeline(by_dtype, LogisticRegression()), xc, y),
+        "calibrated": (CalibratedClassifierCV(LogisticRegression(), cv=3), x, y),
+        "grid_search": (GridSearchCV(LogisticRegression(), {"C": [0.1, 1.0]}, cv=2), x, y),
     }
 
 

@@ -84,19 +84,31 @@ def _fitted_helpers() -> set[str]:
     """Non-estimator classes that fitted estimators hold as attributes.
 
     Loss and link objects (linear models, gradient boosting), the HistGradientBoosting
-    binner and tree predictors, the MLP optimizers. Each is a class whose construction
-    stores numbers and arrays; none runs a callable taken from the file.
+    binner and tree predictors, the MLP optimizers, CalibratedClassifierCV's per-class
+    calibrators, ColumnTransformer's ``make_column_selector`` (dtype and regex selection),
+    and the scorer and splitters a search CV keeps. Each is a class whose construction
+    stores numbers, strings and arrays; none calls a callable taken from the file. Left
+    out on purpose: KDTree/BallTree (their index arrays are followed without bounds
+    checks) and ``_Scorer`` (it holds a metric *function*).
     """
+    from sklearn import calibration
     from sklearn._loss.link import BaseLink
     from sklearn._loss.loss import BaseLoss
+    from sklearn.compose import make_column_selector
     from sklearn.ensemble._hist_gradient_boosting.binning import _BinMapper
     from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
+    from sklearn.metrics._scorer import _PassthroughScorer
+    from sklearn.model_selection._split import BaseCrossValidator, BaseShuffleSplit
     from sklearn.neural_network import _stochastic_optimizers as opt
 
     names = _classes_in("sklearn._loss.link", BaseLink) | _classes_in("sklearn._loss.loss",
                                                                        BaseLoss)
+    names |= _classes_in("sklearn.model_selection._split", BaseCrossValidator)
+    names |= _classes_in("sklearn.model_selection._split", BaseShuffleSplit)
     names |= {type_name(c) for c in (_BinMapper, TreePredictor, opt.AdamOptimizer,
-                                     opt.SGDOptimizer)}
+                                     opt.SGDOptimizer, make_column_selector,
+                                     _PassthroughScorer, calibration._CalibratedClassifier,
+                                     calibration._SigmoidCalibration)}
     names.add("sklearn._loss.link.Interval")
     return names
 
@@ -138,6 +150,10 @@ def default_policy() -> SkopsPolicy:
         and c is not np.random.BitGenerator)
 
     dtypes = frozenset(NUMPY_DTYPE_TYPE_NAMES)
+    # numpy's abstract scalar classes, e.g. make_column_selector(dtype_include=np.number).
+    abstract = frozenset(type_name(t) for t in (
+        np.generic, np.number, np.integer, np.signedinteger, np.unsignedinteger, np.inexact,
+        np.floating, np.complexfloating, np.flexible, np.character))
     containers = frozenset({"builtins.list", "builtins.tuple", "builtins.set", "builtins.dict"})
     objects = frozenset(_estimators() | _fitted_helpers())
     by_loader: dict[str, frozenset[str]] = {
@@ -152,7 +168,7 @@ def default_policy() -> SkopsPolicy:
         "SliceNode": frozenset({"builtins.slice"}),
         "BytesNode": frozenset({"builtins.bytes"}),
         "BytearrayNode": frozenset({"builtins.bytearray"}),
-        "TypeNode": frozenset(_PRIMITIVES) | containers | dtypes,
+        "TypeNode": frozenset(_PRIMITIVES) | containers | dtypes | abstract,
         "NdArrayNode": frozenset({"numpy.ndarray"}) | dtypes,
         "MaskedArrayNode": frozenset({type_name(np.ma.MaskedArray)}),
         "DTypeNode": frozenset({"numpy.dtype"}),
