@@ -23,7 +23,7 @@ def serve(
     lazy: bool = typer.Option(False, help="Load each model on its first request instead of at start."),
     no_onnx: bool = typer.Option(False, "--no-onnx", help="Use the native flavor even when the model has an ONNX flavor."),
     convert_onnx: bool = typer.Option(False, "--convert-onnx", help="Export models that have no ONNX flavor to ONNX at load, with the parity check (on a private copy); a model that fails it is served natively."),
-    trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Allow pickle-based model files. Only for models you trust: unpickling runs code."),
+    trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Allow model files that can run code when loaded (pickles, TorchScript, skops types outside the allow-list). Only for models you trust."),
     inference_log: Path = typer.Option(None, help="Write the inference log (Parquet, by deployment and day) under this folder."),
     deployment: str = typer.Option("default", help="Deployment name recorded in the inference log for plain MODEL_URIs."),
     serve_deployment: list[str] = typer.Option(None, "--serve-deployment", help="Serve this deployment (repeatable): its routes, weights, shadow models and sticky header come from the store (`loopml deployments ...`) and changes apply live, without a restart. Clients call it as model <name>."),
