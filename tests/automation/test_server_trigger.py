@@ -30,7 +30,8 @@ def test_manual_trigger_through_the_server(tmp_path) -> None:  # type: ignore[no
     env = {**os.environ, "LOOPML_HOME": str(tmp_path / "home"), "PYTHONPATH": str(ROOT)}
     env.pop("LOOPML_TRACKING_URI", None)
     proc = subprocess.Popen([sys.executable, "-m", "loopml", "server", "--port", str(port),
-                             "--policies", str(path), "--no-triggers"], cwd=ROOT, env=env,
+                             "--policies", str(path), "--no-triggers",
+                             "--pipelines", "tests.automation.flows:retrain"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/api/loopml/v1/loops"
     try:

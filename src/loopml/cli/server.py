@@ -39,6 +39,7 @@ def server(
     policies: Path = typer.Option(None, exists=True, dir_okay=False, help="YAML loop policies (docs/loop.md): run the closed-loop controller in this server."),
     controller_interval: float = typer.Option(2.0, min=0.1, help="Seconds between closed-loop controller passes."),
     trigger_interval: float = typer.Option(5.0, min=0.2, help="Seconds between checks of pipeline schedules and trigger events."),
+    pipelines: list[str] = typer.Option(None, "--pipelines", help="Pipelines this server may run, as module:attr, comma-separated or repeated (also LOOPML_SERVER_PIPELINES). API starts, resumes, triggers and loop policies can name only these; the modules are imported at start-up from the normal Python path (install them, or set PYTHONPATH)."),
 ) -> None:
     """Run the tracking server: the MLflow REST API for experiments, runs, metrics, logged
     models and artifacts (proxied), plus /health, /version and Prometheus /metrics.
@@ -68,12 +69,17 @@ def server(
     os.environ[f.ENV_ARTIFACTS] = artifacts_destination or default_artifact_root()
     if token:
         os.environ[f.ENV_TOKEN] = token
+    if pipelines:
+        from loopml.pipelines._registry import parse_refs
+
+        os.environ[f.ENV_PIPELINES] = ",".join(parse_refs(pipelines))
     # Build once in the parent: applies migrations before workers start and fails fast on a
     # bad URI with a clean message instead of a traceback per worker.
     from loopml.errors import LoopmlError
 
     try:
-        f.app_from_env().state.services.store.close()
+        services = f.app_from_env().state.services
+        services.store.close()
     except LoopmlError as e:
         typer.echo(f"Error: {e.message}", err=True)
         raise typer.Exit(2) from None
@@ -96,22 +102,25 @@ def server(
         from loopml.store import get_pipeline_store, get_store
 
         tracking = get_store(os.environ[f.ENV_BACKEND], f.PROXY_SCHEME)
-        TriggerRunner(tracking, get_pipeline_store(tracking), trigger_interval,
-                      proxy_root=os.environ[f.ENV_ARTIFACTS]).start()
+        TriggerRunner(tracking, get_pipeline_store(tracking), services.runnable,
+                      trigger_interval, proxy_root=os.environ[f.ENV_ARTIFACTS]).start()
     if policies is not None:
         from loopml.automation import Controller, load_policies
         from loopml.store import get_store
 
+        ctl_tracking = get_store(os.environ[f.ENV_BACKEND], f.PROXY_SCHEME)
         try:
             pols = load_policies(policies)
+            ctl = Controller(ctl_tracking, pols, controller_interval,
+                             proxy_root=os.environ[f.ENV_ARTIFACTS], runnable=services.runnable)
         except (ValueError, TypeError, LoopmlError) as e:
             typer.echo(f"Error: {policies}: {getattr(e, 'message', e)}", err=True)
             raise typer.Exit(2) from None
         os.environ[f.ENV_POLICIES] = str(policies.resolve())
-        ctl_tracking = get_store(os.environ[f.ENV_BACKEND], f.PROXY_SCHEME)
-        Controller(ctl_tracking, pols, controller_interval,
-                   proxy_root=os.environ[f.ENV_ARTIFACTS]).start()
+        ctl.start()
         typer.echo(f"Closed-loop controller for {[p.model for p in pols]}.")
+    if len(services.runnable):
+        typer.echo(f"Pipelines this server may run: {', '.join(services.runnable.refs)}.")
     typer.echo(f"loopml server on http://{host}:{port} (MLFLOW_TRACKING_URI=http://{host}:{port})")
     uvicorn.run(
         "loopml.server._factory:app_from_env", factory=True, host=host, port=port,
