@@ -15,7 +15,6 @@ from loopml.store import get_pipeline_store
 from loopml.store.pipelines_base import PipelineStore, Trigger
 from loopml.store.sql import SqlStore
 
-
 # What `loopml server --pipelines` would register: the runner starts only these.
 RUNNABLE = PipelineRegistry.load("tests.pipelines.flows:tick,tests.pipelines.flows:on_event")
 

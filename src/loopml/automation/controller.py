@@ -74,8 +74,9 @@ class Controller(Poller):
         self.tracking = tracking
         self.policies = {p.model: p for p in policies}
         self.runnable = runnable
-        for p in policies if runnable is not None else []:
-            runnable.check(p.retrain.pipeline, f"Policy {p.name!r}: pipeline")
+        if runnable is not None:
+            for p in policies:
+                runnable.check(p.retrain.pipeline, f"Policy {p.name!r}: pipeline")
         self.interval_s = interval_s
         self.force_dry_run = dry_run
         self.client = TrackingClient(store=tracking, proxy_root=proxy_root)
