@@ -10,6 +10,7 @@ from pathlib import Path
 from starlette.applications import Starlette
 
 from loopml._gc import tune_for_serving
+from loopml._secrets import read_secret
 from loopml.artifacts import get_blob_store
 from loopml.errors import InvalidParameterValue
 from loopml.server._permissions import Authenticator
@@ -23,6 +24,7 @@ from loopml.store import (
     get_registry_store,
     get_store,
 )
+from loopml.store._engine import ENV_PASSWORD as ENV_DB_PASSWORD
 
 ENV_BACKEND = "LOOPML_SERVER_BACKEND_STORE_URI"
 ENV_ARTIFACTS = "LOOPML_SERVER_ARTIFACTS_DESTINATION"
@@ -36,6 +38,9 @@ ENV_POLICIES = "LOOPML_SERVER_POLICIES"  # the --policies file, for manual loop 
 # Comma-separated module:attr of the pipelines this server may run (--pipelines).
 ENV_PIPELINES = "LOOPML_SERVER_PIPELINES"
 ENV_BASIC_PASSWORD = "LOOPML_AUTH_PASSWORD"  # noqa: S105 - the name of a variable, not a secret
+# Secrets the server hands to its worker processes through 0600 files, never their
+# environment (each NAME may also be given as NAME_FILE; see loopml._secrets).
+SECRETS = (ENV_TOKEN, ENV_BASIC_PASSWORD, ENV_DB_PASSWORD)
 
 
 def build_services(
@@ -80,13 +85,19 @@ def _refuse_importable_root(root: str) -> None:
             "folder, or start the server from another folder / without that PYTHONPATH entry.")
 
 
+def auth_from_env() -> tuple[str | None, tuple[str, str] | None]:
+    """(bearer token, (user, password)) from the environment: each secret from its variable
+    or from the file its ``_FILE`` variable names (see loopml._secrets)."""
+    token = read_secret(ENV_TOKEN)
+    user, password = os.environ.get(ENV_BASIC_USER), read_secret(ENV_BASIC_PASSWORD)
+    return token, ((user, password) if user and password else None)
+
+
 def app_from_env() -> Starlette:
-    basic = None
-    if os.environ.get(ENV_BASIC_USER) and os.environ.get(ENV_BASIC_PASSWORD):
-        basic = (os.environ[ENV_BASIC_USER], os.environ[ENV_BASIC_PASSWORD])
+    token, basic = auth_from_env()
     services = build_services(
-        os.environ[ENV_BACKEND], os.environ[ENV_ARTIFACTS], os.environ.get(ENV_TOKEN) or None,
-        basic, os.environ.get(ENV_PIPELINES),
+        os.environ[ENV_BACKEND], os.environ[ENV_ARTIFACTS], token, basic,
+        os.environ.get(ENV_PIPELINES),
     )
     if os.environ.get(ENV_MONITORS):
         from loopml.monitoring.scheduler import load_specs
