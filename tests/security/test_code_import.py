@@ -158,24 +158,23 @@ def test_loop_policies_run_only_registered_pipelines(tmp_path: Path) -> None:
     tracking.close()
 
 
-def test_server_refuses_a_policy_with_an_unregistered_pipeline(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_server_refuses_a_policy_with_an_unregistered_pipeline(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
     import yaml
-    from typer.testing import CliRunner
 
-    from loopml.cli.main import app
-    from loopml.server import _factory as f
-
-    for var in (f.ENV_BACKEND, f.ENV_ARTIFACTS, f.ENV_POLICIES, f.ENV_PIPELINES, f.ENV_TOKEN):
-        monkeypatch.delenv(var, raising=False)  # restored after the command sets them
-    monkeypatch.setenv("LOOPML_HOME", str(tmp_path / "home"))
     path = tmp_path / "policies.yaml"
     path.write_text(yaml.safe_dump({"model": "m", "deployment": "d", "log_dir": str(tmp_path),
                                     "retrain": {"pipeline": "tests.automation.flows:retrain"}}))
-    res = CliRunner().invoke(app, ["server", "--policies", str(path), "--no-triggers",
-                                   "--pipelines", FLOWS])
-    assert res.exit_code == 2, res.output
-    assert "is not registered" in res.output and "--pipelines" in res.output
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")}
+    env["LOOPML_HOME"] = str(tmp_path / "home")
+    res = subprocess.run([sys.executable, "-m", "loopml", "server", "--policies", str(path),
+                          "--no-triggers", "--pipelines", FLOWS, "--port", "1"],
+                         capture_output=True, text=True, env=env, timeout=120,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert res.returncode == 2, res.stderr
+    assert "is not registered" in res.stderr and "--pipelines" in res.stderr
 
 
 def test_artifact_root_on_sys_path_is_refused(tmp_path: Path,
