@@ -37,7 +37,9 @@ def _ts(ms: int) -> str:
 
 def _policies(path: Path) -> Any:
     from loopml.automation import load_policies
+    from loopml.pipelines._refs import allow_cwd_imports
 
+    allow_cwd_imports()  # the user's own policy file, in their shell: ./flows.py is found
     try:
         return load_policies(path)
     except (LoopmlError, ValueError, TypeError) as e:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
 
+from loopml._redact import redact_text, redact_uri
 from loopml.config import default_artifact_root, default_backend_uri
 
 
@@ -39,6 +41,8 @@ def server(
     policies: Path = typer.Option(None, exists=True, dir_okay=False, help="YAML loop policies (docs/loop.md): run the closed-loop controller in this server."),
     controller_interval: float = typer.Option(2.0, min=0.1, help="Seconds between closed-loop controller passes."),
     trigger_interval: float = typer.Option(5.0, min=0.2, help="Seconds between checks of pipeline schedules and trigger events."),
+    backend_store_password_file: Path = typer.Option(None, exists=True, dir_okay=False, help="File holding the database password, for a --backend-store-uri without one (a password in the URI shows in `ps`). Or set LOOPML_BACKEND_STORE_PASSWORD."),
+    pipelines: list[str] = typer.Option(None, "--pipelines", help="Pipelines this server may run, as module:attr, comma-separated or repeated (also LOOPML_SERVER_PIPELINES). API starts, resumes, triggers and loop policies can name only these; the modules are imported at start-up from the normal Python path (install them, or set PYTHONPATH)."),
 ) -> None:
     """Run the tracking server: the MLflow REST API for experiments, runs, metrics, logged
     models and artifacts (proxied), plus /health, /version and Prometheus /metrics.
@@ -47,16 +51,19 @@ def server(
     """
     import uvicorn
 
+    from loopml.errors import LoopmlError
     from loopml.server import _factory as f
 
-    token = os.environ.get(f.ENV_TOKEN) or None
-    if auth_token_file is not None:
-        token = auth_token_file.read_text().strip() or None
-        if not token:
-            typer.echo(f"Error: {auth_token_file} is empty.", err=True)
-            raise typer.Exit(2)
-    has_basic = bool(os.environ.get(f.ENV_BASIC_USER) and os.environ.get(f.ENV_BASIC_PASSWORD))
-    if not is_loopback(host) and not (token or has_basic) and not insecure:
+    backend = backend_store_uri or default_backend_uri()
+    shown = redact_uri(backend)  # the password, if any, moves out of the URI below
+    try:
+        backend, cleanup = _secrets_out_of_sight(backend, auth_token_file,
+                                                 backend_store_password_file)
+        token, basic = f.auth_from_env()
+    except LoopmlError as e:
+        typer.echo(f"Error: {redact_text(e.message)}", err=True)
+        raise typer.Exit(2) from None
+    if not is_loopback(host) and not (token or basic) and not insecure:
         typer.echo(
             f"Error: refusing to bind {host} without authentication. Set --auth-token-file "
             "(or LOOPML_AUTH_TOKEN, or LOOPML_AUTH_USERNAME and LOOPML_AUTH_PASSWORD), bind "
@@ -64,18 +71,23 @@ def server(
             err=True,
         )
         raise typer.Exit(2)
-    os.environ[f.ENV_BACKEND] = backend_store_uri or default_backend_uri()
+    os.environ[f.ENV_BACKEND] = backend
     os.environ[f.ENV_ARTIFACTS] = artifacts_destination or default_artifact_root()
-    if token:
-        os.environ[f.ENV_TOKEN] = token
+    if pipelines:
+        from loopml.pipelines._registry import parse_refs
+
+        os.environ[f.ENV_PIPELINES] = ",".join(parse_refs(pipelines))
     # Build once in the parent: applies migrations before workers start and fails fast on a
     # bad URI with a clean message instead of a traceback per worker.
-    from loopml.errors import LoopmlError
-
     try:
-        f.app_from_env().state.services.store.close()
+        services = f.app_from_env().state.services
+        services.store.close()
     except LoopmlError as e:
-        typer.echo(f"Error: {e.message}", err=True)
+        typer.echo(f"Error: {redact_text(e.message)}", err=True)
+        raise typer.Exit(2) from None
+    except Exception as e:  # a driver's error (connection refused, bad login): no traceback
+        typer.echo(f"Error: cannot open the stores: {type(e).__name__}: {redact_text(str(e))}",
+                   err=True)
         raise typer.Exit(2) from None
     if monitors is not None:
         os.environ[f.ENV_MONITORS] = str(monitors.resolve())
@@ -88,7 +100,7 @@ def server(
             MonitorScheduler(specs, tracking, get_monitoring_store(tracking),
                              monitor_interval).start()
         except (ValueError, TypeError, LoopmlError) as e:
-            typer.echo(f"Error: {monitors}: {e}", err=True)
+            typer.echo(f"Error: {monitors}: {redact_text(str(e))}", err=True)
             raise typer.Exit(2) from None
         typer.echo(f"Running {len(specs)} monitor(s) every {monitor_interval:g}s.")
     if triggers:
@@ -96,24 +108,62 @@ def server(
         from loopml.store import get_pipeline_store, get_store
 
         tracking = get_store(os.environ[f.ENV_BACKEND], f.PROXY_SCHEME)
-        TriggerRunner(tracking, get_pipeline_store(tracking), trigger_interval,
-                      proxy_root=os.environ[f.ENV_ARTIFACTS]).start()
+        TriggerRunner(tracking, get_pipeline_store(tracking), services.runnable,
+                      trigger_interval, proxy_root=os.environ[f.ENV_ARTIFACTS]).start()
     if policies is not None:
         from loopml.automation import Controller, load_policies
         from loopml.store import get_store
 
+        ctl_tracking = get_store(os.environ[f.ENV_BACKEND], f.PROXY_SCHEME)
         try:
             pols = load_policies(policies)
+            ctl = Controller(ctl_tracking, pols, controller_interval,
+                             proxy_root=os.environ[f.ENV_ARTIFACTS], runnable=services.runnable)
         except (ValueError, TypeError, LoopmlError) as e:
-            typer.echo(f"Error: {policies}: {getattr(e, 'message', e)}", err=True)
+            typer.echo(f"Error: {policies}: {redact_text(str(getattr(e, 'message', e)))}",
+                       err=True)
             raise typer.Exit(2) from None
         os.environ[f.ENV_POLICIES] = str(policies.resolve())
-        ctl_tracking = get_store(os.environ[f.ENV_BACKEND], f.PROXY_SCHEME)
-        Controller(ctl_tracking, pols, controller_interval,
-                   proxy_root=os.environ[f.ENV_ARTIFACTS]).start()
+        ctl.start()
         typer.echo(f"Closed-loop controller for {[p.model for p in pols]}.")
+    if len(services.runnable):
+        typer.echo(f"Pipelines this server may run: {', '.join(services.runnable.refs)}.")
+    typer.echo(f"Metadata: {shown}; artifacts: "
+               f"{redact_uri(os.environ[f.ENV_ARTIFACTS])}.")
     typer.echo(f"loopml server on http://{host}:{port} (MLFLOW_TRACKING_URI=http://{host}:{port})")
-    uvicorn.run(
-        "loopml.server._factory:app_from_env", factory=True, host=host, port=port,
-        workers=workers, log_level="warning", access_log=False,
-    )
+    try:
+        uvicorn.run(
+            "loopml.server._factory:app_from_env", factory=True, host=host, port=port,
+            workers=workers, log_level="warning", access_log=False,
+        )
+    finally:
+        cleanup()
+
+
+def _secrets_out_of_sight(backend: str, token_file: Path | None,
+                          password_file: Path | None) -> tuple[str, Callable[[], None]]:
+    """Keep secrets off the workers' environment (``/proc/PID/environ``): the files given
+    on the command line are passed by path; a secret in the environment or the URI's
+    password moves to a 0600 temporary file (removed on exit). Returns the backend URI
+    without its password, and the clean-up."""
+    from loopml._secrets import file_var, hand_off
+    from loopml.server import _factory as f
+    from loopml.store._engine import split_password
+
+    if token_file is not None:  # the file wins over the variable, as before
+        os.environ.pop(f.ENV_TOKEN, None)
+        os.environ[file_var(f.ENV_TOKEN)] = str(token_file.resolve())
+    if password_file is not None:
+        os.environ.pop(f.ENV_DB_PASSWORD, None)
+        os.environ[file_var(f.ENV_DB_PASSWORD)] = str(password_file.resolve())
+    backend, password = split_password(backend)
+    if password is not None:
+        if os.environ.get(f.ENV_DB_PASSWORD) or os.environ.get(file_var(f.ENV_DB_PASSWORD)):
+            from loopml.errors import InvalidParameterValue
+
+            raise InvalidParameterValue(
+                f"The backend store URI {redact_uri(backend)} has a password and "
+                f"{f.ENV_DB_PASSWORD} (or --backend-store-password-file) gives one too: "
+                "give it once, preferably not in the URI (it shows in `ps`).")
+        os.environ[f.ENV_DB_PASSWORD] = password
+    return backend, hand_off(f.SECRETS)

@@ -13,6 +13,11 @@ Firing moves the trigger's marker and records the PENDING run in one transaction
 (``PipelineStore.fire_trigger``), so two servers never both fire it and a crash between
 recording and starting loses nothing: on start the runner starts PENDING runs of its
 triggers. A pipeline with an ``event`` parameter receives the event as a dict.
+
+Triggers are data anyone with the right permission (or database access) can write, so the
+runner runs only pipelines of its ``PipelineRegistry`` (the operator's ``--pipelines``): a
+trigger naming anything else records a FAILED run that says how to register it, and its
+module is never imported.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from typing import Any
 
 from loopml._poller import Poller
 from loopml.errors import InvalidParameterValue
+from loopml.pipelines._registry import PipelineRegistry
 from loopml.store.pipelines_base import PENDING, PipelineRun, PipelineStore, Trigger
 
 log = logging.getLogger("loopml.pipelines")
@@ -72,12 +78,14 @@ def _pending(t: Trigger, extra: dict[str, Any]) -> PipelineRun:
 
 
 class TriggerRunner(Poller):
-    """Polls triggers and starts their runs. ``tracking`` is the server's TrackingStore."""
+    """Polls triggers and starts their runs. ``tracking`` is the server's TrackingStore;
+    ``runnable`` the pipelines it may start (anything else fails without an import)."""
 
-    def __init__(self, tracking: Any, store: PipelineStore, interval_s: float = 5.0,
-                 proxy_root: str | None = None) -> None:
+    def __init__(self, tracking: Any, store: PipelineStore, runnable: PipelineRegistry,
+                 interval_s: float = 5.0, proxy_root: str | None = None) -> None:
         self.tracking = tracking
         self.store = store
+        self.runnable = runnable
         self.interval_s = interval_s
         self.proxy_root = proxy_root
         super().__init__("triggers")
@@ -124,11 +132,11 @@ class TriggerRunner(Poller):
     def _start(self, rec: PipelineRun) -> None:
         from loopml.pipelines._engine import start
         from loopml.pipelines._lint import lint
-        from loopml.pipelines._refs import load_pipeline
         from loopml.tracking._client import TrackingClient
 
         try:
-            p = load_pipeline(rec.ref)
+            p = self.runnable.resolve(rec.ref, f"Trigger {rec.trigger.get('trigger')!r}: "
+                                      "pipeline")
             params = dict(rec.params)
             if "event" in p.params and "event" in rec.trigger:
                 params["event"] = rec.trigger["event"]

@@ -4,7 +4,7 @@ caller. Routes never reach for globals."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopml.artifacts import BlobStore
 from loopml.server._permissions import Authenticator
@@ -15,7 +15,16 @@ from loopml.store.monitoring_base import MonitoringStore
 from loopml.store.pipelines_base import PipelineStore
 from loopml.store.registry_base import RegistryStore
 
+if TYPE_CHECKING:  # the pipelines package is imported when a registry is built, not here
+    from loopml.pipelines._registry import PipelineRegistry
+
 PROXY_SCHEME = "mlflow-artifacts:"
+
+
+def _no_pipelines() -> PipelineRegistry:
+    from loopml.pipelines._registry import PipelineRegistry
+
+    return PipelineRegistry()
 
 
 @dataclass
@@ -42,3 +51,6 @@ class Services:
     policies: list[Any] = field(default_factory=list)
     # Monitor specs this server runs (``--monitors``): the dashboard lists them.
     monitor_specs: list[Any] = field(default_factory=list)
+    # The pipelines requests, triggers and loop policies may run (``--pipelines``); a
+    # request names one of these and nothing else is ever imported (403).
+    runnable: PipelineRegistry = field(default_factory=_no_pipelines)
