@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loopml.artifacts import BlobStore
+from loopml.server._guard import GuardPolicy
 from loopml.server._permissions import Authenticator
 from loopml.store.base import TrackingStore
 from loopml.store.deployments_base import DeploymentStore
@@ -42,3 +43,9 @@ class Services:
     policies: list[Any] = field(default_factory=list)
     # Monitor specs this server runs (``--monitors``): the dashboard lists them.
     monitor_specs: list[Any] = field(default_factory=list)
+    # Host / Origin / content-type checks (``_guard.py``); the default fits a loopback bind.
+    guard: GuardPolicy = field(default_factory=lambda: GuardPolicy(form_prefixes=("/ui/",)))
+    # Believe X-Forwarded-Proto/-For (only behind a proxy that sets them): the dashboard's
+    # session cookie gets Secure, and login attempts are counted per forwarded client.
+    trust_proxy: bool = False
+    session_max_age_s: int = 12 * 3600  # the dashboard sign-in cookie's lifetime

@@ -1,0 +1,222 @@
+"""``HttpGuard``: the DNS-rebinding and cross-site request checks in front of both servers.
+
+A browser lets any page it shows send requests to ``127.0.0.1``: reads are stopped by the
+same-origin policy, but (1) a page on ``attacker.example`` whose DNS name is rebound to
+127.0.0.1 becomes same-origin with the server, and (2) "simple" cross-origin requests (a POST
+with ``text/plain``, a form, or no content type) are sent without a CORS preflight. The
+guard refuses both before any route runs, the way MLflow's security middleware does
+(``mlflow/server/fastapi_security.py``, flags ``--allowed-hosts`` and
+``--cors-allowed-origins``, same messages):
+
+- **Host allow-list** (DNS rebinding, CVE-2023-43472 class): the ``Host`` header must name
+  this server (localhost names, loopback addresses, the bound address, or what the operator
+  allowed). A rebound page always sends its own DNS name, so it gets a 403.
+- **Origin check** on POST/PUT/PATCH/DELETE (CSRF): a request whose ``Origin`` is neither
+  this server's own origin nor allowed, or whose ``Sec-Fetch-Site`` is ``cross-site``, gets
+  a 403.
+- **No form content types** on state-changing requests outside the dashboard's form routes:
+  ``text/plain``, ``application/x-www-form-urlencoded`` and ``multipart/form-data`` are what a
+  page can send without a preflight, so the APIs refuse them (400). JSON routes check the
+  rest (``_http.read_json``: a body must be ``application/json``).
+
+Pure ASGI, one pass over the request headers and a few set/dict lookups per request (host
+decisions are cached), so the hot paths do not pay a BaseHTTPMiddleware task or a regex.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import logging
+import socket
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import orjson
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+log = logging.getLogger("loopml.server")
+
+INVALID_HOST_MSG = "Invalid Host header - possible DNS rebinding attack detected"
+CORS_BLOCKED_MSG = "Cross-origin request blocked"
+LOCAL_NAMES = ("localhost", "127.0.0.1", "[::1]")
+WILDCARD_BINDS = ("", "0.0.0.0", "::", "[::]")  # noqa: S104 - names of wildcard binds
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# The content types a page may send cross-origin without a CORS preflight (Fetch standard,
+# "CORS-safelisted request-header").
+SIMPLE_TYPES = frozenset({b"text/plain", b"application/x-www-form-urlencoded",
+                          b"multipart/form-data"})
+# Private address ranges MLflow also allows on a wildcard bind (RFC 1918, RFC 4193): an IP
+# literal in Host cannot come from DNS rebinding, which always sends the attacker's name.
+PRIVATE_PATTERNS = ("10.*", "192.168.*", *(f"172.{i}.*" for i in range(16, 32)), "[fc*", "[fd*")
+_CACHE_MAX = 512
+
+# (path, error code, message) -> response body
+ErrorBody = Callable[[str, str, str], bytes]
+
+
+def mlflow_error_body(path: str, code: str, message: str) -> bytes:
+    """MLflow's error shape: ``{"error_code", "message"}``."""
+    return orjson.dumps({"error_code": code, "message": message})
+
+
+def split_list(value: str | Iterable[str] | None) -> tuple[str, ...]:
+    """``"a, b"`` or ``["a", "b,c"]`` -> ``("a", "b", "c")`` (flags and env vars alike)."""
+    if value is None:
+        return ()
+    parts = [value] if isinstance(value, str) else list(value)
+    return tuple(p.strip() for part in parts for p in part.split(",") if p.strip())
+
+
+def _bracket(host: str) -> str:
+    """An IPv6 address as it appears in a Host header: ``[::1]``."""
+    if ":" in host and not host.startswith("["):
+        try:
+            ipaddress.IPv6Address(host)
+            return f"[{host}]"
+        except ValueError:
+            pass
+    return host
+
+
+def default_allowed_hosts(bind_host: str = "127.0.0.1") -> tuple[str, ...]:
+    """Localhost names, loopback addresses and the bound address; on a wildcard bind also
+    this machine's names and private addresses (what a LAN client types)."""
+    hosts = [*LOCAL_NAMES]
+    if bind_host.strip("[]") in ("0.0.0.0", "::", ""):  # noqa: S104
+        for name in {socket.gethostname(), socket.getfqdn()}:
+            if name:
+                hosts.append(name.lower())
+        hosts += PRIVATE_PATTERNS
+    else:
+        hosts.append(_bracket(bind_host.lower()))
+    return tuple(dict.fromkeys(hosts))
+
+
+@dataclass(frozen=True)
+class GuardPolicy:
+    """What the guard lets through.
+
+    ``allowed_hosts``: Host header values, each ``name`` (any port), ``name:port`` or an
+    fnmatch pattern (``*.corp.example``); ``"*"`` turns the check off. ``allowed_origins``:
+    origins besides the server's own that may send state-changing requests
+    (``https://app.example``, patterns allowed; ``"*"`` allows every origin).
+    ``exempt_paths``: probes answered whatever the Host (a kubelet calls the pod IP).
+    ``form_prefixes``: paths whose POSTs are HTML forms protected by a CSRF token.
+    """
+
+    allowed_hosts: tuple[str, ...] = field(default_factory=default_allowed_hosts)
+    allowed_origins: tuple[str, ...] = ()
+    exempt_paths: frozenset[str] = frozenset({"/health", "/version"})
+    form_prefixes: tuple[str, ...] = ()
+    error_body: ErrorBody = mlflow_error_body
+
+    @classmethod
+    def for_bind(cls, bind_host: str, allowed_hosts: Iterable[str] | str | None = None,
+                 allowed_origins: Iterable[str] | str | None = None, **kw: object) -> GuardPolicy:
+        """The policy of a server bound to ``bind_host``: the given hosts, or the defaults
+        (``default_allowed_hosts``) when none are given."""
+        hosts = split_list(allowed_hosts) or default_allowed_hosts(bind_host)
+        return cls(hosts, split_list(allowed_origins), **kw)  # type: ignore[arg-type]
+
+
+class _HostMatcher:
+    """Host header -> allowed?, with exact names in a set and decisions cached per value."""
+
+    def __init__(self, allowed: tuple[str, ...]) -> None:
+        self.any = "*" in allowed
+        self.names = {a.lower() for a in allowed if "*" not in a}
+        self.patterns = [a.lower() for a in allowed if "*" in a]
+        self.cache: dict[bytes, bool] = {}
+
+    def __call__(self, raw: bytes) -> bool:
+        ok = self.cache.get(raw)
+        if ok is None:
+            ok = self._decide(raw.decode("latin-1").strip().lower())
+            if len(self.cache) < _CACHE_MAX:  # a flood of random names is not remembered
+                self.cache[raw] = ok
+        return ok
+
+    def _decide(self, host: str) -> bool:
+        if not host:
+            return False
+        if host in self.names:
+            return True
+        name = host.rsplit(":", 1)[0] if host.rfind(":") > host.rfind("]") else host
+        if name in self.names:
+            return True
+        return any(fnmatch.fnmatchcase(host, p) or fnmatch.fnmatchcase(name, p)
+                   for p in self.patterns)
+
+
+class HttpGuard:
+    """ASGI middleware enforcing a ``GuardPolicy`` (see the module docstring)."""
+
+    def __init__(self, app: ASGIApp, policy: GuardPolicy) -> None:
+        self.app = app
+        self.policy = policy
+        self.host_ok = _HostMatcher(policy.allowed_hosts)
+        self.any_origin = "*" in policy.allowed_origins
+        self.origins = {o.lower().rstrip("/") for o in policy.allowed_origins if "*" not in o}
+        self.origin_patterns = [o.lower() for o in policy.allowed_origins if "*" in o]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        host = origin = site = ctype = b""
+        for k, v in scope["headers"]:  # ASGI header names are lower-case
+            if k == b"host":
+                host = v
+            elif k == b"origin":
+                origin = v
+            elif k == b"sec-fetch-site":
+                site = v
+            elif k == b"content-type":
+                ctype = v
+        path: str = scope["path"]
+        if not self.host_ok.any and not self.host_ok(host) and path not in \
+                self.policy.exempt_paths:
+            log.warning("Refused a request with Host %r (allowed: %s)", host,
+                        ", ".join(self.policy.allowed_hosts))
+            await self._refuse(send, path, 403, "PERMISSION_DENIED",
+                               f"{INVALID_HOST_MSG}: {host.decode('latin-1')!r} is not an "
+                               "allowed host. Add it with --allowed-hosts (or "
+                               "LOOPML_ALLOWED_HOSTS).")
+            return
+        if scope["method"] in STATE_CHANGING:
+            problem = self._cross_site(host, origin, site)
+            if problem:
+                log.warning("Blocked a cross-origin %s %s from %r", scope["method"], path, origin)
+                await self._refuse(send, path, 403, "PERMISSION_DENIED",
+                                   f"{CORS_BLOCKED_MSG}: {problem}. Allow a trusted origin with "
+                                   "--cors-allowed-origins (or LOOPML_CORS_ALLOWED_ORIGINS).")
+                return
+            if ctype and ctype.split(b";", 1)[0].strip().lower() in SIMPLE_TYPES and \
+                    not path.startswith(self.policy.form_prefixes):
+                await self._refuse(send, path, 400, "INVALID_PARAMETER_VALUE",
+                                   f"Content-Type {ctype.decode('latin-1')!r} is not accepted "
+                                   f"on {scope['method']} {path}: send application/json.")
+                return
+        await self.app(scope, receive, send)
+
+    def _cross_site(self, host: bytes, origin: bytes, site: bytes) -> str | None:
+        """Why a state-changing request is cross-site, or None when it is not."""
+        if self.any_origin:
+            return None
+        if origin:
+            o = origin.decode("latin-1").strip().lower()
+            if o.partition("://")[2] == host.decode("latin-1").strip().lower():
+                return None  # same origin (scheme aside: a TLS proxy may sit in front)
+            if o in self.origins or any(fnmatch.fnmatchcase(o, p) for p in self.origin_patterns):
+                return None
+            return f"origin {o!r} is not this server's origin nor an allowed one"
+        if site == b"cross-site":
+            return "the browser marked it Sec-Fetch-Site: cross-site"
+        return None
+
+    async def _refuse(self, send: Send, path: str, status: int, code: str, message: str) -> None:
+        body = self.policy.error_body(path, code, message)
+        await send({"type": "http.response.start", "status": status, "headers": [
+            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
