@@ -39,6 +39,10 @@ def server(
     policies: Path = typer.Option(None, exists=True, dir_okay=False, help="YAML loop policies (docs/loop.md): run the closed-loop controller in this server."),
     controller_interval: float = typer.Option(2.0, min=0.1, help="Seconds between closed-loop controller passes."),
     trigger_interval: float = typer.Option(5.0, min=0.2, help="Seconds between checks of pipeline schedules and trigger events."),
+    allowed_hosts: str = typer.Option(None, envvar="LOOPML_ALLOWED_HOSTS", help="Comma-separated Host header values the server answers (DNS-rebinding defence), e.g. 'mlflow.corp.example,10.0.0.5:5000,*.corp.example'; '*' turns the check off. Default: localhost, 127.0.0.1, [::1] and the bound address (on 0.0.0.0 also this machine's names and private addresses)."),
+    cors_allowed_origins: str = typer.Option(None, envvar="LOOPML_CORS_ALLOWED_ORIGINS", help="Comma-separated origins besides the server's own that may send POST/PUT/PATCH/DELETE from a browser (e.g. 'https://app.corp.example'); '*' allows any. Default: none."),
+    max_body_mb: int = typer.Option(64, min=1, help="Largest JSON request body in MiB (413 above it). Artifact uploads are streamed and not bound by it."),
+    trust_proxy: bool = typer.Option(False, "--trust-proxy", envvar="LOOPML_TRUST_PROXY", help="Believe X-Forwarded-Proto and X-Forwarded-For (only behind a reverse proxy that sets them): the dashboard's sign-in cookie gets Secure behind a TLS proxy, and sign-in attempts are limited per forwarded client."),
 ) -> None:
     """Run the tracking server: the MLflow REST API for experiments, runs, metrics, logged
     models and artifacts (proxied), plus /health, /version and Prometheus /metrics.
@@ -64,6 +68,13 @@ def server(
             err=True,
         )
         raise typer.Exit(2)
+    os.environ["LOOPML_SERVER_HOST"] = host
+    os.environ["LOOPML_MAX_BODY_BYTES"] = str(max_body_mb * 1024 * 1024)
+    os.environ["LOOPML_TRUST_PROXY"] = "true" if trust_proxy else ""
+    for name, value in (("LOOPML_ALLOWED_HOSTS", allowed_hosts),
+                        ("LOOPML_CORS_ALLOWED_ORIGINS", cors_allowed_origins)):
+        if value:
+            os.environ[name] = value
     os.environ[f.ENV_BACKEND] = backend_store_uri or default_backend_uri()
     os.environ[f.ENV_ARTIFACTS] = artifacts_destination or default_artifact_root()
     if token:

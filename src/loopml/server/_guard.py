@@ -14,10 +14,11 @@ guard refuses both before any route runs, the way MLflow's security middleware d
 - **Origin check** on POST/PUT/PATCH/DELETE (CSRF): a request whose ``Origin`` is neither
   this server's own origin nor allowed, or whose ``Sec-Fetch-Site`` is ``cross-site``, gets
   a 403.
-- **No form content types** on state-changing requests outside the dashboard's form routes:
-  ``text/plain``, ``application/x-www-form-urlencoded`` and ``multipart/form-data`` are what a
-  page can send without a preflight, so the APIs refuse them (400). JSON routes check the
-  rest (``_http.read_json``: a body must be ``application/json``).
+- **No form content types** on POSTs outside the dashboard's form routes: ``text/plain``,
+  ``application/x-www-form-urlencoded`` and ``multipart/form-data`` are what a page can send
+  without a preflight, so the APIs refuse them (400). JSON routes check the rest
+  (``_http.read_json``: a body must be ``application/json``). PUT, PATCH and DELETE always
+  need a preflight, which this server never grants, so artifact uploads keep any type.
 
 Pure ASGI, one pass over the request headers and a few set/dict lookups per request (host
 decisions are cached), so the hot paths do not pay a BaseHTTPMiddleware task or a regex.
@@ -192,7 +193,10 @@ class HttpGuard:
                                    f"{CORS_BLOCKED_MSG}: {problem}. Allow a trusted origin with "
                                    "--cors-allowed-origins (or LOOPML_CORS_ALLOWED_ORIGINS).")
                 return
-            if ctype and ctype.split(b";", 1)[0].strip().lower() in SIMPLE_TYPES and \
+            # Only POST can be a "simple" request: PUT/PATCH/DELETE are always preflighted, and
+            # the mlflow client PUTs artifacts with their guessed type (text/plain for .txt).
+            if scope["method"] == "POST" and ctype and \
+                    ctype.split(b";", 1)[0].strip().lower() in SIMPLE_TYPES and \
                     not path.startswith(self.policy.form_prefixes):
                 await self._refuse(send, path, 400, "INVALID_PARAMETER_VALUE",
                                    f"Content-Type {ctype.decode('latin-1')!r} is not accepted "
