@@ -127,4 +127,7 @@ def server(
     uvicorn.run(
         "loopml.server._factory:app_from_env", factory=True, host=host, port=port,
         workers=workers, log_level="warning", access_log=False,
+        # uvicorn believes X-Forwarded-* from 127.0.0.1 by default; only behind a proxy
+        # the operator declared, so a local page cannot pose as HTTPS or another client.
+        proxy_headers=trust_proxy, forwarded_allow_ips="*" if trust_proxy else None,
     )

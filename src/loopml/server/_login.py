@@ -69,12 +69,13 @@ class LoginLimiter:
 
 
 def client_key(request: Request, trust_proxy: bool) -> str:
-    """The address attempts are counted against: the first X-Forwarded-For hop behind a
-    trusted proxy, else the peer address."""
+    """The address attempts are counted against: behind a trusted proxy the last
+    X-Forwarded-For hop (the one the proxy appended; earlier ones the client may have
+    written), else the peer address."""
     if trust_proxy:
         fwd = request.headers.get("x-forwarded-for", "")
         if fwd.strip():
-            return fwd.split(",", 1)[0].strip()
+            return fwd.rsplit(",", 1)[-1].strip()
     return request.client.host if request.client else "unknown"
 
 
