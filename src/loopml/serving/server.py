@@ -20,8 +20,8 @@ import uvicorn
 from starlette.applications import Starlette
 
 from loopml.entities import Deployment
-from loopml.server._permissions import Authenticator
 from loopml.server._guard import GuardPolicy
+from loopml.server._permissions import Authenticator
 from loopml.serving.app import (
     DEFAULT_MAX_BODY_BYTES,
     PROBES,

@@ -20,8 +20,8 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 
 from loopml.errors import InvalidParameterValue, LoopmlError
 from loopml.server._login import LoginLimiter, clear_session, client_key, set_session
-from loopml.server._permissions import PermissionedRoute, route
 from loopml.server._permissions import Permission as P
+from loopml.server._permissions import PermissionedRoute, route
 from loopml.server.services import Services
 from loopml.ui import views_ops as ops
 from loopml.ui import views_tracking as tr
