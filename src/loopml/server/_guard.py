@@ -170,7 +170,7 @@ class HttpGuard:
         path: str = scope["path"]
         if not self.host_ok.any and not self.host_ok(host) and path not in \
                 self.policy.exempt_paths:
-            log.warning("Refused a request with Host %r (allowed: %s)", host,
+            log.warning("Refused a request with Host %r (allowed: %s)", host.decode("latin-1"),
                         ", ".join(self.policy.allowed_hosts))
             await self._refuse(send, path, 403, "PERMISSION_DENIED",
                                f"{INVALID_HOST_MSG}: {host.decode('latin-1')!r} is not an "
@@ -182,7 +182,8 @@ class HttpGuard:
             ctype = headers.get(b"content-type", b"")
             problem = self._cross_site(host, origin, headers.get(b"sec-fetch-site", b""))
             if problem:
-                log.warning("Blocked a cross-origin %s %s from %r", scope["method"], path, origin)
+                log.warning("Blocked a cross-origin %s %s from %r", scope["method"], path,
+                            origin.decode("latin-1"))
                 await self._refuse(send, path, 403, "PERMISSION_DENIED",
                                    f"{CORS_BLOCKED_MSG}: {problem}. Allow a trusted origin with "
                                    "--cors-allowed-origins (or LOOPML_CORS_ALLOWED_ORIGINS).")
