@@ -170,6 +170,20 @@ def test_configured_hosts_and_origins(tmp_path: Path) -> None:
         bad = httpx.post(srv.url + API + "/runs/restore", json={"run_id": rid},
                          headers={**hdr, "Origin": "https://other.corp.example"})
         assert bad.status_code == 403
+        # CORS: the allowed origin's preflight is answered and its responses are readable...
+        pre = {**hdr, "Origin": "https://app.corp.example",
+               "Access-Control-Request-Method": "POST",
+               "Access-Control-Request-Headers": "content-type,authorization"}
+        r = httpx.options(srv.url + API + "/runs/delete", headers=pre)
+        assert r.status_code == 204
+        assert r.headers["access-control-allow-origin"] == "https://app.corp.example"
+        assert "authorization" in r.headers["access-control-allow-headers"]
+        assert "access-control-allow-credentials" not in r.headers
+        assert ok.headers["access-control-allow-origin"] == "https://app.corp.example"
+        # ...any other origin gets no CORS headers at all.
+        r = httpx.options(srv.url + API + "/runs/delete",
+                          headers={**pre, "Origin": "https://other.corp.example"})
+        assert r.status_code != 204 and "access-control-allow-origin" not in r.headers
     finally:
         srv.stop()
     srv = start_server(tmp_path / "open", guard=GuardPolicy(("*",), ("*",)))
@@ -394,3 +408,29 @@ def test_browser_cross_origin_inference_never_runs(served: Any, chromium: Any) -
         ctx.close()
         site.close()
     assert inferences(served.url) == before
+
+
+def test_browser_allowed_origin_can_use_the_api(tmp_path: Path, chromium: Any) -> None:
+    """The other side of the guard: an origin the operator lists is a working client."""
+    app = _Site({})
+    srv = start_server(tmp_path / "cors", guard=GuardPolicy.for_bind(
+        "127.0.0.1", None, app.url, form_prefixes=("/ui/",)))
+    page_html = f"""<!doctype html><script>
+(async () => {{
+  const r = await fetch("{srv.url}/api/2.0/mlflow/runs/create", {{method: "POST",
+    headers: {{"Content-Type": "application/json"}}, body: '{{"run_name": "from-app"}}'}});
+  window.out = [r.status, (await r.json()).run.info.run_name];
+}})();
+</script>"""
+    ctx = chromium.new_context()
+    try:
+        page = ctx.new_page()
+        page.route(f"{app.url}/app", lambda route: route.fulfill(
+            status=200, content_type="text/html", body=page_html))
+        page.goto(f"{app.url}/app")
+        out = page.wait_for_function("window.out", timeout=20_000).json_value()
+    finally:
+        ctx.close()
+        app.close()
+        srv.stop()
+    assert out == [200, "from-app"]

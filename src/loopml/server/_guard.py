@@ -18,7 +18,11 @@ guard refuses both before any route runs, the way MLflow's security middleware d
   ``application/x-www-form-urlencoded`` and ``multipart/form-data`` are what a page can send
   without a preflight, so the APIs refuse them (400). JSON routes check the rest
   (``_http.read_json``: a body must be ``application/json``). PUT, PATCH and DELETE always
-  need a preflight, which this server never grants, so artifact uploads keep any type.
+  need a preflight, which is granted only to origins the operator allowed, so artifact
+  uploads keep any type.
+- **CORS for allowed origins** (``--cors-allowed-origins``): their preflights are answered
+  and their responses carry ``Access-Control-Allow-Origin``, so a trusted web app can use
+  the API with a bearer token. Nothing is added for anyone else.
 
 Pure ASGI, one pass over the request headers and a few set/dict lookups per request (host
 decisions are cached), so the hot paths do not pay a BaseHTTPMiddleware task or a regex.
@@ -34,7 +38,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import orjson
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("loopml.server")
 
@@ -51,6 +55,8 @@ SIMPLE_TYPES = frozenset({b"text/plain", b"application/x-www-form-urlencoded",
 # literal in Host cannot come from DNS rebinding, which always sends the attacker's name.
 PRIVATE_PATTERNS = ("10.*", "192.168.*", *(f"172.{i}.*" for i in range(16, 32)), "[fc*", "[fd*")
 _CACHE_MAX = 512
+# Response headers an allowed origin's scripts may read (request ids, model version, backoff).
+_EXPOSED = b"x-request-id, x-model-version, x-loopml-route, retry-after"
 
 # (path, error code, message) -> response body
 ErrorBody = Callable[[str, str, str], bytes]
@@ -160,6 +166,7 @@ class HttpGuard:
         self.any_origin = "*" in policy.allowed_origins
         self.origins = {o.lower().rstrip("/") for o in policy.allowed_origins if "*" not in o}
         self.origin_patterns = [o.lower() for o in policy.allowed_origins if "*" in o]
+        self.cors = bool(policy.allowed_origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -177,6 +184,14 @@ class HttpGuard:
                                "allowed host. Add it with --allowed-hosts (or "
                                "LOOPML_ALLOWED_HOSTS).")
             return
+        if self.cors and b"origin" in headers:  # only when the operator allowed origins
+            allowed = self._cors_origin(headers[b"origin"], host)
+            if allowed and scope["method"] == "OPTIONS" and \
+                    b"access-control-request-method" in headers:
+                await self._preflight(send, allowed, headers)
+                return
+            if allowed:
+                send = self._with_cors(send, allowed)
         if scope["method"] in STATE_CHANGING:
             origin = headers.get(b"origin", b"")
             ctype = headers.get(b"content-type", b"")
@@ -207,12 +222,45 @@ class HttpGuard:
             o = origin.decode("latin-1").strip().lower()
             if o.partition("://")[2] == host.decode("latin-1").strip().lower():
                 return None  # same origin (scheme aside: a TLS proxy may sit in front)
-            if o in self.origins or any(fnmatch.fnmatchcase(o, p) for p in self.origin_patterns):
+            if self._allowed_origin(o):
                 return None
             return f"origin {o!r} is not this server's origin nor an allowed one"
         if site == b"cross-site":
             return "the browser marked it Sec-Fetch-Site: cross-site"
         return None
+
+    def _allowed_origin(self, origin: str) -> bool:
+        return origin in self.origins or any(fnmatch.fnmatchcase(origin, p)
+                                             for p in self.origin_patterns)
+
+    def _cors_origin(self, origin: bytes, host: bytes) -> bytes | None:
+        """``origin`` when it is an allowed foreign origin (it then gets CORS headers)."""
+        o = origin.decode("latin-1").strip().lower()
+        if o.partition("://")[2] == host.decode("latin-1").strip().lower():
+            return None  # same origin: a browser needs no CORS headers
+        return origin if self.any_origin or self._allowed_origin(o) else None
+
+    async def _preflight(self, send: Send, origin: bytes, headers: dict[bytes, bytes]) -> None:
+        """Answer a CORS preflight from an allowed origin. No credentials mode: API clients
+        send a bearer token, and the dashboard's cookie is never accepted cross-origin."""
+        await send({"type": "http.response.start", "status": 204, "headers": [
+            (b"access-control-allow-origin", origin), (b"vary", b"Origin"),
+            (b"access-control-allow-methods", b"GET, POST, PUT, PATCH, DELETE"),
+            (b"access-control-allow-headers",
+             headers.get(b"access-control-request-headers", b"content-type, authorization")),
+            (b"access-control-max-age", b"600")]})
+        await send({"type": "http.response.body", "body": b""})
+
+    @staticmethod
+    def _with_cors(send: Send, origin: bytes) -> Send:
+        async def wrapped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []),
+                                      (b"access-control-allow-origin", origin),
+                                      (b"access-control-expose-headers", _EXPOSED),
+                                      (b"vary", b"Origin")]
+            await send(message)
+        return wrapped
 
     async def _refuse(self, send: Send, path: str, status: int, code: str, message: str) -> None:
         body = self.policy.error_body(path, code, message)
