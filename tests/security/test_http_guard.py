@@ -202,7 +202,15 @@ def test_policy_defaults() -> None:
     assert default_allowed_hosts("127.0.0.1")[:3] == ("localhost", "127.0.0.1", "[::1]")
     assert "[fd12::5]" in default_allowed_hosts("fd12::5")
     wide = default_allowed_hosts("0.0.0.0")  # noqa: S104
-    assert "192.168.*" in wide and "10.*" in wide
+    assert "<private-ip>" in wide
+    from loopml.server._guard import _HostMatcher
+
+    ok = _HostMatcher(wide)
+    for host in (b"192.168.1.5:5000", b"10.0.0.7", b"172.20.1.1", b"[fd12::5]:5000", b"localhost"):
+        assert ok(host), host
+    # Names shaped like private addresses are DNS names: a rebinding attacker can own them.
+    for host in (b"10.attacker.example", b"192.168.1.5.nip.io", b"8.8.8.8", b"[2606:4700::1111]"):
+        assert not ok(host), host
 
 
 def test_dashboard_forms_still_work_and_api_refuses_forms(tracking: LiveServer) -> None:

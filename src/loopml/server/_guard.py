@@ -51,9 +51,11 @@ STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # "CORS-safelisted request-header").
 SIMPLE_TYPES = frozenset({b"text/plain", b"application/x-www-form-urlencoded",
                           b"multipart/form-data"})
-# Private address ranges MLflow also allows on a wildcard bind (RFC 1918, RFC 4193): an IP
-# literal in Host cannot come from DNS rebinding, which always sends the attacker's name.
-PRIVATE_PATTERNS = ("10.*", "192.168.*", *(f"172.{i}.*" for i in range(16, 32)), "[fc*", "[fd*")
+# In an allow-list, any private address literal (RFC 1918, RFC 4193), as MLflow allows on a
+# wildcard bind: an IP literal in Host cannot come from DNS rebinding, which always sends the
+# attacker's DNS name. Matched as an address, not a pattern: "10.*" would let a rebinding
+# name like 10.attacker.example through.
+PRIVATE_IPS = "<private-ip>"
 _CACHE_MAX = 512
 # Response headers an allowed origin's scripts may read (request ids, model version, backoff).
 _EXPOSED = b"x-request-id, x-model-version, x-loopml-route, retry-after"
@@ -94,7 +96,7 @@ def default_allowed_hosts(bind_host: str = "127.0.0.1") -> tuple[str, ...]:
         for name in {socket.gethostname(), socket.getfqdn()}:
             if name:
                 hosts.append(name.lower())
-        hosts += PRIVATE_PATTERNS
+        hosts.append(PRIVATE_IPS)
     else:
         hosts.append(_bracket(bind_host.lower()))
     return tuple(dict.fromkeys(hosts))
@@ -104,8 +106,9 @@ def default_allowed_hosts(bind_host: str = "127.0.0.1") -> tuple[str, ...]:
 class GuardPolicy:
     """What the guard lets through.
 
-    ``allowed_hosts``: Host header values, each ``name`` (any port), ``name:port`` or an
-    fnmatch pattern (``*.corp.example``); ``"*"`` turns the check off. ``allowed_origins``:
+    ``allowed_hosts``: Host header values, each ``name`` (any port), ``name:port``, an
+    fnmatch pattern (``*.corp.example``) or ``<private-ip>`` (any private address literal);
+    ``"*"`` turns the check off. ``allowed_origins``:
     origins besides the server's own that may send state-changing requests
     (``https://app.example``, patterns allowed; ``"*"`` allows every origin).
     ``exempt_paths``: probes answered whatever the Host (a kubelet calls the pod IP).
@@ -132,7 +135,8 @@ class _HostMatcher:
 
     def __init__(self, allowed: tuple[str, ...]) -> None:
         self.any = "*" in allowed
-        self.names = {a.lower() for a in allowed if "*" not in a}
+        self.private_ips = PRIVATE_IPS in allowed
+        self.names = {a.lower() for a in allowed if "*" not in a and a != PRIVATE_IPS}
         self.patterns = [a.lower() for a in allowed if "*" in a]
         self.cache: dict[bytes, bool] = {}
 
@@ -152,8 +156,18 @@ class _HostMatcher:
         name = host.rsplit(":", 1)[0] if host.rfind(":") > host.rfind("]") else host
         if name in self.names:
             return True
+        if self.private_ips and _is_private_ip(name):
+            return True
         return any(fnmatch.fnmatchcase(host, p) or fnmatch.fnmatchcase(name, p)
                    for p in self.patterns)
+
+
+def _is_private_ip(name: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(name.strip("[]"))
+    except ValueError:
+        return False
+    return ip.is_private and not ip.is_unspecified
 
 
 class HttpGuard:
