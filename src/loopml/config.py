@@ -34,9 +34,17 @@ class Settings:
     auth_token: str | None = None
     basic_auth: tuple[str, str] | None = None
     max_body_bytes: int = 64 * 1024 * 1024
+    # The HTTP guard (server/_guard.py): Host headers accepted (empty: localhost names and
+    # the bound address), extra origins allowed to send state-changing requests.
+    bind_host: str = "127.0.0.1"
+    allowed_hosts: tuple[str, ...] = ()
+    cors_allowed_origins: tuple[str, ...] = ()
+    # Believe X-Forwarded-Proto/-For: only behind a reverse proxy that sets them.
+    trust_proxy: bool = False
 
     @classmethod
     def from_env(cls) -> Settings:
+        """Raises ValueError naming the variable when one holds a malformed value."""
         basic = None
         user, pwd = os.environ.get("LOOPML_AUTH_USERNAME"), os.environ.get("LOOPML_AUTH_PASSWORD")
         if user and pwd:
@@ -49,4 +57,23 @@ class Settings:
             tracking_uri=os.environ.get("LOOPML_TRACKING_URI") or None,
             auth_token=os.environ.get("LOOPML_AUTH_TOKEN") or None,
             basic_auth=basic,
+            max_body_bytes=_int_env("LOOPML_MAX_BODY_BYTES", 64 * 1024 * 1024),
+            bind_host=os.environ.get("LOOPML_SERVER_HOST", "127.0.0.1"),
+            allowed_hosts=_list_env("LOOPML_ALLOWED_HOSTS"),
+            cors_allowed_origins=_list_env("LOOPML_CORS_ALLOWED_ORIGINS"),
+            trust_proxy=os.environ.get("LOOPML_TRUST_PROXY", "").lower() in ("1", "true", "yes"),
         )
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) <= 0:
+        raise ValueError(f"{name} must be a positive whole number of bytes; got {raw!r}.")
+    return int(raw)
+
+
+def _list_env(name: str) -> tuple[str, ...]:
+    """A comma-separated variable: ``"a, b"`` -> ``("a", "b")``."""
+    return tuple(p.strip() for p in os.environ.get(name, "").split(",") if p.strip())

@@ -31,10 +31,14 @@ def serve(
     auth_token_file: Path = typer.Option(None, exists=True, dir_okay=False, help="File with the bearer token clients must send."),
     insecure: bool = typer.Option(False, help="Allow a non-loopback bind without authentication."),
     tracking_uri: str = typer.Option(None, help="Where models:/ and runs:/ URIs resolve. Default: LOOPML_TRACKING_URI, else the local store."),
+    allowed_hosts: str = typer.Option(None, envvar="LOOPML_ALLOWED_HOSTS", help="Comma-separated Host header values the server answers (DNS-rebinding defence), e.g. 'models.corp.example,10.0.0.5:8080'; '*' turns the check off. Default: localhost, 127.0.0.1, [::1] and the bound address (on 0.0.0.0 also this machine's names and private addresses). Health probes are always answered."),
+    cors_allowed_origins: str = typer.Option(None, envvar="LOOPML_CORS_ALLOWED_ORIGINS", help="Comma-separated origins besides the server's own that may POST from a browser (e.g. 'https://app.corp.example'); '*' allows any. Default: none."),
+    max_body_mb: int = typer.Option(32, min=1, help="Largest request body in MiB; bigger requests get 413. Bodies over 1 MiB are decoded off the event loop."),
 ) -> None:
     """Serve models over the Open Inference Protocol V2 (REST /v2/... and gRPC) and MLflow's
     scoring protocol (POST /invocations, /ping, /health, /version), with adaptive batching and
     Prometheus /metrics."""
+    from loopml.server._guard import split_list
     from loopml.server._permissions import Authenticator
     from loopml.serving.repository import ServingSettings
     from loopml.serving.server import ServeOptions, model_names
@@ -61,7 +65,10 @@ def serve(
                                convert_onnx and not no_onnx)
     opts = ServeOptions(host, port, grpc_port or None, lazy,
                         str(inference_log) if inference_log else None, deployment,
-                        grace_seconds, deployments=tuple(serve_deployment or ()))
+                        grace_seconds, deployments=tuple(serve_deployment or ()),
+                        allowed_hosts=split_list(allowed_hosts) or None,
+                        cors_allowed_origins=split_list(cors_allowed_origins),
+                        max_body_bytes=max_body_mb * 1024 * 1024)
     served = [f"{n}={u}" for n, u in models.items()] + \
         [f"deployment {d}" for d in serve_deployment or []]
     typer.echo(f"loopml serve: {', '.join(served)} on "

@@ -43,6 +43,10 @@ def server(
     trigger_interval: float = typer.Option(5.0, min=0.2, help="Seconds between checks of pipeline schedules and trigger events."),
     backend_store_password_file: Path = typer.Option(None, exists=True, dir_okay=False, help="File holding the database password, for a --backend-store-uri without one (a password in the URI shows in `ps`). Or set LOOPML_BACKEND_STORE_PASSWORD."),
     pipelines: list[str] = typer.Option(None, "--pipelines", help="Pipelines this server may run, as module:attr, comma-separated or repeated (also LOOPML_SERVER_PIPELINES). API starts, resumes, triggers and loop policies can name only these; the modules are imported at start-up from the normal Python path (install them, or set PYTHONPATH)."),
+    allowed_hosts: str = typer.Option(None, envvar="LOOPML_ALLOWED_HOSTS", help="Comma-separated Host header values the server answers (DNS-rebinding defence), e.g. 'mlflow.corp.example,10.0.0.5:5000,*.corp.example'; '*' turns the check off. Default: localhost, 127.0.0.1, [::1] and the bound address (on 0.0.0.0 also this machine's names and private addresses)."),
+    cors_allowed_origins: str = typer.Option(None, envvar="LOOPML_CORS_ALLOWED_ORIGINS", help="Comma-separated origins besides the server's own that may send POST/PUT/PATCH/DELETE from a browser (e.g. 'https://app.corp.example'); '*' allows any. Default: none."),
+    max_body_mb: int = typer.Option(64, min=1, help="Largest JSON request body in MiB (413 above it). Artifact uploads are streamed and not bound by it."),
+    trust_proxy: bool = typer.Option(False, "--trust-proxy", envvar="LOOPML_TRUST_PROXY", help="Believe X-Forwarded-Proto and X-Forwarded-For (only behind a reverse proxy that sets them): the dashboard's sign-in cookie gets Secure behind a TLS proxy, and sign-in attempts are limited per forwarded client."),
 ) -> None:
     """Run the tracking server: the MLflow REST API for experiments, runs, metrics, logged
     models and artifacts (proxied), plus /health, /version and Prometheus /metrics.
@@ -71,6 +75,13 @@ def server(
             err=True,
         )
         raise typer.Exit(2)
+    os.environ["LOOPML_SERVER_HOST"] = host
+    os.environ["LOOPML_MAX_BODY_BYTES"] = str(max_body_mb * 1024 * 1024)
+    os.environ["LOOPML_TRUST_PROXY"] = "true" if trust_proxy else ""
+    for name, value in (("LOOPML_ALLOWED_HOSTS", allowed_hosts),
+                        ("LOOPML_CORS_ALLOWED_ORIGINS", cors_allowed_origins)):
+        if value:
+            os.environ[name] = value
     os.environ[f.ENV_BACKEND] = backend
     os.environ[f.ENV_ARTIFACTS] = artifacts_destination or default_artifact_root()
     if pipelines:
@@ -135,6 +146,9 @@ def server(
         uvicorn.run(
             "loopml.server._factory:app_from_env", factory=True, host=host, port=port,
             workers=workers, log_level="warning", access_log=False,
+            # uvicorn believes X-Forwarded-* from 127.0.0.1 by default; only behind a proxy
+            # the operator declared, so a local page cannot pose as HTTPS or another client.
+            proxy_headers=trust_proxy, forwarded_allow_ips="*" if trust_proxy else None,
         )
     finally:
         cleanup()

@@ -12,7 +12,9 @@ from starlette.applications import Starlette
 from loopml._gc import tune_for_serving
 from loopml._secrets import read_secret
 from loopml.artifacts import get_blob_store
+from loopml.config import Settings
 from loopml.errors import InvalidParameterValue
+from loopml.server._guard import GuardPolicy
 from loopml.server._permissions import Authenticator
 from loopml.server.app import create_app
 from loopml.server.services import PROXY_SCHEME, Services
@@ -99,6 +101,11 @@ def app_from_env() -> Starlette:
         os.environ[ENV_BACKEND], os.environ[ENV_ARTIFACTS], token, basic,
         os.environ.get(ENV_PIPELINES),
     )
+    settings = Settings.from_env()
+    services.max_body_bytes = settings.max_body_bytes
+    services.trust_proxy = settings.trust_proxy
+    services.guard = GuardPolicy.for_bind(settings.bind_host, settings.allowed_hosts,
+                                          settings.cors_allowed_origins, form_prefixes=("/ui/",))
     if os.environ.get(ENV_MONITORS):
         from loopml.monitoring.scheduler import load_specs
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from loopml.artifacts import BlobStore
+from loopml.server._guard import GuardPolicy
 from loopml.server._permissions import Authenticator
 from loopml.store.base import TrackingStore
 from loopml.store.deployments_base import DeploymentStore
@@ -54,3 +55,9 @@ class Services:
     # The pipelines requests, triggers and loop policies may run (``--pipelines``); a
     # request names one of these and nothing else is ever imported (403).
     runnable: PipelineRegistry = field(default_factory=_no_pipelines)
+    # Host / Origin / content-type checks (``_guard.py``); the default fits a loopback bind.
+    guard: GuardPolicy = field(default_factory=lambda: GuardPolicy(form_prefixes=("/ui/",)))
+    # Believe X-Forwarded-Proto/-For (only behind a proxy that sets them): the dashboard's
+    # session cookie gets Secure, and login attempts are counted per forwarded client.
+    trust_proxy: bool = False
+    session_max_age_s: int = 12 * 3600  # the dashboard sign-in cookie's lifetime
