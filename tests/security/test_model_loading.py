@@ -261,7 +261,7 @@ def test_hostile_skops_refused_at_serve_startup(tmp_path: Path) -> None:
         served[gadget.__name__] = str(folder)
         canaries.append(canary)
     app = build_app(served, ServingSettings(), ServeOptions(grpc_port=None, log_dir=None))
-    with TestClient(app) as client:  # runs the lifespan: every model is loaded here
+    with TestClient(app, base_url="http://127.0.0.1") as client:  # runs the lifespan: every model is loaded here
         for name in served:
             assert client.get(f"/v2/models/{name}/ready").status_code != 200
             r = client.post(f"/v2/models/{name}/infer", json={"inputs": [
