@@ -18,14 +18,13 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 import pandas as pd
 
 from loopml.data import DataSchema, Profile, detect_drift, load_profile, load_schema, validate
+from loopml.inference_log import features, outputs, per_request, read_log
 from loopml.monitoring.alerts import AlertEngine, AlertRule
 from loopml.store.monitoring_base import MonitoringStore, WindowResult
 
@@ -51,62 +50,6 @@ class MonitorSpec:
     def from_dict(cls, d: dict[str, Any]) -> MonitorSpec:
         rules = [AlertRule(**r) for r in d.pop("rules", []) or []]
         return cls(**d, rules=rules)
-
-
-def _written_ms(f: Path) -> int:
-    """The write time in a part file's name (part-<ms>-<id>.parquet); every row in the file
-    was recorded before it."""
-    try:
-        return int(f.name.split("-", 2)[1])
-    except (IndexError, ValueError):
-        return 1 << 62  # not our naming: always read it
-
-
-def read_log(log_dir: str, deployment: str, since_ms: int = 0) -> pd.DataFrame:
-    """The deployment's primary requests; with ``since_ms``, files written before then are
-    not read at all (the loop's canary checks poll this every pass)."""
-    import pyarrow.parquet as pq
-
-    part = Path(log_dir) / f"deployment={deployment}"
-    files = sorted(f for f in part.glob("date=*/part-*.parquet") if _written_ms(f) >= since_ms)
-    if not files:
-        return pd.DataFrame(columns=["request_id", "timestamp", "inputs", "outputs",
-                                     "latency_ms", "status", "role"])
-    frame = pd.concat([pq.read_table(f).to_pandas() for f in files], ignore_index=True)
-    if "role" in frame:
-        frame = frame[frame.role == "primary"]
-    frame["ts_ms"] = frame.timestamp.astype("int64") // 1000  # us -> ms
-    return frame.sort_values("ts_ms", ignore_index=True)
-
-
-def _features(inputs: pd.Series, names: list[str] | None) -> pd.DataFrame:
-    rows: list[list[Any]] = []
-    columns: list[str] | None = None
-    for raw in inputs:
-        v = orjson.loads(raw) if isinstance(raw, str | bytes) else raw
-        if v is None:
-            continue
-        if isinstance(v, dict):  # a DataFrame: {"columns", "data"}
-            columns = columns or v["columns"]
-            rows += v["data"]
-        else:
-            rows += v if v and isinstance(v[0], list) else [v]
-    if not rows:
-        return pd.DataFrame()
-    width = len(rows[0])
-    cols = columns or (names if names and len(names) == width else [f"f{i}" for i in range(width)])
-    return pd.DataFrame(rows, columns=cols)
-
-
-def _outputs(outputs: pd.Series) -> list[Any]:
-    out: list[Any] = []
-    for raw in outputs:
-        v = orjson.loads(raw) if isinstance(raw, str | bytes) else raw
-        if isinstance(v, list):
-            out += v
-        else:
-            out.append(v)
-    return out
 
 
 def _quality(task: str, preds: list[Any], labels: list[Any]) -> dict[str, float]:
@@ -162,7 +105,7 @@ def compute_window(spec: MonitorSpec, rows: pd.DataFrame, store: MonitoringStore
         metrics["latency.p50_ms"] = float(np.percentile(lat, 50))
         metrics["latency.p99_ms"] = float(np.percentile(lat, 99))
     names = list(reference.columns) if reference else None
-    feats = _features(ok.inputs, names)
+    feats = features(ok.inputs, names)
     if reference is not None and not feats.empty:
         report = detect_drift(reference, feats)
         metrics["drift.share_drifted"] = report.share_drifted
@@ -173,26 +116,17 @@ def compute_window(spec: MonitorSpec, rows: pd.DataFrame, store: MonitoringStore
         metrics["data.anomalies"] = float(len(anomalies))
         metrics["data.errors"] = float(sum(a.severity == "error" for a in anomalies))
         details["anomalies"] = [a.__dict__ for a in anomalies]
-    preds = _outputs(ok.outputs)
+    preds = outputs(ok.outputs)
     if predictions is not None and preds:
         pr = detect_drift(predictions, pd.DataFrame({next(iter(predictions.columns)): preds}))
         metrics["prediction.drift"] = float(pr.columns[0].statistic or 0.0)
         metrics["prediction.drifted"] = float(pr.columns[0].drifted)
     if spec.task and len(ok):
         labels = store.get_feedback(ok.request_id.tolist())
-        pairs = [(p, labels[r]) for r, p in zip(ok.request_id, _per_request(ok.outputs), strict=True)
+        pairs = [(p, labels[r]) for r, p in zip(ok.request_id, per_request(ok.outputs), strict=True)
                  if r in labels]
         metrics.update(_quality(spec.task, [p for p, _ in pairs], [y for _, y in pairs]))
     return {k: v for k, v in metrics.items() if not (isinstance(v, float) and math.isnan(v))}, details
-
-
-def _per_request(outputs: pd.Series) -> list[Any]:
-    """One prediction per request (the first row's, for single-row requests)."""
-    out = []
-    for raw in outputs:
-        v = orjson.loads(raw) if isinstance(raw, str | bytes) else raw
-        out.append(v[0] if isinstance(v, list) and v else v)
-    return out
 
 
 def alert_engine(spec: MonitorSpec, tracking: Any) -> AlertEngine:
