@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from loopml.data import DataSchema, Profile, detect_drift, load_profile, load_schema, validate
-from loopml.inference_log import features, outputs, per_request, read_log
+from loopml.inference_log import InferenceLogReader, features, outputs, per_request
 from loopml.monitoring.alerts import AlertEngine, AlertRule
 from loopml.store.monitoring_base import MonitoringStore, WindowResult
 
@@ -130,31 +130,46 @@ def compute_window(spec: MonitorSpec, rows: pd.DataFrame, store: MonitoringStore
 
 
 def alert_engine(spec: MonitorSpec, tracking: Any) -> AlertEngine:
-    """Rules of ``spec`` publishing to the event log, the log, and the spec's webhooks."""
-    from loopml.monitoring.alerts import notifier, store_publisher, webhook_publisher
-    from loopml.monitoring.webhooks import Webhook
+    """Rules of ``spec`` with their state in the store, publishing to the event log (and a
+    log line). The spec's webhooks are checked here (``InvalidParameterValue`` for a URL the
+    SSRF guard refuses) and served by ``webhook_consumer``, which reads those events."""
+    from loopml.monitoring.alerts import notifier, store_publisher
+    from loopml.monitoring.webhooks import parse_hooks
+    from loopml.store import get_monitoring_store
 
-    sinks = [store_publisher(tracking)]
-    for h in spec.webhooks:
-        sinks.append(webhook_publisher(Webhook(h["url"], h["secret"], h.get("allow", ()))))
-    return AlertEngine(spec.rules, notifier(sinks))
+    parse_hooks(spec.webhooks)
+    return AlertEngine(spec.rules, notifier([store_publisher(tracking)]),
+                       get_monitoring_store(tracking), spec.name)
+
+
+def webhook_consumer(spec: MonitorSpec, tracking: Any) -> Any:
+    """The event consumer that delivers ``spec``'s alerts to its webhooks, or None."""
+    from loopml.monitoring.webhooks import parse_hooks
+    from loopml.monitoring.webhooks import webhook_consumer as consumer
+
+    return consumer(tracking, spec.name, parse_hooks(spec.webhooks)) if spec.webhooks else None
 
 
 def run_monitor(spec: MonitorSpec, store: MonitoringStore, engine: AlertEngine | None = None,
                 now_ms: int | None = None) -> list[WindowResult]:
     """Compute every closed window not computed yet; feed the alert rules; return the new
-    results in time order."""
+    results in time order. Reads the log incrementally: only records at or after the end of
+    the monitor's latest stored window (its cursor, in the store), and only files written
+    since then."""
     now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
     reference = load_profile(spec.reference_profile) if spec.reference_profile else None
     predictions = load_profile(spec.prediction_profile) if spec.prediction_profile else None
     schema = load_schema(spec.schema) if spec.schema else None
     engine = engine or AlertEngine(spec.rules)
-    done = store.computed_windows(spec.name)
+    cursor = store.last_window_end(spec.name)
+    done = {s for s in store.computed_windows(spec.name) if s >= cursor} if cursor else set()
+    rows = InferenceLogReader(spec.log_dir).read(spec.deployment, since_ms=cursor,
+                                                 since_us=cursor * 1000)
     new: list[WindowResult] = []
-    for start, end, rows in _windows(read_log(spec.log_dir, spec.deployment), spec, now_ms):
+    for start, end, window in _windows(rows, spec, now_ms):
         if start in done:
             continue
-        metrics, details = compute_window(spec, rows, store, reference, predictions, schema)
+        metrics, details = compute_window(spec, window, store, reference, predictions, schema)
         result = WindowResult(spec.name, start, end, metrics, details)
         if store.put_result(result):  # False: another runner stored it first
             new.append(result)
