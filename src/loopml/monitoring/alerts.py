@@ -176,3 +176,6 @@ def notifier(publishers: list[Callable[[AlertEvent], None]]) -> Callable[[AlertE
                 log.exception("alert sink failed for %s", e.rule)
 
     return publish
+
+
+__all__ = ["FIRING", "OPS", "RESOLVED", "AlertEngine", "AlertEvent", "AlertRule", "notifier", "store_publisher"]

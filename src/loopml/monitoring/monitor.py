@@ -175,3 +175,6 @@ def run_monitor(spec: MonitorSpec, store: MonitoringStore, engine: AlertEngine |
             new.append(result)
             engine.observe(spec.deployment, end, metrics)
     return new
+
+
+__all__ = ["MonitorSpec", "alert_engine", "compute_window", "run_monitor", "webhook_consumer"]

@@ -141,3 +141,6 @@ def webhook_consumer(store: object, monitor: str, hooks: Sequence[Webhook],
             deliver(hook, {"type": e.type, **e.payload})
 
     return Consumer(store, f"webhooks:{monitor}", [FIRING, RESOLVED], handle, interval_s)
+
+
+__all__ = ["SIGNATURE_HEADER", "TIMESTAMP_HEADER", "Delivery", "Webhook", "deliver", "parse_hooks", "sign", "verify_signature", "webhook_consumer"]

@@ -91,3 +91,6 @@ class MonitoringStore(abc.ABC):
                         new: AlertState) -> bool:
         """Compare-and-set: store ``new`` if the stored state is still ``expected`` (None:
         no row yet). False, and nothing written, when another process moved it first."""
+
+
+__all__ = ["MAX_FEEDBACK_BATCH", "AlertState", "MonitoringStore", "WindowResult", "validate_feedback"]

@@ -53,3 +53,6 @@ class RestMonitoringStore(MonitoringStore):
         body = {"rule": rule, "subject": subject, "state": new.to_dict(),
                 "expected": expected.to_dict() if expected is not None else None}
         return bool(self._rest._call("POST", f"{_API}/monitors/{monitor}/alerts", body)["stored"])
+
+
+__all__ = ["RestMonitoringStore"]

@@ -107,3 +107,6 @@ class SqlMonitoringStore(SqlBase, MonitoringStore):
             return bool(conn.execute(sa.update(t.alert_states).where(
                 *key, same, _S.streak == expected.streak, _S.firing == expected.firing)
                 .values(**values)).rowcount == 1)
+
+
+__all__ = ["SqlMonitoringStore"]
