@@ -7,6 +7,7 @@ import pytest
 from loopml.errors import InvalidParameterValue
 from loopml.monitoring.alerts import FIRING, RESOLVED, AlertEngine, AlertRule, store_publisher
 from loopml.store.sql import SqlStore
+from tests.server.conftest import live_server  # noqa: F401 - fixture re-export
 
 
 def test_fires_after_n_windows_then_resolves_once() -> None:
@@ -138,3 +139,29 @@ def test_lost_race_rereads_the_state(tmp_path) -> None:
     assert b.observe("d", 2, {"latency.p99_ms": 50}) == []
     assert b.firing() == a.firing() == [("p99", "d")]
     store.close()
+
+
+def test_alert_state_over_rest(live_server) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    """The REST monitoring store keeps alert state and the read cursor on the server too."""
+    import httpx
+
+    from loopml.store.monitoring_base import AlertState
+    from loopml.store.monitoring_rest import RestMonitoringStore
+    from loopml.store.rest import RestStore
+
+    tracking = RestStore(live_server.url)
+    store = RestMonitoringStore(tracking)
+    rules = [AlertRule("p99", "latency.p99_ms", ">", 20)]
+    eng = AlertEngine(rules, store_publisher(tracking), store, "rest-mon")
+    assert [e.type for e in eng.observe("d", 1, {"latency.p99_ms": 50})] == [FIRING]
+    again = AlertEngine(rules, store_publisher(tracking), store, "rest-mon")
+    assert again.observe("d", 2, {"latency.p99_ms": 60}) == []
+    assert [e.type for e in again.observe("d", 3, {"latency.p99_ms": 1})] == [RESOLVED]
+    assert store.alert_states("rest-mon") == {("p99", "d"): AlertState(0, False, 3)}
+    assert store.put_alert_state("rest-mon", "p99", "d", AlertState(1, True, 2),
+                                 AlertState()) is False  # stale expectation: refused
+    assert store.last_window_end("rest-mon") == 0
+    bad = httpx.post(f"{live_server.url}/api/loopml/v1/monitors/x/alerts",
+                     json={"rule": "r", "subject": "s", "state": "firing"})
+    assert bad.status_code == 400 and "state" in bad.json()["message"]
+    tracking.close()
