@@ -130,16 +130,16 @@ def compute_window(spec: MonitorSpec, rows: pd.DataFrame, store: MonitoringStore
 
 
 def alert_engine(spec: MonitorSpec, tracking: Any) -> AlertEngine:
-    """Rules of ``spec`` with their state in the store, publishing to the event log (and a
-    log line). The spec's webhooks are checked here (``InvalidParameterValue`` for a URL the
-    SSRF guard refuses) and served by ``webhook_consumer``, which reads those events."""
-    from loopml.monitoring.alerts import notifier, store_publisher
+    """Rules of ``spec`` with their state in the store, publishing to the event log (with
+    the state, one transaction) and a log line. The spec's webhooks are checked here
+    (``InvalidParameterValue`` for a URL the SSRF guard refuses) and served by
+    ``webhook_consumer``, which reads those events."""
+    from loopml.monitoring.alerts import notifier
     from loopml.monitoring.webhooks import parse_hooks
     from loopml.store import get_monitoring_store
 
     parse_hooks(spec.webhooks)
-    return AlertEngine(spec.rules, notifier([store_publisher(tracking)]),
-                       get_monitoring_store(tracking), spec.name)
+    return AlertEngine(spec.rules, notifier([]), get_monitoring_store(tracking), spec.name)
 
 
 def webhook_consumer(spec: MonitorSpec, tracking: Any) -> Any:

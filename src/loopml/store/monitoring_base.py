@@ -42,6 +42,25 @@ class AlertState:
         return {"streak": self.streak, "firing": self.firing, "last_window": self.last_window}
 
 
+ALERT_EVENT_TYPES = ("alert.firing", "alert.resolved")
+
+
+@dataclass(frozen=True)
+class AlertTransition:
+    """The event an alert state change publishes: type (one of ``ALERT_EVENT_TYPES``),
+    subject ``<rule>/<subject>`` and the payload ``monitoring.alerts`` documents."""
+
+    type: str
+    subject: str
+    payload: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        if self.type not in ALERT_EVENT_TYPES:
+            raise InvalidParameterValue(
+                f"An alert transition's type must be one of {list(ALERT_EVENT_TYPES)}, "
+                f"not {self.type!r}.")
+
+
 def validate_feedback(items: Sequence[tuple[str, Any]]) -> None:
     if not items:
         raise InvalidParameterValue("Feedback needs at least one {request_id, label}.")
@@ -88,9 +107,11 @@ class MonitoringStore(abc.ABC):
 
     @abc.abstractmethod
     def put_alert_state(self, monitor: str, rule: str, subject: str, expected: AlertState | None,
-                        new: AlertState) -> bool:
+                        new: AlertState, event: AlertTransition | None = None) -> bool:
         """Compare-and-set: store ``new`` if the stored state is still ``expected`` (None:
-        no row yet). False, and nothing written, when another process moved it first."""
+        no row yet), and append ``event`` (an ``alert.firing``/``alert.resolved``
+        transition) to the event log in the same transaction, so a transition is published
+        exactly once. False, and nothing written, when another process moved it first."""
 
 
-__all__ = ["MAX_FEEDBACK_BATCH", "AlertState", "MonitoringStore", "WindowResult", "validate_feedback"]
+__all__ = ["ALERT_EVENT_TYPES", "MAX_FEEDBACK_BATCH", "AlertState", "AlertTransition", "MonitoringStore", "WindowResult", "validate_feedback"]
