@@ -173,3 +173,21 @@ def test_alert_state_over_rest(live_server) -> None:  # type: ignore[no-untyped-
             "type": "model_version.created", "subject": "m/1", "payload": {}}})
     assert forged.status_code == 400 and "alert.firing" in forged.json()["message"]
     tracking.close()
+
+
+def test_alert_state_bounds(tmp_path) -> None:
+    """Values the columns cannot hold are a 4xx-class error, not a database fault."""
+    from loopml.store import get_monitoring_store
+    from loopml.store.monitoring_base import AlertState, AlertTransition
+
+    store = SqlStore(f"sqlite:///{tmp_path / 'db'}", str(tmp_path / "a"))
+    mon = get_monitoring_store(store)
+    with pytest.raises(InvalidParameterValue, match="streak"):
+        AlertState(2**40)
+    with pytest.raises(InvalidParameterValue, match="last_window"):
+        AlertState(0, False, 2**64)
+    with pytest.raises(InvalidParameterValue, match="subject"):
+        mon.put_alert_state("m", "r", "s" * 501, None, AlertState())
+    with pytest.raises(InvalidParameterValue, match="subject"):
+        AlertTransition(FIRING, "", {})
+    store.close()

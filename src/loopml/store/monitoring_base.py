@@ -41,6 +41,24 @@ class AlertState:
     def to_dict(self) -> dict[str, Any]:
         return {"streak": self.streak, "firing": self.firing, "last_window": self.last_window}
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.streak < 2**31:
+            raise InvalidParameterValue(
+                f"An alert state's streak must be between 0 and 2^31-1, not {self.streak}.")
+        if self.last_window is not None and not 0 <= self.last_window < 2**63:
+            raise InvalidParameterValue(
+                "An alert state's last_window must be ms since the epoch (0 to 2^63-1), "
+                f"not {self.last_window}.")
+
+
+def validate_alert_key(monitor: str, rule: str, subject: str) -> None:
+    """Raise ``InvalidParameterValue`` unless the names fit the ``alert_states`` columns."""
+    for what, value, most in (("monitor", monitor, 256), ("rule", rule, 256),
+                              ("subject", subject, 500)):
+        if not value or len(value) > most:
+            raise InvalidParameterValue(
+                f"An alert's {what} must be 1 to {most} characters, not {len(value)}.")
+
 
 ALERT_EVENT_TYPES = ("alert.firing", "alert.resolved")
 
@@ -59,6 +77,9 @@ class AlertTransition:
             raise InvalidParameterValue(
                 f"An alert transition's type must be one of {list(ALERT_EVENT_TYPES)}, "
                 f"not {self.type!r}.")
+        if not self.subject or len(self.subject) > 500:
+            raise InvalidParameterValue(
+                "An alert transition's subject must be 1 to 500 characters.")
 
 
 def validate_feedback(items: Sequence[tuple[str, Any]]) -> None:
@@ -114,4 +135,5 @@ class MonitoringStore(abc.ABC):
         exactly once. False, and nothing written, when another process moved it first."""
 
 
-__all__ = ["ALERT_EVENT_TYPES", "MAX_FEEDBACK_BATCH", "AlertState", "AlertTransition", "MonitoringStore", "WindowResult", "validate_feedback"]
+__all__ = ["ALERT_EVENT_TYPES", "MAX_FEEDBACK_BATCH", "AlertState", "AlertTransition",
+           "MonitoringStore", "WindowResult", "validate_alert_key", "validate_feedback"]

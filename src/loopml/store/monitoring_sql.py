@@ -18,6 +18,7 @@ from loopml.store.monitoring_base import (
     AlertTransition,
     MonitoringStore,
     WindowResult,
+    validate_alert_key,
     validate_feedback,
 )
 
@@ -93,6 +94,7 @@ class SqlMonitoringStore(SqlBase, MonitoringStore):
 
     def put_alert_state(self, monitor: str, rule: str, subject: str, expected: AlertState | None,
                         new: AlertState, event: AlertTransition | None = None) -> bool:
+        validate_alert_key(monitor, rule, subject)
         values = {"streak": new.streak, "firing": new.firing, "last_window": new.last_window,
                   "updated_time": now_ms()}
         key = (_S.monitor == monitor, _S.rule == rule, _S.subject == subject)
