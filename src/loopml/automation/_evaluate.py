@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from loopml.automation.policy import Policy
-from loopml.monitoring.monitor import _features, _per_request, _quality, read_log
+from loopml.inference_log import features, per_request, read_log
+from loopml.monitoring.monitor import _quality
 from loopml.store.monitoring_base import MonitoringStore
 
 _QUALITY_KEYS = {"accuracy": "quality.accuracy", "f1": "quality.f1",
@@ -66,7 +67,7 @@ def recent_labelled(log_dir: str, deployment: str, monitoring: MonitoringStore,
     keep = rows[rows.request_id.isin(list(labels))]
     feats, ys = [], []
     for rid, raw in zip(keep.request_id, keep.inputs, strict=True):
-        f = _features(pd.Series([raw]), names)
+        f = features(pd.Series([raw]), names)
         if len(f) == 1:
             feats.append(f)
             ys.append(labels[rid])
@@ -94,7 +95,7 @@ def canary_stats(policy: Policy, monitoring: MonitoringStore, since_ms: int,
             ok = part[status < 400]
             if len(ok):
                 stats["p99_ms"] = float(np.percentile(ok.latency_ms.to_numpy(float), 99))
-                pairs = [(p, labels[r]) for r, p in zip(ok.request_id, _per_request(ok.outputs),
+                pairs = [(p, labels[r]) for r, p in zip(ok.request_id, per_request(ok.outputs),
                                                         strict=True) if r in labels]
                 stats.update(metrics_of(task, [p for p, _ in pairs], [y for _, y in pairs]))
         out[role] = stats
