@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import ConfigDict, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass as _pyd_dataclass
 
 from loopml.errors import InvalidConfig
@@ -112,7 +112,7 @@ def _type_at(root: Any, loc: Iterable[int | str]) -> Any:
     tp = root
     for part in loc:
         tp = _strip_optional(tp)
-        if dataclasses.is_dataclass(tp) and isinstance(part, str):
+        if _has_fields(tp) and isinstance(part, str):
             hints = typing.get_type_hints(tp)
             if part not in hints:
                 return None
@@ -124,6 +124,18 @@ def _type_at(root: Any, loc: Iterable[int | str]) -> Any:
         else:
             return None
     return _strip_optional(tp)
+
+
+def _has_fields(tp: Any) -> bool:
+    return dataclasses.is_dataclass(tp) or (isinstance(tp, type) and issubclass(tp, BaseModel))
+
+
+def _keys(tp: Any) -> list[str]:
+    if dataclasses.is_dataclass(tp):
+        return [f.name for f in dataclasses.fields(tp)]
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return list(tp.model_fields)
+    return []
 
 
 def _shown(value: object) -> str:
@@ -144,8 +156,7 @@ def _one(err: Any, root_type: Any, root: str) -> str:
     loc, kind, value = tuple(err["loc"]), err["type"], err.get("input")
     if kind in ("extra_forbidden", "unexpected_keyword_argument"):
         parent = _type_at(root_type, loc[:-1])
-        keys = [f.name for f in dataclasses.fields(parent)] if dataclasses.is_dataclass(parent) else []
-        return f"{key_path(loc, root)}: unknown key{suggest(loc[-1], keys)}"
+        return f"{key_path(loc, root)}: unknown key{suggest(loc[-1], _keys(parent))}"
     where = key_path(loc, root)
     if kind in ("missing", "missing_argument"):
         return f"{where}: required key is missing"
