@@ -36,6 +36,16 @@ def _load(path: Path) -> Any:
     return path
 
 
+def _not_empty(path: Path, flag: str) -> None:
+    """No rows (or no columns) is bad input: "no drift" on an empty file would be a lie."""
+    from loopml.data._io import read_path
+    from loopml.errors import InvalidParameterValue
+
+    cols = read_path(path)
+    if not cols or not any(len(v) for v in cols.values()):
+        raise InvalidParameterValue(f"{flag} {path}: the file has no rows; nothing to compare.")
+
+
 def _fmt(v: float | None) -> str:
     return "" if v is None else f"{v:.4g}"
 
@@ -59,6 +69,9 @@ def drift(
     from loopml.data import detect_drift
 
     try:
+        _not_empty(current, "--current")
+        if reference.suffix.lower() != ".json":
+            _not_empty(reference, "--reference")
         report = detect_drift(_load(reference), current, columns=column or None, tests=test,
                               drift_share=drift_share)
     except LoopmlError as e:

@@ -88,8 +88,9 @@ def feedback(
     try:
         n = store.log_feedback(items)
     except LoopmlError as e:
-        typer.echo(f"Error: {e.message}", err=True)
-        raise typer.Exit(2) from None
+        from loopml.cli._common import fail
+
+        raise fail(e) from None
     typer.echo(f"Stored {n} label(s).")
 
 
