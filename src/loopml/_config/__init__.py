@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from collections.abc import Callable, Iterable
@@ -91,11 +92,17 @@ def suggest(value: object, choices: Iterable[str]) -> str:
 
 
 # ---- turning pydantic's errors into one message -------------------------------------------
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+
+
 def key_path(loc: Iterable[int | str], root: str = "") -> str:
     """``("monitors", 0, "rules", 1, "metric")`` -> ``monitors[0].rules[1].metric``."""
     out = root
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int) or not _PLAIN_KEY.fullmatch(str(part)):
+            out += f"[{part!r}]"  # an index, or a key that would be unreadable after a dot
+        else:
+            out += f".{part}" if out else str(part)
     return out or "(top level)"
 
 
