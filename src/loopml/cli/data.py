@@ -13,7 +13,7 @@ from typing import Any
 import typer
 
 from loopml.cli._common import fail
-from loopml.errors import LoopmlError
+from loopml.errors import InvalidParameterValue, LoopmlError
 
 data_app = typer.Typer(
     help="Data drift, profiles, schema inference and validation on Parquet/CSV files.",
@@ -31,8 +31,8 @@ def _load(path: Path) -> Any:
         try:
             return load_profile(path)
         except (KeyError, ValueError, TypeError, AttributeError):
-            raise LoopmlError(f"{path} is not a profile written by `loopml data profile`.") \
-                from None
+            raise InvalidParameterValue(
+                f"{path} is not a profile written by `loopml data profile`.") from None
     return path
 
 
