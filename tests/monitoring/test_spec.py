@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-
 from loopml.monitoring.alerts import METRICS
 from loopml.pipelines.triggers import EVENT_PREFIXES, EVENT_TYPES
 
