@@ -25,14 +25,20 @@ def _stores(tracking_uri: str | None):  # type: ignore[no-untyped-def]
     return store, get_monitoring_store(store)
 
 
-def checked_specs(config: Path, tracking: object) -> list:  # type: ignore[type-arg]
-    """The monitors in ``config``, validated, with sources checked against the store."""
-    from loopml.monitoring.spec import check_sources, load_specs
+def checked_specs(config: Path, tracking: object, strict: bool = True) -> list:  # type: ignore[type-arg]
+    """The monitors in ``config``, validated (InvalidConfig otherwise), with their sources
+    checked against the store: an error when ``strict``, else a warning on stderr."""
+    from loopml.errors import InvalidConfig
+    from loopml.monitoring.spec import load_specs, source_problems
     from loopml.store import get_deployment_store
 
     specs = load_specs(config)
     names = [d.name for d in get_deployment_store(tracking).list_deployments()]  # type: ignore[arg-type]
-    check_sources(specs, names, str(config))
+    problems = source_problems(specs, names, str(config))
+    if problems and strict:
+        raise InvalidConfig(problems[0])
+    for p in problems:
+        typer.echo(f"Warning: {p} (yet; the monitor computes nothing until it exists)", err=True)
     return specs
 
 

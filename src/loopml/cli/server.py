@@ -89,7 +89,9 @@ def server(
         from loopml.store import get_monitoring_store, get_store
 
         tracking = get_store(os.environ[f.ENV_BACKEND], os.environ[f.ENV_ARTIFACTS])
-        specs = checked_specs(monitors, tracking)  # InvalidConfig: one line, exit 2
+        # A bad file is an error (exit 2); a deployment or profile that does not exist yet
+        # is a warning: a server usually starts before its first deployment.
+        specs = checked_specs(monitors, tracking, strict=False)
         MonitorScheduler(specs, tracking, get_monitoring_store(tracking),
                          monitor_interval).start()
         typer.echo(f"Running {len(specs)} monitor(s) every {monitor_interval:g}s.")
