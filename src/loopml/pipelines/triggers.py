@@ -54,14 +54,28 @@ EVENT_TYPES = frozenset({
 EVENT_PREFIXES = ("loop.",)
 
 
+_NAMESPACES = frozenset(x.split(".", 1)[0] for x in EVENT_TYPES)
+
+
 def _check_types(t: Trigger, types: list[str]) -> None:
+    """Built-in types must be spelled right: a type in a built-in namespace (``alert.``,
+    ``model_version.``, ...) must be one of ``EVENT_TYPES``, and a type close to one of them
+    is taken for a typo. Other types (``myapp.refreshed``) are custom events that clients
+    append through ``POST /api/loopml/v1/events``."""
+    import difflib
+
     from loopml._config import suggest
 
     for x in types:
-        if x not in EVENT_TYPES and not x.startswith(EVENT_PREFIXES):
+        if x in EVENT_TYPES or x.startswith(EVENT_PREFIXES):
+            continue
+        namespace, dot, _ = x.partition(".")
+        if not dot or namespace in _NAMESPACES or difflib.get_close_matches(
+                x, EVENT_TYPES, n=1, cutoff=0.8):
             raise InvalidParameterValue(
-                f"Trigger {t.name!r}: unknown event type {x!r}{suggest(x, EVENT_TYPES)}; "
-                "see docs/pipelines.md for the event types.")
+                f"Trigger {t.name!r}: unknown event type {x!r}{suggest(x, EVENT_TYPES)}. "
+                "Built-in types are listed in docs/configuration.md; a custom type needs "
+                "its own namespace, e.g. 'myapp.refreshed'.")
 
 
 def lint_trigger_params(t: Trigger, pipeline: Any) -> dict[str, Any]:
