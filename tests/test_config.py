@@ -144,3 +144,24 @@ def test_settings_precedence(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("LOOPML_DEBUG", "perhaps")
     with pytest.raises(InvalidConfig, match="debug: "):
         load_settings()
+
+
+def test_api_bodies_get_the_same_400(tmp_path) -> None:
+    """Deployments through the API: a route to a version that does not exist, or weights
+    that do not sum to 100, are a 400 naming the problem (main stored both)."""
+    import httpx
+
+    from tests.server.conftest import start_server
+
+    srv = start_server(tmp_path)
+    try:
+        url = f"{srv.url}/api/loopml/v1/deployments"
+        r = httpx.post(url, json={"name": "d", "routes": [
+            {"model_uri": "models:/cancer/9", "weight": 100}]})
+        assert r.status_code == 400 and "models:/cancer/9 does not exist" in r.json()["message"]
+        r = httpx.post(url, json={"name": "d", "routes": [
+            {"model_uri": "runs:/a/m", "weight": 50}, {"model_uri": "runs:/b/m", "weight": 20}]})
+        assert r.status_code == 400 and "must sum to 100" in r.json()["message"]
+        assert httpx.get(url).json()["deployments"] == []
+    finally:
+        srv.stop()
