@@ -165,3 +165,16 @@ def test_api_bodies_get_the_same_400(tmp_path) -> None:
         assert httpx.get(url).json()["deployments"] == []
     finally:
         srv.stop()
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(["cron", "event", "other"]), VALUES, VALUES)
+def test_trigger_validation_only_raises_invalid_parameter(kind: str, spec: Any, params: Any) -> None:
+    from loopml.pipelines.triggers import validate_trigger
+    from loopml.store.pipelines_base import Trigger
+
+    spec = spec if isinstance(spec, dict) else {"cron": spec, "types": spec}
+    try:
+        validate_trigger(Trigger("t", "m:p", kind, spec, params if isinstance(params, dict) else {}))
+    except InvalidParameterValue as e:
+        assert "\n" not in e.message
