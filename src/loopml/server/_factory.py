@@ -42,7 +42,9 @@ def build_services(
     # Runs get mlflow-artifacts:/ URIs so that remote clients upload through this server.
     store = get_store(backend_store_uri, PROXY_SCHEME)
     blobs = get_blob_store(artifacts_destination)
-    extra = [r for r in os.environ.get(ENV_MODEL_ROOTS, "").split(",") if r.strip()]
+    from loopml.config import load_settings  # LOOPML_REGISTRY_ALLOWED_SOURCES or the file
+
+    extra = [r.strip() for r in load_settings().registry_allowed_sources.split(",") if r.strip()]
     return Services(
         store=store, blobs=blobs, registry=get_registry_store(store),
         deployments=get_deployment_store(store), monitoring=get_monitoring_store(store),
