@@ -203,6 +203,8 @@ def test_not_found_and_empty_data_are_errors(cli, tmp_path) -> None:
     import pandas as pd
 
     _one_line_error(cli("models", "versions", "nosuch"), 2, "nosuch")
+    _one_line_error(cli("loop", "history", "nosuch"), 2, "nosuch")
+    _one_line_error(cli("monitor", "results", "nosuch"), 2, "No windows stored")
     pd.DataFrame({"a": [1.0, 2.0]}).to_parquet(tmp_path / "ref.parquet")
     pd.DataFrame({"a": pd.Series([], dtype=float)}).to_parquet(tmp_path / "cur.parquet")
     _one_line_error(cli("data", "drift", "-r", str(tmp_path / "ref.parquet"), "-c",

@@ -73,9 +73,17 @@ def run(
 @monitor_app.command("results")
 def results(name: str = typer.Argument(..., help="Monitor name."),
             tracking_uri: str = typer.Option(None, help=_URI_HELP)) -> None:
-    """Print a monitor's stored windows as JSON lines (a time series)."""
+    """Print a monitor's stored windows as JSON lines (a time series). Exits 2 when none
+    is stored under NAME (a wrong name, or a monitor that has not closed a window yet)."""
+    from loopml.errors import ResourceDoesNotExist
+
     _, store = _stores(tracking_uri)
-    for r in store.results(name):
+    found = store.results(name)
+    if not found:
+        raise ResourceDoesNotExist(
+            f"No windows stored for monitor {name!r}: check the name (the spec's `name`), or "
+            "wait until the monitor has closed its first window.")
+    for r in found:
         typer.echo(json.dumps({"window_start": r.window_start, "window_end": r.window_end,
                                **r.metrics}))
 
