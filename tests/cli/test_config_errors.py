@@ -246,3 +246,13 @@ def test_server_monitors_one_format(tmp_path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_serve_refuses_what_it_could_never_serve(cli, tmp_path) -> None:
+    """main started, logged a load failure and served nothing with exit 0 later."""
+    _one_line_error(cli("serve", str(tmp_path / "nosuch"), "--grpc-port", "0"), 2,
+                    "no such model folder")
+    _one_line_error(cli("serve", "models:/nosuch/1", "--grpc-port", "0"), 2,
+                    "models:/nosuch/1 does not exist")
+    _one_line_error(cli("serve", "--serve-deployment", "nosuch", "--grpc-port", "0"), 2,
+                    "--serve-deployment nosuch: no such deployment")
