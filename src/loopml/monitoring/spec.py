@@ -25,6 +25,9 @@ from loopml._config import config_model, load_file, not_empty, suggest, validate
 from loopml.errors import InvalidConfig
 from loopml.monitoring.alerts import METRICS, AlertRule
 
+__all__ = ["MonitorSpec", "MonitorsFile", "WebhookSpec", "check_sources", "load_specs",
+           "source_problems"]
+
 
 @config_model
 class WebhookSpec:
