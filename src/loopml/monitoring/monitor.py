@@ -181,7 +181,7 @@ def alert_engine(spec: MonitorSpec, tracking: Any) -> AlertEngine:
 
     sinks = [store_publisher(tracking)]
     for h in spec.webhooks:
-        sinks.append(webhook_publisher(Webhook(h.url, h.secret, tuple(h.allow))))
+        sinks.append(webhook_publisher(Webhook(h["url"], h["secret"], tuple(h.get("allow", ())))))
     return AlertEngine(spec.rules, notifier(sinks))
 
 

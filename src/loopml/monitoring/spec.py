@@ -17,11 +17,16 @@ from __future__ import annotations
 
 from dataclasses import field
 from pathlib import Path
-from typing import Any, Literal
+from typing import (
+    Any,
+    Literal,
+    NotRequired,  # pydantic needs these before 3.12
+)
 
-from pydantic import field_validator, model_validator
+from pydantic import field_validator, model_validator, with_config
+from typing_extensions import TypedDict
 
-from loopml._config import config_model, load_file, not_empty, suggest, validate
+from loopml._config import CONFIG, config_model, load_file, not_empty, suggest, validate
 from loopml.errors import InvalidConfig
 from loopml.monitoring.alerts import METRICS, AlertRule
 
@@ -29,14 +34,15 @@ __all__ = ["MonitorSpec", "MonitorsFile", "WebhookSpec", "check_sources", "load_
            "source_problems"]
 
 
-@config_model
-class WebhookSpec:
+@with_config(CONFIG)
+class WebhookSpec(TypedDict):
     """Where alert transitions are POSTed, signed with ``secret``; ``allow`` exempts
-    internal hosts from the SSRF guard."""
+    internal hosts from the SSRF guard. Validated, then kept as a plain mapping (what the
+    webhook code reads)."""
 
     url: str
     secret: str
-    allow: list[str] = field(default_factory=list)
+    allow: NotRequired[list[str]]
 
 
 @config_model
