@@ -25,43 +25,51 @@ def _stores(tracking_uri: str | None):  # type: ignore[no-untyped-def]
     return store, get_monitoring_store(store)
 
 
+def checked_specs(config: Path, tracking: object, strict: bool = True) -> list:  # type: ignore[type-arg]
+    """The monitors in ``config``, validated (InvalidConfig otherwise), with their sources
+    checked against the store: an error when ``strict``, else a warning on stderr."""
+    from loopml.errors import InvalidConfig
+    from loopml.monitoring.spec import load_specs, source_problems
+    from loopml.store import get_deployment_store
+
+    specs = load_specs(config)
+    names = [d.name for d in get_deployment_store(tracking).list_deployments()]  # type: ignore[arg-type]
+    problems = source_problems(specs, names, str(config))
+    if problems and strict:
+        raise InvalidConfig(problems[0])
+    for p in problems:
+        typer.echo(f"Warning: {p} (yet; the monitor computes nothing until it exists)", err=True)
+    return specs
+
+
 @monitor_app.command("run")
 def run(
-    config: Path = typer.Argument(..., exists=True, dir_okay=False, help="Monitor spec (YAML): name, deployment, log_dir, reference_profile, schema, window_seconds or window_count, task, rules."),
+    config: Path = typer.Argument(..., exists=True, dir_okay=False, help="Monitor specs (YAML): a list of {name, deployment, log_dir, reference_profile, prediction_profile, schema, window_seconds or window_count, task, rules, webhooks}; see docs/monitoring.md."),
     every: float = typer.Option(0.0, min=0.0, help="Run again every this many seconds (0: once)."),
     tracking_uri: str = typer.Option(None, help=_URI_HELP),
 ) -> None:
     """Compute every closed window not computed yet (idempotent), store the results, and
-    fire alert rules (alert.firing / alert.resolved events)."""
-    import yaml
+    fire alert rules (alert.firing / alert.resolved events). Exits 2 on a spec that is
+    invalid or could never compute a window."""
+    from loopml.monitoring.monitor import alert_engine, run_monitor, webhook_consumer
 
-    from loopml.monitoring.monitor import MonitorSpec, alert_engine, run_monitor, webhook_consumer
-
-    try:
-        spec = MonitorSpec.from_dict(yaml.safe_load(config.read_text()))
-    except (TypeError, ValueError, LoopmlError) as e:
-        typer.echo(f"Error: {config} is not a valid monitor spec: {e}", err=True)
-        raise typer.Exit(2) from None
     tracking, store = _stores(tracking_uri)
-    try:
-        engine = alert_engine(spec, tracking)
-        hooks = webhook_consumer(spec, tracking)  # created before the pass: it gets its alerts
-    except LoopmlError as e:  # e.g. a webhook URL the SSRF guard refuses
-        typer.echo(f"Error: {e.message}", err=True)
-        raise typer.Exit(2) from None
+    specs = checked_specs(config, tracking)
+    engines = {s.name: alert_engine(s, tracking) for s in specs}
+    # Created before the first pass, so that each consumer gets that pass's alerts.
+    hooks = [h for h in (webhook_consumer(s, tracking) for s in specs) if h is not None]
     while True:
-        try:
-            new = run_monitor(spec, store, engine)
-        except LoopmlError as e:
-            typer.echo(f"Error: {e.message}", err=True)
-            raise typer.Exit(2) from None
-        if hooks is not None:
-            hooks.run_once()
-        for r in new:
-            shown = ", ".join(f"{k}={v:.4g}" for k, v in sorted(r.metrics.items()))
-            typer.echo(f"{spec.name} window {r.window_start}: {shown}")
+        total = 0
+        for spec in specs:
+            new = run_monitor(spec, store, engines[spec.name])
+            total += len(new)
+            for r in new:
+                shown = ", ".join(f"{k}={v:.4g}" for k, v in sorted(r.metrics.items()))
+                typer.echo(f"{spec.name} window {r.window_start}: {shown}")
+        for h in hooks:
+            h.run_once()
         if not every:
-            typer.echo(f"{len(new)} new window(s).")
+            typer.echo(f"{total} new window(s) from {len(specs)} monitor(s).")
             return
         time.sleep(every)
 
@@ -69,9 +77,17 @@ def run(
 @monitor_app.command("results")
 def results(name: str = typer.Argument(..., help="Monitor name."),
             tracking_uri: str = typer.Option(None, help=_URI_HELP)) -> None:
-    """Print a monitor's stored windows as JSON lines (a time series)."""
+    """Print a monitor's stored windows as JSON lines (a time series). Exits 2 when none
+    is stored under NAME (a wrong name, or a monitor that has not closed a window yet)."""
+    from loopml.errors import ResourceDoesNotExist
+
     _, store = _stores(tracking_uri)
-    for r in store.results(name):
+    found = store.results(name)
+    if not found:
+        raise ResourceDoesNotExist(
+            f"No windows stored for monitor {name!r}: check the name (the spec's `name`), or "
+            "wait until the monitor has closed its first window.")
+    for r in found:
         typer.echo(json.dumps({"window_start": r.window_start, "window_end": r.window_end,
                                **r.metrics}))
 
@@ -90,8 +106,9 @@ def feedback(
     try:
         n = store.log_feedback(items)
     except LoopmlError as e:
-        typer.echo(f"Error: {e.message}", err=True)
-        raise typer.Exit(2) from None
+        from loopml.cli._common import fail
+
+        raise fail(e) from None
     typer.echo(f"Stored {n} label(s).")
 
 

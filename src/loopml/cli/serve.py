@@ -52,8 +52,11 @@ def serve(
                    "--auth-token-file, bind 127.0.0.1, or --insecure on a trusted network.",
                    err=True)
         raise typer.Exit(2)
-    if tracking_uri:
-        os.environ["LOOPML_TRACKING_URI"] = tracking_uri
+    from loopml.config import load_settings
+
+    uri = load_settings(tracking_uri=tracking_uri).tracking_uri  # flag > env > file
+    if uri:
+        os.environ["LOOPML_TRACKING_URI"] = uri  # for the worker processes
     if not model_uris and not serve_deployment:
         typer.echo("Error: give at least one MODEL_URI or --serve-deployment NAME.", err=True)
         raise typer.Exit(2)
@@ -62,6 +65,7 @@ def serve(
     except ValueError as e:
         typer.echo(f"Error: {e}", err=True)
         raise typer.Exit(2) from None
+    check_sources(models, serve_deployment or [])
     settings = ServingSettings(max_batch_size, max_batch_delay_ms / 1000, max_queue,
                                memory_cap_mb * 1024 * 1024, trust_pickle, not no_onnx,
                                convert_onnx and not no_onnx)
@@ -77,3 +81,31 @@ def serve(
     typer.echo(f"loopml serve: {', '.join(served)} on "
                f"http://{host}:{port}" + (f" and grpc {host}:{grpc_port}" if grpc_port else ""))
     run(models, settings, opts, Authenticator(token) if token else None, workers)
+
+
+def check_sources(models: dict[str, str], deployments: list[str]) -> None:
+    """Refuse, before binding, what could never be served: a model folder that does not
+    exist, a ``models:/`` version or alias that is not registered, a deployment that is not
+    in the store (``InvalidConfig``: one line, exit 2). ``runs:/`` URIs load as usual."""
+    from loopml._config import suggest
+    from loopml.errors import InvalidConfig
+
+    registry_uris = [u for u in models.values() if u.startswith("models:/")]
+    for name, uri in models.items():
+        if not uri.startswith(("models:/", "runs:/")) and not Path(uri).is_dir():
+            raise InvalidConfig(f"MODEL_URI {name}={uri}: no such model folder.")
+    if not registry_uris and not deployments:
+        return
+    from loopml.store import get_deployment_store, get_registry_store
+    from loopml.store.deployments_base import check_models_exist
+    from loopml.tracking._fluent import client
+
+    store = client().store
+    if registry_uris:
+        check_models_exist(get_registry_store(store), "MODEL_URI", registry_uris)
+    known = [d.name for d in get_deployment_store(store).list_deployments()]
+    for d in deployments:
+        if d not in known:
+            raise InvalidConfig(f"--serve-deployment {d}: no such deployment in the store"
+                                f"{suggest(d, known)}; create it with `loopml deployments "
+                                "create`.")

@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 
 from loopml._redact import redact_text, redact_uri
-from loopml.config import default_artifact_root, default_backend_uri
+from loopml.config import load_settings
 
 
 def is_loopback(host: str) -> bool:
@@ -58,8 +58,17 @@ def server(
     from loopml.errors import LoopmlError
     from loopml.server import _factory as f
 
-    backend = backend_store_uri or default_backend_uri()
+    settings = load_settings(backend_store_uri=backend_store_uri,  # flag > env > file
+                             artifacts_destination=artifacts_destination)
+    backend = settings.backend_uri
     shown = redact_uri(backend)  # the password, if any, moves out of the URI below
+    # Secrets from a settings file join those from the environment; all of them leave the
+    # workers' environment below (0600 files).
+    for name, value in ((f.ENV_TOKEN, settings.auth_token),
+                        (f.ENV_BASIC_USER, settings.auth_username),
+                        (f.ENV_BASIC_PASSWORD, settings.auth_password)):
+        if value and not os.environ.get(name):
+            os.environ[name] = value
     try:
         backend, cleanup = _secrets_out_of_sight(backend, auth_token_file,
                                                  backend_store_password_file)
@@ -83,7 +92,7 @@ def server(
         if value:
             os.environ[name] = value
     os.environ[f.ENV_BACKEND] = backend
-    os.environ[f.ENV_ARTIFACTS] = artifacts_destination or default_artifact_root()
+    os.environ[f.ENV_ARTIFACTS] = settings.artifact_root
     if pipelines:
         from loopml.pipelines._registry import parse_refs
 
@@ -102,17 +111,16 @@ def server(
         raise typer.Exit(2) from None
     if monitors is not None:
         os.environ[f.ENV_MONITORS] = str(monitors.resolve())
-        from loopml.monitoring.scheduler import MonitorScheduler, load_specs
+        from loopml.cli.monitor import checked_specs
+        from loopml.monitoring.scheduler import MonitorScheduler
         from loopml.store import get_monitoring_store, get_store
 
-        try:
-            specs = load_specs(monitors)
-            tracking = get_store(os.environ[f.ENV_BACKEND], os.environ[f.ENV_ARTIFACTS])
-            MonitorScheduler(specs, tracking, get_monitoring_store(tracking),
-                             monitor_interval).start()
-        except (ValueError, TypeError, LoopmlError) as e:
-            typer.echo(f"Error: {monitors}: {redact_text(str(e))}", err=True)
-            raise typer.Exit(2) from None
+        tracking = get_store(os.environ[f.ENV_BACKEND], os.environ[f.ENV_ARTIFACTS])
+        # A bad file is an error (exit 2); a deployment or profile that does not exist yet
+        # is a warning: a server usually starts before its first deployment.
+        specs = checked_specs(monitors, tracking, strict=False)
+        MonitorScheduler(specs, tracking, get_monitoring_store(tracking),
+                         monitor_interval).start()
         typer.echo(f"Running {len(specs)} monitor(s) every {monitor_interval:g}s.")
     if triggers:
         from loopml.pipelines.triggers import TriggerRunner
@@ -123,17 +131,18 @@ def server(
                       trigger_interval, proxy_root=os.environ[f.ENV_ARTIFACTS]).start()
     if policies is not None:
         from loopml.automation import Controller, load_policies
+        from loopml.automation.policy import check_pipelines
         from loopml.store import get_store
 
         ctl_tracking = get_store(os.environ[f.ENV_BACKEND], f.PROXY_SCHEME)
-        try:
-            pols = load_policies(policies)
+        pols = load_policies(policies)  # InvalidConfig: one line, exit 2
+        try:  # first: a policy may name only a registered pipeline (nothing imported else)
             ctl = Controller(ctl_tracking, pols, controller_interval,
                              proxy_root=os.environ[f.ENV_ARTIFACTS], runnable=services.runnable)
-        except (ValueError, TypeError, LoopmlError) as e:
-            typer.echo(f"Error: {policies}: {redact_text(str(getattr(e, 'message', e)))}",
-                       err=True)
+        except LoopmlError as e:
+            typer.echo(f"Error: {policies}: {redact_text(e.message)}", err=True)
             raise typer.Exit(2) from None
+        check_pipelines(pols, str(policies))  # output step and parameters exist
         os.environ[f.ENV_POLICIES] = str(policies.resolve())
         ctl.start()
         typer.echo(f"Closed-loop controller for {[p.model for p in pols]}.")

@@ -59,9 +59,10 @@ def build_services(
     store = get_store(backend_store_uri, PROXY_SCHEME)
     blobs = get_blob_store(artifacts_destination)
     _refuse_importable_root(blobs.root_uri)
-    extra = [r for r in os.environ.get(ENV_MODEL_ROOTS, "").split(",") if r.strip()]
+    from loopml.config import load_settings  # LOOPML_REGISTRY_ALLOWED_SOURCES or the file
     from loopml.pipelines._registry import PipelineRegistry
 
+    extra = [r.strip() for r in load_settings().registry_allowed_sources.split(",") if r.strip()]
     runnable = PipelineRegistry.load(pipelines)
     return Services(
         store=store, blobs=blobs, registry=get_registry_store(store),
