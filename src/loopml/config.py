@@ -154,7 +154,10 @@ def load_settings(config_file: str | Path | None = None, **flags: Any) -> Settin
 
         src = config_file or os.environ.get(ENV_CONFIG)
         where = f"settings (flags, {ENV_PREFIX}* variables" + (f", {src})" if src else ")")
-        raise InvalidConfig(format_errors(e, where, Settings)) from None
+        names = sorted({str(err["loc"][0]) for err in e.errors() if err["loc"]}
+                       & set(Settings.model_fields))
+        hint = f" (set by {', '.join(env_name(n) for n in names)})" if names else ""
+        raise InvalidConfig(format_errors(e, where, Settings) + hint) from None
 
 
 def loopml_home() -> Path:

@@ -113,7 +113,7 @@ def test_server_runs_event_triggers(tmp_path) -> None:  # type: ignore[no-untype
         assert len(list(marker.glob("event-*"))) == 1
         # The server runs only what it was started with: other pipelines are refused.
         r = _run(["schedule", "tests.pipelines.flows:tick", "--cron", "0 3 * * *",
-                  "--tracking-uri", url], tmp_path)
+                  "-p", f"marker_dir={marker}", "--tracking-uri", url], tmp_path)
         assert r.returncode == 2 and "is not registered" in r.stderr, r.stderr
     finally:
         proc.terminate()

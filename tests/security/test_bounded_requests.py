@@ -148,6 +148,7 @@ def test_log_batch_limits_are_mlflows_and_braces_in_values_are_fine(tracking: Li
 
 
 def test_tracking_body_limit_comes_from_settings(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from loopml.errors import InvalidConfig
     from loopml.server import _factory as f
 
     monkeypatch.setenv(f.ENV_BACKEND, f"sqlite:///{tmp_path / 'db'}")
@@ -160,7 +161,7 @@ def test_tracking_body_limit_comes_from_settings(tmp_path: Path, monkeypatch) ->
     assert services.guard.allowed_hosts == ("mlflow.corp.example",)
     services.store.close()
     monkeypatch.setenv("LOOPML_MAX_BODY_BYTES", "lots")
-    with pytest.raises(ValueError, match="LOOPML_MAX_BODY_BYTES"):
+    with pytest.raises(InvalidConfig, match="LOOPML_MAX_BODY_BYTES"):
         f.app_from_env()
 
 
