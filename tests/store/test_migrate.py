@@ -29,7 +29,7 @@ def _check(uri: str) -> None:
 
     eng = create_engine(uri)
     with eng.connect() as c:
-        assert c.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0006"
+        assert c.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0007"
         assert c.execute(sa.text("SELECT count(*) FROM experiments WHERE name = 'Default'")).scalar() == 1
     eng.dispose()
 
