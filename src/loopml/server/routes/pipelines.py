@@ -8,17 +8,31 @@ the record-keeping calls a remote engine makes need WRITE.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from loopml.errors import invalid_param
 from loopml.server._api import api
-from loopml.server._http import Body, entity
+from loopml.server._http import Body, entity, entity_fields
 from loopml.server._permissions import Permission as P
 from loopml.server._permissions import PermissionedRoute
 from loopml.server.services import Services
 from loopml.store.pipelines_base import PipelineRun, StepRun, Trigger
 
 _PREFIX = ("/api/loopml/v1",)
+# module:attribute, both dotted identifiers; a relative module ("..x") cannot be imported.
+_REF = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+
+
+def pipeline_ref(b: Body) -> str:
+    """The ``pipeline`` field as a ``module:attribute`` reference, checked before import."""
+    ref = b.req_text("pipeline")
+    if not _REF.fullmatch(ref):
+        raise invalid_param("pipeline", b.where, "a reference module:attribute, e.g. "
+                            "mypackage.flows:training", ref)
+    return ref
+
+
 def routes(s: Services) -> list[PermissionedRoute]:
     store = s.pipelines
 
@@ -33,9 +47,14 @@ def routes(s: Services) -> list[PermissionedRoute]:
 
     def update_run(b: Body) -> dict[str, Any]:
         fields = b.data.get("fields")
-        if not isinstance(fields, dict):
-            raise invalid_param("fields", b.where, "an object of fields to change", fields)
-        return {"run": store.update_run(b.req_text("run_id"), **fields).to_dict()}
+        if not isinstance(fields, dict) or not fields:
+            raise invalid_param("fields", b.where, "a non-empty object of fields to change",
+                                fields)
+        checked = entity_fields(PipelineRun, fields, f"{b.where} (fields)")
+        unknown = sorted(set(fields) - set(checked))
+        if unknown:
+            raise invalid_param("fields", b.where, "fields of a pipeline run", unknown)
+        return {"run": store.update_run(b.req_text("run_id"), **checked).to_dict()}
 
     def get_run(b: Body) -> dict[str, Any]:
         rid = b.req_text("run_id")
@@ -94,7 +113,7 @@ def routes(s: Services) -> list[PermissionedRoute]:
         params = b.data.get("params") or {}
         if not isinstance(params, dict):
             raise invalid_param("params", b.where, "an object {name: value}", params)
-        p = load_pipeline(b.req_text("pipeline"))
+        p = load_pipeline(pipeline_ref(b))
         h = start(p, params, executor=b.text("executor"), cache=b.flag("cache", True),
                   client=_client())
         return {"run_id": h.run_id}
