@@ -28,7 +28,7 @@ def pipeline_ref(b: Body) -> str:
     """The ``pipeline`` field as a ``module:attribute`` reference, checked before import."""
     ref = b.req_text("pipeline")
     if not _REF.fullmatch(ref):
-        raise invalid_param("pipeline", b.where, "a reference module:attribute, e.g. "
+        raise invalid_param("pipeline", b.where, "module:attribute (dotted names), e.g. "
                             "mypackage.flows:training", ref)
     return ref
 
