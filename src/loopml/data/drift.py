@@ -183,8 +183,8 @@ def _category_counts(ref: CategoricalProfile, cur: CategoricalProfile
     99.6% ``OTHER`` bucket and look alike (Jensen-Shannon 0.06); with it they are
     disjoint (1.0)."""
     cats = sorted((set(ref.counts) | set(cur.counts)) - {OTHER})
-    r = [ref.counts.get(k, 0) for k in cats]
-    c = [cur.counts.get(k, 0) for k in cats]
+    r: list[float] = [ref.counts.get(k, 0) for k in cats]
+    c: list[float] = [cur.counts.get(k, 0) for k in cats]
     r_tail, c_tail = ref.counts.get(OTHER, 0), cur.counts.get(OTHER, 0)
     new = c_tail * cur.unseen_share(ref, exclude=cur.counts)
     gone = r_tail * ref.unseen_share(cur, exclude=ref.counts)

@@ -6,6 +6,7 @@ sending the wrong type gets a 400 that names the field, the expected type and wh
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import typing
@@ -104,10 +105,8 @@ class Body:
         elif isinstance(v, float) and v.is_integer():
             out = int(v)
         elif isinstance(v, str) and len(v) <= 24:
-            try:
+            with contextlib.suppress(ValueError):
                 out = int(v)  # protobuf JSON sends int64 as strings
-            except ValueError:
-                pass
         if out is None or not INT64_MIN <= out <= INT64_MAX:
             raise invalid_param(name, self.where, INT64, v)
         return out
@@ -262,8 +261,9 @@ def entity_fields(cls: Any, data: dict[str, Any], where: str) -> dict[str, Any]:
         types, expected = _CHECKS[base]
         if not isinstance(v, types) or (base == "int" and not is_int64(v)):
             raise invalid_param(f.name, where, INT64 if base == "int" else expected, v)
-        if (base == "float" and isinstance(v, bool)) or (base == "str" and "\x00" in v):
-            raise invalid_param(f.name, where, expected + " (without NUL characters)"
-                                if base == "str" else expected, v)
+        if base == "float" and isinstance(v, bool):
+            raise invalid_param(f.name, where, expected, v)
+        if isinstance(v, str) and "\x00" in v:  # PostgreSQL refuses NUL in text
+            raise invalid_param(f.name, where, expected + " (without NUL characters)", v)
         kwargs[f.name] = v
     return kwargs
