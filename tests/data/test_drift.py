@@ -137,3 +137,36 @@ def test_polars_input(frames) -> None:
     assert r.drifted_columns == ["a", "cat"]
     schema = data.infer_schema(pl.from_pandas(ref))
     assert schema.column("cat").domain == ["x", "y", "z"]
+
+
+def test_high_cardinality_new_categories_are_drift(tmp_path) -> None:
+    """Issue 15: 50k reference ids and 50k different current ids gave Jensen-Shannon 0.063
+    ("no drift"): both fell in the OTHER bucket. The bottom-k sketch tells new values from
+    the same rare values, also from a stored (JSON) and merged profile."""
+    import json
+
+    import pandas as pd
+
+    from loopml.data.drift import detect_drift
+    from loopml.data.profile import Profile, profile
+
+    ids = [f"u{i}" for i in range(50_000)]
+    ref = pd.DataFrame({"id": ids})
+    new = pd.DataFrame({"id": [f"v{i}" for i in range(50_000)]})
+    same = pd.DataFrame({"id": ids[::-1]})
+    half = pd.DataFrame({"id": ids[:25_000] + [f"v{i}" for i in range(25_000)]})
+
+    def stat(reference, current) -> tuple[float, bool]:  # type: ignore[no-untyped-def]
+        col = detect_drift(reference, current).columns[0]
+        return col.statistic, col.drifted
+
+    s, drifted = stat(ref, new)
+    assert s > 0.95 and drifted
+    s, drifted = stat(ref, same)
+    assert s < 0.1 and not drifted
+    s, drifted = stat(ref, half)
+    assert 0.4 < s < 0.9 and drifted
+    stored = Profile.from_dict(json.loads(json.dumps(profile(ref).to_dict())))
+    assert stat(stored, new)[0] > 0.95
+    merged = profile(ref[:20_000]).merge(profile(ref[20_000:]))
+    assert stat(merged, new)[0] > 0.95 and stat(merged, same)[0] < 0.1

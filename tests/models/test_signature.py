@@ -73,3 +73,39 @@ def test_tensor_shape_and_dtype() -> None:
         enforce(sig, [[1, 2, 3]])
     with pytest.raises(SignatureMismatch, match="expected dtype float64, got <U1"):
         enforce(sig, [["a", "b", "c", "d"]])
+
+
+def test_nullable_columns_with_gaps_are_optional_and_enforced(tmp_path) -> None:
+    """Issue 15: a frame whose Int64/boolean columns hold <NA> gave a required ``long`` and
+    predict on that same frame raised a bare ValueError."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from loopml import models
+    from loopml.models.signature import SignatureMismatch, enforce, infer_signature
+
+    frame = pd.DataFrame({
+        "a": pd.array([1, None, 3, 4] * 10, dtype="Int64"),
+        "b": pd.array([True, None, False, True] * 10, dtype="boolean"),
+        "c": np.arange(40.0),
+    })
+    y = np.arange(40) % 2
+    sig = infer_signature(frame)
+    specs = {s.name: s for s in sig.inputs.specs}
+    assert (specs["a"].type, specs["a"].required) == ("long", False)
+    assert (specs["b"].type, specs["b"].required) == ("boolean", False)
+    assert specs["c"].required
+    model = HistGradientBoostingClassifier(max_iter=5).fit(frame.astype("float64"), y)
+    models.save_model(model, tmp_path / "m", input_example=frame[:8])
+    loaded = models.load(str(tmp_path / "m"))
+    assert len(loaded.predict(frame)) == 40
+    # A column whose signature requires values: gaps are a SignatureMismatch naming it.
+    strict = infer_signature(frame.fillna({"a": 0, "b": False}))
+    with pytest.raises(SignatureMismatch, match="'a'.*missing value"):
+        enforce(strict, frame)
+    # Gaps in an optional long column: whole numbers pass, fractions are refused.
+    floats = frame.assign(a=frame["a"].astype("float64"))
+    assert str(enforce(sig, floats)["a"].dtype) == "Int64"
+    with pytest.raises(SignatureMismatch, match="'a'"):
+        enforce(sig, floats.assign(a=[0.5, None, 1.0, 2.0] * 10))

@@ -117,3 +117,54 @@ def test_artifact_download_headers(live_server: LiveServer) -> None:
     assert r.headers["x-content-type-options"] == "nosniff"
     assert r.headers["content-disposition"].startswith("attachment")
     assert r.headers["content-type"] == "application/octet-stream"
+
+
+@pytest.mark.parametrize("name", ["報告.txt", 'we"ird name é.csv', "plain.txt"])
+def test_artifact_download_of_any_name(live_server: LiveServer, name: str) -> None:
+    """RFC 6266: a name outside Latin-1 is a filename*=UTF-8'' header, not a 500 (after
+    which the mlflow client retries for minutes)."""
+    from urllib.parse import quote, unquote
+
+    base = live_server.url + "/api/2.0/mlflow-artifacts/artifacts/u"
+    assert httpx.put(f"{base}/{quote(name)}", content=b"data").status_code == 200
+    r = httpx.get(f"{base}/{quote(name)}")
+    assert r.status_code == 200 and r.content == b"data"
+    cd = r.headers["content-disposition"]
+    assert cd.startswith("attachment; filename=")
+    assert unquote(cd.split("filename*=UTF-8''", 1)[1]) == name
+
+
+BIG = 9223372036854775808  # 2**63: one past int64
+
+
+@pytest.mark.parametrize(("method", "path", "body", "needle"), [
+    ("POST", API + "/runs/log-metric",
+     {"key": "k", "value": 1.0, "timestamp": 1, "step": BIG}, "step"),
+    ("POST", API + "/runs/log-metric", {"key": "k", "value": 1.0, "timestamp": str(-BIG - 1)},
+     "timestamp"),
+    ("POST", API + "/runs/log-batch",
+     {"metrics": [{"key": "k", "value": 1.0, "timestamp": 1, "step": BIG}]}, "step"),
+    ("POST", API + "/runs/create", {"start_time": BIG}, "start_time"),
+    ("POST", API + "/runs/update", {"end_time": str(BIG)}, "end_time"),
+    ("GET", "/api/loopml/v1/gc/deleted-runs?older_than_ms=" + "9" * 20, None, "older_than_ms"),
+    ("GET", "/api/loopml/v1/events?after_seq=" + "1" * 30, None, "after_seq"),
+    ("PATCH", "/api/loopml/v1/pipelines/runs/abc", {"fields": {}}, "fields"),
+    ("PATCH", "/api/loopml/v1/pipelines/runs/abc", {"fields": {"attempt": BIG}}, "attempt"),
+    ("PATCH", "/api/loopml/v1/pipelines/runs/abc", {"fields": {"status": ["x"]}}, "status"),
+    ("POST", "/api/loopml/v1/pipelines/runs/start", {"pipeline": "..x:p"}, "pipeline"),
+    ("POST", API + "/experiments/create", {"name": "nul\x00name"}, "name"),
+])
+def test_out_of_range_and_malformed_fields_are_400(live_server: LiveServer, method: str,
+                                                    path: str, body: dict | None,
+                                                    needle: str) -> None:
+    from loopml.store.rest import RestStore
+
+    store = RestStore(live_server.url)
+    rid = store.create_run("0").info.run_id
+    store.close()
+    if body is not None and path.startswith(API + "/runs/") and not path.endswith("create"):
+        body = {"run_id": rid, **body}
+    r = httpx.request(method, live_server.url + path, json=body)
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"] == "application/json"
+    assert needle in r.json()["message"], r.json()

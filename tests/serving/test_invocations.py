@@ -57,3 +57,85 @@ def test_bad_bodies(mlflow_served: Served, body: bytes, ctype: str, fragment: st
                    headers={"Content-Type": ctype})
     assert r.status_code == 400, r.text
     assert r.json()["error_code"] == "INVALID_PARAMETER_VALUE" and fragment in r.json()["message"]
+
+
+@pytest.mark.parametrize(("body", "fragment"), [
+    (b'{"instances": 5}', "instances/inputs"),
+    (b'{"inputs": {"a": [[1, 2], [3]]}}', "does not form an array"),
+    (b'{"dataframe_split": {"columns": ["a"], "data": []}}', ""),
+    (b'{"dataframe_split": {"columns": 7, "data": [[1]]}}', "columns"),
+    (b'{"instances": [{"a": 1}, 2]}', "one object per row"),
+    (b'{"inputs": [[1, 2], [3]]}', "does not form an array"),
+])
+def test_malformed_bodies_are_400_not_500(mlflow_served: Served, body: bytes,
+                                          fragment: str) -> None:
+    r = httpx.post(f"{mlflow_served.url}/invocations", content=body,
+                   headers={"Content-Type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert fragment in r.json()["message"]
+
+
+def test_nan_and_infinity_tokens(mlflow_served: Served, cancer) -> None:
+    """What Python's json.dumps writes (and MLflow's scoring server reads)."""
+    import json
+
+    x, _, names = cancer
+    rows = x[:2].tolist()
+    rows[0][0] = float("nan")
+    rows[1][1] = float("inf")
+    body = json.dumps({"dataframe_split": {"columns": names, "data": rows}})
+    assert "NaN" in body and "Infinity" in body
+    r = httpx.post(f"{mlflow_served.url}/invocations", content=body,
+                   headers={"Content-Type": "application/json"})
+    assert r.status_code == 200, r.text  # HistGradientBoosting takes missing values
+    assert len(r.json()["predictions"]) == 2
+    r = httpx.post(f"{mlflow_served.url}/invocations", content=b'{"inputs": [[NaN, nope]]}',
+                   headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and "not valid JSON" in r.json()["message"]
+
+
+@pytest.fixture(scope="module")
+def int_served(tmp_path_factory):  # type: ignore[no-untyped-def]
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    from loopml import models
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"age": rng.integers(18, 90, 200).astype("int64"),
+                          "income": rng.normal(50, 10, 200)})
+    y = (frame["age"] > 50).astype(int)
+    root = tmp_path_factory.mktemp("int-model")
+    models.save_model(LogisticRegression().fit(frame, y), root / "m", input_example=frame[:5])
+    s = start({"m": str(root / "m")}, tmp_path_factory.mktemp("int-serve"))
+    yield s, frame
+    s.stop()
+
+
+def test_every_format_types_int64_columns_by_the_signature(int_served) -> None:  # type: ignore[no-untyped-def]
+    """dataframe_split (MLflow's default scoring format) sent ints as doubles: "expected
+    long, got double" while records and CSV worked."""
+    served, frame = int_served
+    rows = frame[:4]
+    url = f"{served.url}/invocations"
+    bodies = [
+        {"dataframe_split": {"columns": list(rows.columns), "data": rows.values.tolist()}},
+        {"dataframe_split": rows.to_dict(orient="split")},
+        {"dataframe_records": rows.to_dict(orient="records")},
+        {"inputs": {c: rows[c].tolist() for c in rows.columns}},
+    ]
+    answers = []
+    for body in bodies:
+        r = httpx.post(url, json=body)
+        assert r.status_code == 200, (body, r.text)
+        answers.append(r.json()["predictions"])
+    r = httpx.post(url, content=rows.to_csv(index=False), headers={"Content-Type": "text/csv"})
+    assert r.status_code == 200, r.text
+    answers.append(r.json()["predictions"])
+    assert all(a == answers[0] for a in answers), answers
+    # A fractional value in the long column is still refused, not rounded.
+    r = httpx.post(url, json={"dataframe_split": {"columns": ["age", "income"],
+                                                  "data": [[30.5, 1.0]]}})
+    assert r.status_code == 400 and "age" in r.json()["message"]

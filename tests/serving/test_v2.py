@@ -123,3 +123,61 @@ def test_prometheus_metrics(served: Served, cancer) -> None:
     assert reqs and reqs[0].value >= 1
     assert "loopml_inference_batch_size" in fams and "loopml_inference_queue_depth" in fams
     assert "loopml_inference_request_duration_seconds" in fams
+
+
+def _t(**kw):  # type: ignore[no-untyped-def]
+    d = {"name": "input-0", "shape": [1, 30], "datatype": "FP64", "data": [0.5] * 30}
+    d.update(kw)
+    return d
+
+
+@pytest.mark.parametrize(("body", "headers", "fragment"), [
+    ({"inputs": [_t(shape=[0, 30], data=[])]}, {}, "Found array with 0 sample(s)"),
+    ({"inputs": [_t(datatype="INT64", shape=[2], data=[18446744073709551616, 1])]}, {},
+     "INT64"),
+    ({"inputs": [_t(datatype="INT8", shape=[2], data=[1000, 0])]}, {}, "[-128, 127]"),
+    ({"inputs": [_t(shape=[4611686018427387904, 4], data=[])]}, {},
+     "needs 18446744073709551616 values"),
+    ({"inputs": [_t(parameters="x")]}, {}, "'parameters'"),
+    ({"inputs": [_t()], "parameters": "x"}, {}, "'parameters'"),
+    ({"inputs": [_t()]}, {"Inference-Header-Content-Length": "²".encode()},
+     "Inference-Header-Content-Length"),
+    ({"inputs": [_t(data=["NaN"] + [1.0] * 29)]}, {}, "NaN"),
+    ({"inputs": [_t(data=[[1, 2], [3]])]}, {}, "does not match datatype"),
+    ({"inputs": [_t(shape=[1, True])]}, {}, "'shape'"),
+])
+def test_malformed_tensors_get_400_with_json(served: Served, body, headers, fragment: str) -> None:  # type: ignore[no-untyped-def]
+    """Issue 15: each of these was a text/plain 500 that dropped the connection."""
+    import json
+
+    with httpx.Client(base_url=served.url) as client:
+        r = client.post("/v2/models/tensor/infer", content=json.dumps(body).encode(),
+                        headers={"content-type": "application/json", **headers})
+        assert r.status_code == 400, r.text
+        assert r.headers["content-type"] == "application/json"
+        assert fragment in r.json()["error"], r.json()
+        # The connection stays usable: the next request on it is served.
+        ok = client.post("/v2/models/tensor/infer", json={"inputs": [_t()]})
+        assert ok.status_code == 200, ok.text
+
+
+def test_grpc_bad_data_is_invalid_argument(served: Served, cancer) -> None:  # type: ignore[no-untyped-def]
+    import grpc
+
+    from loopml.serving._proto import open_inference_pb2 as pb
+    from loopml.serving._proto import open_inference_pb2_grpc as pb_grpc
+
+    T = pb.ModelInferRequest.InferInputTensor
+    bad = [
+        T(name="input-0", datatype="INT8", shape=[1, 30],
+          contents=pb.InferTensorContents(int_contents=[1000] * 30)),
+        T(name="input-0", datatype="FP64", shape=[4611686018427387904, 4]),
+        T(name="input-0", datatype="FP64", shape=[0, 30]),
+        T(name="input-0", datatype="FP16", shape=[1, 30]),
+    ]
+    with grpc.insecure_channel(served.grpc) as ch:
+        stub = pb_grpc.GRPCInferenceServiceStub(ch)
+        for t in bad:
+            with pytest.raises(grpc.RpcError) as e:
+                stub.ModelInfer(pb.ModelInferRequest(model_name="tensor", inputs=[t]))
+            assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (t, e.value.details())

@@ -122,3 +122,26 @@ def test_differential_sql_vs_reference(backend: str, request, tmp_path) -> None:
                 break
         assert sorted(seen) == sorted(r.info.run_id for r in runs) and len(set(seen)) == 120
     store.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_nan_is_unequal_to_everything(backend: str, request, tmp_path) -> None:
+    """IEEE 754 (and MLflow): ``metrics.x != 0`` matches NaN; every other operator does not."""
+    from loopml.entities import Metric
+
+    uri = (f"sqlite:///{tmp_path / 'n.db'}" if backend == "sqlite"
+           else request.getfixturevalue("postgres_uri"))
+    store = SqlStore(uri, str(tmp_path / "a"))
+    eid = store.create_experiment("nan")
+    nan_run = store.create_run(eid).info.run_id
+    zero_run = store.create_run(eid).info.run_id
+    store.log_batch(nan_run, [Metric("x", math.nan, 1, 0)], [], [])
+    store.log_batch(zero_run, [Metric("x", 0.0, 1, 0)], [], [])
+    runs = store.search_runs([eid]).items
+    for f, expected in [("metrics.x != 0", {nan_run}), ("metrics.x = 0", {zero_run}),
+                        ("metrics.x != 1", {nan_run, zero_run}), ("metrics.x < 1", {zero_run}),
+                        ("metrics.x >= -1e300", {zero_run})]:
+        got = {r.info.run_id for r in store.search_runs([eid], f)}
+        assert got == expected, f
+        assert {r.info.run_id for r in runs if evaluate_run(parse_filter(f), r)} == expected, f
+    store.close()

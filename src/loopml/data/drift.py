@@ -26,6 +26,7 @@ import orjson
 
 from loopml.data._io import iter_columns
 from loopml.data.profile import (
+    OTHER,
     CategoricalProfile,
     ColumnProfile,
     NumericProfile,
@@ -173,11 +174,30 @@ def _numeric(name: str, ref: NumericProfile, cur: NumericProfile, test: str,
                        reference_rows=ref.count, current_rows=cur.count)
 
 
+def _category_counts(ref: CategoricalProfile, cur: CategoricalProfile
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Counts per category for both columns: the top-K categories of either, then the two
+    ``OTHER`` buckets split by the bottom-k sketches into values both columns hold, values
+    only the current column holds (new) and values only the reference held (gone).
+    Without the split, 50k reference ids and 50k different current ids both land in a
+    99.6% ``OTHER`` bucket and look alike (Jensen-Shannon 0.06); with it they are
+    disjoint (1.0)."""
+    cats = sorted((set(ref.counts) | set(cur.counts)) - {OTHER})
+    r: list[float] = [ref.counts.get(k, 0) for k in cats]
+    c: list[float] = [cur.counts.get(k, 0) for k in cats]
+    r_tail, c_tail = ref.counts.get(OTHER, 0), cur.counts.get(OTHER, 0)
+    new = c_tail * cur.unseen_share(ref, exclude=cur.counts)
+    gone = r_tail * ref.unseen_share(cur, exclude=ref.counts)
+    r += [r_tail - gone, gone, 0.0]
+    c += [c_tail - new, 0.0, new]
+    return np.asarray(r, dtype=np.float64), np.asarray(c, dtype=np.float64)
+
+
 def _categorical(name: str, ref: CategoricalProfile, cur: CategoricalProfile, test: str,
                  threshold: float) -> ColumnDrift:
-    cats = sorted(set(ref.counts) | set(cur.counts))
-    r = np.asarray([ref.counts.get(k, 0) for k in cats], dtype=np.float64)
-    c = np.asarray([cur.counts.get(k, 0) for k in cats], dtype=np.float64)
+    r, c = _category_counts(ref, cur)
+    keep = (r > 0) | (c > 0)
+    r, c = r[keep], c[keep]
     p_value: float | None = None
     if test == "chisquare":
         stat, p_value = _chisquare(r, c)

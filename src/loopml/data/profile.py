@@ -8,7 +8,13 @@ same range add; a histogram is moved to a wider range by re-binning its bin cent
 most one fine bin, 1/2048 of the range).
 
 A categorical column keeps counts of its ``TOP_K`` most frequent values (the rest summed as
-``OTHER``) and min/max string length.
+``OTHER``), min/max string length, and a bottom-k sketch: the ``SKETCH_K`` values with the
+smallest 64-bit hashes, with their counts (a KMV / bottom-k sample, Beyer et al., "On
+synopses for distinct-value estimation under multiset operations", SIGMOD 2007; Cohen and
+Kaplan, "Summarizing data using bottom-k sketches", PODC 2007). The values below both
+sketches' largest hashes are a uniform sample of the distinct values of both columns, with
+exact counts on each side, so drift can tell the ``OTHER`` bucket's "same rare values" from
+"new values" (``unseen_share``). Bottom-k sketches merge exactly.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from loopml.data._io import iter_columns
 BINS = 2048
 TOP_K = 200
 OTHER = "__other__"
+SKETCH_K = 256
 
 
 @dataclass
@@ -113,6 +120,8 @@ class CategoricalProfile:
     min_len: int = 0
     max_len: int = 0
     kind: str = "categorical"
+    # bottom-k sketch: hash of the value (uint64, as int) -> count; see the module docstring
+    sketch: dict[int, int] = field(default_factory=dict)
 
     @property
     def missing_rate(self) -> float:
@@ -126,18 +135,40 @@ class CategoricalProfile:
         return CategoricalProfile(
             self.count + other.count, self.missing + other.missing, _top(counts),
             max(self.distinct, other.distinct, len(counts)),
-            min(self.min_len, other.min_len), max(self.max_len, other.max_len))
+            min(self.min_len, other.min_len), max(self.max_len, other.max_len),
+            sketch=_merge_sketch(self.sketch, other.sketch))
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "count": self.count, "missing": self.missing,
                 "counts": self.counts, "distinct": self.distinct, "min_len": self.min_len,
-                "max_len": self.max_len}
+                "max_len": self.max_len,
+                "sketch": [[f"{h:016x}", n] for h, n in sorted(self.sketch.items())]}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CategoricalProfile:
         return cls(int(d["count"]), int(d["missing"]), {str(k): int(v) for k, v in
                    d["counts"].items()}, int(d["distinct"]), int(d.get("min_len", 0)),
-                   int(d.get("max_len", 0)))
+                   int(d.get("max_len", 0)),
+                   sketch={int(h, 16): int(n) for h, n in d.get("sketch", [])})
+
+    def unseen_share(self, reference: CategoricalProfile,
+                     exclude: Iterable[str] = ()) -> float:
+        """Estimated share of this column's values (by count) that the reference never
+        saw, over values not in ``exclude``. 0.0 when either sketch is empty (profiles
+        stored before sketches existed)."""
+        if not self.sketch or not reference.sketch:
+            return 0.0
+        tau = min(_threshold(self.sketch), _threshold(reference.sketch))
+        skip = {int(h) for h in hash_values(list(exclude))}
+        seen = new = 0
+        for h, n in self.sketch.items():
+            if h > tau or h in skip:
+                continue
+            if h in reference.sketch:
+                seen += n
+            else:
+                new += n
+        return new / (seen + new) if seen + new else 0.0
 
 
 ColumnProfile = NumericProfile | CategoricalProfile
@@ -196,6 +227,34 @@ def _top(counts: dict[str, int]) -> dict[str, int]:
     return top
 
 
+def hash_values(values: list[str]) -> np.ndarray:
+    """Stable 64-bit hashes of strings (pandas' SipHash with a fixed key: the same value
+    hashes the same in every process and version, which stored profiles rely on)."""
+    if not values:
+        return np.zeros(0, dtype=np.uint64)
+    return pd.util.hash_array(np.asarray(values, dtype=object), categorize=False)
+
+
+def _sketch(values: list[str], counts: np.ndarray) -> dict[int, int]:
+    h = hash_values(values)
+    if len(h) > SKETCH_K:
+        idx = np.argpartition(h, SKETCH_K - 1)[:SKETCH_K]
+        h, counts = h[idx], counts[idx]
+    return {int(a): int(b) for a, b in zip(h, counts, strict=True)}
+
+
+def _merge_sketch(a: dict[int, int], b: dict[int, int]) -> dict[int, int]:
+    both = dict(a)
+    for h, n in b.items():
+        both[h] = both.get(h, 0) + n
+    return dict(sorted(both.items())[:SKETCH_K])
+
+
+def _threshold(sketch: dict[int, int]) -> int:
+    """Hashes up to this are all in the sketch (everything, when it is not full)."""
+    return max(sketch) if len(sketch) >= SKETCH_K else 2**64
+
+
 def numeric_profile(x: np.ndarray, lo: float | None = None,
                     hi: float | None = None) -> NumericProfile:
     mask = np.isnan(x)
@@ -223,7 +282,8 @@ def categorical_profile(x: np.ndarray) -> CategoricalProfile:
     counts = {str(k): int(v) for k, v in vc.items()}
     lens = vc.index.str.len() if len(vc) else pd.Index([0])
     return CategoricalProfile(int(vc.sum()), missing, _top(counts), len(counts),
-                              int(lens.min()), int(lens.max()))
+                              int(lens.min()), int(lens.max()),
+                              sketch=_sketch(list(counts), vc.to_numpy()))
 
 
 def profile_columns(cols: Iterable[tuple[str, np.ndarray]]) -> Profile:

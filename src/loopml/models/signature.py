@@ -131,8 +131,12 @@ def _schema_of(data: Any) -> Schema:
     if isinstance(data, pd.Series):
         data = data.to_frame()
     if isinstance(data, pd.DataFrame):
+        # A column with missing values (NaN, None, pandas' <NA> in nullable Int64/boolean)
+        # is optional, as MLflow infers it: enforcement then keeps its gaps (nullable
+        # dtypes) instead of casting <NA> to int64, which raises a bare ValueError.
         return Schema(tuple(
-            ColSpec(_mlflow_type(data[c].dtype, data[c].to_numpy()), str(c))
+            ColSpec(_mlflow_type(data[c].dtype, data[c].to_numpy()), str(c),
+                    required=not bool(data[c].isna().any()))
             for c in data.columns
         ))
     arr = np.asarray(data)
@@ -196,6 +200,8 @@ def _convert_column(col: pd.Series, spec: ColSpec) -> pd.Series:
         col, got = converted, converted.dtype
     if got.kind not in "biuf":
         raise SignatureMismatch(f"{where}, got {got}.")
+    if want in _NULLABLE and bool(col.isna().any()):
+        return _nullable_column(col, spec, where)
     have = _mlflow_type(got)
     if want == "boolean" and have != "boolean":
         raise SignatureMismatch(f"{where}, got {have} ({got}).")
@@ -210,6 +216,34 @@ def _convert_column(col: pd.Series, spec: ColSpec) -> pd.Series:
     if have in ("float", "double") and want in ("integer", "long"):
         raise SignatureMismatch(f"{where}, got {have} ({got}).")
     return col.astype(MLFLOW_TYPES[want])
+
+
+# Integer and boolean columns cannot hold a missing value in numpy; pandas' nullable dtypes
+# can (<NA>).
+_NULLABLE = {"integer": "Int32", "long": "Int64", "boolean": "boolean"}
+
+
+def _nullable_column(col: pd.Series, spec: ColSpec, where: str) -> pd.Series:
+    """A numeric column with gaps, for an integer or boolean spec: refused when the spec
+    requires a value in every row, else given pandas' nullable dtype (values must convert
+    without loss: 2.0 is a long, 2.5 is not)."""
+    n = int(col.isna().sum())
+    if spec.required:
+        raise SignatureMismatch(
+            f"{where}, got {n} missing value(s); the signature requires a value in every row "
+            "(re-log the model with this column optional to allow gaps).")
+    present = col.dropna()
+    if spec.type == "boolean":
+        ok = present.map(lambda v: isinstance(v, bool | np.bool_) or v in (0, 1)).all()
+    else:
+        num = pd.to_numeric(present, errors="coerce")
+        ok = bool(num.notna().all()) and bool((num == num.round()).all())
+    if not ok:
+        raise SignatureMismatch(f"{where}, got {col.dtype} values that are not {spec.type}.")
+    try:
+        return col.astype(_NULLABLE[spec.type])
+    except (ValueError, TypeError, OverflowError) as e:
+        raise SignatureMismatch(f"{where}: {e}.") from None
 
 
 @functools.lru_cache(maxsize=256)

@@ -6,12 +6,14 @@ sending the wrong type gets a 400 that names the field, the expected type and wh
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import re
 import typing
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from starlette.requests import Request
@@ -22,12 +24,36 @@ from loopml.errors import InvalidParameterValue, LoopmlError, RequestTooLarge, i
 
 log = logging.getLogger("loopml.server")
 
+# Every integer a route reads is stored as a BIGINT (SQLite INTEGER, PostgreSQL BIGINT) or
+# used as a count: a value outside int64 is the client's mistake, not a driver overflow.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+INT64 = f"an integer in [{INT64_MIN}, {INT64_MAX}]"
+
+
+def is_int64(v: object) -> bool:
+    """A JSON integer (not a bool) that fits a signed 64-bit column."""
+    return type(v) is int and INT64_MIN <= v <= INT64_MAX
 
 class JSONResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
+
+
+def content_disposition(name: str) -> str:
+    """``attachment`` with the file name as RFC 6266 (section 4.3) wants it: an ASCII
+    ``filename`` fallback and the exact name as ``filename*=UTF-8''<percent-encoded>``
+    (RFC 8187). HTTP headers are Latin-1, so a raw ``報告.txt`` in a header is a server
+    error; the percent-encoded form is plain ASCII and every browser and the mlflow client
+    decode it."""
+    fallback = "".join(c if " " <= c < "\x7f" and c not in '"\\' else "_" for c in name)
+    return (f'attachment; filename="{fallback}"; '
+            f"filename*=UTF-8''{quote(name, safe=_ATTR_CHARS)}")
+
+
+# RFC 8187 attr-char besides alphanumerics: these need no percent-encoding.
+_ATTR_CHARS = "!#$&+-.^_`|~"
 
 
 def error_response(err: LoopmlError) -> JSONResponse:
@@ -56,8 +82,8 @@ class Body:
             return default
         if isinstance(v, list) and len(v) == 1 and isinstance(v[0], str):
             v = v[0]  # a query-string value given once
-        if not isinstance(v, str):
-            raise invalid_param(name, self.where, "a string", v)
+        if not isinstance(v, str) or "\x00" in v:  # PostgreSQL refuses NUL in text
+            raise invalid_param(name, self.where, "a string (without NUL characters)", v)
         return v
 
     def req_text(self, name: str) -> str:
@@ -71,18 +97,19 @@ class Body:
             return default
         if isinstance(v, list) and len(v) == 1:
             v = v[0]
+        out: int | None = None
         if isinstance(v, bool):
-            raise invalid_param(name, self.where, "an integer", v)
-        if isinstance(v, int):
-            return v
-        if isinstance(v, float) and v.is_integer():
-            return int(v)
-        if isinstance(v, str):
-            try:
-                return int(v)  # protobuf JSON sends int64 as strings
-            except ValueError:
-                pass
-        raise invalid_param(name, self.where, "an integer", v)
+            pass
+        elif isinstance(v, int):
+            out = v
+        elif isinstance(v, float) and v.is_integer():
+            out = int(v)
+        elif isinstance(v, str) and len(v) <= 24:
+            with contextlib.suppress(ValueError):
+                out = int(v)  # protobuf JSON sends int64 as strings
+        if out is None or not INT64_MIN <= out <= INT64_MAX:
+            raise invalid_param(name, self.where, INT64, v)
+        return out
 
     def int_or(self, name: str, default: int) -> int:
         v = self.integer(name)
@@ -254,6 +281,19 @@ _CHECKS: dict[str, tuple[type | tuple[type, ...], str]] = {
 
 def entity(cls: Any, data: dict[str, Any], where: str) -> Any:
     """Build a store entity from a request body, checking each field's JSON type."""
+    kwargs = entity_fields(cls, data, where)
+    missing = [f.name for f in dataclasses.fields(cls)
+               if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+               and f.name not in kwargs]
+    if missing:
+        raise invalid_param(missing[0], where, "a value (it is required)", None)
+    return cls(**kwargs)
+
+
+def entity_fields(cls: Any, data: dict[str, Any], where: str) -> dict[str, Any]:
+    """The fields of dataclass ``cls`` present in ``data``, each checked against its declared
+    type (integers bounded to int64, strings free of NUL, which PostgreSQL refuses); keys
+    that are not fields of ``cls`` are left out. Raises InvalidParameterValue."""
     hints = typing.get_type_hints(cls)
     kwargs: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
@@ -267,12 +307,11 @@ def entity(cls: Any, data: dict[str, Any], where: str) -> Any:
             continue
         base = next((k for k in ("dict", "bool", "int", "float", "str") if k in hint), "str")
         types, expected = _CHECKS[base]
-        if not isinstance(v, types) or (base == "int" and isinstance(v, bool)):
+        if not isinstance(v, types) or (base == "int" and not is_int64(v)):
+            raise invalid_param(f.name, where, INT64 if base == "int" else expected, v)
+        if base == "float" and isinstance(v, bool):
             raise invalid_param(f.name, where, expected, v)
+        if isinstance(v, str) and "\x00" in v:  # PostgreSQL refuses NUL in text
+            raise invalid_param(f.name, where, expected + " (without NUL characters)", v)
         kwargs[f.name] = v
-    missing = [f.name for f in dataclasses.fields(cls)
-               if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-               and f.name not in kwargs]
-    if missing:
-        raise invalid_param(missing[0], where, "a value (it is required)", None)
-    return cls(**kwargs)
+    return kwargs

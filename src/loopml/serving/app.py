@@ -35,7 +35,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from loopml._version import __version__
-from loopml.errors import LoopmlError
+from loopml.errors import InternalError, LoopmlError
 from loopml.inference_log import InferenceLogWriter
 from loopml.server._guard import GuardPolicy, HttpGuard, mlflow_error_body
 from loopml.server._http import read_body
@@ -97,6 +97,26 @@ def _v2_error(e: LoopmlError, rid: str) -> Response:
     return _json({"error": e.message}, e.http_status, headers)
 
 
+async def predict(batcher: Any, rows: Any) -> Any:
+    """Queue ``rows`` and wait for the model's answer. A ValueError or TypeError raised by
+    the model's own predict is its verdict on this request's data (sklearn's "Found array
+    with 0 sample(s)", "Input X contains NaN"): a 400 that carries the model's message. The
+    batcher re-runs a failed batch request by request, so the error is this request's."""
+    try:
+        return await batcher.submit(rows)
+    except (ValueError, TypeError) as e:
+        raise codec.BadInput(f"The model could not predict on this input: "
+                             f"{type(e).__name__}: {e}") from None
+
+
+def _internal(request: Request, rid: str) -> InternalError:
+    """Anything else is a server fault: logged with its traceback, answered with a JSON
+    body (not Starlette's text/plain 500, which also drops the keep-alive connection)."""
+    log.exception("unhandled error in %s %s (request %s)", request.method, request.url.path,
+                  rid)
+    return InternalError(f"Internal server error (request {rid}); see the server log.")
+
+
 def _mlflow_error(e: LoopmlError, rid: str) -> Response:
     headers = {"x-request-id": rid}
     if isinstance(e, Overloaded):
@@ -117,7 +137,12 @@ def _route(state: ServingState, path: str, fn: Handler, methods: list[str],
             state.auth.check(request, perm)
         except LoopmlError as e:
             return _json({"error": e.message}, e.http_status)
-        return await fn(request)
+        try:
+            return await fn(request)
+        except Exception:
+            rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+            return _json({"error": _internal(request, rid).message}, 500,
+                         {"x-request-id": rid})
 
     r = PermissionedRoute(path, checked, methods=methods)
     r.permission = perm
@@ -182,7 +207,7 @@ def create_serving_app(state: ServingState) -> Starlette:
             mv = model.version
             rows, ctx = prepare(model, body) if len(body) <= OFFLOAD_BYTES else \
                 await run_in_threadpool(prepare, model, body)
-            out = await batcher.submit(rows)
+            out = await predict(batcher, rows)
             headers = {"x-request-id": rid, "x-model-version": model.version}
             if route:
                 headers["x-loopml-route"] = route
@@ -196,7 +221,8 @@ def create_serving_app(state: ServingState) -> Starlette:
                     asyncio.get_running_loop().create_task(
                         mirror(deployment, shadow, rid, rows))
             return resp
-        except LoopmlError as e:
+        except Exception as exc:
+            e = exc if isinstance(exc, LoopmlError) else _internal(request, rid)
             status = e.http_status
             metrics.errors.labels(name, type(e).__name__).inc()
             if state.logger and not isinstance(e, Overloaded):  # error rates need failures too
@@ -233,8 +259,7 @@ def create_serving_app(state: ServingState) -> Starlette:
         hlen = request.headers.get("inference-header-content-length")
 
         def prepare(model: ServedModel, body: bytes) -> tuple[Any, Any]:
-            inputs, body_id, _ = codec.decode_v2_request(
-                body, int(hlen) if hlen and hlen.isdigit() else None)
+            inputs, body_id, _ = codec.decode_v2_request(body, codec.parse_header_length(hlen))
             return model.rows_from_v2(inputs), body_id
 
         def encode(model: ServedModel, body_id: Any, out: Any) -> bytes:
@@ -247,7 +272,9 @@ def create_serving_app(state: ServingState) -> Starlette:
         ctype = request.headers.get("content-type", JSON)
 
         def prepare(model: ServedModel, body: bytes) -> tuple[Any, Any]:
-            return model.rows_from_any(codec.decode_invocations(body, ctype)), None
+            spec = model.spec
+            columns = dict(zip(spec.names, spec.v2_types, strict=True)) if spec.tabular else None
+            return model.rows_from_any(codec.decode_invocations(body, ctype, columns)), None
 
         def encode(model: ServedModel, _: Any, out: Any) -> bytes:
             return codec.encode_invocations(out)

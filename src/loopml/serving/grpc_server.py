@@ -17,11 +17,21 @@ import grpc
 import numpy as np
 
 from loopml._version import __version__
-from loopml.errors import LoopmlError, ResourceDoesNotExist, ServiceUnavailable
+from loopml.errors import InternalError, LoopmlError, ResourceDoesNotExist, ServiceUnavailable
 from loopml.server._permissions import Permission
 from loopml.serving._proto import open_inference_pb2 as pb
 from loopml.serving._proto import open_inference_pb2_grpc as pb_grpc
-from loopml.serving.codec import V2_TO_NUMPY, BadInput, Tensor, _from_binary, v2_datatype
+from loopml.serving.app import log, predict
+from loopml.serving.codec import (
+    V2_TO_NUMPY,
+    BadInput,
+    Tensor,
+    _from_binary,
+    check_shape,
+    shaped,
+    to_array,
+    v2_datatype,
+)
 
 _CONTENTS_FIELD = {
     "BOOL": "bool_contents", "INT8": "int_contents", "INT16": "int_contents",
@@ -59,19 +69,15 @@ def decode_inputs(req: Any) -> list[Tensor]:
     for i, t in enumerate(req.inputs):
         if t.datatype not in V2_TO_NUMPY:
             raise BadInput(f"Input {t.name!r}: unknown datatype {t.datatype!r}.")
-        shape = list(t.shape)
-        if any(d < 0 for d in shape):
-            raise BadInput(f"Input {t.name!r}: negative dimension in shape {shape}.")
+        shape = check_shape(t.name, list(t.shape))
         if raw:
             arr = _from_binary(t.name, t.datatype, raw[i])
+        elif t.datatype == "FP16":  # no typed field: FP16 travels only as raw bytes
+            raise BadInput(f"Input {t.name!r}: FP16 data must be sent in raw_input_contents.")
         else:
-            values = getattr(t.contents, _CONTENTS_FIELD[t.datatype])
-            arr = np.asarray(values, dtype=V2_TO_NUMPY[t.datatype])
-        expected = int(np.prod(shape)) if shape else 1
-        if arr.size != expected:
-            raise BadInput(f"Input {t.name!r}: shape {shape} needs {expected} values, got "
-                           f"{arr.size}.")
-        tensors.append(Tensor(t.name, arr.reshape(shape) if shape else arr))
+            # int_contents is int32 on the wire: INT8 1000 fits it but not INT8.
+            arr = to_array(t.name, t.datatype, getattr(t.contents, _CONTENTS_FIELD[t.datatype]))
+        tensors.append(shaped(t.name, shape, arr))
     return tensors
 
 
@@ -144,7 +150,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                 model, batcher = await st.repo.get(name, request.model_version or None)
             mv = model.version
             rows = model.rows_from_v2(decode_inputs(request))
-            out = np.asarray(await batcher.submit(rows))
+            out = np.asarray(await predict(batcher, rows))
             if st.logger:
                 st.logger.record(st.deployment, rid, name, mv, rows, out,
                                  (time.perf_counter() - t0) * 1000)
@@ -156,7 +162,12 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                 outputs=[pb.ModelInferResponse.InferOutputTensor(
                     name="predict", datatype=dtype, shape=list(out.shape))],
                 raw_output_contents=[raw])
-        except LoopmlError as e:
+        except Exception as exc:
+            if isinstance(exc, LoopmlError):
+                e = exc
+            else:  # a server fault: logged, and INTERNAL (not UNKNOWN) for the client
+                log.exception("unhandled error in ModelInfer %s (request %s)", name, rid)
+                e = InternalError(f"Internal server error (request {rid}); see the server log.")
             status = str(e.http_status)
             st.metrics.errors.labels(name, type(e).__name__).inc()
             await context.abort(_code(e), e.message)

@@ -8,7 +8,8 @@ Design notes:
   history. It is upserted in the same transaction as the history insert.
 - Metric values: SQLite stores NaN as NULL and drops the sign of -0.0, so ``value`` holds the
   number (NULL for NaN) and ``value_kind`` records what the float cannot: 0 plain, 1 NaN,
-  2 negative zero. +Inf/-Inf are stored natively by both engines.
+  2 negative zero. +Inf/-Inf are stored natively by both engines. The unique index of
+  ``metrics`` keys on ``COALESCE(value, 0)`` so that NaN points de-duplicate too.
 """
 
 from __future__ import annotations
@@ -84,13 +85,16 @@ metrics = sa.Table(
     sa.Column("value_kind", sa.SmallInteger, nullable=False, server_default="0"),
     sa.Column("timestamp", sa.BigInteger, nullable=False),
     sa.Column("step", sa.BigInteger, nullable=False, server_default="0"),
-    # Unique on the whole point: re-logging an identical point is a no-op, as in MLflow (whose
-    # client re-logs a run's metrics when it links them to a logged model). Also serves
-    # history reads, ordered by (step, timestamp).
-    sa.Index(
-        "ux_metrics_point", "run_uuid", "key", "step", "timestamp", "value_kind", "value",
-        unique=True,
-    ),
+)
+# Unique on the whole point: re-logging an identical point is a no-op, as in MLflow (whose
+# client re-logs a run's metrics when it links them to a logged model, and retries a batch
+# after a timeout). Also serves history reads, ordered by (step, timestamp). NaN is stored as
+# NULL, and a unique index never finds two NULLs equal, so the index keys on
+# COALESCE(value, 0): value_kind already tells NaN (1) from 0 (0) and -0.0 (2). Revision 0007.
+ux_metrics_point = sa.Index(
+    "ux_metrics_point_v2", metrics.c.run_uuid, metrics.c.key, metrics.c.step,
+    metrics.c.timestamp, metrics.c.value_kind, sa.func.coalesce(metrics.c.value, 0.0),
+    unique=True,
 )
 
 latest_metrics = sa.Table(

@@ -4,7 +4,8 @@ them in plain Python over entities (the reference the differential test checks S
 Semantics (MLflow's, with OR and parentheses added):
 - a comparison on a metric/param/tag the run lacks is false (so ``NOT IN``/``!=`` skip it too);
   only ``IS NULL`` matches a missing key;
-- metrics compare numerically on the latest value; NaN compares false for every operator;
+- metrics compare numerically on the latest value, with IEEE 754 semantics for NaN: it
+  compares false for every operator except ``!=``, which it matches (as MLflow does);
 - params, tags and string attributes compare as strings; LIKE is case-sensitive on every
   engine, ILIKE is not.
 """
@@ -232,7 +233,11 @@ def _compile(expr: Expr, ent: _Entity) -> ColumnElement[bool]:
         return ~sa.exists(base.where(tc.value == c.value))
     cond = _cmp(tc.value, c.op, c.value)
     if kv.numeric:
+        # NaN is stored as NULL + value_kind (see _schema): SQL's NULL would compare false
+        # for every operator, IEEE's NaN is unequal to everything, so != matches it.
         cond = sa.and_(tc.value_kind != VALUE_NAN, tc.value.is_not(None), cond)
+        if c.op == "!=":
+            cond = sa.or_(tc.value_kind == VALUE_NAN, cond)
     return sa.exists(base.where(cond))
 
 
@@ -445,8 +450,10 @@ def evaluate_run(expr: Expr | None, run: Run) -> bool:
         m = run.data.metrics.get(key)
         if c.op in ("IS NULL", "IS NOT NULL"):
             return (m is None) == (c.op == "IS NULL")
-        if m is None or math.isnan(m.value):
+        if m is None:
             return False
+        if math.isnan(m.value):
+            return c.op == "!="  # IEEE 754: NaN is unequal to everything, incl. itself
         return _NUM[c.op](m.value, float(c.value))  # type: ignore[arg-type]
     source = run.data.params if kind == "params" else run.data.tags
     sv = source.get(key)

@@ -20,7 +20,7 @@ from loopml.artifacts import BlobStore, confine
 from loopml.artifacts._paths import join
 from loopml.errors import InvalidParameterValue, RequestTooLarge
 from loopml.server._api import api
-from loopml.server._http import Body, JSONResponse
+from loopml.server._http import Body, JSONResponse, content_disposition
 from loopml.server._permissions import Permission as P
 from loopml.server._permissions import PermissionedRoute, route
 from loopml.server.routes.runs import run_id
@@ -100,13 +100,13 @@ def routes(s: Services) -> list[PermissionedRoute]:
     async def download(request: Request) -> Response:
         path = confine(request.path_params["path"])
         chunks = await run_in_threadpool(s.blobs.open_stream, path)
-        name = path.rsplit("/", 1)[-1].replace('"', "")
+        name = path.rsplit("/", 1)[-1]
         return StreamingResponse(
             chunks,
             media_type="application/octet-stream",
             headers={
                 # Served as a download, never rendered: artifacts are user-controlled content.
-                "Content-Disposition": f'attachment; filename="{name}"',
+                "Content-Disposition": content_disposition(name),
                 "X-Content-Type-Options": "nosniff",
             },
         )

@@ -11,17 +11,33 @@ makes need WRITE.
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 from loopml.errors import invalid_param
 from loopml.server._api import api
-from loopml.server._http import Body, entity
+from loopml.server._http import Body, entity, entity_fields
 from loopml.server._permissions import Permission as P
 from loopml.server._permissions import PermissionedRoute
 from loopml.server.services import Services
 from loopml.store.pipelines_base import PipelineRun, StepRun, Trigger
 
 _PREFIX = ("/api/loopml/v1",)
+# module:attribute, both dotted identifiers (a relative module "..x" names nothing), or a
+# registered pipeline's short name.
+_REF = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*(:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*)?")
+
+
+def pipeline_ref(b: Body) -> str:
+    """The ``pipeline`` field: a ``module:attribute`` reference or a short name, checked for
+    form (400) before the registry lookup (403 unless registered)."""
+    ref = b.req_text("pipeline")
+    if not _REF.fullmatch(ref):
+        raise invalid_param("pipeline", b.where, "module:attribute (dotted names), e.g. "
+                            "mypackage.flows:training", ref)
+    return ref
+
+
 def routes(s: Services) -> list[PermissionedRoute]:
     store = s.pipelines
 
@@ -36,9 +52,14 @@ def routes(s: Services) -> list[PermissionedRoute]:
 
     def update_run(b: Body) -> dict[str, Any]:
         fields = b.data.get("fields")
-        if not isinstance(fields, dict):
-            raise invalid_param("fields", b.where, "an object of fields to change", fields)
-        return {"run": store.update_run(b.req_text("run_id"), **fields).to_dict()}
+        if not isinstance(fields, dict) or not fields:
+            raise invalid_param("fields", b.where, "a non-empty object of fields to change",
+                                fields)
+        checked = entity_fields(PipelineRun, fields, f"{b.where} (fields)")
+        unknown = sorted(set(fields) - set(checked))
+        if unknown:
+            raise invalid_param("fields", b.where, "fields of a pipeline run", unknown)
+        return {"run": store.update_run(b.req_text("run_id"), **checked).to_dict()}
 
     def get_run(b: Body) -> dict[str, Any]:
         rid = b.req_text("run_id")
@@ -95,7 +116,7 @@ def routes(s: Services) -> list[PermissionedRoute]:
 
     # ---- execution -------------------------------------------------------------------------
     def start_run(b: Body) -> dict[str, Any]:
-        p = s.runnable.resolve(b.req_text("pipeline"))  # 403 unless registered; no import
+        p = s.runnable.resolve(pipeline_ref(b))  # 403 unless registered; no import
         from loopml.pipelines import start
 
         params = b.data.get("params") or {}

@@ -17,7 +17,7 @@ from loopml.entities import (
 from loopml.errors import invalid_param
 from loopml.server import _mlflow_json as J
 from loopml.server._api import api
-from loopml.server._http import Body
+from loopml.server._http import INT64_MAX, INT64_MIN, Body
 from loopml.server._permissions import Permission as P
 from loopml.server._permissions import PermissionedRoute
 from loopml.server.routes.experiments import view_type
@@ -54,12 +54,14 @@ def metrics_from(b: Body) -> list[Metric]:
     if not isinstance(raw, list):
         raise invalid_param("metrics", b.where, "a list", raw)
     now = int(time.time() * 1000)
+    lo, hi = INT64_MIN, INT64_MAX
     out = []
     for i, d in enumerate(raw):
         try:
             key, value = d["key"], d["value"]
             ts, step = d.get("timestamp", now), d.get("step", 0)
-            if type(key) is str and type(value) in (float, int) and type(ts) is int and type(step) is int:
+            if (type(key) is str and type(value) in (float, int) and type(ts) is int
+                    and type(step) is int and lo <= ts <= hi and lo <= step <= hi):
                 out.append(Metric(key, float(value), ts, step))
                 continue
         except (TypeError, KeyError):

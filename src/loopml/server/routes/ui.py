@@ -20,6 +20,7 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 
 from loopml.errors import InvalidParameterValue, LoopmlError
 from loopml.server._login import LoginLimiter, clear_session, client_key, set_session
+from loopml.server._http import content_disposition
 from loopml.server._permissions import Permission as P
 from loopml.server._permissions import PermissionedRoute, route
 from loopml.server.services import Services
@@ -114,7 +115,7 @@ def routes(s: Services) -> list[PermissionedRoute]:
         name = Path(request.query_params.get("path", "artifact")).name
         # Always a download, never rendered: an uploaded .html or .svg cannot run here.
         return Response(data, media_type="application/octet-stream", headers={
-            **HEADERS, "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"})
+            **HEADERS, "Content-Disposition": content_disposition(name)})
 
     async def image(request: Request) -> Response:
         path = request.query_params.get("path", "")

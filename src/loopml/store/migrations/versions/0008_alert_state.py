@@ -1,10 +1,7 @@
 """Alert state per monitor, rule and subject, so alerts survive a restart.
 
 Revision ID: 0008
-Revises: 0006
-
-Numbered 0008 so that it cannot clash with a parallel 0007; when both exist, 0008 revises
-the other (change ``down_revision``).
+Revises: 0007
 """
 
 # Frozen DDL: this revision states its own tables and never reads loopml.store._schema,
@@ -16,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
