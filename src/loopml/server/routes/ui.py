@@ -19,8 +19,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 
 from loopml.errors import InvalidParameterValue, LoopmlError
-from loopml.server._login import LoginLimiter, clear_session, client_key, set_session
 from loopml.server._http import content_disposition
+from loopml.server._login import LoginLimiter, clear_session, client_key, set_session
 from loopml.server._permissions import Permission as P
 from loopml.server._permissions import PermissionedRoute, route
 from loopml.server.services import Services
