@@ -23,7 +23,8 @@ from tests.server._fuzz import fields_for, fuzz_routes, route_fields, routes_of
 def tracking(tmp_path_factory) -> Iterator[tuple[TestClient, dict[str, list[Any]]]]:
     root = tmp_path_factory.mktemp("fuzz-server")
     services = build_services(f"sqlite:///{root / 'db.sqlite'}", str(root / "artifacts"))
-    client = TestClient(create_app(services), raise_server_exceptions=False)
+    client = TestClient(create_app(services), raise_server_exceptions=False,
+                        base_url="http://127.0.0.1")
     # Real ids and well-formed values, so that generated requests also get past the 404s
     # and the first check, and reach the later fields.
     rid = client.post("/api/2.0/mlflow/runs/create", json={}).json()["run"]["info"]["run_id"]

@@ -65,7 +65,7 @@ def serving(model_dirs: dict[str, Path], cancer, tmp_path_factory
         "instances": [[row], [dict(zip(names, row, strict=True))]],
         "columns": [names], "index": [[0]],
     }
-    with TestClient(app, raise_server_exceptions=False) as client:
+    with TestClient(app, raise_server_exceptions=False, base_url="http://127.0.0.1") as client:
         yield client, plausible
 
 
