@@ -253,37 +253,40 @@ class Controller(Poller):
 
     # ---- EVALUATING and the gate -------------------------------------------------------------
     def _evaluate(self, loop: Loop, policy: Policy) -> Loop:
-        task = ev.task_of(policy)
         ch_uri = f"models:/{policy.model}/{loop.challenger_version}"
         champ_uri = f"models:/{policy.model}/{loop.champion_version}" \
             if loop.champion_version else None
-        evaluation: dict[str, Any] = {"metric": policy.evaluate.metric}
+        evaluation: dict[str, Any] = {"metric": policy.evaluate.metric, "models": {
+            "challenger": ch_uri, "champion": champ_uri}}
         data = ev.holdout(policy)
+        splits: dict[str, tuple[Any, list[Any]]] = {}
         if data is not None:
-            X, y = data
-            evaluation["holdout"] = {"challenger": ev.score(ch_uri, X, y, task),
-                                     "rows": len(y)}
-            if champ_uri:
-                evaluation["holdout"]["champion"] = ev.score(champ_uri, X, y, task)
+            splits["holdout"] = data
             if policy.gate.require_validation:
-                evaluation["validation"] = self._validate(loop, policy, X)
-        if policy.evaluate.recent_seconds:
-            since = loop.created_time - policy.evaluate.recent_seconds * 1000
+                evaluation["validation"] = self._validate(loop, policy, data[0])
+        e = policy.evaluate
+        if e.recent_seconds or e.recent_count:
+            since = loop.created_time - (e.recent_seconds or 10 * 365 * 86400) * 1000
             names = list(data[0].columns) if data is not None else None
             Xr, yr = ev.recent_labelled(policy.log_dir, policy.deployment, self.monitoring,
-                                        since, names)
+                                        since, names, e.recent_count)
+            need = policy.gate.rule("recent").min_rows
+            if len(yr) < need and _now() - loop.updated_time < e.labels_deadline_seconds * 1000:
+                return loop  # labels arrive late: wait for them, up to the deadline
             if yr:
-                evaluation["recent"] = {"challenger": ev.score(ch_uri, Xr, yr, task),
-                                        "rows": len(yr)}
-                if champ_uri:
-                    evaluation["recent"]["champion"] = ev.score(champ_uri, Xr, yr, task)
+                splits["recent"] = (Xr, yr)
+        for split, (X, y) in splits.items():
+            evaluation[split] = self._score_split(policy, split, X, y, ch_uri, champ_uri)
         gate = self._gate(policy, evaluation)
         if not gate["passed"]:
-            return self.loops.advance(loop.loop_id, EVALUATING, "gate_failed",
-                                      "; ".join(gate["failures"]),
+            reason = "; ".join(gate["failures"])
+            if loop.challenger_version is not None and not loop.dry_run:
+                self.registry.set_model_version_tag(policy.model, loop.challenger_version,
+                                                    "loopml.rejected", f"gate: {reason}")
+            return self.loops.advance(loop.loop_id, EVALUATING, "gate_failed", reason,
                                       {"evaluation": evaluation, "gate": gate},
                                       state=REJECTED, decision=REJECTED, evaluation=evaluation,
-                                      gate=gate, reason="gate: " + "; ".join(gate["failures"]))
+                                      gate=gate, reason="gate: " + reason)
         nxt = AWAITING_APPROVAL if policy.gate.approval else CANARY
         loop = self.loops.advance(loop.loop_id, EVALUATING, "gate_passed",
                                   "challenger passed the gate" + (
@@ -292,6 +295,23 @@ class Controller(Poller):
                                   {"evaluation": evaluation, "gate": gate},
                                   state=nxt, evaluation=evaluation, gate=gate)
         return self._start_canary(loop, policy) if nxt == CANARY else loop
+
+    def _score_split(self, policy: Policy, split: str, X: Any, y: list[Any], ch_uri: str,
+                     champ_uri: str | None) -> dict[str, Any]:
+        """Both models on one split: their metrics, the row count and, with
+        ``gate.confidence``, the paired-bootstrap interval of the improvement."""
+        task, metric = ev.task_of(policy), policy.evaluate.metric
+        preds = {"challenger": ev.predictions(ch_uri, X, task, split)}
+        if champ_uri:
+            preds["champion"] = ev.predictions(champ_uri, X, task, split)
+        out: dict[str, Any] = {role: ev.metrics_of(task, p, y) for role, p in preds.items()}
+        out["rows"] = len(y)
+        if champ_uri and policy.gate.confidence is not None and len(y) > 1:
+            sign = 1.0 if policy.higher_is_better else -1.0
+            out["interval"] = list(ev.paired_delta(task, metric, preds["challenger"],
+                                                   preds["champion"], y,
+                                                   policy.gate.confidence, sign))
+        return out
 
     def _validate(self, loop: Loop, policy: Policy, X: Any) -> dict[str, Any]:
         """The holdout against the champion's training schema, when its run logged one."""
@@ -309,8 +329,7 @@ class Controller(Poller):
         return {"checked": True, "errors": errors, "warnings": len(anomalies) - len(errors)}
 
     def _gate(self, policy: Policy, evaluation: dict[str, Any]) -> dict[str, Any]:
-        metric, g = policy.evaluate.metric, policy.gate
-        sign = 1.0 if policy.higher_is_better else -1.0
+        g = policy.gate
         failures: list[str] = []
         basis = evaluation.get("holdout") or evaluation.get("recent")
         if basis is None:
@@ -322,21 +341,51 @@ class Controller(Poller):
             up = higher_is_better(k)
             if v is None or (v < floor if up else v > floor):
                 failures.append(f"{k} {v} does not meet {'>=' if up else '<='} {floor}")
-        for where in ("holdout", "recent"):
-            part = evaluation.get(where)
-            if part and "champion" in part and metric in part["challenger"] \
-                    and metric in part["champion"]:
-                delta = sign * (part["challenger"][metric] - part["champion"][metric])
-                if delta < g.min_improvement:
-                    failures.append(
-                        f"{where} {metric}: challenger {part['challenger'][metric]:.4f} vs "
-                        f"champion {part['champion'][metric]:.4f}, improvement {delta:.4f} "
-                        f"< {g.min_improvement}")
+        improved = compared = 0
+        for split in ("holdout", "recent"):
+            done = self._gate_split(policy, split, evaluation.get(split), failures)
+            if done is not None:
+                compared += 1
+                improved += done
+        if compared and not improved and not g.allow_ties and not failures:
+            failures.append("a tie: no split shows an improvement (gate.allow_ties: true "
+                            "promotes ties)")
         val = evaluation.get("validation")
         if val and val.get("errors"):
             failures.append(f"data validation: {val['errors'][:3]}")
+        rules = {s: vars(g.rule(s)) for s in ("holdout", "recent")}
         return {"passed": not failures, "failures": failures,
-                "thresholds": {"min": g.min, "min_improvement": g.min_improvement}}
+                "thresholds": {"min": g.min, "min_improvement": g.min_improvement,
+                               "splits": rules, "confidence": g.confidence,
+                               "allow_ties": g.allow_ties}}
+
+    def _gate_split(self, policy: Policy, split: str, part: dict[str, Any] | None,
+                    failures: list[str]) -> bool | None:
+        """Check one split's rule, appending failures; -> whether the challenger improved on
+        it (None when the split was not compared)."""
+        metric, rule = policy.evaluate.metric, policy.gate.rule(split)
+        explicit = getattr(policy.gate, split) is not None
+        if part is None:
+            if explicit and rule.min_rows:
+                failures.append(f"{split}: no labelled rows (min_rows {rule.min_rows})")
+            return None
+        if part["rows"] < rule.min_rows:
+            failures.append(f"{split}: {part['rows']} rows < min_rows {rule.min_rows}")
+            return None
+        if "champion" not in part or metric not in part["challenger"] \
+                or metric not in part["champion"]:
+            return None
+        sign = 1.0 if policy.higher_is_better else -1.0
+        a, b = part["challenger"][metric], part["champion"][metric]
+        delta = sign * (a - b)
+        low = part["interval"][0] if part.get("interval") else delta
+        said = f"{split} {metric}: challenger {a:.4f} vs champion {b:.4f}"
+        if rule.min_improvement is not None and low < rule.min_improvement:
+            bound = f", interval low {low:.4f}" if part.get("interval") else ""
+            failures.append(f"{said}, improvement {delta:.4f}{bound} < {rule.min_improvement}")
+        if rule.max_regression is not None and -delta > rule.max_regression:
+            failures.append(f"{said}, regression {-delta:.4f} > {rule.max_regression}")
+        return bool(delta > 0)
 
     def _await_approval(self, loop: Loop, policy: Policy) -> Loop:
         return loop  # `approve` moves it on

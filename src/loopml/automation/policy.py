@@ -17,9 +17,16 @@
       label: failure
       metric: f1                     # accuracy | f1 | roc_auc | mae | rmse
       recent_seconds: 3600           # also score both on labelled traffic of this window
+      recent_count: 400              # ... at most the newest N labelled requests of it
+      labels_deadline_seconds: 120   # wait this long for gate.recent.min_rows labels
     gate:
       min: {f1: 0.6}                 # absolute floors on the challenger (holdout)
-      min_improvement: 0.01          # challenger - champion on the primary metric
+      min_improvement: 0.01          # default improvement on every split not listed below
+      recent: {min_improvement: 0.05, min_rows: 100}   # per-split conditions
+      holdout: {max_regression: 0.02, min_rows: 200}
+      confidence: 0.9                # improvements must hold at the lower bound of this
+                                     #   paired-bootstrap interval (null: point estimates)
+      allow_ties: false              # an improvement of exactly 0 never promotes unless true
       require_validation: true       # holdout passes the champion's training schema
       approval: false                # true: wait for `loopml approve MODEL`
     canary:
@@ -31,12 +38,13 @@
       max_p99_ms: 250
       max_quality_drop: 0.05         # live quality vs the champion on canary traffic
       min_labels: 30                 # labelled canary requests needed for that check
+    cooldown_seconds: 600            # alerts this soon after a promotion start no loop
     dry_run: false                   # record what would happen; change nothing
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +72,16 @@ def _sub(cls: Any, raw: Any, where: str) -> Any:
     return cls(**raw)
 
 
+def _gate(raw: Any) -> Gate:
+    g: Gate = _sub(Gate, raw, "gate")
+    splits = {k: _sub(SplitRule, getattr(g, k), f"gate.{k}")
+              for k in ("holdout", "recent") if getattr(g, k) is not None}
+    if g.confidence is not None and not 0 < g.confidence < 1:
+        raise InvalidParameterValue(f"Policy gate.confidence must be in (0, 1), got "
+                                    f"{g.confidence!r}.")
+    return replace(g, **splits) if splits else g
+
+
 @dataclass(frozen=True)
 class Trigger:
     alerts: list[str] = field(default_factory=list)
@@ -84,14 +102,41 @@ class Evaluate:
     label: str = "label"
     metric: str = "accuracy"
     recent_seconds: int | None = 3600
+    recent_count: int | None = None  # the newest N labelled requests of that window
+    # Labels arrive late: wait up to this long in EVALUATING for gate.recent.min_rows of
+    # them (a deadline, so a slow machine waits for data instead of deciding on too little).
+    labels_deadline_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class SplitRule:
+    """What one evaluation split (``holdout`` or ``recent``) must show. ``min_improvement``
+    (challenger minus champion, in the metric's better direction; None: the gate's default)
+    and ``max_regression`` (how much worse the challenger may be; None: no limit) are in the
+    metric's units. ``min_rows``: fewer labelled rows than this fail the gate."""
+
+    min_improvement: float | None = None
+    max_regression: float | None = None
+    min_rows: int = 0
 
 
 @dataclass(frozen=True)
 class Gate:
     min: dict[str, float] = field(default_factory=dict)
-    min_improvement: float = 0.0
+    min_improvement: float = 0.0  # the default for a split without its own rule
     require_validation: bool = True
     approval: bool = False
+    holdout: SplitRule | None = None
+    recent: SplitRule | None = None
+    confidence: float | None = None  # e.g. 0.9: the bootstrap interval's lower bound counts
+    allow_ties: bool = False
+
+    def rule(self, split: str) -> SplitRule:
+        """The split's rule; a split without one must improve by ``min_improvement``."""
+        r: SplitRule | None = getattr(self, split)
+        if r is None:
+            return SplitRule(min_improvement=self.min_improvement)
+        return r
 
 
 @dataclass(frozen=True)
@@ -119,6 +164,7 @@ class Policy:
     dry_run: bool = False
     champion_alias: str = "champion"
     name: str = ""
+    cooldown_seconds: float = 0.0  # after a promotion, alerts for this long start no loop
 
     @property
     def higher_is_better(self) -> bool:
@@ -142,8 +188,9 @@ class Policy:
             trigger=_sub(Trigger, d.get("trigger"), "trigger"),
             retrain=_sub(Retrain, d.get("retrain"), "retrain"),
             evaluate=_sub(Evaluate, d.get("evaluate"), "evaluate"),
-            gate=_sub(Gate, d.get("gate"), "gate"), canary=_sub(Canary, d.get("canary"), "canary"),
+            gate=_gate(d.get("gate")), canary=_sub(Canary, d.get("canary"), "canary"),
             dry_run=bool(d.get("dry_run", False)),
+            cooldown_seconds=float(d.get("cooldown_seconds") or 0.0),
             champion_alias=str(d.get("champion_alias", "champion")),
             name=str(d.get("name") or d["model"]))
         p.check()
