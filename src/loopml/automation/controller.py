@@ -25,7 +25,8 @@ from typing import Any
 
 from loopml._poller import Poller
 from loopml.automation import _evaluate as ev
-from loopml.automation.policy import Policy, higher_is_better
+from loopml.automation._gate import decide
+from loopml.automation.policy import Policy
 from loopml.entities import TrafficRoute
 from loopml.errors import LoopmlError, ResourceDoesNotExist
 from loopml.store import (
@@ -48,6 +49,7 @@ from loopml.store.loops_base import (
     StaleLoop,
 )
 from loopml.store.pipelines_base import PENDING, PipelineRun
+from loopml.serving.traffic import STATUS_EVENT
 from loopml.tracking._client import TrackingClient
 
 log = logging.getLogger("loopml.automation")
@@ -329,63 +331,7 @@ class Controller(Poller):
         return {"checked": True, "errors": errors, "warnings": len(anomalies) - len(errors)}
 
     def _gate(self, policy: Policy, evaluation: dict[str, Any]) -> dict[str, Any]:
-        g = policy.gate
-        failures: list[str] = []
-        basis = evaluation.get("holdout") or evaluation.get("recent")
-        if basis is None:
-            failures.append("nothing to evaluate on: set evaluate.holdout or recent_seconds")
-            return {"passed": False, "failures": failures}
-        ch = basis["challenger"]
-        for k, floor in g.min.items():
-            v = ch.get(k)
-            up = higher_is_better(k)
-            if v is None or (v < floor if up else v > floor):
-                failures.append(f"{k} {v} does not meet {'>=' if up else '<='} {floor}")
-        improved = compared = 0
-        for split in ("holdout", "recent"):
-            done = self._gate_split(policy, split, evaluation.get(split), failures)
-            if done is not None:
-                compared += 1
-                improved += done
-        if compared and not improved and not g.allow_ties and not failures:
-            failures.append("a tie: no split shows an improvement (gate.allow_ties: true "
-                            "promotes ties)")
-        val = evaluation.get("validation")
-        if val and val.get("errors"):
-            failures.append(f"data validation: {val['errors'][:3]}")
-        rules = {s: vars(g.rule(s)) for s in ("holdout", "recent")}
-        return {"passed": not failures, "failures": failures,
-                "thresholds": {"min": g.min, "min_improvement": g.min_improvement,
-                               "splits": rules, "confidence": g.confidence,
-                               "allow_ties": g.allow_ties}}
-
-    def _gate_split(self, policy: Policy, split: str, part: dict[str, Any] | None,
-                    failures: list[str]) -> bool | None:
-        """Check one split's rule, appending failures; -> whether the challenger improved on
-        it (None when the split was not compared)."""
-        metric, rule = policy.evaluate.metric, policy.gate.rule(split)
-        explicit = getattr(policy.gate, split) is not None
-        if part is None:
-            if explicit and rule.min_rows:
-                failures.append(f"{split}: no labelled rows (min_rows {rule.min_rows})")
-            return None
-        if part["rows"] < rule.min_rows:
-            failures.append(f"{split}: {part['rows']} rows < min_rows {rule.min_rows}")
-            return None
-        if "champion" not in part or metric not in part["challenger"] \
-                or metric not in part["champion"]:
-            return None
-        sign = 1.0 if policy.higher_is_better else -1.0
-        a, b = part["challenger"][metric], part["champion"][metric]
-        delta = sign * (a - b)
-        low = part["interval"][0] if part.get("interval") else delta
-        said = f"{split} {metric}: challenger {a:.4f} vs champion {b:.4f}"
-        if rule.min_improvement is not None and low < rule.min_improvement:
-            bound = f", interval low {low:.4f}" if part.get("interval") else ""
-            failures.append(f"{said}, improvement {delta:.4f}{bound} < {rule.min_improvement}")
-        if rule.max_regression is not None and -delta > rule.max_regression:
-            failures.append(f"{said}, regression {-delta:.4f} > {rule.max_regression}")
-        return bool(delta > 0)
+        return decide(policy, evaluation)
 
     def _await_approval(self, loop: Loop, policy: Policy) -> Loop:
         return loop  # `approve` moves it on
@@ -413,7 +359,8 @@ class Controller(Poller):
         planned = [{"model_uri": champion, "weight": 100 - w},
                    {"model_uri": f"models:/{policy.model}/{loop.challenger_version}",
                     "weight": w}]
-        canary = {"started_ms": _now(), "previous_routes": previous, "routes": planned}
+        canary = {"started_ms": _now(), "previous_routes": previous, "routes": planned,
+                  "status_after": self._last_status_seq()}
         if loop.dry_run:
             return self.loops.advance(loop.loop_id, CANARY, "dry_run",
                                       f"dry run: would send {w:g}% of {policy.deployment} to "
@@ -434,6 +381,9 @@ class Controller(Poller):
             return self._start_canary(loop, policy)
         c, cfg = loop.canary, policy.canary
         self._set_routes(policy, c["routes"])  # idempotent: re-applied after a restart
+        failed = self._load_failure(policy, loop)
+        if failed is not None:
+            return self._rollback(loop, policy, failed["reason"], {"serving": failed})
         stats = ev.canary_stats(policy, self.monitoring, int(c["started_ms"]), {
             "challenger": int(loop.challenger_version or 0),
             "champion": int(loop.champion_version or 0)})
@@ -468,6 +418,29 @@ class Controller(Poller):
             return self._rollback(loop, policy, f"no decision after {cfg.max_seconds:g}s "
                                   f"({int(ch['requests'])} challenger requests)", inputs)
         return loop
+
+    def _last_status_seq(self) -> int:
+        """The newest ``deployment.status`` event's seq (load reports older than the canary
+        are not about its challenger)."""
+        seq = 0
+        while True:
+            page = self.tracking.read_events(after_seq=seq, types=[STATUS_EVENT], limit=1000)
+            if not page:
+                return seq
+            seq = page[-1].seq
+
+    def _load_failure(self, policy: Policy, loop: Loop) -> dict[str, Any] | None:
+        """A serving process reported, since the canary started, that the challenger did
+        not load: its report, with the reason to roll back on."""
+        challenger = f"models:/{policy.model}/{loop.challenger_version}"
+        after = int(loop.canary.get("status_after") or 0)
+        for e in self.tracking.read_events(after_seq=after, types=[STATUS_EVENT], limit=1000):
+            p = e.payload
+            if e.subject == policy.deployment and not p.get("ready") and p.get("uri") == challenger:
+                return {**p, "reason": f"the challenger {challenger} did not load in serving "
+                                       f"(deployment {policy.deployment} revision "
+                                       f"{p.get('revision')}): {p.get('error')}"}
+        return None
 
     def _promote(self, loop: Loop, policy: Policy, inputs: dict[str, Any]) -> Loop:
         if not loop.gate.get("passed"):  # unreachable by construction; never promote ungated
