@@ -21,6 +21,7 @@ import logging
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from loopml._poller import Poller
@@ -62,8 +63,13 @@ def _now() -> int:
 
 class Controller(Poller):
     def __init__(self, tracking: Any, policies: list[Policy], interval_s: float = 2.0,
-                 dry_run: bool = False, proxy_root: str | None = None) -> None:
+                 dry_run: bool = False, proxy_root: str | None = None,
+                 policies_file: str | Path | None = None) -> None:
+        """``policies_file``: the file ``policies`` came from; when it changes, the next
+        pass reloads it (a file that does not load is reported and the old policies stay)."""
         super().__init__("loop-controller")
+        self.policies_file = Path(policies_file) if policies_file else None
+        self._policies_stamp = self._stamp()
         self.tracking = tracking
         self.policies = {p.model: p for p in policies}
         self.interval_s = interval_s
@@ -75,6 +81,34 @@ class Controller(Poller):
         self.monitoring = get_monitoring_store(tracking)
         self.pipelines = get_pipeline_store(tracking)
         self._driving: dict[str, threading.Thread] = {}  # pipeline runs this process drives
+
+    # ---- policies --------------------------------------------------------------------------
+    def _stamp(self) -> tuple[float, int] | None:
+        if self.policies_file is None or not self.policies_file.exists():
+            return None
+        st = self.policies_file.stat()
+        return st.st_mtime, st.st_size
+
+    def reload(self) -> bool:
+        """Reload the policies file if it changed since it was read; True when it did. The
+        change is written to the audit log of each model it covers."""
+        from loopml.automation.policy import load_policies
+
+        stamp = self._stamp()
+        if self.policies_file is None or stamp == self._policies_stamp:
+            return False
+        self._policies_stamp = stamp
+        try:
+            policies = load_policies(self.policies_file)
+        except Exception as e:
+            log.error("policies %s not reloaded (the previous ones stay): %s",
+                      self.policies_file, getattr(e, "message", e))
+            return False
+        self.policies = {p.model: p for p in policies}
+        for p in policies:
+            self.loops.audit(p.model, "policy_reloaded", f"policy reloaded from "
+                             f"{self.policies_file}", {"file": str(self.policies_file)})
+        return True
 
     # ---- triggers ----------------------------------------------------------------------------
     def trigger(self, model: str, reason: str, inputs: dict[str, Any] | None = None) -> Loop | None:
@@ -111,11 +145,33 @@ class Controller(Poller):
                     latest = self.loops.list_loops(p.model, limit=1)
                     if latest and latest[0].trigger.get("event_seq") == e.seq:
                         continue  # a crash after creating the loop replays the event
+                    quiet = self._quiet(p, latest[0] if latest else None, e)
+                    if quiet:
+                        self.loops.audit(p.model, "ignored", quiet, {"event_seq": e.seq,
+                                         "alert": e.subject}, latest[0].loop_id)
+                        continue
                     self.trigger(p.model, f"alert {e.subject}",
                                  {"event_seq": e.seq, "alert": e.payload})
             if not self.loops.move_cursor(_CURSOR, cursor, e.seq):
                 return  # another controller consumed it
             cursor = e.seq
+
+    @staticmethod
+    def _quiet(policy: Policy, latest: Loop | None, event: Any) -> str | None:
+        """Why an alert for a model whose last loop has ended starts no new loop: it fired
+        while that loop ran or within ``trigger.merge_seconds`` of its trigger (the same
+        episode: merged), or within ``cooldown_seconds`` after a promotion. None: start one."""
+        if latest is None or latest.active:
+            return None  # an active loop: trigger() records it as ignored
+        if event.time <= latest.updated_time or \
+                event.time - latest.created_time <= policy.trigger.merge_seconds * 1000:
+            return (f"alert {event.subject} merged into loop {latest.loop_id[:8]} "
+                    f"({latest.state}): it fired during that loop's episode")
+        if latest.state == PROMOTED and \
+                event.time - latest.updated_time < policy.cooldown_seconds * 1000:
+            return (f"alert {event.subject} within the {policy.cooldown_seconds:g}s cool-down "
+                    f"after version {latest.challenger_version} was promoted")
+        return None
 
     def _schedules(self, now: int) -> None:
         from loopml.pipelines.triggers import next_fire
@@ -134,6 +190,7 @@ class Controller(Poller):
     # ---- the pass --------------------------------------------------------------------------
     def run_once(self) -> list[Loop]:
         try:
+            self.reload()
             self._consume_alerts()
             self._schedules(_now())
         except Exception:

@@ -6,6 +6,7 @@
     trigger:
       alerts: ["quality*", "drift*"] # alert rule names (globs); the subject is rule/deployment
       schedule: "0 3 * * 0"          # optional cron (UTC); `loopml loop run MODEL` is manual
+      merge_seconds: 60              # alerts this close to a loop's trigger are merged into it
     retrain:
       pipeline: flows:retrain        # module:attr; its `output_step` returns {"model_uri": ...}
       output_step: register
@@ -86,6 +87,9 @@ def _gate(raw: Any) -> Gate:
 class Trigger:
     alerts: list[str] = field(default_factory=list)
     schedule: str | None = None
+    # Alerts within this many seconds of a loop's trigger belong to the same episode (drift
+    # and quality alerts of one shift): merged into that loop, not started again.
+    merge_seconds: float = 60.0
 
 
 @dataclass(frozen=True)

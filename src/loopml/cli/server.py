@@ -86,7 +86,7 @@ def server(
             specs = load_specs(monitors)
             tracking = get_store(os.environ[f.ENV_BACKEND], os.environ[f.ENV_ARTIFACTS])
             MonitorScheduler(specs, tracking, get_monitoring_store(tracking),
-                             monitor_interval).start()
+                             monitor_interval, proxy_root=os.environ[f.ENV_ARTIFACTS]).start()
         except (ValueError, TypeError, LoopmlError) as e:
             typer.echo(f"Error: {monitors}: {e}", err=True)
             raise typer.Exit(2) from None
@@ -110,7 +110,7 @@ def server(
         os.environ[f.ENV_POLICIES] = str(policies.resolve())
         ctl_tracking = get_store(os.environ[f.ENV_BACKEND], f.PROXY_SCHEME)
         Controller(ctl_tracking, pols, controller_interval,
-                   proxy_root=os.environ[f.ENV_ARTIFACTS]).start()
+                   proxy_root=os.environ[f.ENV_ARTIFACTS], policies_file=policies).start()
         typer.echo(f"Closed-loop controller for {[p.model for p in pols]}.")
     typer.echo(f"loopml server on http://{host}:{port} (MLFLOW_TRACKING_URI=http://{host}:{port})")
     uvicorn.run(
