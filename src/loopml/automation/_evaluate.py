@@ -4,6 +4,7 @@ canary traffic."""
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 import numpy as np
@@ -138,11 +139,20 @@ def holdout(policy: Policy) -> tuple[pd.DataFrame, list[Any]] | None:
     return frame.drop(columns=[label]), frame[label].tolist()
 
 
+def in_holdout(request_id: str, percent: int) -> bool:
+    """Whether a request belongs to the rolling labelled holdout: a stable hash of its id
+    puts ``percent`` % of traffic there, kept apart from retraining data."""
+    return zlib.crc32(request_id.encode()) % 100 < percent
+
+
 def recent_labelled(log_dir: str, deployment: str, monitoring: MonitoringStore,
                     since_ms: int, names: list[str] | None = None,
-                    last: int | None = None) -> tuple[pd.DataFrame, list[Any]]:
+                    last: int | None = None, part: str | None = None,
+                    holdout_percent: int = 0) -> tuple[pd.DataFrame, list[Any]]:
     """Requests of the deployment since ``since_ms`` (ms) that have a label, as (features,
-    labels), oldest first; with ``last``, only the newest ``last`` labelled rows.
+    labels), oldest first; with ``last``, only the newest ``last`` labelled rows. With
+    ``part`` "holdout" or "train" and ``holdout_percent``, only the requests in (or out
+    of) the rolling holdout (``in_holdout``).
 
     A single-row request's label is one value. A request of n rows is kept when its label is
     a list of n values (one per row); a batched request with one label is left out, since
@@ -154,6 +164,9 @@ def recent_labelled(log_dir: str, deployment: str, monitoring: MonitoringStore,
     rows = rows[(rows.ts_ms >= since_ms) & (rows.status.astype(int) < 400)]
     labels = monitoring.get_feedback(rows.request_id.tolist()) if len(rows) else {}
     keep = rows[rows.request_id.isin(list(labels))]
+    if part is not None and holdout_percent:
+        inside = keep.request_id.map(lambda r: in_holdout(str(r), holdout_percent))
+        keep = keep[inside if part == "holdout" else ~inside]
     feats, ys = [], []
     for rid, raw in zip(keep.request_id, keep.inputs, strict=True):
         f = _features(pd.Series([raw]), names)

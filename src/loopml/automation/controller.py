@@ -249,10 +249,14 @@ class Controller(Poller):
             return loop
         self._driving.pop(rid, None)
         if run.status != "SUCCEEDED":
+            steps = {s.step: s.error for s in self.pipelines.get_steps(rid) if s.error}
+            cause = "; ".join(f"{k}: {str(v).strip().splitlines()[-1]}"
+                              for k, v in steps.items()) or run.error
             return self.loops.advance(loop.loop_id, RETRAINING, "failed",
-                                      f"retrain pipeline failed: {run.error}",
-                                      {"pipeline_run_id": rid}, state=FAILED, decision=FAILED,
-                                      reason=f"retrain failed: {run.error}")
+                                      f"retrain pipeline failed: {cause}",
+                                      {"pipeline_run_id": rid, "step_errors": steps},
+                                      state=FAILED, decision=FAILED,
+                                      reason=f"retrain failed: {cause}")
         version = self._register(loop, policy, rid)
         return self.loops.advance(loop.loop_id, RETRAINING, "retrained",
                                   f"challenger is version {version}",
@@ -272,7 +276,8 @@ class Controller(Poller):
                                   "deployment": policy.deployment, "log_dir": policy.log_dir,
                                   "since_ms": loop.created_time - 1000 * (
                                       policy.evaluate.recent_seconds or 3600),
-                                  "trigger": loop.trigger}
+                                  "trigger": loop.trigger,
+                                  "holdout_percent": policy.evaluate.recent_holdout_percent}
             rec = self.pipelines.create_run(PipelineRun(
                 rid, p.name, policy.retrain.pipeline, lint(p, params), PENDING,
                 policy.retrain.executor, {"kind": "loop", "loop_id": loop.loop_id},
@@ -328,7 +333,8 @@ class Controller(Poller):
             since = loop.created_time - (e.recent_seconds or 10 * 365 * 86400) * 1000
             names = list(data[0].columns) if data is not None else None
             Xr, yr = ev.recent_labelled(policy.log_dir, policy.deployment, self.monitoring,
-                                        since, names, e.recent_count)
+                                        since, names, e.recent_count, "holdout",
+                                        e.recent_holdout_percent)
             need = policy.gate.rule("recent").min_rows
             if len(yr) < need and _now() - loop.updated_time < e.labels_deadline_seconds * 1000:
                 return loop  # labels arrive late: wait for them, up to the deadline

@@ -20,6 +20,7 @@
       recent_seconds: 3600           # also score both on labelled traffic of this window
       recent_count: 400              # ... at most the newest N labelled requests of it
       labels_deadline_seconds: 120   # wait this long for gate.recent.min_rows labels
+      recent_holdout_percent: 30     # that % of traffic is scored, never retrained on
     gate:
       min: {f1: 0.6}                 # absolute floors on the challenger (holdout)
       min_improvement: 0.01          # default improvement on every split not listed below
@@ -110,6 +111,9 @@ class Evaluate:
     # Labels arrive late: wait up to this long in EVALUATING for gate.recent.min_rows of
     # them (a deadline, so a slow machine waits for data instead of deciding on too little).
     labels_deadline_seconds: float = 0.0
+    # A rolling labelled holdout: this % of traffic (by a hash of the request id) is scored
+    # as the "recent" split and left out of labelled_traffic(loop) for retraining.
+    recent_holdout_percent: int = 0
 
 
 @dataclass(frozen=True)
