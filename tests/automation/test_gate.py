@@ -99,3 +99,15 @@ def test_whole_number_floats_are_cast_to_an_integer_signature() -> None:
     assert out.f1.dtype == np.int64 and out.f2.dtype == np.float64
     fractional = pd.DataFrame({"f1": [4.5, 5.0], "f2": [1.0, 2.0]})
     assert ev.conform(fractional, sig).f1.dtype == np.float64  # lossy: left to the model check
+
+
+def test_the_bootstrap_f1_is_sklearns() -> None:
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(1)
+    for k in (2, 3):
+        y, p = rng.integers(0, k, 300).astype(str), rng.integers(0, k, 300).astype(str)
+        assert ev._macro_f1(y, p) == pytest.approx(f1_score(y, p, average="macro"))
+    y = np.array(["0", "0", "1"])
+    assert ev._macro_f1(y, np.array(["0", "0", "0"])) == pytest.approx(
+        f1_score(y, np.array(["0", "0", "0"]), average="macro", zero_division=0))

@@ -46,7 +46,7 @@ class Rig:
         self.tracking = SqlStore(db, str(root / "artifacts"))
         self.client = TrackingClient(db, store=self.tracking)
         set_tracking_uri(db)  # serving loads models in worker threads
-        data = shuttle()
+        data = shuttle()  # in the file's order: each regime's traffic as it was recorded
         old, self.new = data[data.f1 < 45], data[data.f1 >= 45]
         old.iloc[:3000].to_parquet(root / "train.parquet")
         old.iloc[3000:6000].to_parquet(root / "holdout.parquet")  # before the shift
@@ -176,6 +176,8 @@ def test_the_loop_closes_on_shuttle_data(rig: Rig, capsys) -> None:  # type: ign
     while rig.windows < windows + 5:
         rig.tick(shifted=True)
     assert len(rig.loops()) == 1
+    firing = rig.tracking.read_events(types=["alert.firing"])
+    assert [e.time for e in firing if e.time > promoted] == []
     last = rig.monitoring.results("shuttle-live")[-1]
     assert last.details["reference"] == f"models:/shuttle/{loop.challenger_version}"
     assert last.metrics["drift.share_drifted"] <= 0.5
@@ -211,6 +213,10 @@ def test_the_loop_closes_on_shuttle_data(rig: Rig, capsys) -> None:  # type: ign
     assert not any(x.state in ACTIVE for x in rig.loops())
 
     with capsys.disabled():  # the closing note of the issue: the audit of this run
-        print(f"\nfirst alert -> promotion: {(promoted - first_alert) / 1000:.1f} s")
+        print(f"\nfirst alert -> promotion: {(promoted - first_alert) / 1000:.1f} s; gate: "
+              f"recent f1 {recent['champion']['f1']:.3f} -> {recent['challenger']['f1']:.3f} "
+              f"({recent['rows']} rows, interval {recent.get('interval')}), holdout f1 "
+              f"{hold['champion']['f1']:.3f} -> {hold['challenger']['f1']:.3f} "
+              f"({hold['rows']} rows)")
         for e in rig.ctl.loops.history("shuttle"):
             print(f"  {e.loop_id and e.loop_id[:8]} {e.action:<16} {e.message[:150]}")
