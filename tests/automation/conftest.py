@@ -55,9 +55,9 @@ class World:
     def traffic(self, version: int, n: int, status: int = 200, latency_ms: float = 5.0,
                 correct: bool = True) -> None:
         """Write ``n`` served requests of ``version`` to the inference log, with labels."""
-        from loopml.serving.inference_log import InferenceLogger
+        from loopml.inference_log import InferenceLogWriter
 
-        logger = InferenceLogger(self.root / "inference", flush_every_s=0.05)
+        logger = InferenceLogWriter(self.root / "inference", flush_ms=50)
         labels = []
         for i in range(n):
             rid = uuid.uuid4().hex

@@ -57,7 +57,7 @@ def test_published_to_the_event_log(tmp_path) -> None:
 def test_spec_webhooks_get_signed_alerts(tmp_path) -> None:
     import json
 
-    from loopml.monitoring.monitor import MonitorSpec, alert_engine
+    from loopml.monitoring.monitor import MonitorSpec, alert_engine, webhook_consumer
     from loopml.monitoring.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
     from tests.monitoring.test_webhooks import Receiver
 
@@ -67,14 +67,74 @@ def test_spec_webhooks_get_signed_alerts(tmp_path) -> None:
         spec = MonitorSpec("m", "d", str(tmp_path), rules=[AlertRule("p99", "latency.p99_ms", ">", 20)],
                            webhooks=[{"url": recv.url, "secret": "k", "allow": ["127.0.0.1"]}])
         eng = alert_engine(spec, store)
+        hooks = webhook_consumer(spec, store)
         eng.observe("d", 1, {"latency.p99_ms": 50})
+        assert recv.got == []  # delivery is not the monitor's job: a consumer of the events
+        hooks.run_once()
         headers, body = recv.got[0]
         assert json.loads(body)["type"] == FIRING and json.loads(body)["value"] == 50
         assert verify_signature("k", headers[TIMESTAMP_HEADER], body, headers[SIGNATURE_HEADER])
         assert [e.type for e in store.read_events(types=[FIRING])] == [FIRING]
+        hooks.run_once()
+        assert len(recv.got) == 1  # its cursor moved: delivered once
         with pytest.raises(InvalidParameterValue, match="metadata"):
             alert_engine(MonitorSpec("m", "d", ".", webhooks=[
                 {"url": "http://169.254.169.254/x", "secret": "k"}]), store)
     finally:
         recv.close()
         store.close()
+
+
+_SECOND_PROCESS = """
+import sys
+from loopml.monitoring.alerts import AlertEngine, AlertRule, store_publisher
+from loopml.store import get_monitoring_store
+from loopml.store.sql import SqlStore
+
+store = SqlStore(sys.argv[1], sys.argv[2])
+eng = AlertEngine([AlertRule("p99", "latency.p99_ms", ">", 20)], store_publisher(store),
+                  get_monitoring_store(store), "mon")
+for w, v in [(2, 50.0), (3, 5.0)]:  # still breaching, then back to normal
+    print([e.type for e in eng.observe("d", w, {"latency.p99_ms": v})])
+store.close()
+"""
+
+
+def test_alert_state_survives_the_process(tmp_path) -> None:
+    """A second process continues the first one's alerts: it does not fire again what is
+    firing, and it resolves what the first process fired."""
+    import os
+    import subprocess
+    import sys
+
+    from loopml.store import get_monitoring_store
+
+    uri, root = f"sqlite:///{tmp_path / 'db'}", str(tmp_path / "a")
+    store = SqlStore(uri, root)
+    eng = AlertEngine([AlertRule("p99", "latency.p99_ms", ">", 20)], store_publisher(store),
+                      get_monitoring_store(store), "mon")
+    assert [e.type for e in eng.observe("d", 1, {"latency.p99_ms": 50})] == [FIRING]
+    out = subprocess.run([sys.executable, "-c", _SECOND_PROCESS, uri, root], check=True,
+                         capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}).stdout
+    assert out.split("\n")[:2] == ["[]", "['alert.resolved']"]
+    evs = [(e.type, e.payload["window_end"]) for e in store.read_events(types=[FIRING, RESOLVED])]
+    assert evs == [(FIRING, 1), (RESOLVED, 3)]
+    assert eng.firing() == []  # the first engine sees the state the second one left
+    assert eng.observe("d", 3, {"latency.p99_ms": 99}) == []  # window 3 was observed there
+    store.close()
+
+
+def test_lost_race_rereads_the_state(tmp_path) -> None:
+    """Two engines on one store observing the same window publish one transition."""
+    from loopml.store import get_monitoring_store
+
+    store = SqlStore(f"sqlite:///{tmp_path / 'db'}", str(tmp_path / "a"))
+    mon = get_monitoring_store(store)
+    rules = [AlertRule("p99", "latency.p99_ms", ">", 20)]
+    a, b = AlertEngine(rules, store=mon, monitor="m"), AlertEngine(rules, store=mon, monitor="m")
+    assert [e.type for e in a.observe("d", 1, {"latency.p99_ms": 50})] == [FIRING]
+    assert b.observe("d", 1, {"latency.p99_ms": 50}) == []
+    assert b.observe("d", 2, {"latency.p99_ms": 50}) == []
+    assert b.firing() == a.firing() == [("p99", "d")]
+    store.close()

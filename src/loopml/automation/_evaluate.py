@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 
 from loopml.automation.policy import Policy
-from loopml.monitoring.monitor import _features, _per_request, _quality, read_log
+from loopml.inference_log import features, per_request, read_log
+from loopml.monitoring.monitor import _quality
 from loopml.store.monitoring_base import MonitoringStore
 
 _QUALITY_KEYS = {"accuracy": "quality.accuracy", "f1": "quality.f1",
@@ -57,10 +58,7 @@ def conform(X: pd.DataFrame, signature: Any) -> pd.DataFrame:
         if not isinstance(spec, ColSpec) or spec.name not in X or spec.type not in _INT_TYPES:
             continue
         col = X[spec.name]
-        if col.dtype.kind == "f" and col.notna().all() and (col % 1 == 0).all():
-            out = out if out is not X else X.copy()
-            out[spec.name] = col.astype(_INT_TYPES[spec.type])
-        elif col.dtype == object and col.map(lambda v: isinstance(v, int)).all():
+        if col.dtype.kind == "f" and col.notna().all() and (col % 1 == 0).all() or col.dtype == object and col.map(lambda v: isinstance(v, int)).all():
             out = out if out is not X else X.copy()
             out[spec.name] = col.astype(_INT_TYPES[spec.type])
     return out
@@ -183,7 +181,7 @@ def recent_labelled(log_dir: str, deployment: str, monitoring: MonitoringStore,
         keep = keep[inside if part == "holdout" else ~inside]
     feats, ys = [], []
     for rid, raw in zip(keep.request_id, keep.inputs, strict=True):
-        f = _features(pd.Series([raw]), names)
+        f = features(pd.Series([raw]), names)
         y = labels[rid]
         if len(f) == 1 and not isinstance(y, list):
             ys.append(y)
@@ -219,7 +217,7 @@ def canary_stats(policy: Policy, monitoring: MonitoringStore, since_ms: int,
             ok = part[status < 400]
             if len(ok):
                 stats["p99_ms"] = float(np.percentile(ok.latency_ms.to_numpy(float), 99))
-                pairs = [(p, labels[r]) for r, p in zip(ok.request_id, _per_request(ok.outputs),
+                pairs = [(p, labels[r]) for r, p in zip(ok.request_id, per_request(ok.outputs),
                                                         strict=True) if r in labels]
                 stats.update(metrics_of(task, [p for p, _ in pairs], [y for _, y in pairs]))
         out[role] = stats

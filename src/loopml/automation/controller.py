@@ -30,6 +30,8 @@ from loopml.automation._gate import decide
 from loopml.automation.policy import Policy
 from loopml.entities import TrafficRoute
 from loopml.errors import LoopmlError, ResourceDoesNotExist
+from loopml.events import consume, cron
+from loopml.serving.traffic import STATUS_EVENT
 from loopml.store import (
     get_deployment_store,
     get_loop_store,
@@ -50,7 +52,6 @@ from loopml.store.loops_base import (
     StaleLoop,
 )
 from loopml.store.pipelines_base import PENDING, PipelineRun
-from loopml.serving.traffic import STATUS_EVENT
 from loopml.tracking._client import TrackingClient
 
 log = logging.getLogger("loopml.automation")
@@ -136,25 +137,27 @@ class Controller(Poller):
             return None
 
     def _consume_alerts(self) -> None:
-        cursor = self.loops.get_cursor(_CURSOR)
-        for e in self.tracking.read_events(after_seq=cursor, types=["alert.firing"], limit=500):
-            rule, _, deployment = e.subject.partition("/")
-            for p in self.policies.values():
-                if p.deployment == deployment and any(fnmatch.fnmatchcase(rule, g)
-                                                      for g in p.trigger.alerts):
-                    latest = self.loops.list_loops(p.model, limit=1)
-                    if latest and latest[0].trigger.get("event_seq") == e.seq:
-                        continue  # a crash after creating the loop replays the event
-                    quiet = self._quiet(p, latest[0] if latest else None, e)
-                    if quiet:
-                        self.loops.audit(p.model, "ignored", quiet, {"event_seq": e.seq,
-                                         "alert": e.subject}, latest[0].loop_id)
-                        continue
-                    self.trigger(p.model, f"alert {e.subject}",
-                                 {"event_seq": e.seq, "alert": e.payload})
-            if not self.loops.move_cursor(_CURSOR, cursor, e.seq):
-                return  # another controller consumed it
-            cursor = e.seq
+        consume(self.tracking, self.loops.get_cursor(_CURSOR), ["alert.firing"],
+                self._on_alert, limit=500)
+
+    def _on_alert(self, e: Any, cursor: int) -> bool:
+        """Start a loop for each policy the alert concerns, then move the cursor (False:
+        another controller consumed it)."""
+        rule, _, deployment = e.subject.partition("/")
+        for p in self.policies.values():
+            if p.deployment == deployment and any(fnmatch.fnmatchcase(rule, g)
+                                                  for g in p.trigger.alerts):
+                latest = self.loops.list_loops(p.model, limit=1)
+                if latest and latest[0].trigger.get("event_seq") == e.seq:
+                    continue  # a crash after creating the loop replays the event
+                quiet = self._quiet(p, latest[0] if latest else None, e)
+                if quiet:
+                    self.loops.audit(p.model, "ignored", quiet, {"event_seq": e.seq,
+                                     "alert": e.subject}, latest[0].loop_id)
+                    continue
+                self.trigger(p.model, f"alert {e.subject}",
+                             {"event_seq": e.seq, "alert": e.payload})
+        return bool(self.loops.move_cursor(_CURSOR, cursor, e.seq))
 
     @staticmethod
     def _quiet(policy: Policy, latest: Loop | None, event: Any) -> str | None:
@@ -174,17 +177,13 @@ class Controller(Poller):
         return None
 
     def _schedules(self, now: int) -> None:
-        from loopml.pipelines.triggers import next_fire
-
         for p in self.policies.values():
             if not p.trigger.schedule:
                 continue
             name = f"schedule:{p.model}"
             due = self.loops.get_cursor(name)
-            if due == 0:
-                self.loops.move_cursor(name, 0, next_fire(p.trigger.schedule, now))
-            elif due <= now and self.loops.move_cursor(name, due,
-                                                       next_fire(p.trigger.schedule, now)):
+            fire, new = cron.step(p.trigger.schedule, due, now)
+            if new != due and self.loops.move_cursor(name, due, new) and fire:
                 self.trigger(p.model, f"schedule {p.trigger.schedule}", {"scheduled_for": due})
 
     # ---- the pass --------------------------------------------------------------------------

@@ -35,7 +35,7 @@ def run(
     fire alert rules (alert.firing / alert.resolved events)."""
     import yaml
 
-    from loopml.monitoring.monitor import MonitorSpec, alert_engine, run_monitor
+    from loopml.monitoring.monitor import MonitorSpec, alert_engine, run_monitor, webhook_consumer
 
     try:
         spec = MonitorSpec.from_dict(yaml.safe_load(config.read_text()))
@@ -45,6 +45,7 @@ def run(
     tracking, store = _stores(tracking_uri)
     try:
         engine = alert_engine(spec, tracking)
+        hooks = webhook_consumer(spec, tracking)  # created before the pass: it gets its alerts
     except LoopmlError as e:  # e.g. a webhook URL the SSRF guard refuses
         typer.echo(f"Error: {e.message}", err=True)
         raise typer.Exit(2) from None
@@ -54,6 +55,8 @@ def run(
         except LoopmlError as e:
             typer.echo(f"Error: {e.message}", err=True)
             raise typer.Exit(2) from None
+        if hooks is not None:
+            hooks.run_once()
         for r in new:
             shown = ", ".join(f"{k}={v:.4g}" for k, v in sorted(r.metrics.items()))
             typer.echo(f"{spec.name} window {r.window_start}: {shown}")

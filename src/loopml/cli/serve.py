@@ -24,7 +24,9 @@ def serve(
     no_onnx: bool = typer.Option(False, "--no-onnx", help="Use the native flavor even when the model has an ONNX flavor."),
     convert_onnx: bool = typer.Option(False, "--convert-onnx", help="Export models that have no ONNX flavor to ONNX at load, with the parity check (on a private copy); a model that fails it is served natively."),
     trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Allow pickle-based model files. Only for models you trust: unpickling runs code."),
-    inference_log: Path = typer.Option(None, help="Write the inference log (Parquet, by deployment and day) under this folder."),
+    inference_log: str = typer.Option(None, help="Write the inference log (Parquet, by deployment and day) under this folder or object-store URI (s3://bucket/prefix)."),
+    log_flush_ms: int = typer.Option(1000, min=1, help="Inference log: write waiting records to Parquet at least this often (ms). Acknowledged records are already in the write-ahead file (folder logs)."),
+    log_flush_records: int = typer.Option(5000, min=1, help="Inference log: write to Parquet as soon as this many records wait."),
     deployment: str = typer.Option("default", help="Deployment name recorded in the inference log for plain MODEL_URIs."),
     serve_deployment: list[str] = typer.Option(None, "--serve-deployment", help="Serve this deployment (repeatable): its routes, weights, shadow models and sticky header come from the store (`loopml deployments ...`) and changes apply live, without a restart. Clients call it as model <name>."),
     grace_seconds: float = typer.Option(30.0, min=0.0, help="On SIGTERM: how long in-flight requests may take to finish."),
@@ -60,8 +62,9 @@ def serve(
                                memory_cap_mb * 1024 * 1024, trust_pickle, not no_onnx,
                                convert_onnx and not no_onnx)
     opts = ServeOptions(host, port, grpc_port or None, lazy,
-                        str(inference_log) if inference_log else None, deployment,
-                        grace_seconds, deployments=tuple(serve_deployment or ()))
+                        inference_log or None, deployment,
+                        grace_seconds, deployments=tuple(serve_deployment or ()),
+                        log_flush_ms=log_flush_ms, log_flush_records=log_flush_records)
     served = [f"{n}={u}" for n, u in models.items()] + \
         [f"deployment {d}" for d in serve_deployment or []]
     typer.echo(f"loopml serve: {', '.join(served)} on "

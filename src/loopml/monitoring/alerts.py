@@ -5,15 +5,22 @@ subject (a deployment, a model alias) an alert moves ok -> firing -> resolved ->
 transition is published once (deduplicated), and observing a window again, or an older one,
 changes nothing (monitors may re-run a window).
 
+With a monitoring store, that state lives in the store (per monitor, rule and subject) and
+moves by compare-and-set, so any process continues it: a restarted server or the next
+``loopml monitor run`` does not fire again what is firing, and resolves what an earlier
+process fired. Without one (a bare engine in a test) it lives in memory.
+
 The trigger interface for the closed loop: every transition is appended to the metadata
 store's event log (``/api/loopml/v1/events``) as
 
     type    "alert.firing" | "alert.resolved"
     subject "<rule name>/<subject>"
     payload {"rule", "subject", "metric", "op", "threshold", "value", "window_end",
-             "for_windows", "labels"}
+             "for_windows", "labels", "monitor"}
 
 in the same place as model-registry events, so automation consumes one ordered stream.
+Webhooks are a consumer of that stream (``monitoring.webhooks.WebhookConsumer``), not a
+sink called from the monitor's thread.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from loopml.errors import InvalidParameterValue
+from loopml.store.monitoring_base import AlertState, MonitoringStore
 
 OPS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
@@ -65,6 +73,7 @@ class AlertEvent:
     window_end: int
     for_windows: int
     labels: dict[str, str]
+    monitor: str = ""
 
     def payload(self) -> dict[str, Any]:
         d = asdict(self)
@@ -72,55 +81,73 @@ class AlertEvent:
         return d
 
 
-@dataclass
-class _State:
-    streak: int = 0
-    firing: bool = False
-    last_window: int | None = None
-
-
 class AlertEngine:
-    """Feed it each window's metrics; it returns (and publishes) the transitions."""
+    """Feed it each window's metrics; it returns (and publishes) the transitions.
+
+    ``store`` and ``monitor``: keep the state in the monitoring store under that monitor's
+    name (see the module docstring); otherwise in this object."""
 
     def __init__(self, rules: Iterable[AlertRule],
-                 publish: Callable[[AlertEvent], None] | None = None) -> None:
+                 publish: Callable[[AlertEvent], None] | None = None,
+                 store: MonitoringStore | None = None, monitor: str = "") -> None:
         self.rules = list(rules)
         self.publish = publish
-        self._state: dict[tuple[str, str], _State] = {}
+        self.store = store
+        self.monitor = monitor
+        self._state: dict[tuple[str, str], AlertState] = {}
+
+    def _states(self) -> dict[tuple[str, str], AlertState]:
+        return self.store.alert_states(self.monitor) if self.store else self._state
+
+    def _save(self, key: tuple[str, str], old: AlertState | None, new: AlertState) -> bool:
+        if self.store is None:
+            self._state[key] = new
+            return True
+        return self.store.put_alert_state(self.monitor, key[0], key[1], old, new)
 
     def firing(self) -> list[tuple[str, str]]:
-        return sorted(k for k, s in self._state.items() if s.firing)
+        return sorted(k for k, s in self._states().items() if s.firing)
 
     def observe(self, subject: str, window_end: int, metrics: dict[str, float]) -> list[AlertEvent]:
         events: list[AlertEvent] = []
+        states = self._states()
         for rule in self.rules:
             if rule.metric not in metrics:
                 continue  # no data for this metric in this window: the state holds
-            st = self._state.setdefault((rule.name, subject), _State())
-            if st.last_window is not None and window_end <= st.last_window:
-                continue  # a window seen before (a re-run) or out of order: idempotent
-            st.last_window = window_end
-            value = float(metrics[rule.metric])
-            if rule.breached(value):
-                st.streak += 1
-                if not st.firing and st.streak >= rule.for_windows:
-                    st.firing = True
-                    events.append(self._event(FIRING, rule, subject, value, window_end))
-            else:
-                st.streak = 0
-                if st.firing:
-                    st.firing = False
-                    events.append(self._event(RESOLVED, rule, subject, value, window_end))
+            key = (rule.name, subject)
+            for _ in range(3):  # compare-and-set; a lost race re-reads the winner's state
+                old = states.get(key)
+                new, kind = self._next(rule, old or AlertState(), window_end,
+                                       float(metrics[rule.metric]))
+                if new is None:
+                    break  # a window seen before (a re-run) or out of order: idempotent
+                if self._save(key, old, new):
+                    if kind:
+                        events.append(self._event(kind, rule, subject,
+                                                  float(metrics[rule.metric]), window_end))
+                    break
+                states = self._states()
         if self.publish:
             for e in events:
                 self.publish(e)
         return events
 
     @staticmethod
-    def _event(kind: str, rule: AlertRule, subject: str, value: float,
+    def _next(rule: AlertRule, st: AlertState, window_end: int,
+              value: float) -> tuple[AlertState | None, str | None]:
+        """-> (the new state, or None to change nothing; the transition, if any)."""
+        if st.last_window is not None and window_end <= st.last_window:
+            return None, None
+        if rule.breached(value):
+            streak = st.streak + 1
+            fire = not st.firing and streak >= rule.for_windows
+            return AlertState(streak, st.firing or fire, window_end), FIRING if fire else None
+        return AlertState(0, False, window_end), RESOLVED if st.firing else None
+
+    def _event(self, kind: str, rule: AlertRule, subject: str, value: float,
                window_end: int) -> AlertEvent:
         return AlertEvent(kind, rule.name, subject, rule.metric, rule.op, rule.threshold, value,
-                          window_end, rule.for_windows, dict(rule.labels))
+                          window_end, rule.for_windows, dict(rule.labels), self.monitor)
 
 
 def store_publisher(store: Any) -> Callable[[AlertEvent], None]:
@@ -147,15 +174,5 @@ def notifier(publishers: list[Callable[[AlertEvent], None]]) -> Callable[[AlertE
                 p(e)
             except Exception:
                 log.exception("alert sink failed for %s", e.rule)
-
-    return publish
-
-
-def webhook_publisher(hook: Any) -> Callable[[AlertEvent], None]:
-    """Deliver each transition to a ``monitoring.webhooks.Webhook`` (signed, retried)."""
-    from loopml.monitoring.webhooks import deliver
-
-    def publish(e: AlertEvent) -> None:
-        deliver(hook, {"type": e.type, **e.payload()})
 
     return publish

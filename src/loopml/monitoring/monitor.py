@@ -18,14 +18,13 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 import pandas as pd
 
 from loopml.data import DataSchema, Profile, detect_drift, load_profile, load_schema, validate
+from loopml.inference_log import InferenceLogReader, features, outputs, per_request
 from loopml.monitoring.alerts import AlertEngine, AlertRule
 from loopml.store.monitoring_base import MonitoringStore, WindowResult
 
@@ -54,62 +53,6 @@ class MonitorSpec:
     def from_dict(cls, d: dict[str, Any]) -> MonitorSpec:
         rules = [AlertRule(**r) for r in d.pop("rules", []) or []]
         return cls(**d, rules=rules)
-
-
-def _written_ms(f: Path) -> int:
-    """The write time in a part file's name (part-<ms>-<id>.parquet); every row in the file
-    was recorded before it."""
-    try:
-        return int(f.name.split("-", 2)[1])
-    except (IndexError, ValueError):
-        return 1 << 62  # not our naming: always read it
-
-
-def read_log(log_dir: str, deployment: str, since_ms: int = 0) -> pd.DataFrame:
-    """The deployment's primary requests; with ``since_ms``, files written before then are
-    not read at all (the loop's canary checks poll this every pass)."""
-    import pyarrow.parquet as pq
-
-    part = Path(log_dir) / f"deployment={deployment}"
-    files = sorted(f for f in part.glob("date=*/part-*.parquet") if _written_ms(f) >= since_ms)
-    if not files:
-        return pd.DataFrame(columns=["request_id", "timestamp", "inputs", "outputs",
-                                     "latency_ms", "status", "role"])
-    frame = pd.concat([pq.read_table(f).to_pandas() for f in files], ignore_index=True)
-    if "role" in frame:
-        frame = frame[frame.role == "primary"]
-    frame["ts_ms"] = frame.timestamp.astype("int64") // 1000  # us -> ms
-    return frame.sort_values("ts_ms", ignore_index=True)
-
-
-def _features(inputs: pd.Series, names: list[str] | None) -> pd.DataFrame:
-    rows: list[list[Any]] = []
-    columns: list[str] | None = None
-    for raw in inputs:
-        v = orjson.loads(raw) if isinstance(raw, str | bytes) else raw
-        if v is None:
-            continue
-        if isinstance(v, dict):  # a DataFrame: {"columns", "data"}
-            columns = columns or v["columns"]
-            rows += v["data"]
-        else:
-            rows += v if v and isinstance(v[0], list) else [v]
-    if not rows:
-        return pd.DataFrame()
-    width = len(rows[0])
-    cols = columns or (names if names and len(names) == width else [f"f{i}" for i in range(width)])
-    return pd.DataFrame(rows, columns=cols)
-
-
-def _outputs(outputs: pd.Series) -> list[Any]:
-    out: list[Any] = []
-    for raw in outputs:
-        v = orjson.loads(raw) if isinstance(raw, str | bytes) else raw
-        if isinstance(v, list):
-            out += v
-        else:
-            out.append(v)
-    return out
 
 
 def _quality(task: str, preds: list[Any], labels: list[Any]) -> dict[str, float]:
@@ -165,7 +108,7 @@ def compute_window(spec: MonitorSpec, rows: pd.DataFrame, store: MonitoringStore
         metrics["latency.p50_ms"] = float(np.percentile(lat, 50))
         metrics["latency.p99_ms"] = float(np.percentile(lat, 99))
     names = list(reference.columns) if reference else None
-    feats = _features(ok.inputs, names)
+    feats = features(ok.inputs, names)
     if reference is not None and not feats.empty:
         report = detect_drift(reference, feats)
         metrics["drift.share_drifted"] = report.share_drifted
@@ -176,37 +119,38 @@ def compute_window(spec: MonitorSpec, rows: pd.DataFrame, store: MonitoringStore
         metrics["data.anomalies"] = float(len(anomalies))
         metrics["data.errors"] = float(sum(a.severity == "error" for a in anomalies))
         details["anomalies"] = [a.__dict__ for a in anomalies]
-    preds = _outputs(ok.outputs)
+    preds = outputs(ok.outputs)
     if predictions is not None and preds:
         pr = detect_drift(predictions, pd.DataFrame({next(iter(predictions.columns)): preds}))
         metrics["prediction.drift"] = float(pr.columns[0].statistic or 0.0)
         metrics["prediction.drifted"] = float(pr.columns[0].drifted)
     if spec.task and len(ok):
         labels = store.get_feedback(ok.request_id.tolist())
-        pairs = [(p, labels[r]) for r, p in zip(ok.request_id, _per_request(ok.outputs), strict=True)
+        pairs = [(p, labels[r]) for r, p in zip(ok.request_id, per_request(ok.outputs), strict=True)
                  if r in labels]
         metrics.update(_quality(spec.task, [p for p, _ in pairs], [y for _, y in pairs]))
     return {k: v for k, v in metrics.items() if not (isinstance(v, float) and math.isnan(v))}, details
 
 
-def _per_request(outputs: pd.Series) -> list[Any]:
-    """One prediction per request (the first row's, for single-row requests)."""
-    out = []
-    for raw in outputs:
-        v = orjson.loads(raw) if isinstance(raw, str | bytes) else raw
-        out.append(v[0] if isinstance(v, list) and v else v)
-    return out
-
-
 def alert_engine(spec: MonitorSpec, tracking: Any) -> AlertEngine:
-    """Rules of ``spec`` publishing to the event log, the log, and the spec's webhooks."""
-    from loopml.monitoring.alerts import notifier, store_publisher, webhook_publisher
-    from loopml.monitoring.webhooks import Webhook
+    """Rules of ``spec`` with their state in the store, publishing to the event log (and a
+    log line). The spec's webhooks are checked here (``InvalidParameterValue`` for a URL the
+    SSRF guard refuses) and served by ``webhook_consumer``, which reads those events."""
+    from loopml.monitoring.alerts import notifier, store_publisher
+    from loopml.monitoring.webhooks import parse_hooks
+    from loopml.store import get_monitoring_store
 
-    sinks = [store_publisher(tracking)]
-    for h in spec.webhooks:
-        sinks.append(webhook_publisher(Webhook(h["url"], h["secret"], h.get("allow", ()))))
-    return AlertEngine(spec.rules, notifier(sinks))
+    parse_hooks(spec.webhooks)
+    return AlertEngine(spec.rules, notifier([store_publisher(tracking)]),
+                       get_monitoring_store(tracking), spec.name)
+
+
+def webhook_consumer(spec: MonitorSpec, tracking: Any) -> Any:
+    """The event consumer that delivers ``spec``'s alerts to its webhooks, or None."""
+    from loopml.monitoring.webhooks import parse_hooks
+    from loopml.monitoring.webhooks import webhook_consumer as consumer
+
+    return consumer(tracking, spec.name, parse_hooks(spec.webhooks)) if spec.webhooks else None
 
 
 def follows_model(spec: MonitorSpec) -> bool:
@@ -245,8 +189,10 @@ def model_reference(spec: MonitorSpec, client: Any) -> tuple[str, Profile]:
 def run_monitor(spec: MonitorSpec, store: MonitoringStore, engine: AlertEngine | None = None,
                 now_ms: int | None = None, client: Any = None) -> list[WindowResult]:
     """Compute every closed window not computed yet; feed the alert rules; return the new
-    results in time order. ``client`` (a TrackingClient; default: the current one) resolves
-    a reference that follows a model; the window's details name the version compared to."""
+    results in time order. Reads the log incrementally: only records at or after the end of
+    the monitor's latest stored window (its cursor, in the store), and only files written
+    since then. ``client`` (a TrackingClient; default: the current one) resolves a reference
+    that follows a model; the window's details name the version compared to."""
     now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
     followed: str | None = None
     if follows_model(spec):
@@ -258,12 +204,15 @@ def run_monitor(spec: MonitorSpec, store: MonitoringStore, engine: AlertEngine |
     predictions = load_profile(spec.prediction_profile) if spec.prediction_profile else None
     schema = load_schema(spec.schema) if spec.schema else None
     engine = engine or AlertEngine(spec.rules)
-    done = store.computed_windows(spec.name)
+    cursor = store.last_window_end(spec.name)
+    done = {s for s in store.computed_windows(spec.name) if s >= cursor} if cursor else set()
+    rows = InferenceLogReader(spec.log_dir).read(spec.deployment, since_ms=cursor,
+                                                 since_us=cursor * 1000)
     new: list[WindowResult] = []
-    for start, end, rows in _windows(read_log(spec.log_dir, spec.deployment), spec, now_ms):
+    for start, end, window in _windows(rows, spec, now_ms):
         if start in done:
             continue
-        metrics, details = compute_window(spec, rows, store, reference, predictions, schema)
+        metrics, details = compute_window(spec, window, store, reference, predictions, schema)
         if followed:
             details["reference"] = followed
         result = WindowResult(spec.name, start, end, metrics, details)

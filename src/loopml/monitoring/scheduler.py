@@ -1,8 +1,10 @@
 """Run monitors on a schedule inside ``loopml server`` (``--monitors specs.yaml``).
 
-One daemon thread in the server's main process (not per worker, so alert state is not
-duplicated). Each pass computes whatever windows have closed since the last one; a failing
-monitor is logged and retried next pass, never stopping the others.
+One daemon thread in the server's main process computes, each pass, whatever windows have
+closed since the last one (alert state and read cursors are in the store, so a restart
+continues where the last process stopped); a failing monitor is logged and retried next
+pass, never stopping the others. Webhook deliveries run on their own threads, one event
+consumer per monitor with webhooks, so a slow receiver never delays a monitor.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import yaml
 
 from loopml._poller import Poller
 from loopml.monitoring.alerts import AlertEngine
-from loopml.monitoring.monitor import MonitorSpec, alert_engine, run_monitor
+from loopml.monitoring.monitor import MonitorSpec, alert_engine, run_monitor, webhook_consumer
 from loopml.store.monitoring_base import MonitoringStore
 
 log = logging.getLogger("loopml.monitoring")
@@ -42,8 +44,19 @@ class MonitorScheduler(Poller):
         self.store = store
         self.interval_s = interval_s
         self.engines: dict[str, AlertEngine] = {s.name: alert_engine(s, tracking) for s in specs}
+        self.webhooks = [c for c in (webhook_consumer(s, tracking) for s in specs) if c]
         super().__init__("monitors")
         self.passes = 0
+
+    def start(self) -> None:
+        super().start()
+        for c in self.webhooks:
+            c.start()
+
+    def stop(self) -> None:
+        for c in self.webhooks:
+            c.stop()
+        super().stop()
 
     def run_once(self) -> int:
         new = 0

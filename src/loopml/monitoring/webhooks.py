@@ -7,6 +7,9 @@ later with a fresh one). Receivers verify with ``verify_signature``.
 
 Failed deliveries (connection errors, 5xx, 429) are retried with exponential backoff and
 jitter; 4xx other than 429 are not retried. Every attempt re-runs the SSRF check.
+
+Deliveries are made by ``webhook_consumer``: a consumer of the event log's ``alert.*``
+events with its own cursor, not by the monitor that raised the alert.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from dataclasses import dataclass, field
 import httpx
 import orjson
 
+from loopml.entities import Event
 from loopml.errors import InvalidParameterValue
+from loopml.events import Consumer
 from loopml.monitoring.ssrf import check_url
 
 log = logging.getLogger("loopml.webhooks")
@@ -107,3 +112,32 @@ def deliver(hook: Webhook, payload: dict[str, object],
             sleep(delay)
     log.error("webhook %s failed after %d attempts: %s", hook.url, result.attempts, result.error)
     return result
+
+
+def parse_hooks(raw: Sequence[dict[str, object]]) -> list[Webhook]:
+    """A monitor spec's ``webhooks`` entries as checked ``Webhook``s (SSRF guard included):
+    raises ``InvalidParameterValue`` for a refused URL or a missing secret."""
+    out = []
+    for h in raw:
+        allow = h.get("allow") or ()
+        out.append(Webhook(str(h["url"]), str(h.get("secret") or ""),
+                           tuple(str(a) for a in allow)  # type: ignore[attr-defined]
+                           ))
+    return out
+
+
+def webhook_consumer(store: object, monitor: str, hooks: Sequence[Webhook],
+                     interval_s: float = 1.0) -> Consumer:
+    """Delivery of one monitor's alert transitions to its webhooks, as an event-log consumer
+    with its own cursor (``webhooks:<monitor>``): off the monitor's thread, continued by any
+    process after a restart, and a slow receiver delays only its own deliveries. A new
+    consumer starts at the present (the alert history is not replayed to a new hook)."""
+    from loopml.monitoring.alerts import FIRING, RESOLVED
+
+    def handle(e: Event) -> None:
+        if e.payload.get("monitor") != monitor:
+            return
+        for hook in hooks:
+            deliver(hook, {"type": e.type, **e.payload})
+
+    return Consumer(store, f"webhooks:{monitor}", [FIRING, RESOLVED], handle, interval_s)

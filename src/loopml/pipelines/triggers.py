@@ -21,35 +21,26 @@ import fnmatch
 import logging
 import time
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from loopml._poller import Poller
 from loopml.errors import InvalidParameterValue
+from loopml.events import consume, cron
+from loopml.events.cron import next_fire
 from loopml.store.pipelines_base import PENDING, PipelineRun, PipelineStore, Trigger
 
 log = logging.getLogger("loopml.pipelines")
 
 
-def next_fire(cron: str, after_ms: int) -> int:
-    from croniter import croniter
-
-    base = datetime.fromtimestamp(after_ms / 1000, UTC)
-    nxt = croniter(cron, base).get_next(datetime)
-    return int(nxt.timestamp() * 1000)
-
-
 def validate_trigger(t: Trigger) -> Trigger:
     """Check a trigger before it is stored; fill in the first marker."""
     if t.kind == "cron":
-        from croniter import croniter
-
-        cron = t.spec.get("cron")
-        if not isinstance(cron, str) or not croniter.is_valid(cron):
+        expr = t.spec.get("cron")
+        if not isinstance(expr, str) or not cron.is_valid(expr):
             raise InvalidParameterValue(
-                f"Trigger {t.name!r}: {cron!r} is not a cron expression; use five fields, "
+                f"Trigger {t.name!r}: {expr!r} is not a cron expression; use five fields, "
                 "e.g. '*/15 * * * *' (every 15 minutes) or '0 3 * * *' (03:00 UTC daily).")
-        marker = t.marker or next_fire(cron, int(time.time() * 1000))
+        marker = t.marker or next_fire(expr, int(time.time() * 1000))
     elif t.kind == "event":
         types = t.spec.get("types")
         if not isinstance(types, list) or not types or not all(isinstance(x, str) for x in types):
@@ -98,27 +89,30 @@ class TriggerRunner(Poller):
         return [r.run_id for r in fired]
 
     def _cron(self, t: Trigger, now: int) -> list[PipelineRun]:
-        if t.marker > now:
+        fire, new = cron.step(str(t.spec["cron"]), t.marker, now)
+        if not fire:
             return []
         rec = _pending(t, {"scheduled_for": t.marker})
-        new = next_fire(str(t.spec["cron"]), now)
         return [rec] if self.store.fire_trigger(t.name, t.marker, new, rec) else []
 
     def _events(self, t: Trigger) -> list[PipelineRun]:
+        """The trigger is an event-log consumer whose cursor is its marker: recording the
+        run and moving the marker are one transaction (``fire_trigger``)."""
         out: list[PipelineRun] = []
-        cursor = t.marker
         pattern = str(t.spec.get("subject") or "*")
-        for e in self.tracking.read_events(after_seq=cursor, types=list(t.spec["types"]),
-                                           limit=100):
-            match = fnmatch.fnmatchcase(e.subject, pattern)
+
+        def commit(e: Any, cursor: int) -> bool:
             event = {"seq": e.seq, "type": e.type, "subject": e.subject, "payload": e.payload,
                      "time": e.time}
-            rec = _pending(t, {"event": event}) if match else None
+            rec = _pending(t, {"event": event}) if fnmatch.fnmatchcase(e.subject, pattern) \
+                else None
             if not self.store.fire_trigger(t.name, cursor, e.seq, rec):
-                break  # another server consumed it; pick up from its cursor next pass
-            cursor = e.seq
+                return False  # another server consumed it; pick up from its cursor next pass
             if rec is not None:
                 out.append(rec)
+            return True
+
+        consume(self.tracking, t.marker, list(t.spec["types"]), commit)
         return out
 
     def _start(self, rec: PipelineRun) -> None:

@@ -29,10 +29,10 @@ from starlette.routing import BaseRoute
 
 from loopml._version import __version__
 from loopml.errors import LoopmlError
+from loopml.inference_log import InferenceLogWriter
 from loopml.server._permissions import Authenticator, Permission, PermissionedRoute
 from loopml.serving import codec
 from loopml.serving.batcher import Overloaded
-from loopml.serving.inference_log import InferenceLogger
 from loopml.serving.metrics import ServingMetrics
 from loopml.serving.repository import ModelRepository
 from loopml.serving.runtime import ServedModel
@@ -47,7 +47,7 @@ class ServingState:
     repo: ModelRepository
     metrics: ServingMetrics = field(default_factory=ServingMetrics)
     auth: Authenticator = field(default_factory=Authenticator)
-    logger: InferenceLogger | None = None
+    logger: InferenceLogWriter | None = None
     deployment: str = "default"
     draining: bool = False
     default_model: str | None = None

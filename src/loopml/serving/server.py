@@ -20,9 +20,9 @@ import uvicorn
 from starlette.applications import Starlette
 
 from loopml.entities import Deployment
+from loopml.inference_log import InferenceLogWriter
 from loopml.server._permissions import Authenticator
 from loopml.serving.app import ServingState, create_serving_app
-from loopml.serving.inference_log import InferenceLogger
 from loopml.serving.metrics import ServingMetrics
 from loopml.serving.repository import ModelRepository, ServingSettings
 from loopml.serving.traffic import DeploymentWatcher
@@ -36,12 +36,14 @@ class ServeOptions:
     port: int = 8080
     grpc_port: int | None = 8081
     lazy: bool = False
-    log_dir: str | None = None  # inference log root; None disables it
+    log_dir: str | None = None  # inference log root (folder or s3://); None disables it
     deployment: str = "default"
     grace_s: float = 30.0
     drain_delay_s: float = 1.0  # readiness is 503 this long before connections close
     deployments: tuple[str, ...] = ()  # deployment names to serve (specs from the store)
     poll_s: float = 1.0  # how often deployment specs are checked for a new revision
+    log_flush_ms: int = 1000  # inference log: compaction to Parquet at least this often (ms)
+    log_flush_records: int = 5000  # ... or as soon as this many records wait
 
 
 def model_names(uris: list[str]) -> dict[str, str]:
@@ -71,7 +73,9 @@ def build_app(models: dict[str, str], settings: ServingSettings, opts: ServeOpti
     default ``fetch``, a ``deployment.status`` event in that store)."""
     metrics = ServingMetrics()
     repo = ModelRepository(models, settings, on_batch=metrics.on_batch)
-    logger = InferenceLogger(opts.log_dir, on_drop=lambda n: metrics.log_dropped.inc(n)) \
+    logger = InferenceLogWriter(opts.log_dir, flush_ms=opts.log_flush_ms,
+                                flush_records=opts.log_flush_records,
+                                on_drop=lambda n: metrics.log_dropped.inc(n)) \
         if opts.log_dir else None
     state = ServingState(repo, metrics, auth or Authenticator(), logger, opts.deployment,
                          default_model=next(iter(models), None) or

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,15 +27,35 @@ def normalise_uri(uri: str) -> str:
     )
 
 
-def _sqlite_on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+#: SQLite durability levels a store may run with (``PRAGMA synchronous``), and what each
+#: keeps. FULL is the default: a commit is on disk when it returns, so an acknowledged write
+#: survives a power loss too; NORMAL (in WAL mode) survives a killed process but can lose the
+#: last commits on a power loss or OS crash, for fewer fsyncs.
+SYNCHRONOUS_LEVELS = ("FULL", "NORMAL", "EXTRA")
+SYNCHRONOUS_ENV = "LOOPML_SQLITE_SYNCHRONOUS"
+
+
+def sqlite_synchronous(value: str | None = None) -> str:
+    """The SQLite durability level: ``value``, else ``$LOOPML_SQLITE_SYNCHRONOUS``, else
+    FULL. Raises ``InvalidParameterValue`` for anything but FULL, NORMAL or EXTRA."""
+    level = (value if value is not None else os.environ.get(SYNCHRONOUS_ENV) or "FULL").upper()
+    if level not in SYNCHRONOUS_LEVELS:
+        raise InvalidParameterValue(
+            f"{SYNCHRONOUS_ENV}={level!r} is not a SQLite durability level; use FULL (the "
+            "default: commits survive a power loss) or NORMAL (survives a killed process, "
+            "not a power loss; fewer fsyncs).")
+    return level
+
+
+def _sqlite_on_connect(synchronous: str, dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
     # isolation_level=None hands transaction control to our explicit BEGIN below, which is
     # what lets writers take the write lock up front (BEGIN IMMEDIATE) instead of failing with
     # "database is locked" when they upgrade a read transaction mid-way.
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
-    # NORMAL in WAL mode survives a killed process (only an OS crash can lose the last commits).
-    cur.execute("PRAGMA synchronous=NORMAL")
+    # FULL: what a commit acknowledged survives a power loss (see SYNCHRONOUS_LEVELS).
+    cur.execute(f"PRAGMA synchronous={synchronous}")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
@@ -47,14 +69,17 @@ def _sqlite_on_begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_engine(uri: str) -> Engine:
+def create_engine(uri: str, synchronous: str | None = None) -> Engine:
+    """An engine for ``uri``; SQLite connections run at ``sqlite_synchronous(synchronous)``."""
     uri = normalise_uri(uri)
     if uri.startswith("sqlite"):
+        level = sqlite_synchronous(synchronous)  # a typo fails here, before any connection
         path = sa.engine.make_url(uri).database
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(uri, connect_args={"timeout": 30, "check_same_thread": False})
-        sa.event.listen(engine, "connect", _sqlite_on_connect)
+        sa.event.listen(engine, "connect",
+                        functools.partial(_sqlite_on_connect, level))
         sa.event.listen(engine, "begin", _sqlite_on_begin)
         return engine
     return sa.create_engine(uri, pool_size=10, max_overflow=20, pool_pre_ping=True)

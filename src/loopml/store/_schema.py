@@ -485,3 +485,22 @@ consumer_cursors = sa.Table(
 )
 
 LOOP_TABLES = [loops, loop_active, loop_audit, consumer_cursors]
+
+# ---- alert state (migration 0008) ---------------------------------------------------------
+
+# Where each alert rule stands per monitor and subject, so any process (a restarted server,
+# the next `loopml monitor run`) continues it: it neither fires again what is firing nor
+# forgets to resolve it. Moved by compare-and-set on last_window.
+alert_states = sa.Table(
+    "alert_states",
+    metadata,
+    sa.Column("monitor", sa.String(256), primary_key=True),
+    sa.Column("rule", sa.String(256), primary_key=True),
+    sa.Column("subject", sa.String(500), primary_key=True),
+    sa.Column("streak", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("firing", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("last_window", sa.BigInteger, nullable=True),  # ms: the last window observed
+    sa.Column("updated_time", sa.BigInteger, nullable=False),
+)
+
+ALERT_TABLES = [alert_states]

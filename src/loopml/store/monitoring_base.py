@@ -1,4 +1,5 @@
-"""The monitoring store: ground-truth feedback and per-window monitor results.
+"""The monitoring store: ground-truth feedback, per-window monitor results, and the state of
+each monitor's alert rules (so a restarted process continues it).
 
 Backends: ``monitoring_sql.py`` (the tracking database) and ``monitoring_rest.py``.
 """
@@ -26,6 +27,19 @@ class WindowResult:
     def to_dict(self) -> dict[str, Any]:
         return {"monitor": self.monitor, "window_start": self.window_start,
                 "window_end": self.window_end, "metrics": self.metrics, "details": self.details}
+
+
+@dataclass(frozen=True)
+class AlertState:
+    """Where one rule stands for one subject: consecutive breaching windows, whether it is
+    firing, and the end (ms) of the last window observed (None: never observed)."""
+
+    streak: int = 0
+    firing: bool = False
+    last_window: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"streak": self.streak, "firing": self.firing, "last_window": self.last_window}
 
 
 def validate_feedback(items: Sequence[tuple[str, Any]]) -> None:
@@ -62,3 +76,18 @@ class MonitoringStore(abc.ABC):
 
     @abc.abstractmethod
     def computed_windows(self, monitor: str) -> set[int]: ...
+
+    @abc.abstractmethod
+    def last_window_end(self, monitor: str) -> int:
+        """The end (ms) of the monitor's latest stored window, 0 if none: the monitor's
+        read cursor (nothing before it is read again)."""
+
+    @abc.abstractmethod
+    def alert_states(self, monitor: str) -> dict[tuple[str, str], AlertState]:
+        """The monitor's alert states by (rule, subject)."""
+
+    @abc.abstractmethod
+    def put_alert_state(self, monitor: str, rule: str, subject: str, expected: AlertState | None,
+                        new: AlertState) -> bool:
+        """Compare-and-set: store ``new`` if the stored state is still ``expected`` (None:
+        no row yet). False, and nothing written, when another process moved it first."""

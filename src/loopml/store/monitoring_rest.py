@@ -1,11 +1,11 @@
-"""Feedback and monitor results over a loopml server's ``/api/loopml/v1`` API."""
+"""Feedback, monitor results and alert states over a loopml server's ``/api/loopml/v1`` API."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from loopml.store.monitoring_base import MonitoringStore, WindowResult
+from loopml.store.monitoring_base import AlertState, MonitoringStore, WindowResult
 from loopml.store.rest import RestStore
 
 _API = "/api/loopml/v1"
@@ -39,3 +39,17 @@ class RestMonitoringStore(MonitoringStore):
 
     def computed_windows(self, monitor: str) -> set[int]:
         return {r.window_start for r in self.results(monitor)}
+
+    def last_window_end(self, monitor: str) -> int:
+        return int(self._rest._call("GET", f"{_API}/monitors/{monitor}/cursor", {})["window_end"])
+
+    def alert_states(self, monitor: str) -> dict[tuple[str, str], AlertState]:
+        d = self._rest._call("GET", f"{_API}/monitors/{monitor}/alerts", {})
+        return {(a["rule"], a["subject"]): AlertState(a["streak"], a["firing"], a["last_window"])
+                for a in d["alerts"]}
+
+    def put_alert_state(self, monitor: str, rule: str, subject: str, expected: AlertState | None,
+                        new: AlertState) -> bool:
+        body = {"rule": rule, "subject": subject, "state": new.to_dict(),
+                "expected": expected.to_dict() if expected is not None else None}
+        return bool(self._rest._call("POST", f"{_API}/monitors/{monitor}/alerts", body)["stored"])

@@ -1,4 +1,5 @@
-"""Feedback and monitor results in the tracking database (migration 0004)."""
+"""Feedback and monitor results (migration 0004) and alert states (0008) in the tracking
+database."""
 
 from __future__ import annotations
 
@@ -12,9 +13,14 @@ from sqlalchemy.engine import Engine
 from loopml.store import _schema as t
 from loopml.store._sql_base import SqlBase
 from loopml.store._sql_util import now_ms
-from loopml.store.monitoring_base import MonitoringStore, WindowResult, validate_feedback
+from loopml.store.monitoring_base import (
+    AlertState,
+    MonitoringStore,
+    WindowResult,
+    validate_feedback,
+)
 
-_F, _M = t.feedback.c, t.monitor_results.c
+_F, _M, _S = t.feedback.c, t.monitor_results.c, t.alert_states.c
 
 
 class SqlMonitoringStore(SqlBase, MonitoringStore):
@@ -70,3 +76,34 @@ class SqlMonitoringStore(SqlBase, MonitoringStore):
         with self._read() as conn:
             return {int(r[0]) for r in conn.execute(
                 sa.select(_M.window_start).where(_M.monitor == monitor))}
+
+    def last_window_end(self, monitor: str) -> int:
+        with self._read() as conn:
+            v = conn.execute(sa.select(sa.func.max(_M.window_end)).where(
+                _M.monitor == monitor)).scalar()
+        return int(v or 0)
+
+    def alert_states(self, monitor: str) -> dict[tuple[str, str], AlertState]:
+        with self._read() as conn:
+            rows = conn.execute(sa.select(t.alert_states).where(_S.monitor == monitor)).all()
+        return {(r.rule, r.subject): AlertState(int(r.streak), bool(r.firing),
+                                                None if r.last_window is None
+                                                else int(r.last_window)) for r in rows}
+
+    def put_alert_state(self, monitor: str, rule: str, subject: str, expected: AlertState | None,
+                        new: AlertState) -> bool:
+        values = {"streak": new.streak, "firing": new.firing, "last_window": new.last_window,
+                  "updated_time": now_ms()}
+        key = (_S.monitor == monitor, _S.rule == rule, _S.subject == subject)
+        with self._tx() as conn:
+            if expected is None:
+                if conn.execute(sa.select(_S.streak).where(*key)).first() is not None:
+                    return False
+                conn.execute(sa.insert(t.alert_states).values(
+                    monitor=monitor, rule=rule, subject=subject, **values))
+                return True
+            same = (_S.last_window.is_(None) if expected.last_window is None
+                    else _S.last_window == expected.last_window)
+            return bool(conn.execute(sa.update(t.alert_states).where(
+                *key, same, _S.streak == expected.streak, _S.firing == expected.firing)
+                .values(**values)).rowcount == 1)

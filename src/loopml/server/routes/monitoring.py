@@ -1,4 +1,5 @@
-"""Ground truth (``POST /api/loopml/v1/feedback``) and monitor results as time series."""
+"""Ground truth (``POST /api/loopml/v1/feedback``), monitor results as time series, and the
+monitors' alert states and read cursors (what lets any process continue a monitor)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from loopml.server._http import Body
 from loopml.server._permissions import Permission as P
 from loopml.server._permissions import PermissionedRoute
 from loopml.server.services import Services
-from loopml.store.monitoring_base import WindowResult
+from loopml.store.monitoring_base import AlertState, WindowResult
 
 _PREFIX = ("/api/loopml/v1",)
 
@@ -44,7 +45,30 @@ def routes(s: Services) -> list[PermissionedRoute]:
                          b.int_or("window_end", 0), metrics, b.data.get("details") or {})
         return {"stored": store.put_result(r)}
 
+    def cursor(b: Body) -> dict[str, Any]:
+        return {"window_end": store.last_window_end(b.req_text("name"))}
+
+    def alerts(b: Body) -> dict[str, Any]:
+        return {"alerts": [{"rule": r, "subject": subj, **st.to_dict()} for (r, subj), st
+                           in sorted(store.alert_states(b.req_text("name")).items())]}
+
+    def state_of(b: Body, name: str) -> AlertState:
+        raw = b.data.get(name)
+        if not isinstance(raw, dict):
+            raise invalid_param(name, b.where, "an object {streak, firing, last_window}", raw)
+        sb = Body(raw, f"{b.where}.{name}")
+        return AlertState(sb.int_or("streak", 0), sb.flag("firing"), sb.integer("last_window"))
+
+    def put_alert(b: Body) -> dict[str, Any]:
+        expected = None if b.data.get("expected") is None else state_of(b, "expected")
+        return {"stored": store.put_alert_state(b.req_text("name"), b.req_text("rule"),
+                                                b.req_text("subject"), expected,
+                                                state_of(b, "state"))}
+
     return [
+        *api(s, "/monitors/{name}/cursor", "GET", P.READ, cursor, _PREFIX),
+        *api(s, "/monitors/{name}/alerts", "GET", P.READ, alerts, _PREFIX),
+        *api(s, "/monitors/{name}/alerts", "POST", P.WRITE, put_alert, _PREFIX),
         *api(s, "/feedback", "POST", P.WRITE, feedback, _PREFIX),
         *api(s, "/feedback/get", "POST", P.READ, get_feedback, _PREFIX),
         *api(s, "/monitors/{name}/results", "GET", P.READ, results, _PREFIX),

@@ -4,11 +4,14 @@ Revision ID: 0003
 Revises: 0002
 """
 
+# Frozen DDL: this revision states its own tables and never reads loopml.store._schema,
+# so a later change to the live schema (a new revision with ALTERs) cannot rewrite it.
+
+
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import op
-
-from loopml.store._schema import DEPLOYMENT_TABLES, metadata
 
 revision = "0003"
 down_revision = "0002"
@@ -17,8 +20,16 @@ depends_on = None
 
 
 def upgrade() -> None:
-    metadata.create_all(op.get_bind(), tables=DEPLOYMENT_TABLES)
+    op.create_table('deployments',
+    sa.Column('name', sa.String(length=256), nullable=False),
+    sa.Column('spec', sa.Text(), nullable=False),
+    sa.Column('revision', sa.Integer(), server_default='1', nullable=False),
+    sa.Column('creation_time', sa.BigInteger(), nullable=False),
+    sa.Column('last_updated_time', sa.BigInteger(), nullable=False),
+    sa.Column('workspace', sa.String(length=255), server_default='default', nullable=False),
+    sa.PrimaryKeyConstraint('name')
+    )
 
 
 def downgrade() -> None:
-    metadata.drop_all(op.get_bind(), tables=DEPLOYMENT_TABLES)
+    op.drop_table('deployments')
