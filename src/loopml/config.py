@@ -1,52 +1,134 @@
-"""Settings read from environment variables; CLI flags override them.
+"""Settings: one object, read in one place, used by every entry point (the CLI, the
+tracking client and fluent API, the server, ``loopml serve``).
 
-Embedded defaults need nothing: metadata in SQLite and artifacts in a folder, both under
-``LOOPML_HOME`` (default ``./.loopml``).
+Each setting comes from, highest first: a CLI flag, the environment (``LOOPML_<NAME>``),
+the settings file (YAML; ``--config FILE`` or ``LOOPML_CONFIG``), the default. Embedded
+defaults need nothing: metadata in SQLite and artifacts in a folder, both under
+``LOOPML_HOME`` (default ``./.loopml``). The table of settings is in
+docs/configuration.md; a test checks that every field here is documented there.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from loopml.errors import InvalidConfig
+
+ENV_PREFIX = "LOOPML_"
+ENV_CONFIG = "LOOPML_CONFIG"
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    """The settings file: ``config_file`` given to :func:`load_settings` (the ``--config``
+    flag), else ``LOOPML_CONFIG``. A missing file or a syntax error is an InvalidConfig."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: str | None) -> None:
+        super().__init__(settings_cls)
+        self.path = path
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ returns the whole mapping
+
+    def __call__(self) -> dict[str, Any]:
+        if not self.path:
+            return {}
+        from loopml._config import read_yaml
+
+        raw = read_yaml(self.path)
+        if raw is None:
+            return {}
+        if not isinstance(raw, dict):
+            raise InvalidConfig(f"{self.path}: expected a mapping of settings, got "
+                                f"{type(raw).__name__}")
+        return raw
+
+
+class Settings(BaseSettings):
+    """Every loopml setting. Field ``x`` is the flag ``--x`` (where a command has it), the
+    variable ``LOOPML_X`` and the key ``x`` of the settings file."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    home: Path = Field(Path(".loopml"), description="Folder of the embedded store.")
+    tracking_uri: str | None = Field(None, description="Where clients and commands track: "
+                                     "http(s)://server, sqlite:///file, postgresql://...")
+    tracking_token: str | None = Field(None, description="Bearer token sent to a server.")
+    backend_store_uri: str | None = Field(None, description="The server's metadata store.")
+    artifacts_destination: str | None = Field(None, description="The server's artifact root.")
+    auth_token: str | None = Field(None, description="Bearer token the server requires.")
+    auth_username: str | None = Field(None, description="Basic-auth user the server requires.")
+    auth_password: str | None = Field(None, description="Basic-auth password.")
+    registry_allowed_sources: str = Field("", description="Comma-separated extra artifact "
+                                          "locations registered versions may point at.")
+    debug: bool = Field(False, description="CLI errors show their traceback.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        import os
+
+        kwargs = getattr(init_settings, "init_kwargs", {})
+        path = kwargs.pop("config_file", None) or os.environ.get(ENV_CONFIG) or None
+        return init_settings, env_settings, _FileSource(settings_cls, path)
+
+    @property
+    def resolved_home(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def backend_uri(self) -> str:
+        """``backend_store_uri``, else SQLite under ``home``."""
+        return self.backend_store_uri or f"sqlite:///{self.resolved_home / 'loopml.db'}"
+
+    @property
+    def artifact_root(self) -> str:
+        """``artifacts_destination``, else ``home``/artifacts."""
+        return self.artifacts_destination or str(self.resolved_home / "artifacts")
+
+    @property
+    def basic_auth(self) -> tuple[str, str] | None:
+        if self.auth_username and self.auth_password:
+            return self.auth_username, self.auth_password
+        return None
+
+
+def load_settings(config_file: str | Path | None = None, **flags: Any) -> Settings:
+    """The settings, from ``flags`` (None means "not given"), the environment, the file
+    (``config_file``, else ``LOOPML_CONFIG``) and the defaults, in that order. Raises
+    ``InvalidConfig`` naming the setting and its sources."""
+    given = {k: v for k, v in flags.items() if v is not None}
+    if config_file is not None:
+        given["config_file"] = str(config_file)
+    try:
+        return Settings(**given)
+    except ValidationError as e:
+        import os
+
+        from loopml._config import format_errors
+
+        src = config_file or os.environ.get(ENV_CONFIG)
+        where = f"settings (flags, {ENV_PREFIX}* variables" + (f", {src})" if src else ")")
+        raise InvalidConfig(format_errors(e, where, Settings)) from None
 
 
 def loopml_home() -> Path:
-    return Path(os.environ.get("LOOPML_HOME", ".loopml")).resolve()
+    return load_settings().resolved_home
 
 
 def default_backend_uri() -> str:
-    return f"sqlite:///{loopml_home() / 'loopml.db'}"
+    return load_settings().backend_uri
 
 
 def default_artifact_root() -> str:
-    return str(loopml_home() / "artifacts")
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Server and client settings. ``from_env`` is the single place env vars are read."""
-
-    home: Path = field(default_factory=loopml_home)
-    backend_store_uri: str = field(default_factory=default_backend_uri)
-    artifacts_destination: str = field(default_factory=default_artifact_root)
-    tracking_uri: str | None = None
-    auth_token: str | None = None
-    basic_auth: tuple[str, str] | None = None
-    max_body_bytes: int = 64 * 1024 * 1024
-
-    @classmethod
-    def from_env(cls) -> Settings:
-        basic = None
-        user, pwd = os.environ.get("LOOPML_AUTH_USERNAME"), os.environ.get("LOOPML_AUTH_PASSWORD")
-        if user and pwd:
-            basic = (user, pwd)
-        return cls(
-            backend_store_uri=os.environ.get("LOOPML_BACKEND_STORE_URI", default_backend_uri()),
-            artifacts_destination=os.environ.get(
-                "LOOPML_ARTIFACTS_DESTINATION", default_artifact_root()
-            ),
-            tracking_uri=os.environ.get("LOOPML_TRACKING_URI") or None,
-            auth_token=os.environ.get("LOOPML_AUTH_TOKEN") or None,
-            basic_auth=basic,
-        )
+    return load_settings().artifact_root

@@ -35,6 +35,13 @@ class InvalidParameterValue(LoopmlError):
     error_code = "INVALID_PARAMETER_VALUE"
 
 
+class InvalidConfig(InvalidParameterValue):
+    """A configuration file, flag or body that fails validation. The message names the
+    source (a file, a flag, a request), the key path and what was expected, e.g.
+    ``monitors.yaml: monitors[0].rules[1].metric: unknown metric 'drift.shared_drifted';
+    did you mean 'drift.share_drifted'?``. A 400 on the wire; exit 2 in the CLI."""
+
+
 class BadRequest(LoopmlError):
     error_code = "BAD_REQUEST"
 

@@ -117,13 +117,14 @@ def test_dry_run_changes_nothing(world: World) -> None:
 
 
 @pytest.mark.parametrize("over,match", [
-    ({"model": ""}, "missing"),
-    ({"retrain": {"pipeline": "nocolon"}}, "module:attr"),
-    ({"evaluate": {"metric": "auc"}}, "evaluate.metric must be one of"),
-    ({"canary": {"weight": 100}}, "between 0 and 100"),
-    ({"canary": {"wieght": 10}}, "Unknown key"),
-    ({"trigger": {"schedule": "daily"}}, "not a cron expression"),
-    ({"colour": "red"}, "Unknown key"),
+    ({"model": ""}, "model: must not be empty"),
+    ({"retrain": {"pipeline": "nocolon"}}, "retrain.pipeline: 'nocolon' is not module:attr"),
+    ({"evaluate": {"metric": "auc"}}, "evaluate.metric: 'auc' is not valid"),
+    ({"canary": {"weight": 100}}, "canary.weight: must be between 0 and 100"),
+    ({"canary": {"wieght": 10}}, "canary.wieght: unknown key; did you mean 'weight'"),
+    ({"trigger": {"schedule": "daily"}}, "trigger.schedule: 'daily' is not a cron expression"),
+    ({"colour": "red"}, "colour: unknown key"),
+    ({"trigger": {"alerts": "drift*"}}, r"trigger.alerts: expected a list, got 'drift\*'"),
 ])
 def test_bad_policies(world: World, over: dict, match: str) -> None:  # type: ignore[type-arg]
     with pytest.raises(InvalidParameterValue, match=match):

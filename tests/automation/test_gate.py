@@ -82,7 +82,7 @@ def test_paired_bootstrap_interval() -> None:
 @pytest.mark.parametrize("gate,match", [
     ({"recent": {"min_rows": 10, "min_gain": 1}}, "gate.recent"),
     ({"confidence": 1.5}, "confidence"),
-    ({"holdout": 3}, "must be a mapping"),
+    ({"holdout": 3}, "gate.holdout: expected a mapping"),
 ])
 def test_bad_gate_settings_are_refused(gate: dict, match: str) -> None:  # type: ignore[type-arg]
     with pytest.raises(InvalidParameterValue, match=match):

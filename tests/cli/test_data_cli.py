@@ -55,7 +55,7 @@ def test_drift_from_profile(files) -> None:
 
 def test_bad_inputs(files) -> None:
     empty = _run(["drift", "-r", str(files["empty"]), "-c", str(files["cur"])])
-    assert empty.returncode == 0 and "skipped" in empty.stdout
+    assert empty.returncode == 2 and "no rows" in empty.stderr  # an error, not "no drift"
     wrong = _run(["drift", "-r", str(files["ref"]), "-c", str(files["cur"]), "--test", "nope"])
     assert wrong.returncode == 2 and "Unknown drift test" in wrong.stderr
     missing = _run(["drift", "-r", str(files["ref"]), "-c", str(files["dir"] / "no.csv")])

@@ -39,15 +39,15 @@ def rest_store(live_server):  # type: ignore[no-untyped-def]
 def test_store_contract(backend: str, request) -> None:
     tracking, store = request.getfixturevalue(backend)
     name = f"fraud-{backend.split('_')[0]}"
-    d = store.create_deployment(name, [TrafficRoute("models:/fraud/3", 90),
-                                       TrafficRoute("models:/fraud/4", 10)],
-                                ["models:/fraud/5"], "x-user-id")
-    assert d.revision == 1 and d.sticky_header == "x-user-id" and d.shadow == ("models:/fraud/5",)
+    d = store.create_deployment(name, [TrafficRoute("runs:/r3/model", 90),
+                                       TrafficRoute("runs:/r4/model", 10)],
+                                ["runs:/r5/model"], "x-user-id")
+    assert d.revision == 1 and d.sticky_header == "x-user-id" and d.shadow == ("runs:/r5/model",)
     with pytest.raises(ResourceAlreadyExists):
-        store.create_deployment(name, [TrafficRoute("models:/fraud/3", 1)])
-    d2 = store.update_deployment(name, routes=[TrafficRoute("models:/fraud/4", 100)])
-    assert d2.revision == 2 and d2.routes == (TrafficRoute("models:/fraud/4", 100.0),)
-    assert d2.shadow == ("models:/fraud/5",)  # untouched parts stay
+        store.create_deployment(name, [TrafficRoute("runs:/r3/model", 100)])
+    d2 = store.update_deployment(name, routes=[TrafficRoute("runs:/r4/model", 100)])
+    assert d2.revision == 2 and d2.routes == (TrafficRoute("runs:/r4/model", 100.0),)
+    assert d2.shadow == ("runs:/r5/model",)  # untouched parts stay
     assert store.update_deployment(name, shadow=[]).shadow == ()
     assert name in [x.name for x in store.list_deployments()]
     for bad in ([], [TrafficRoute("models:/a/1", -1)], [TrafficRoute("models:/a/1", 0)],

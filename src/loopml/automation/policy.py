@@ -19,8 +19,8 @@
       metric: f1                     # accuracy | f1 | roc_auc | mae | rmse
       recent_seconds: 3600           # also score both on labelled traffic of this window
       recent_count: 400              # ... at most the newest N labelled requests of it
-      labels_deadline_seconds: 120   # wait this long for gate.recent.min_rows labels
       recent_holdout_percent: 30     # that % of traffic is scored, never retrained on
+      labels_deadline_seconds: 120   # wait this long for gate.recent.min_rows labels
     gate:
       min: {f1: 0.6}                 # absolute floors on the challenger (holdout)
       min_improvement: 0.01          # default improvement on every split not listed below
@@ -46,66 +46,84 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-import yaml
+from pydantic import field_validator, model_validator
 
-from loopml.errors import InvalidParameterValue
+from loopml._config import config_model, load_file, not_empty, unknown, validate
+from loopml.errors import InvalidConfig
 
 METRICS = {"accuracy": "max", "f1": "max", "roc_auc": "max", "mae": "min", "rmse": "min"}
+Metric = Literal["accuracy", "f1", "roc_auc", "mae", "rmse"]
 
 
 def higher_is_better(metric: str) -> bool:
     return METRICS.get(metric) == "max"
 
 
-def _sub(cls: Any, raw: Any, where: str) -> Any:
-    if raw is None:
-        return cls()
-    if not isinstance(raw, dict):
-        raise InvalidParameterValue(f"Policy {where} must be a mapping, got {raw!r}.")
-    known = set(cls.__dataclass_fields__)
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise InvalidParameterValue(
-            f"Unknown key(s) {unknown} in policy {where}; allowed: {sorted(known)}.")
-    return cls(**raw)
+def _cron(v: str | None) -> str | None:
+    from croniter import croniter
+
+    if v is not None and not croniter.is_valid(v):
+        raise ValueError(f"{v!r} is not a cron expression; use five fields, e.g. '0 3 * * 0'")
+    return v
 
 
-def _gate(raw: Any) -> Gate:
-    g: Gate = _sub(Gate, raw, "gate")
-    splits = {k: _sub(SplitRule, getattr(g, k), f"gate.{k}")
-              for k in ("holdout", "recent") if getattr(g, k) is not None}
-    if g.confidence is not None and not 0 < g.confidence < 1:
-        raise InvalidParameterValue(f"Policy gate.confidence must be in (0, 1), got "
-                                    f"{g.confidence!r}.")
-    return replace(g, **splits) if splits else g
-
-
-@dataclass(frozen=True)
+@config_model(frozen=True)
 class Trigger:
+    """What starts a loop besides ``loopml loop run``: alert rule names (globs, always a
+    list) and a cron schedule (UTC)."""
+
     alerts: list[str] = field(default_factory=list)
     schedule: str | None = None
     # Alerts within this many seconds of a loop's trigger belong to the same episode (drift
     # and quality alerts of one shift): merged into that loop, not started again.
     merge_seconds: float = 60.0
 
+    _schedule = field_validator("schedule")(_cron)
 
-@dataclass(frozen=True)
+
+@config_model(frozen=True)
 class Retrain:
-    pipeline: str = ""
+    """The pipeline (``module:attr``) that trains the challenger; ``output_step`` returns
+    ``{"model_uri": ...}``."""
+
+    pipeline: str
     output_step: str = "register"
     params: dict[str, Any] = field(default_factory=dict)
     executor: str = "inprocess"
 
+    @field_validator("pipeline")
+    @classmethod
+    def _ref(cls, v: str) -> str:
+        module, sep, attr = v.partition(":")
+        if not sep or not module or not attr:
+            raise ValueError(f"{v!r} is not module:attr of a @pipeline, e.g. flows:retrain")
+        return v
 
-@dataclass(frozen=True)
+    @field_validator("executor")
+    @classmethod
+    def _executor(cls, v: str) -> str:
+        from loopml.errors import LoopmlError
+        from loopml.pipelines.executors import parse_spec
+
+        try:
+            parse_spec(v)
+        except LoopmlError as e:
+            raise ValueError(e.message) from None
+        return v
+
+
+@config_model(frozen=True)
 class Evaluate:
+    """How challenger and champion are scored: a holdout file and/or recent labelled
+    traffic, on one primary ``metric``."""
+
     holdout: str | None = None
     label: str = "label"
-    metric: str = "accuracy"
+    metric: Metric = "accuracy"
     recent_seconds: int | None = 3600
     recent_count: int | None = None  # the newest N labelled requests of that window
     # Labels arrive late: wait up to this long in EVALUATING for gate.recent.min_rows of
@@ -116,7 +134,7 @@ class Evaluate:
     recent_holdout_percent: int = 0
 
 
-@dataclass(frozen=True)
+@config_model(frozen=True)
 class SplitRule:
     """What one evaluation split (``holdout`` or ``recent``) must show. ``min_improvement``
     (challenger minus champion, in the metric's better direction; None: the gate's default)
@@ -128,8 +146,10 @@ class SplitRule:
     min_rows: int = 0
 
 
-@dataclass(frozen=True)
+@config_model(frozen=True)
 class Gate:
+    """What a challenger must pass before its canary."""
+
     min: dict[str, float] = field(default_factory=dict)
     min_improvement: float = 0.0  # the default for a split without its own rule
     require_validation: bool = True
@@ -139,6 +159,13 @@ class Gate:
     confidence: float | None = None  # e.g. 0.9: the bootstrap interval's lower bound counts
     allow_ties: bool = False
 
+    @field_validator("confidence")
+    @classmethod
+    def _confidence(cls, v: float | None) -> float | None:
+        if v is not None and not 0 < v < 1:
+            raise ValueError(f"must be in (0, 1), got {v:g}")
+        return v
+
     def rule(self, split: str) -> SplitRule:
         """The split's rule; a split without one must improve by ``min_improvement``."""
         r: SplitRule | None = getattr(self, split)
@@ -146,9 +173,19 @@ class Gate:
             return SplitRule(min_improvement=self.min_improvement)
         return r
 
+    @field_validator("min")
+    @classmethod
+    def _metrics(cls, v: dict[str, float]) -> dict[str, float]:
+        for k in v:
+            if k not in METRICS:
+                raise unknown("metric", k, METRICS)
+        return v
 
-@dataclass(frozen=True)
+
+@config_model(frozen=True)
 class Canary:
+    """The challenger's share of traffic and the guardrails that end the canary."""
+
     weight: float = 10.0
     min_requests: int = 100
     duration_seconds: float | None = None
@@ -158,14 +195,23 @@ class Canary:
     max_quality_drop: float | None = 0.05
     min_labels: int = 30
 
+    @field_validator("weight")
+    @classmethod
+    def _weight(cls, v: float) -> float:
+        if not 0 < v < 100:
+            raise ValueError(f"must be between 0 and 100 (exclusive), got {v:g}")
+        return v
 
-@dataclass(frozen=True)
+
+@config_model(frozen=True)
 class Policy:
+    """One model's closed loop (the YAML layout is in this module's docstring)."""
+
     model: str
     deployment: str
     log_dir: str
+    retrain: Retrain
     trigger: Trigger = field(default_factory=Trigger)
-    retrain: Retrain = field(default_factory=Retrain)
     evaluate: Evaluate = field(default_factory=Evaluate)
     gate: Gate = field(default_factory=Gate)
     canary: Canary = field(default_factory=Canary)
@@ -174,67 +220,75 @@ class Policy:
     name: str = ""
     cooldown_seconds: float = 0.0  # after a promotion, alerts for this long start no loop
 
+    _named_keys = field_validator("model", "deployment", "log_dir")(not_empty)
+
+    @model_validator(mode="after")
+    def _named(self) -> Policy:
+        if not self.name:
+            object.__setattr__(self, "name", self.model)  # frozen: set once, here
+        return self
+
     @property
     def higher_is_better(self) -> bool:
         return higher_is_better(self.evaluate.metric)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Policy:
-        if not isinstance(d, dict):
-            raise InvalidParameterValue(f"A policy must be a mapping, got {d!r}.")
-        missing = [k for k in ("model", "deployment", "log_dir") if not d.get(k)]
-        if missing:
-            raise InvalidParameterValue(f"Policy is missing {missing}; see docs/loop.md.")
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise InvalidParameterValue(
-                f"Unknown key(s) {unknown} in the policy for {d['model']!r}; allowed: "
-                f"{sorted(known)}.")
-        p = cls(
-            model=str(d["model"]), deployment=str(d["deployment"]), log_dir=str(d["log_dir"]),
-            trigger=_sub(Trigger, d.get("trigger"), "trigger"),
-            retrain=_sub(Retrain, d.get("retrain"), "retrain"),
-            evaluate=_sub(Evaluate, d.get("evaluate"), "evaluate"),
-            gate=_gate(d.get("gate")), canary=_sub(Canary, d.get("canary"), "canary"),
-            dry_run=bool(d.get("dry_run", False)),
-            cooldown_seconds=float(d.get("cooldown_seconds") or 0.0),
-            champion_alias=str(d.get("champion_alias", "champion")),
-            name=str(d.get("name") or d["model"]))
-        p.check()
-        return p
+    def from_dict(cls, d: Any, source: str = "policy") -> Policy:
+        """Validate one policy mapping; ``InvalidConfig`` names the key path otherwise."""
+        return validate(cls, d, source)
 
-    def check(self) -> None:
-        if ":" not in self.retrain.pipeline:
-            raise InvalidParameterValue(
-                f"Policy {self.name!r}: retrain.pipeline must be module:attr of a @pipeline.")
-        if self.evaluate.metric not in METRICS:
-            raise InvalidParameterValue(
-                f"Policy {self.name!r}: evaluate.metric must be one of {sorted(METRICS)}.")
-        for k in self.gate.min:
-            if k not in METRICS:
-                raise InvalidParameterValue(
-                    f"Policy {self.name!r}: gate.min key {k!r} must be one of {sorted(METRICS)}.")
-        if not 0 < self.canary.weight < 100:
-            raise InvalidParameterValue(
-                f"Policy {self.name!r}: canary.weight must be between 0 and 100 (exclusive).")
-        if self.trigger.schedule:
-            from croniter import croniter
 
-            if not croniter.is_valid(self.trigger.schedule):
-                raise InvalidParameterValue(
-                    f"Policy {self.name!r}: trigger.schedule {self.trigger.schedule!r} is not "
-                    "a cron expression.")
+@config_model
+class PoliciesFile:
+    policies: list[Policy]
+
+    @model_validator(mode="after")
+    def _one_per_model(self) -> PoliciesFile:
+        names = [p.model for p in self.policies]
+        if not names:
+            raise ValueError("no policies; give one policy or a list of them")
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"one policy per model; {dup} has several")
+        return self
+
+
+def _layout(raw: Any) -> Any:
+    """One policy, a list of them, or ``{policies: [...]}``, as ``{policies: [...]}``."""
+    if isinstance(raw, list):
+        return {"policies": raw}
+    if isinstance(raw, dict) and "policies" not in raw:
+        return {"policies": [raw]}
+    return raw
 
 
 def load_policies(path: str | Path) -> list[Policy]:
-    """A YAML file with one policy, a list of them, or ``{policies: [...]}``."""
-    raw: Any = yaml.safe_load(Path(path).read_text())
-    items = raw.get("policies", [raw]) if isinstance(raw, dict) else raw
-    if not isinstance(items, list):
-        raise InvalidParameterValue(f"{path}: expected a policy or a list of policies.")
-    policies = [Policy.from_dict(dict(x)) for x in items]
-    names = [p.model for p in policies]
-    if len(set(names)) != len(names):
-        raise InvalidParameterValue(f"{path}: one policy per model; {names} repeats one.")
-    return policies
+    """A YAML file with one policy, a list of them, or ``{policies: [...]}``, validated
+    (``InvalidConfig`` naming the file and key path otherwise)."""
+    return load_file(path, PoliciesFile, normalize=_layout).policies
+
+
+def check_pipelines(policies: list[Policy], source: str) -> None:
+    """Refuse policies whose retrain pipeline cannot be loaded here, has no
+    ``output_step``, or is given parameters it does not declare; run where the loop runs
+    (``loopml loop ...``, ``loopml controller``, ``loopml server --policies``)."""
+    from loopml._config import suggest
+    from loopml.errors import LoopmlError
+    from loopml.pipelines._refs import load_pipeline
+
+    for i, pol in enumerate(policies):
+        where = f"{source}: policies[{i}].retrain"
+        try:
+            p = load_pipeline(pol.retrain.pipeline)
+        except LoopmlError as e:
+            raise InvalidConfig(f"{where}.pipeline: {e.message}") from None
+        except Exception as e:  # the module itself fails to import: its error, one line
+            raise InvalidConfig(f"{where}.pipeline: importing {pol.retrain.pipeline!r} "
+                                f"failed: {type(e).__name__}: {e}") from None
+        if pol.retrain.output_step not in p.nodes:
+            raise InvalidConfig(f"{where}.output_step: {p.name} has no step "
+                                f"{pol.retrain.output_step!r}{suggest(pol.retrain.output_step, p.nodes)}")
+        for k in pol.retrain.params:
+            if k not in p.params:
+                raise InvalidConfig(f"{where}.params.{k}: {p.name} has no parameter {k!r}"
+                                    f"{suggest(k, p.params)}")

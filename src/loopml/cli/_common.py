@@ -11,14 +11,18 @@ from loopml.errors import LoopmlError
 
 
 def tracking_client(tracking_uri: str | None) -> Any:
-    """The fluent API's client, switched to ``tracking_uri`` when one is given."""
+    """The fluent API's client for ``tracking_uri`` (None: the settings' tracking_uri, else
+    the local store), built afresh so that it follows the settings of this invocation."""
     from loopml.tracking._fluent import client, set_tracking_uri
 
-    if tracking_uri:
-        set_tracking_uri(tracking_uri)
+    set_tracking_uri(tracking_uri)
     return client()
 
 
 def fail(e: LoopmlError) -> typer.Exit:
-    typer.echo(f"Error: {e.message}", err=True)
-    return typer.Exit(2)
+    """Print ``e`` on one line; the exit code follows the table in cli/_errors.py."""
+    from loopml.cli._errors import explain
+
+    code, message = explain(e)
+    typer.echo(f"Error: {message}", err=True)
+    return typer.Exit(code)

@@ -13,7 +13,7 @@ from typing import Any
 import typer
 
 from loopml.cli._common import fail
-from loopml.errors import LoopmlError
+from loopml.errors import InvalidParameterValue, LoopmlError
 
 data_app = typer.Typer(
     help="Data drift, profiles, schema inference and validation on Parquet/CSV files.",
@@ -31,9 +31,19 @@ def _load(path: Path) -> Any:
         try:
             return load_profile(path)
         except (KeyError, ValueError, TypeError, AttributeError):
-            raise LoopmlError(f"{path} is not a profile written by `loopml data profile`.") \
-                from None
+            raise InvalidParameterValue(
+                f"{path} is not a profile written by `loopml data profile`.") from None
     return path
+
+
+def _not_empty(path: Path, flag: str) -> None:
+    """No rows (or no columns) is bad input: "no drift" on an empty file would be a lie."""
+    from loopml.data._io import read_path
+    from loopml.errors import InvalidParameterValue
+
+    cols = read_path(path)
+    if not cols or not any(len(v) for v in cols.values()):
+        raise InvalidParameterValue(f"{flag} {path}: the file has no rows; nothing to compare.")
 
 
 def _fmt(v: float | None) -> str:
@@ -59,6 +69,9 @@ def drift(
     from loopml.data import detect_drift
 
     try:
+        _not_empty(current, "--current")
+        if reference.suffix.lower() != ".json":
+            _not_empty(reference, "--reference")
         report = detect_drift(_load(reference), current, columns=column or None, tests=test,
                               drift_share=drift_share)
     except LoopmlError as e:

@@ -58,8 +58,9 @@ def _run(fn):  # type: ignore[no-untyped-def]
     try:
         return fn()
     except LoopmlError as e:
-        typer.echo(f"Error: {e.message}", err=True)
-        raise typer.Exit(2) from None
+        from loopml.cli._common import fail
+
+        raise fail(e) from None
 
 
 @deployments_app.command("create")

@@ -36,13 +36,14 @@ def _ts(ms: int) -> str:
 
 
 def _policies(path: Path) -> Any:
+    """The policies in ``path``, validated, with their retrain pipelines loadable here
+    (InvalidConfig otherwise: one line, exit 2)."""
     from loopml.automation import load_policies
+    from loopml.automation.policy import check_pipelines
 
-    try:
-        return load_policies(path)
-    except (LoopmlError, ValueError, TypeError) as e:
-        typer.echo(f"Error: {path}: {getattr(e, 'message', e)}", err=True)
-        raise typer.Exit(2) from None
+    pols = load_policies(path)
+    check_pipelines(pols, str(path))
+    return pols
 
 
 @loop_app.command("status")

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import typer
 
 from loopml._version import __version__
+from loopml.cli._errors import LoopmlGroup
 
 app = typer.Typer(
+    cls=LoopmlGroup,  # one place that turns errors into one line and an exit code
     name="loopml",
     help="loopml: the whole ML lifecycle as one closed loop (track, register, serve, monitor, retrain).",
     no_args_is_help=True,
@@ -26,8 +31,26 @@ def _root(
         False, "--version", callback=_version_callback, is_eager=True,
         help="Print the loopml version and exit.",
     ),
+    config: Path = typer.Option(
+        None, "--config", dir_okay=False,
+        help="Settings file (YAML; see docs/configuration.md). Default: LOOPML_CONFIG. "
+             "Flags override the environment, which overrides the file.",
+    ),
+    debug: bool = typer.Option(
+        False, "--debug", help="On an error, show the traceback (also LOOPML_DEBUG=1).",
+    ),
 ) -> None:
-    """loopml command line."""
+    """loopml command line. Exit codes: 0 success, 1 runtime failure, 2 bad input or
+    configuration (docs/configuration.md)."""
+    # Through the environment, so that every command, and the server and serve worker
+    # processes they start, read the same settings (loopml.config.load_settings).
+    if config is not None:
+        os.environ["LOOPML_CONFIG"] = str(config.resolve())
+    if debug:
+        os.environ["LOOPML_DEBUG"] = "1"
+    from loopml.config import load_settings
+
+    load_settings()  # a bad settings file fails here, before the command starts
 
 
 from loopml.cli.data import data_app  # noqa: E402

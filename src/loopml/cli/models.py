@@ -39,8 +39,9 @@ def _registry():  # type: ignore[no-untyped-def]
 
 
 def _fail(e: LoopmlError) -> typer.Exit:
-    typer.echo(f"Error: {e.message}", err=True)
-    return typer.Exit(2 if e.http_status < 500 else 1)
+    from loopml.cli._common import fail
+
+    return fail(e)
 
 
 def _read_input(path: Path) -> Any:
@@ -231,6 +232,7 @@ def versions(
 
     _setup(tracking_uri)
     try:
+        _registry().get_registered_model(name)  # an unknown name is an error, not "0 versions"
         page = _registry().search_model_versions(f"name = '{name}'")
     except LoopmlError as e:
         raise _fail(e) from None

@@ -25,43 +25,49 @@ def _stores(tracking_uri: str | None):  # type: ignore[no-untyped-def]
     return store, get_monitoring_store(store)
 
 
+def checked_specs(config: Path, tracking: object) -> list:  # type: ignore[type-arg]
+    """The monitors in ``config``, validated, with sources checked against the store."""
+    from loopml.monitoring.spec import check_sources, load_specs
+    from loopml.store import get_deployment_store
+
+    specs = load_specs(config)
+    names = [d.name for d in get_deployment_store(tracking).list_deployments()]  # type: ignore[arg-type]
+    check_sources(specs, names, str(config))
+    return specs
+
+
 @monitor_app.command("run")
 def run(
-    config: Path = typer.Argument(..., exists=True, dir_okay=False, help="Monitor spec (YAML): name, deployment, log_dir, reference_profile, schema, window_seconds or window_count, task, rules."),
+    config: Path = typer.Argument(..., exists=True, dir_okay=False, help="Monitor specs (YAML): a list of {name, deployment, log_dir, reference_profile, prediction_profile, schema, window_seconds or window_count, task, rules, webhooks}; see docs/monitoring.md."),
     every: float = typer.Option(0.0, min=0.0, help="Run again every this many seconds (0: once)."),
     tracking_uri: str = typer.Option(None, help=_URI_HELP),
 ) -> None:
     """Compute every closed window not computed yet (idempotent), store the results, and
-    fire alert rules (alert.firing / alert.resolved events)."""
-    import yaml
+    fire alert rules (alert.firing / alert.resolved events). Exits 2 on a spec that is
+    invalid or could never compute a window."""
+    from loopml.monitoring.monitor import alert_engine, run_monitor, webhook_consumer
 
-    from loopml.monitoring.monitor import MonitorSpec, alert_engine, run_monitor, webhook_consumer
-
-    try:
-        spec = MonitorSpec.from_dict(yaml.safe_load(config.read_text()))
-    except (TypeError, ValueError, LoopmlError) as e:
-        typer.echo(f"Error: {config} is not a valid monitor spec: {e}", err=True)
-        raise typer.Exit(2) from None
     tracking, store = _stores(tracking_uri)
+    specs = checked_specs(config, tracking)
     try:
-        engine = alert_engine(spec, tracking)
-        hooks = webhook_consumer(spec, tracking)  # created before the pass: it gets its alerts
+        engines = {s.name: alert_engine(s, tracking) for s in specs}
+        # created before the pass: they get its alerts
+        hooks = [h for h in (webhook_consumer(s, tracking) for s in specs) if h is not None]
     except LoopmlError as e:  # e.g. a webhook URL the SSRF guard refuses
         typer.echo(f"Error: {e.message}", err=True)
         raise typer.Exit(2) from None
     while True:
-        try:
-            new = run_monitor(spec, store, engine)
-        except LoopmlError as e:
-            typer.echo(f"Error: {e.message}", err=True)
-            raise typer.Exit(2) from None
-        if hooks is not None:
-            hooks.run_once()
-        for r in new:
-            shown = ", ".join(f"{k}={v:.4g}" for k, v in sorted(r.metrics.items()))
-            typer.echo(f"{spec.name} window {r.window_start}: {shown}")
+        total = 0
+        for spec in specs:
+            new = run_monitor(spec, store, engines[spec.name])
+            total += len(new)
+            for r in new:
+                shown = ", ".join(f"{k}={v:.4g}" for k, v in sorted(r.metrics.items()))
+                typer.echo(f"{spec.name} window {r.window_start}: {shown}")
+        for h in hooks:
+            h.run_once()
         if not every:
-            typer.echo(f"{len(new)} new window(s).")
+            typer.echo(f"{total} new window(s) from {len(specs)} monitor(s).")
             return
         time.sleep(every)
 
@@ -90,8 +96,9 @@ def feedback(
     try:
         n = store.log_feedback(items)
     except LoopmlError as e:
-        typer.echo(f"Error: {e.message}", err=True)
-        raise typer.Exit(2) from None
+        from loopml.cli._common import fail
+
+        raise fail(e) from None
     typer.echo(f"Stored {n} label(s).")
 
 

@@ -29,6 +29,20 @@ def _pipelines(tracking_uri: str | None) -> Any:
     return get_pipeline_store(tracking_client(tracking_uri).store)
 
 
+def _load(ref: str) -> Any:
+    """The pipeline ``ref`` names; a module that fails to import is bad input (exit 2), with
+    its error on one line."""
+    from loopml.errors import InvalidConfig
+    from loopml.pipelines import load_pipeline
+
+    try:
+        return load_pipeline(ref)
+    except LoopmlError:
+        raise
+    except Exception as e:
+        raise InvalidConfig(f"importing pipeline {ref!r} failed: {type(e).__name__}: {e}") from None
+
+
 def _params(raw: list[str] | None) -> dict[str, str]:
     out = {}
     for item in raw or []:
@@ -73,10 +87,10 @@ def run_cmd(
 ) -> None:
     """Lint and run a pipeline; prints each step's status. Exits 1 if a step failed (resume
     it with `loopml pipeline resume RUN_ID`), 2 on a lint or usage error."""
-    from loopml.pipelines import load_pipeline, run
+    from loopml.pipelines import run
 
     try:
-        p = load_pipeline(pipeline)
+        p = _load(pipeline)
         p.ref = pipeline
         res = run(p, _params(param), executor=executor, cache=cache,
                   client=tracking_client(tracking_uri))
@@ -108,10 +122,8 @@ def lint_cmd(
 ) -> None:
     """Check a pipeline without running it: cycles, missing inputs, outputs loopml cannot
     store, unknown or missing parameters. Exits 2 and lists every problem."""
-    from loopml.pipelines import load_pipeline
-
     try:
-        p = load_pipeline(pipeline)
+        p = _load(pipeline)
         resolved = p.lint(_params(param))
     except LoopmlError as e:
         raise fail(e) from None
@@ -158,14 +170,18 @@ def show_cmd(
 def _create_trigger(name: str | None, pipeline: str, kind: str, spec: dict[str, Any],
                     param: list[str] | None, executor: str, tracking_uri: str | None,
                     marker: int = 0) -> None:
-    from loopml.pipelines.triggers import validate_trigger
+    from loopml.pipelines.executors import parse_spec
+    from loopml.pipelines.triggers import lint_trigger_params, validate_trigger
     from loopml.store.pipelines_base import Trigger
 
     store = _pipelines(tracking_uri)
     t = Trigger(name or f"{pipeline.rsplit(':', 1)[-1]}-{kind}", pipeline, kind, spec,
                 _params(param), executor, marker)
     try:
-        t = store.create_trigger(validate_trigger(t))
+        t = validate_trigger(t)
+        parse_spec(executor)
+        lint_trigger_params(t, _load(pipeline))  # as `pipeline run` does, before storing
+        t = store.create_trigger(t)
     except LoopmlError as e:
         raise fail(e) from None
     what = f"cron {spec['cron']} (UTC)" if kind == "cron" else \

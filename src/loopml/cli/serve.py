@@ -48,8 +48,11 @@ def serve(
                    "--auth-token-file, bind 127.0.0.1, or --insecure on a trusted network.",
                    err=True)
         raise typer.Exit(2)
-    if tracking_uri:
-        os.environ["LOOPML_TRACKING_URI"] = tracking_uri
+    from loopml.config import load_settings
+
+    uri = load_settings(tracking_uri=tracking_uri).tracking_uri  # flag > env > file
+    if uri:
+        os.environ["LOOPML_TRACKING_URI"] = uri  # for the worker processes
     if not model_uris and not serve_deployment:
         typer.echo("Error: give at least one MODEL_URI or --serve-deployment NAME.", err=True)
         raise typer.Exit(2)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from loopml.config import default_artifact_root, default_backend_uri
+from loopml.config import load_settings
 
 
 def is_loopback(host: str) -> bool:
@@ -49,13 +49,15 @@ def server(
 
     from loopml.server import _factory as f
 
-    token = os.environ.get(f.ENV_TOKEN) or None
+    settings = load_settings(backend_store_uri=backend_store_uri,  # flag > env > file
+                             artifacts_destination=artifacts_destination)
+    token = settings.auth_token
     if auth_token_file is not None:
         token = auth_token_file.read_text().strip() or None
         if not token:
             typer.echo(f"Error: {auth_token_file} is empty.", err=True)
             raise typer.Exit(2)
-    has_basic = bool(os.environ.get(f.ENV_BASIC_USER) and os.environ.get(f.ENV_BASIC_PASSWORD))
+    has_basic = settings.basic_auth is not None
     if not is_loopback(host) and not (token or has_basic) and not insecure:
         typer.echo(
             f"Error: refusing to bind {host} without authentication. Set --auth-token-file "
@@ -64,10 +66,13 @@ def server(
             err=True,
         )
         raise typer.Exit(2)
-    os.environ[f.ENV_BACKEND] = backend_store_uri or default_backend_uri()
-    os.environ[f.ENV_ARTIFACTS] = artifacts_destination or default_artifact_root()
+    # Worker processes build their app from these (server/_factory.py: app_from_env).
+    os.environ[f.ENV_BACKEND] = settings.backend_uri
+    os.environ[f.ENV_ARTIFACTS] = settings.artifact_root
     if token:
         os.environ[f.ENV_TOKEN] = token
+    if settings.basic_auth:
+        os.environ[f.ENV_BASIC_USER], os.environ[f.ENV_BASIC_PASSWORD] = settings.basic_auth
     # Build once in the parent: applies migrations before workers start and fails fast on a
     # bad URI with a clean message instead of a traceback per worker.
     from loopml.errors import LoopmlError
@@ -79,17 +84,14 @@ def server(
         raise typer.Exit(2) from None
     if monitors is not None:
         os.environ[f.ENV_MONITORS] = str(monitors.resolve())
-        from loopml.monitoring.scheduler import MonitorScheduler, load_specs
+        from loopml.cli.monitor import checked_specs
+        from loopml.monitoring.scheduler import MonitorScheduler
         from loopml.store import get_monitoring_store, get_store
 
-        try:
-            specs = load_specs(monitors)
-            tracking = get_store(os.environ[f.ENV_BACKEND], os.environ[f.ENV_ARTIFACTS])
-            MonitorScheduler(specs, tracking, get_monitoring_store(tracking),
-                             monitor_interval, proxy_root=os.environ[f.ENV_ARTIFACTS]).start()
-        except (ValueError, TypeError, LoopmlError) as e:
-            typer.echo(f"Error: {monitors}: {e}", err=True)
-            raise typer.Exit(2) from None
+        tracking = get_store(os.environ[f.ENV_BACKEND], os.environ[f.ENV_ARTIFACTS])
+        specs = checked_specs(monitors, tracking)  # InvalidConfig: one line, exit 2
+        MonitorScheduler(specs, tracking, get_monitoring_store(tracking),
+                         monitor_interval, proxy_root=os.environ[f.ENV_ARTIFACTS]).start()
         typer.echo(f"Running {len(specs)} monitor(s) every {monitor_interval:g}s.")
     if triggers:
         from loopml.pipelines.triggers import TriggerRunner
@@ -100,13 +102,11 @@ def server(
                       proxy_root=os.environ[f.ENV_ARTIFACTS]).start()
     if policies is not None:
         from loopml.automation import Controller, load_policies
+        from loopml.automation.policy import check_pipelines
         from loopml.store import get_store
 
-        try:
-            pols = load_policies(policies)
-        except (ValueError, TypeError, LoopmlError) as e:
-            typer.echo(f"Error: {policies}: {getattr(e, 'message', e)}", err=True)
-            raise typer.Exit(2) from None
+        pols = load_policies(policies)  # InvalidConfig: one line, exit 2
+        check_pipelines(pols, str(policies))
         os.environ[f.ENV_POLICIES] = str(policies.resolve())
         ctl_tracking = get_store(os.environ[f.ENV_BACKEND], f.PROXY_SCHEME)
         Controller(ctl_tracking, pols, controller_interval,

@@ -28,9 +28,11 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from loopml.errors import InvalidParameterValue
+from pydantic import field_validator
+
+from loopml._config import config_model, unknown
 from loopml.store.monitoring_base import AlertState, MonitoringStore
 
 OPS: dict[str, Callable[[float, float], bool]] = {
@@ -39,23 +41,45 @@ OPS: dict[str, Callable[[float, float], bool]] = {
 }
 FIRING, RESOLVED = "alert.firing", "alert.resolved"
 
+# The metrics a monitor computes per window (monitor.compute_window; a test keeps the two
+# in step), each with the spec key it needs: a rule on a metric that is never computed
+# would never fire, so it is refused when the spec is loaded.
+METRICS: dict[str, str | None] = {
+    "requests": None, "errors.rate": None, "latency.p50_ms": None, "latency.p99_ms": None,
+    "drift.share_drifted": "reference_profile", "drift.dataset_drift": "reference_profile",
+    "prediction.drift": "prediction_profile", "prediction.drifted": "prediction_profile",
+    "data.anomalies": "schema", "data.errors": "schema",
+    "quality.labels": "task", "quality.accuracy": "task=classification",
+    "quality.f1": "task=classification", "quality.roc_auc": "task=classification",
+    "quality.mae": "task=regression", "quality.rmse": "task=regression",
+}
 
-@dataclass(frozen=True)
+
+@config_model(frozen=True)
 class AlertRule:
+    """``metric op threshold`` held for ``for_windows`` consecutive windows. ``metric`` is
+    one of ``METRICS``; a bad rule raises ``InvalidConfig`` (a 400)."""
+
     name: str
     metric: str  # e.g. "drift.share_drifted", "latency.p99_ms", "quality.accuracy"
-    op: str
+    op: Literal[">", ">=", "<", "<=", "==", "!="]
     threshold: float
     for_windows: int = 1
     labels: dict[str, str] = field(default_factory=dict, hash=False)
 
-    def __post_init__(self) -> None:
-        if self.op not in OPS:
-            raise InvalidParameterValue(
-                f"Alert rule {self.name!r}: op {self.op!r} is not one of {sorted(OPS)}.")
-        if self.for_windows < 1:
-            raise InvalidParameterValue(
-                f"Alert rule {self.name!r}: for_windows must be at least 1.")
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, v: str) -> str:
+        if v not in METRICS:
+            raise unknown("metric", v, METRICS)
+        return v
+
+    @field_validator("for_windows")
+    @classmethod
+    def _positive(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError(f"must be at least 1, got {v}")
+        return v
 
     def breached(self, value: float) -> bool:
         return OPS[self.op](value, self.threshold)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -25,34 +24,13 @@ import pandas as pd
 
 from loopml.data import DataSchema, Profile, detect_drift, load_profile, load_schema, validate
 from loopml.inference_log import InferenceLogReader, features, outputs, per_request
-from loopml.monitoring.alerts import AlertEngine, AlertRule
+from loopml.monitoring.alerts import AlertEngine
+from loopml.monitoring.spec import MonitorSpec
 from loopml.store.monitoring_base import MonitoringStore, WindowResult
 
 log = logging.getLogger("loopml.monitoring")
 
 
-@dataclass
-class MonitorSpec:
-    name: str
-    deployment: str
-    log_dir: str
-    # Profile JSON of the training features; or "champion" (the training profile logged with
-    # the deployment's model at alias champion, followed as promotions move it), or
-    # "models:/NAME@ALIAS" for that model's.
-    reference_profile: str | None = None
-    prediction_profile: str | None = None  # profile JSON of training-time predictions
-    schema: str | None = None  # schema JSON of the training features
-    window_seconds: int | None = 300
-    window_count: int | None = None  # windows of N requests instead of N seconds
-    task: str | None = None  # classification | regression (for live quality)
-    rules: list[AlertRule] = field(default_factory=list)
-    # [{"url", "secret", "allow": [...]}]: where alert transitions are POSTed (signed)
-    webhooks: list[dict[str, Any]] = field(default_factory=list)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> MonitorSpec:
-        rules = [AlertRule(**r) for r in d.pop("rules", []) or []]
-        return cls(**d, rules=rules)
 
 
 def _quality(task: str, preds: list[Any], labels: list[Any]) -> dict[str, float]:
@@ -140,7 +118,7 @@ def alert_engine(spec: MonitorSpec, tracking: Any) -> AlertEngine:
     from loopml.monitoring.webhooks import parse_hooks
     from loopml.store import get_monitoring_store
 
-    parse_hooks(spec.webhooks)
+    parse_hooks(_hooks(spec))
     return AlertEngine(spec.rules, notifier([store_publisher(tracking)]),
                        get_monitoring_store(tracking), spec.name)
 
@@ -150,7 +128,14 @@ def webhook_consumer(spec: MonitorSpec, tracking: Any) -> Any:
     from loopml.monitoring.webhooks import parse_hooks
     from loopml.monitoring.webhooks import webhook_consumer as consumer
 
-    return consumer(tracking, spec.name, parse_hooks(spec.webhooks)) if spec.webhooks else None
+    return consumer(tracking, spec.name, parse_hooks(_hooks(spec))) if spec.webhooks else None
+
+
+def _hooks(spec: MonitorSpec) -> list[dict[str, Any]]:
+    """The spec's webhooks as mappings (a validated spec holds WebhookSpec objects)."""
+    import dataclasses
+
+    return [h if isinstance(h, dict) else dataclasses.asdict(h) for h in spec.webhooks]
 
 
 def follows_model(spec: MonitorSpec) -> bool:

@@ -10,26 +10,16 @@ consumer per monitor with webhooks, so a slow receiver never delays a monitor.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from loopml._poller import Poller
 from loopml.monitoring.alerts import AlertEngine
 from loopml.monitoring.monitor import MonitorSpec, alert_engine, run_monitor, webhook_consumer
+from loopml.monitoring.spec import load_specs
 from loopml.store.monitoring_base import MonitoringStore
 
 log = logging.getLogger("loopml.monitoring")
-
-
-def load_specs(path: str | Path) -> list[MonitorSpec]:
-    """A YAML list of monitor specs (or a mapping with a ``monitors`` list)."""
-    raw: Any = yaml.safe_load(Path(path).read_text())
-    items = raw.get("monitors", []) if isinstance(raw, dict) else raw
-    if not isinstance(items, list):
-        raise ValueError(f"{path}: expected a list of monitor specs")
-    return [MonitorSpec.from_dict(dict(x)) for x in items]
+__all__ = ["MonitorScheduler", "load_specs"]
 
 
 class MonitorScheduler(Poller):

@@ -32,8 +32,47 @@ from loopml.store.pipelines_base import PENDING, PipelineRun, PipelineStore, Tri
 log = logging.getLogger("loopml.pipelines")
 
 
+# Event types in the metadata store's event log that a trigger can react to (a test keeps
+# this table in step with the types the stores append); ``loop.*`` are the closed loop's
+# audit actions.
+EVENT_TYPES = frozenset({
+    "alert.firing", "alert.resolved", "alias.deleted", "alias.set", "dataset.version_created",
+    "deployment.deleted", "deployment.updated", "experiment.created", "feedback.logged",
+    "logged_model.created", "logged_model.finalized", "model_version.created",
+    "model_version.deleted", "model_version.stage_changed", "model_version.trust_changed",
+    "monitor.window", "pipeline_run.created", "pipeline_run.finished",
+    "pipeline_trigger.created", "registered_model.created", "registered_model.deleted",
+    "registered_model.renamed", "run.created", "run.finished", "run.purged",
+})
+EVENT_PREFIXES = ("loop.",)
+
+
+def _check_types(t: Trigger, types: list[str]) -> None:
+    from loopml._config import suggest
+
+    for x in types:
+        if x not in EVENT_TYPES and not x.startswith(EVENT_PREFIXES):
+            raise InvalidParameterValue(
+                f"Trigger {t.name!r}: unknown event type {x!r}{suggest(x, EVENT_TYPES)}; "
+                "see docs/pipelines.md for the event types.")
+
+
+def lint_trigger_params(t: Trigger, pipeline: Any) -> dict[str, Any]:
+    """Check the trigger's parameters against ``pipeline`` as ``loopml pipeline run``
+    would (an ``event`` parameter is filled in when an event fires); returns them
+    resolved. Raises ``PipelineLintError`` listing every problem."""
+    from loopml.pipelines._lint import lint
+
+    params = dict(t.params)
+    if t.kind == "event" and "event" in pipeline.params and "event" not in params:
+        params["event"] = {}  # the event, at fire time
+    resolved = lint(pipeline, params)
+    return {k: v for k, v in resolved.items() if k in t.params}
+
+
 def validate_trigger(t: Trigger) -> Trigger:
-    """Check a trigger before it is stored; fill in the first marker."""
+    """Check a trigger before it is stored (cron syntax, known event types, pipeline
+    reference form); fill in the first marker."""
     if t.kind == "cron":
         expr = t.spec.get("cron")
         if not isinstance(expr, str) or not cron.is_valid(expr):
@@ -47,6 +86,7 @@ def validate_trigger(t: Trigger) -> Trigger:
             raise InvalidParameterValue(
                 f"Trigger {t.name!r}: give the event types to react to, e.g. "
                 "['alert.firing'] or ['model_version.created'].")
+        _check_types(t, types)
         marker = t.marker
     else:
         raise InvalidParameterValue(f"Trigger kind must be 'cron' or 'event', not {t.kind!r}.")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 import re
+from typing import Any
 
 from loopml.entities import Deployment, TrafficRoute
 from loopml.errors import InvalidParameterValue
@@ -33,9 +34,14 @@ def validate_spec(name: str, routes: list[TrafficRoute], shadow: list[str],
             raise InvalidParameterValue(
                 f"Deployment {name!r}: weight {r.weight!r} of {r.model_uri} must be a "
                 "non-negative number.")
-    if sum(r.weight for r in routes) <= 0:
-        raise InvalidParameterValue(f"Deployment {name!r}: the weights sum to zero; at least "
-                                    "one route must receive traffic.")
+    total = sum(r.weight for r in routes)
+    if abs(total - 100) > 1e-6:
+        # Weights are percentages: a sum other than 100 was silently rescaled before, so
+        # '50 + 20' served 71% / 29% instead of what was written.
+        shown = " + ".join(f"{r.weight:g}" for r in routes)
+        raise InvalidParameterValue(
+            f"Deployment {name!r}: route weights are percentages and must sum to 100; "
+            f"{shown} = {total:g}.")
     uris = [r.model_uri for r in routes]
     if len(set(uris)) != len(uris):
         raise InvalidParameterValue(f"Deployment {name!r}: a model URI appears in two routes.")
@@ -44,6 +50,30 @@ def validate_spec(name: str, routes: list[TrafficRoute], shadow: list[str],
     if sticky_header is not None and not _HEADER.match(sticky_header):
         raise InvalidParameterValue(f"Deployment {name!r}: invalid sticky header "
                                     f"{sticky_header!r}.")
+
+
+def check_models_exist(registry: Any, name: str, uris: list[str]) -> None:
+    """Refuse routes and shadows naming a registered version (``models:/NAME/VERSION``,
+    ``@alias``, ``/latest`` or a stage) that does not exist: serving would refuse the
+    revision. Other URIs (folders, runs:/) are resolved by the server that loads them."""
+    from loopml.errors import ResourceDoesNotExist
+    from loopml.models.uris import parse_models_uri
+
+    for uri in uris:
+        if not uri.startswith("models:/"):
+            continue
+        model, ver, alias = parse_models_uri(uri)
+        try:
+            if alias:
+                registry.get_model_version_by_alias(model, alias)
+            elif ver is not None and ver.isdigit():
+                registry.get_model_version(model, ver)
+            elif ver is not None and not registry.get_latest_versions(
+                    model, None if ver.lower() == "latest" else [ver.capitalize()]):
+                raise ResourceDoesNotExist(f"Registered model {model!r} has no {ver} version.")
+        except ResourceDoesNotExist as e:
+            raise InvalidParameterValue(f"Deployment {name!r}: {uri} does not exist ({e.message})"
+                                        " so servers could not load it; register it first.") from None
 
 
 class DeploymentStore(abc.ABC):

@@ -11,7 +11,7 @@ from loopml.errors import ResourceAlreadyExists, ResourceDoesNotExist
 from loopml.store import _schema as t
 from loopml.store._sql_base import SqlBase
 from loopml.store._sql_util import now_ms
-from loopml.store.deployments_base import DeploymentStore, validate_spec
+from loopml.store.deployments_base import DeploymentStore, check_models_exist, validate_spec
 
 _D = t.deployments.c
 
@@ -30,6 +30,7 @@ class SqlDeploymentStore(SqlBase, DeploymentStore):
     def create_deployment(self, name: str, routes: list[TrafficRoute], shadow: list[str] | None = None,
                           sticky_header: str | None = None) -> Deployment:
         validate_spec(name, routes, shadow or [], sticky_header)
+        self._check_exist(name, [r.model_uri for r in routes] + list(shadow or []))
         d = Deployment(name, tuple(routes), tuple(shadow or []), sticky_header)
         now = now_ms()
         with self._tx() as conn:
@@ -42,9 +43,15 @@ class SqlDeploymentStore(SqlBase, DeploymentStore):
             self._event(conn, "deployment.updated", name, {"revision": 1, **d.spec()})
         return self.get_deployment(name)
 
+    def _check_exist(self, name: str, uris: list[str]) -> None:
+        from loopml.store.registry_sql import SqlRegistryStore
+
+        check_models_exist(SqlRegistryStore(self.engine), name, uris)
+
     def update_deployment(self, name: str, routes: list[TrafficRoute] | None = None,
                           shadow: list[str] | None = None,
                           sticky_header: str | None = None) -> Deployment:
+        self._check_exist(name, [r.model_uri for r in routes or []] + list(shadow or []))
         with self._tx() as conn:
             row = conn.execute(sa.select(t.deployments).where(_D.name == name)
                                .with_for_update()).first()

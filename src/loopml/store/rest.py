@@ -106,9 +106,9 @@ class RestStore(TrackingStore):
         self.uri = uri.rstrip("/")
         import os
 
-        token = token or os.environ.get("LOOPML_TRACKING_TOKEN") or os.environ.get(
-            "MLFLOW_TRACKING_TOKEN"
-        )
+        from loopml.config import load_settings
+
+        token = token or load_settings().tracking_token or os.environ.get("MLFLOW_TRACKING_TOKEN")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.http = httpx.Client(base_url=self.uri, headers=headers, timeout=timeout)
 

@@ -39,6 +39,10 @@ def _local_proxy_root(tracking_uri: str | None) -> str:
 class TrackingClient:
     def __init__(self, tracking_uri: str | None = None, store: TrackingStore | None = None,
                  proxy_root: str | None = None) -> None:
+        if tracking_uri is None and store is None:
+            from loopml.config import load_settings
+
+            tracking_uri = load_settings().tracking_uri  # LOOPML_TRACKING_URI or the file
         self.tracking_uri = tracking_uri
         self.store = store or get_store(tracking_uri)
         # Inside a server (or its pipeline workers) mlflow-artifacts: URIs are read from this
@@ -133,9 +137,10 @@ class TrackingClient:
             root = _local_proxy_root(self.tracking_uri)
             return get_blob_store(f"{root.rstrip('/')}/{rest}" if rest else root)
         if artifact_uri.startswith(PROXY_SCHEME):
+            from loopml.config import load_settings
             from loopml.tracking._http_artifacts import HttpBlobStore
 
-            token = os.environ.get("LOOPML_TRACKING_TOKEN") or os.environ.get("MLFLOW_TRACKING_TOKEN")
+            token = load_settings().tracking_token or os.environ.get("MLFLOW_TRACKING_TOKEN")
             assert self.tracking_uri is not None
             return HttpBlobStore(self.tracking_uri, artifact_uri[len(PROXY_SCHEME):].lstrip("/"), token)
         return get_blob_store(artifact_uri)

@@ -55,7 +55,9 @@ def set_tracking_uri(uri: str | None) -> None:
 
 
 def get_tracking_uri() -> str | None:
-    return _tracking_uri or os.environ.get("LOOPML_TRACKING_URI") or None
+    from loopml.config import load_settings
+
+    return _tracking_uri or load_settings().tracking_uri
 
 
 def client() -> TrackingClient:

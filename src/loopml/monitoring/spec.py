@@ -1,0 +1,144 @@
+"""Monitor specs: the one file format ``loopml monitor run`` and ``loopml server
+--monitors`` read, validated when it is loaded.
+
+The canonical layout is a YAML list of specs (docs/monitoring.md). Also accepted, because
+each is unambiguous: a mapping ``{monitors: [...]}`` and a single spec (a mapping with a
+``name``), read as a list of one. Anything else is an ``InvalidConfig`` naming the file and
+the key path; an empty file is refused (zero monitors is never what was meant).
+
+Two checks need the world outside the file and run when a monitor is about to start
+(:func:`check_sources`): the profile and schema files exist, and the deployment is known,
+as a deployment in the store or as a partition of the inference log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import field_validator, model_validator
+
+from loopml._config import config_model, load_file, not_empty, suggest, validate
+from loopml.errors import InvalidConfig
+from loopml.monitoring.alerts import METRICS, AlertRule
+
+
+@config_model
+class WebhookSpec:
+    """Where alert transitions are POSTed, signed with ``secret``; ``allow`` exempts
+    internal hosts from the SSRF guard."""
+
+    url: str
+    secret: str
+    allow: list[str] = field(default_factory=list)
+
+
+@config_model
+class MonitorSpec:
+    """One monitor: a deployment's traffic in tumbling windows (``window_count`` requests,
+    else ``window_seconds``), the profiles and schema it compares against, the ``task``
+    for live quality, and alert ``rules`` over the metrics it computes."""
+
+    name: str
+    deployment: str
+    log_dir: str
+    # Profile JSON of the training features; or "champion" (the training profile logged with
+    # the deployment's model at alias champion, followed as promotions move it), or
+    # "models:/NAME@ALIAS" for that model's.
+    reference_profile: str | None = None
+    prediction_profile: str | None = None  # profile JSON of training-time predictions
+    schema: str | None = None  # schema JSON of the training features
+    window_seconds: int | None = 300
+    window_count: int | None = None  # windows of N requests instead of N seconds
+    task: Literal["classification", "regression"] | None = None  # for live quality
+    rules: list[AlertRule] = field(default_factory=list)
+    webhooks: list[WebhookSpec] = field(default_factory=list)
+
+    _named_keys = field_validator("name", "deployment", "log_dir")(not_empty)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MonitorSpec:
+        for key in ("window_seconds", "window_count"):
+            v = getattr(self, key)
+            if v is not None and v < 1:
+                raise ValueError(f"{key} must be at least 1, got {v}")
+        names = [r.name for r in self.rules]
+        if len(set(names)) != len(names):
+            raise ValueError(f"two rules share a name in {names}; alert state is kept per rule")
+        for i, r in enumerate(self.rules):
+            need = METRICS[r.metric]
+            if need is None:
+                continue
+            key, _, value = need.partition("=")
+            have = getattr(self, key)
+            if have is None or (value and have != value):
+                want = f"task: {value}" if value else f"a {key}"
+                raise ValueError(f"rules[{i}] ({r.name!r}) uses {r.metric}, which is only "
+                                 f"computed with {want}; without it the rule never fires")
+        return self
+
+    @classmethod
+    def from_dict(cls, d: Any, source: str = "monitor spec") -> MonitorSpec:
+        return validate(cls, d, source)
+
+
+@config_model
+class MonitorsFile:
+    monitors: list[MonitorSpec]
+
+    @model_validator(mode="after")
+    def _unique(self) -> MonitorsFile:
+        names = [m.name for m in self.monitors]
+        if not names:
+            raise ValueError("no monitors; give a list of monitor specs")
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"monitor names must be unique (results are keyed by name): {dup}")
+        return self
+
+
+def _layout(raw: Any) -> Any:
+    """Map the accepted layouts onto ``{monitors: [...]}``."""
+    if isinstance(raw, list):
+        return {"monitors": raw}
+    if isinstance(raw, dict) and "monitors" not in raw and "name" in raw:
+        return {"monitors": [raw]}
+    if raw is None:
+        raise InvalidConfig("the file is empty; give a list of monitor specs")
+    return raw
+
+
+def load_specs(path: str | Path) -> list[MonitorSpec]:
+    """The monitor specs in a YAML file, validated (``InvalidConfig`` otherwise)."""
+    try:
+        return load_file(path, MonitorsFile, normalize=_layout).monitors
+    except InvalidConfig as e:
+        if e.message.startswith(str(path)):
+            raise
+        raise InvalidConfig(f"{path}: {e.message}") from None
+
+
+def check_sources(specs: list[MonitorSpec], deployments: list[str], source: str) -> None:
+    """Refuse monitors that could never compute a window: a profile or schema file that
+    does not exist, or a deployment that is neither in the store (``deployments``) nor a
+    partition of the inference log under ``log_dir``."""
+    for i, s in enumerate(specs):
+        where = f"{source}: monitors[{i}]"
+        for key in ("reference_profile", "prediction_profile", "schema"):
+            f = getattr(s, key)
+            if key == "reference_profile" and (f == "champion" or str(f).startswith("models:/")):
+                continue  # resolved from the registry at each pass
+            if f is not None and not Path(f).is_file():
+                raise InvalidConfig(f"{where}.{key}: no such file {f!r}")
+        logged = [p.name.removeprefix("deployment=")
+                  for p in Path(s.log_dir).glob("deployment=*") if p.is_dir()]
+        if s.deployment in deployments or s.deployment in logged:
+            continue
+        if not Path(s.log_dir).is_dir():
+            raise InvalidConfig(
+                f"{where}.log_dir: no folder {s.log_dir!r}, and no deployment "
+                f"{s.deployment!r} in the store: the monitor would never see a request")
+        raise InvalidConfig(
+            f"{where}.deployment: no deployment {s.deployment!r} in the store and no log of "
+            f"it under {s.log_dir!r}{suggest(s.deployment, [*deployments, *logged])}")

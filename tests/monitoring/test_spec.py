@@ -1,0 +1,47 @@
+"""Monitor specs and trigger event types stay in step with what the code computes and
+emits: a rule on a metric no monitor computes, or a trigger on an event no store appends,
+would never fire."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from loopml.monitoring.alerts import METRICS
+from loopml.pipelines.triggers import EVENT_PREFIXES, EVENT_TYPES
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "loopml"
+
+
+def test_metric_table_matches_compute_window() -> None:
+    text = (SRC / "monitoring" / "monitor.py").read_text()
+    computed = set(re.findall(r'(?:metrics|m)\["([a-z_]+\.[a-z0-9_]+)"\]', text))
+    computed |= set(re.findall(r'\{"([a-z_.0-9]+)": float', text))  # dict literals
+    assert computed == set(METRICS), computed ^ set(METRICS)
+
+
+def test_event_types_match_the_stores() -> None:
+    emitted: set[str] = set()
+    for f in SRC.rglob("*.py"):
+        emitted |= set(re.findall(r'(?:_event\(conn, |append_event\()"([a-z_]+\.[a-z_]+)"',
+                                  f.read_text()))
+    assert emitted, "the pattern found no events"
+    unknown = {e for e in emitted if e not in EVENT_TYPES and not e.startswith(EVENT_PREFIXES)}
+    assert not unknown
+
+
+def test_check_sources(tmp_path) -> None:
+    import pytest
+
+    from loopml.errors import InvalidConfig
+    from loopml.monitoring.spec import MonitorSpec, check_sources
+
+    (tmp_path / "deployment=fraud").mkdir()
+    ok = MonitorSpec("m", "fraud", str(tmp_path))
+    check_sources([ok], [], "f.yaml")
+    check_sources([MonitorSpec("m", "in-store", str(tmp_path / "later"))], ["in-store"], "f.yaml")
+    with pytest.raises(InvalidConfig, match=r"monitors\[0\].deployment: .*did you mean 'fraud'"):
+        check_sources([MonitorSpec("m", "frod", str(tmp_path))], [], "f.yaml")
+    with pytest.raises(InvalidConfig, match=r"monitors\[0\].reference_profile: no such file"):
+        check_sources([MonitorSpec("m", "fraud", str(tmp_path), reference_profile="x.json")],
+                      [], "f.yaml")
