@@ -21,7 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _start(world: World, policies: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "LOOPML_HOME": str(world.root), "PYTHONPATH": str(ROOT)}
+    # The tree under test first (the shared venv also has an installed loopml).
+    env = {**os.environ, "LOOPML_HOME": str(world.root),
+           "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
     return subprocess.Popen(
         [sys.executable, "-m", "loopml", "controller", "--policies", str(policies),
          "--interval", "0.2", "--tracking-uri", f"sqlite:///{world.root / 'db.sqlite'}"],
