@@ -328,8 +328,9 @@ class Controller(Poller):
             if policy.gate.require_validation:
                 evaluation["validation"] = self._validate(loop, policy, data[0])
         e = policy.evaluate
-        if e.recent_seconds or e.recent_count:
-            since = loop.created_time - (e.recent_seconds or 10 * 365 * 86400) * 1000
+        if e.recent_seconds or e.recent_count or e.recent_from_trigger:
+            since = loop.created_time if e.recent_from_trigger else \
+                loop.created_time - (e.recent_seconds or 10 * 365 * 86400) * 1000
             names = list(data[0].columns) if data is not None else None
             Xr, yr = ev.recent_labelled(policy.log_dir, policy.deployment, self.monitoring,
                                         since, names, e.recent_count, "holdout",

@@ -21,6 +21,7 @@
       recent_count: 400              # ... at most the newest N labelled requests of it
       recent_holdout_percent: 30     # that % of traffic is scored, never retrained on
       labels_deadline_seconds: 120   # wait this long for gate.recent.min_rows labels
+      recent_from_trigger: false     # true: only traffic served after the trigger counts
     gate:
       min: {f1: 0.6}                 # absolute floors on the challenger (holdout)
       min_improvement: 0.01          # default improvement on every split not listed below
@@ -132,6 +133,10 @@ class Evaluate:
     # A rolling labelled holdout: this % of traffic (by a hash of the request id) is scored
     # as the "recent" split and left out of labelled_traffic(loop) for retraining.
     recent_holdout_percent: int = 0
+    # Score the recent split only on traffic served after the loop was triggered (surely
+    # after the shift that raised the alert); with gate.recent.min_rows and
+    # labels_deadline_seconds the loop waits for those labels.
+    recent_from_trigger: bool = False
 
 
 @config_model(frozen=True)
