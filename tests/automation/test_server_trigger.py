@@ -27,7 +27,8 @@ def test_manual_trigger_through_the_server(tmp_path) -> None:  # type: ignore[no
     path = tmp_path / "policies.yaml"
     path.write_text(yaml.safe_dump(policy))
     port = free_port()
-    env = {**os.environ, "LOOPML_HOME": str(tmp_path / "home"), "PYTHONPATH": str(ROOT)}
+    pypath = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "LOOPML_HOME": str(tmp_path / "home"), "PYTHONPATH": pypath}
     env.pop("LOOPML_TRACKING_URI", None)
     proc = subprocess.Popen([sys.executable, "-m", "loopml", "server", "--port", str(port),
                              "--policies", str(path), "--no-triggers"], cwd=ROOT, env=env,

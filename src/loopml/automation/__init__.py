@@ -35,12 +35,13 @@ def labelled_traffic(log_dir: str | dict[str, Any], deployment: str | None = Non
     percent = 0
     if isinstance(log_dir, dict):
         loop = log_dir
-        log_dir, deployment = loop["log_dir"], loop["deployment"]
+        log_dir, deployment = str(loop["log_dir"]), loop["deployment"]
         since_ms = since_ms or int(loop["since_ms"])
         percent = int(loop.get("holdout_percent") or 0)
     if deployment is None:
         raise TypeError("labelled_traffic needs a deployment (or the loop dict)")
     c = client() if tracking_uri is None else TrackingClient(tracking_uri)
+    assert isinstance(log_dir, str)
     return recent_labelled(log_dir, deployment, get_monitoring_store(c.store), since_ms,
                            features, last, part if percent else None, percent)
 

@@ -231,6 +231,8 @@ class Controller(Poller):
         from loopml.pipelines import load_pipeline
 
         if loop.pipeline_run_id is None:
+            if self._awaiting_labels(loop, policy):
+                return loop
             loop = self.loops.advance(
                 loop.loop_id, RETRAINING, "retrain_started",
                 f"running pipeline {policy.retrain.pipeline}",
@@ -262,6 +264,17 @@ class Controller(Poller):
                                   {"pipeline_run_id": rid, "challenger_version": version},
                                   state=EVALUATING, challenger_version=version)
 
+    def _awaiting_labels(self, loop: Loop, policy: Policy) -> bool:
+        """Whether the loop still waits for ``retrain.min_new_labels`` labelled requests
+        served since its trigger (outside the rolling holdout), within the deadline."""
+        r = policy.retrain
+        if not r.min_new_labels or _now() - loop.created_time >= r.labels_deadline_seconds * 1000:
+            return False
+        _, y = ev.recent_labelled(policy.log_dir, policy.deployment, self.monitoring,
+                                  loop.created_time, None, None, "train",
+                                  policy.evaluate.recent_holdout_percent)
+        return len(y) < r.min_new_labels
+
     def _drive(self, loop: Loop, policy: Policy, p: Any, run: PipelineRun | None) -> None:
         from loopml.pipelines._engine import execute, resume
         from loopml.pipelines._lint import lint
@@ -273,7 +286,9 @@ class Controller(Poller):
                 params["loop"] = {"model": policy.model, "loop_id": loop.loop_id,
                                   "champion_version": loop.champion_version,
                                   "deployment": policy.deployment, "log_dir": policy.log_dir,
-                                  "since_ms": loop.created_time - 1000 * (
+                                  "since_ms": loop.created_time if
+                                  policy.evaluate.recent_from_trigger else
+                                  loop.created_time - 1000 * (
                                       policy.evaluate.recent_seconds or 3600),
                                   "trigger": loop.trigger,
                                   "holdout_percent": policy.evaluate.recent_holdout_percent}

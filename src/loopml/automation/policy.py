@@ -13,6 +13,8 @@
       params: {trials: 8}            # plus `loop`: {model, champion_version, deployment,
                                      #   log_dir, since_ms, trigger} when it has that parameter
       executor: inprocess
+      min_new_labels: 150            # wait for this many labelled requests since the trigger
+      labels_deadline_seconds: 600   # ... at most this long, then retrain anyway
     evaluate:
       holdout: data/holdout.parquet  # same rows for challenger and champion
       label: failure
@@ -95,6 +97,11 @@ class Retrain:
     output_step: str = "register"
     params: dict[str, Any] = field(default_factory=dict)
     executor: str = "inprocess"
+    # Wait (up to labels_deadline_seconds) for this many labelled requests served after the
+    # trigger before retraining, so a challenger learns from the new regime, however slowly
+    # labels arrive.
+    min_new_labels: int = 0
+    labels_deadline_seconds: float = 600.0
 
     @field_validator("pipeline")
     @classmethod

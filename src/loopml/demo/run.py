@@ -44,13 +44,15 @@ class Config:
     batch: int = 20
     canary_requests: int = 80
     gate_rows: int = 40  # labelled post-alert requests the recent split needs
+    retrain_rows: int = 150  # ... and retraining waits for
     timeout_s: float = 400.0  # a deadline only: decisions wait for data, not for time
     bad_challenger: bool = False  # retrain on inverted labels; the gate lets it through
 
     @classmethod
     def fast(cls) -> Config:
         return cls(rows=2000, trials=2, retrain_trials=2, window=60, batch=20,
-                   canary_requests=40, gate_rows=30, timeout_s=400.0)
+                   canary_requests=40, gate_rows=30, retrain_rows=100,
+                   timeout_s=400.0)
 
 
 @dataclass
@@ -107,18 +109,22 @@ def _write_configs(work: Path, cfg: Config) -> tuple[Path, Path]:
     policy = {
         "model": MODEL, "deployment": DEPLOYMENT, "log_dir": str(inference),
         "trigger": {"alerts": ["drift*", "quality*"]},
+        # Wait for labelled traffic served after the alert (the recalibrated sensors) and
+        # learn from it. The holdout is from before the recalibration (what a user has in
+        # advance): reported, but the sensors now read differently, so the gate asks for an
+        # improvement on recent traffic only: requests served after the alert, in a rolling
+        # 30% holdout that retraining never sees. Decisions wait for labels, not for time.
         "retrain": {"pipeline": "loopml.demo.flows:retrain", "output_step": "register",
-                    "params": {"trials": cfg.retrain_trials, "min_rows": 120,
-                               "include_original": True}},
-        # The holdout is from before the recalibration (what a user has in advance); recent
-        # traffic is scored on requests served after the alert, out of a rolling 30%
-        # holdout that retraining never sees. Decisions wait for labels, not for time.
+                    "params": {"trials": cfg.retrain_trials, "min_rows": 60},
+                    "min_new_labels": cfg.retrain_rows, "labels_deadline_seconds": 300},
         "evaluate": {"holdout": str(work / "holdout.parquet"), "label": LABEL, "metric": "f1",
                      "recent_seconds": 600, "recent_from_trigger": True,
-                     "recent_holdout_percent": 30, "labels_deadline_seconds": 120},
-        "gate": {"min": {"f1": 0.3}, "require_validation": True,
+                     "recent_holdout_percent": 30, "labels_deadline_seconds": 300},
+        # (No schema check of the old holdout: the recalibrated training data has other
+        # ranges by design.)
+        "gate": {"require_validation": False,
                  "recent": {"min_improvement": 0.05, "min_rows": cfg.gate_rows},
-                 "holdout": {"max_regression": 0.1, "min_rows": 500}},
+                 "holdout": {"min_rows": 500}},
         "canary": {"weight": 30, "min_requests": cfg.canary_requests, "max_seconds": 300,
                    "max_error_rate": 0.05, "max_p99_ms": 1000, "max_quality_drop": 0.2,
                    "min_labels": 30},

@@ -180,6 +180,7 @@ def run_monitor(spec: MonitorSpec, store: MonitoringStore, engine: AlertEngine |
     that follows a model; the window's details name the version compared to."""
     now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
     followed: str | None = None
+    reference: Profile | None
     if follows_model(spec):
         from loopml.tracking._fluent import client as current
 
