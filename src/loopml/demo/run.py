@@ -331,14 +331,17 @@ def _summary(console: Console, server_url: str, champion: int, loop: dict[str, A
     table.add_column("what")
     table.add_column("value")
     ev = loop.get("evaluation", {})
-    hold = ev.get("holdout", {})
     table.add_row("champion before", f"{MODEL} v{champion}")
     table.add_row("challenger", f"{MODEL} v{loop.get('challenger_version')}")
     table.add_row("decision", f"{loop.get('state')}: {loop.get('reason')}")
-    if hold:
-        table.add_row("holdout F1 (recalibrated sensors)",
-                      f"champion {hold.get('champion', {}).get('f1', float('nan')):.3f} -> "
-                      f"challenger {hold.get('challenger', {}).get('f1', float('nan')):.3f}")
+    for key, title in (("recent", "F1 on traffic after the alert (the gate's split)"),
+                       ("holdout", "F1 on the holdout from before the recalibration")):
+        part = ev.get(key, {})
+        if part:
+            table.add_row(title, f"champion {part.get('champion', {}).get('f1', float('nan')):.3f}"
+                                 f" -> challenger "
+                                 f"{part.get('challenger', {}).get('f1', float('nan')):.3f} "
+                                 f"({part.get('rows')} rows)")
     results = http.get(f"{server_url}/api/loopml/v1/monitors/pm-live/results").json()["results"]
     triggered = loop.get("created_time") or 0
     promoted = loop.get("updated_time") or 0
