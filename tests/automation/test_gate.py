@@ -111,3 +111,50 @@ def test_the_bootstrap_f1_is_sklearns() -> None:
     y = np.array(["0", "0", "1"])
     assert ev._macro_f1(y, np.array(["0", "0", "0"])) == pytest.approx(
         f1_score(y, np.array(["0", "0", "0"]), average="macro", zero_division=0))
+
+
+def test_labelled_traffic_keeps_integers_and_includes_batched_requests(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from loopml.automation import labelled_traffic
+    from loopml.inference_log import InferenceLogWriter
+    from loopml.store import get_monitoring_store
+    from loopml.store.sql import SqlStore
+
+    db = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    store = SqlStore(db, str(tmp_path / "artifacts"))
+    log = InferenceLogWriter(tmp_path / "log", flush_ms=50)
+
+    def frame(*rows: list[int]) -> pd.DataFrame:
+        return pd.DataFrame(list(rows), columns=["f1", "f2"]).astype("int64")
+
+    log.record("d", "one", "m", "1", frame([50, 21]), [1], 1.0, 200)
+    log.record("d", "two", "m", "1", frame([53, 0], [37, -5]), [0, 0], 1.0, 200)
+    log.record("d", "unmatched", "m", "1", frame([1, 2], [3, 4]), [0, 0], 1.0, 200)
+    log.close()
+    get_monitoring_store(store).log_feedback([("one", 1), ("two", [0, 1]), ("unmatched", 1)])
+    X, y = labelled_traffic(str(tmp_path / "log"), "d", 0, tracking_uri=db)
+    assert X.to_dict("list") == {"f1": [50, 53, 37], "f2": [21, 0, -5]} and y == [1, 0, 1]
+    assert list(X.dtypes) == [np.dtype("int64")] * 2
+
+
+def test_an_evaluation_error_names_the_model_the_split_and_the_column(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from sklearn.linear_model import LogisticRegression
+
+    from loopml import models
+    from loopml.store.sql import SqlStore
+    from loopml.tracking._client import TrackingClient
+    from loopml.tracking._fluent import using_client
+
+    client = TrackingClient(store=SqlStore(f"sqlite:///{tmp_path / 'db.sqlite'}",
+                                           str(tmp_path / "artifacts")))
+    X = pd.DataFrame({"f1": [1, 2, 3, 4], "f2": [0, 1, 0, 1]}).astype("int64")
+    run = client.create_run("0", "r")
+    with using_client(client):
+        models.log_model(LogisticRegression().fit(X, [0, 0, 1, 1]), "model",
+                         run_id=run.info.run_id, input_example=X.head(2))
+        models.register_model(f"runs:/{run.info.run_id}/model", "ints", client=client)
+        logged = X.astype("float64")  # whole numbers as floats: cast back, scored
+        assert len(ev.predictions("models:/ints/1", logged, "classification", "recent")) == 4
+        bad = logged.assign(f1=[1.5, 2.0, 3.0, 4.0])
+        with pytest.raises(ev.EvaluationError, match=r"models:/ints/1 on the recent split "
+                                                     r"\(4 rows\).*'f1'"):
+            ev.predictions("models:/ints/1", bad, "classification", "recent")
