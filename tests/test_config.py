@@ -144,3 +144,50 @@ def test_settings_precedence(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("LOOPML_DEBUG", "perhaps")
     with pytest.raises(InvalidConfig, match="debug: "):
         load_settings()
+
+
+def test_api_bodies_get_the_same_400(tmp_path) -> None:
+    """Deployments through the API: a route to a version that does not exist, or weights
+    that do not sum to 100, are a 400 naming the problem (main stored both)."""
+    import httpx
+
+    from tests.server.conftest import start_server
+
+    srv = start_server(tmp_path)
+    try:
+        url = f"{srv.url}/api/loopml/v1/deployments"
+        r = httpx.post(url, json={"name": "d", "routes": [
+            {"model_uri": "models:/cancer/9", "weight": 100}]})
+        assert r.status_code == 400 and "models:/cancer/9 does not exist" in r.json()["message"]
+        r = httpx.post(url, json={"name": "d", "routes": [
+            {"model_uri": "runs:/a/m", "weight": 50}, {"model_uri": "runs:/b/m", "weight": 20}]})
+        assert r.status_code == 400 and "must sum to 100" in r.json()["message"]
+        assert httpx.get(url).json()["deployments"] == []
+    finally:
+        srv.stop()
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(["cron", "event", "other"]), VALUES, VALUES)
+def test_trigger_validation_only_raises_invalid_parameter(kind: str, spec: Any, params: Any) -> None:
+    from loopml.pipelines.triggers import validate_trigger
+    from loopml.store.pipelines_base import Trigger
+
+    spec = spec if isinstance(spec, dict) else {"cron": spec, "types": spec}
+    try:
+        validate_trigger(Trigger("t", "m:p", kind, spec, params if isinstance(params, dict) else {}))
+    except InvalidParameterValue as e:
+        assert "\n" not in e.message
+
+
+def test_server_guard_settings_keep_their_variables(monkeypatch) -> None:
+    """The HTTP guard's variables (set by `loopml server` for its workers) read as before:
+    comma-separated lists, LOOPML_SERVER_HOST, and an empty variable as not set."""
+    from loopml.config import Settings
+
+    monkeypatch.setenv("LOOPML_SERVER_HOST", "0.0.0.0")
+    monkeypatch.setenv("LOOPML_ALLOWED_HOSTS", "a.example, b.example")
+    monkeypatch.setenv("LOOPML_TRUST_PROXY", "")
+    s = Settings.from_env()
+    assert s.bind_host == "0.0.0.0" and s.allowed_hosts == ("a.example", "b.example")
+    assert s.trust_proxy is False and s.max_body_bytes == 64 * 1024 * 1024

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from loopml.cli.main import app
-from loopml.config import ENV_PREFIX, Settings
+from loopml.config import Settings, env_name
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,8 +27,8 @@ def _flags(cmd, path: str) -> list[tuple[str, str]]:  # type: ignore[no-untyped-
 
 def test_every_setting_is_documented() -> None:
     docs = _docs()
-    missing = [f"{ENV_PREFIX}{name.upper()} / {name}" for name in Settings.model_fields
-               if f"{ENV_PREFIX}{name.upper()}" not in docs or f"`{name}`" not in docs]
+    missing = [f"{env_name(name)} / {name}" for name in Settings.model_fields
+               if f"`{env_name(name)}`" not in docs or f"`{name}`" not in docs]
     assert not missing, f"settings not in docs/*.md: {missing}"
 
 

@@ -11,11 +11,12 @@ docs/configuration.md; a test checks that every field here is documented there.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, ValidationError
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
@@ -55,7 +56,9 @@ class Settings(BaseSettings):
     """Every loopml setting. Field ``x`` is the flag ``--x`` (where a command has it), the
     variable ``LOOPML_X`` and the key ``x`` of the settings file."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+    # An empty variable means "not set" (the CLI clears a flag's variable that way).
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True,
+                                      env_ignore_empty=True, populate_by_name=True)
 
     home: Path = Field(Path(".loopml"), description="Folder of the embedded store.")
     tracking_uri: str | None = Field(None, description="Where clients and commands track: "
@@ -69,6 +72,29 @@ class Settings(BaseSettings):
     registry_allowed_sources: str = Field("", description="Comma-separated extra artifact "
                                           "locations registered versions may point at.")
     debug: bool = Field(False, description="CLI errors show their traceback.")
+    # The server's HTTP guard and body limit (the server CLI sets these from its flags for
+    # its worker processes).
+    max_body_bytes: int = Field(64 * 1024 * 1024, gt=0, description="Largest request body.")
+    bind_host: str = Field("127.0.0.1", validation_alias=AliasChoices(
+        "bind_host", "LOOPML_SERVER_HOST"), description="The address the server binds.")
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="Host headers accepted besides localhost names and the bound address.")
+    cors_allowed_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="Origins allowed to send state-changing requests.")
+    trust_proxy: bool = Field(False, description="Believe X-Forwarded-Proto/-For.")
+
+    @field_validator("allowed_hosts", "cors_allowed_origins", mode="before")
+    @classmethod
+    def _comma_list(cls, v: Any) -> Any:
+        """``"a, b"`` (a variable) -> ``("a", "b")``; a YAML list passes as it is."""
+        if isinstance(v, str):
+            return tuple(p.strip() for p in v.split(",") if p.strip())
+        return v
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """The settings (kept for callers written before ``load_settings``)."""
+        return load_settings()
 
     @classmethod
     def settings_customise_sources(
@@ -103,6 +129,15 @@ class Settings(BaseSettings):
         return None
 
 
+def env_name(field: str) -> str:
+    """The variable of setting ``field`` (``LOOPML_<FIELD>`` unless it has its own)."""
+    alias = Settings.model_fields[field].validation_alias
+    for choice in getattr(alias, "choices", ()):
+        if isinstance(choice, str) and choice.startswith(ENV_PREFIX):
+            return choice
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
 def load_settings(config_file: str | Path | None = None, **flags: Any) -> Settings:
     """The settings, from ``flags`` (None means "not given"), the environment, the file
     (``config_file``, else ``LOOPML_CONFIG``) and the defaults, in that order. Raises
@@ -119,7 +154,10 @@ def load_settings(config_file: str | Path | None = None, **flags: Any) -> Settin
 
         src = config_file or os.environ.get(ENV_CONFIG)
         where = f"settings (flags, {ENV_PREFIX}* variables" + (f", {src})" if src else ")")
-        raise InvalidConfig(format_errors(e, where, Settings)) from None
+        names = sorted({str(err["loc"][0]) for err in e.errors() if err["loc"]}
+                       & set(Settings.model_fields))
+        hint = f" (set by {', '.join(env_name(n) for n in names)})" if names else ""
+        raise InvalidConfig(format_errors(e, where, Settings) + hint) from None
 
 
 def loopml_home() -> Path:

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _start(world: World, policies: Path) -> subprocess.Popen[bytes]:
-    # The tree under test first (the shared venv also has an installed loopml).
+    # the tree under test (src/) first, not whatever loopml the interpreter has installed
     env = {**os.environ, "LOOPML_HOME": str(world.root),
            "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
     return subprocess.Popen(

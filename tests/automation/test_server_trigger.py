@@ -27,11 +27,14 @@ def test_manual_trigger_through_the_server(tmp_path) -> None:  # type: ignore[no
     path = tmp_path / "policies.yaml"
     path.write_text(yaml.safe_dump(policy))
     port = free_port()
+    # ROOT for `tests.automation.flows`, before (not instead of) the caller's path, so the
+    # server is the loopml under test.
     pypath = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
     env = {**os.environ, "LOOPML_HOME": str(tmp_path / "home"), "PYTHONPATH": pypath}
     env.pop("LOOPML_TRACKING_URI", None)
     proc = subprocess.Popen([sys.executable, "-m", "loopml", "server", "--port", str(port),
-                             "--policies", str(path), "--no-triggers"], cwd=ROOT, env=env,
+                             "--policies", str(path), "--no-triggers",
+                             "--pipelines", "tests.automation.flows:retrain"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/api/loopml/v1/loops"
     try:

@@ -19,7 +19,10 @@ def cli(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     monkeypatch.setenv("LOOPML_HOME", str(tmp_path / "home"))
     for var in ("LOOPML_TRACKING_URI", "LOOPML_CONFIG", "LOOPML_DEBUG",
                 "LOOPML_BACKEND_STORE_URI"):
-        monkeypatch.delenv(var, raising=False)
+        # set, then delete: monkeypatch then restores the variable's absence after the test,
+        # also when the CLI's --config / --debug set it in os.environ
+        monkeypatch.setenv(var, "x")
+        monkeypatch.delenv(var)
     monkeypatch.chdir(ROOT)  # tests.pipelines.flows is importable from here
 
     def invoke(*args: str):  # type: ignore[no-untyped-def]
@@ -200,6 +203,8 @@ def test_not_found_and_empty_data_are_errors(cli, tmp_path) -> None:
     import pandas as pd
 
     _one_line_error(cli("models", "versions", "nosuch"), 2, "nosuch")
+    _one_line_error(cli("loop", "history", "nosuch"), 2, "nosuch")
+    _one_line_error(cli("monitor", "results", "nosuch"), 2, "No windows stored")
     pd.DataFrame({"a": [1.0, 2.0]}).to_parquet(tmp_path / "ref.parquet")
     pd.DataFrame({"a": pd.Series([], dtype=float)}).to_parquet(tmp_path / "cur.parquet")
     _one_line_error(cli("data", "drift", "-r", str(tmp_path / "ref.parquet"), "-c",
@@ -210,3 +215,44 @@ def test_debug_shows_the_traceback(cli, monkeypatch) -> None:
     out = cli("--debug", "runs", "list", "--filter", "metrics.x >")
     assert out.exit_code != 0 and isinstance(out.exception, Exception)
     assert type(out.exception).__name__ == "InvalidParameterValue"
+
+
+def _server(tmp_path: Path, monitors: Path):  # type: ignore[no-untyped-def]
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import free_port
+
+    env = {**os.environ, "LOOPML_HOME": str(tmp_path / "home")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "loopml", "server", "--port", str(free_port()), "--monitors",
+         str(monitors), "--no-triggers"], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+
+
+def test_server_monitors_one_format(tmp_path) -> None:
+    """A single mapping is a list of one (main ran 0 monitors without a word); a bad file
+    stops the server with one line and exit 2."""
+    bad = _monitors(tmp_path, [{**MONITOR, "log_dir": str(tmp_path / "ilog"), "task": "x"}])
+    proc = _server(tmp_path, bad)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and err.count("Error: ") == 1 and "monitors[0].task" in err, err
+    single = _monitors(tmp_path, {**MONITOR, "log_dir": str(tmp_path / "ilog")})
+    proc = _server(tmp_path, single)
+    try:
+        assert proc.stdout is not None
+        assert "Running 1 monitor(s)" in proc.stdout.readline()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_serve_refuses_what_it_could_never_serve(cli, tmp_path) -> None:
+    """main started, logged a load failure and served nothing with exit 0 later."""
+    _one_line_error(cli("serve", str(tmp_path / "nosuch"), "--grpc-port", "0"), 2,
+                    "no such model folder")
+    _one_line_error(cli("serve", "models:/nosuch/1", "--grpc-port", "0"), 2,
+                    "models:/nosuch/1 does not exist")
+    _one_line_error(cli("serve", "--serve-deployment", "nosuch", "--grpc-port", "0"), 2,
+                    "--serve-deployment nosuch: no such deployment")

@@ -84,7 +84,7 @@ def test_server_runs_event_triggers(tmp_path) -> None:  # type: ignore[no-untype
     env.pop("LOOPML_TRACKING_URI", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "loopml", "server", "--port", str(port), "--trigger-interval",
-         "0.2"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+         "0.2", "--pipelines", "tests.pipelines.flows:on_event"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 60
@@ -111,6 +111,10 @@ def test_server_runs_event_triggers(tmp_path) -> None:  # type: ignore[no-untype
         assert runs[0]["params"]["event"]["seq"] == seq
         assert runs[0]["trigger"]["trigger"] == "on_event-event"
         assert len(list(marker.glob("event-*"))) == 1
+        # The server runs only what it was started with: other pipelines are refused.
+        r = _run(["schedule", "tests.pipelines.flows:tick", "--cron", "0 3 * * *",
+                  "-p", f"marker_dir={marker}", "--tracking-uri", url], tmp_path)
+        assert r.returncode == 2 and "is not registered" in r.stderr, r.stderr
     finally:
         proc.terminate()
         proc.wait(20)

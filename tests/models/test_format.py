@@ -21,10 +21,10 @@ mlflow = pytest.importorskip("mlflow")
 warnings.filterwarnings("ignore")
 
 
-def _roundtrip(model, x, tmp_path: Path, **kw):  # type: ignore[no-untyped-def]
+def _roundtrip(model, x, tmp_path: Path, trust: bool = False, **kw):  # type: ignore[no-untyped-def]
     path = tmp_path / "m"
     models.save_model(model, path, input_example=x[:3], **kw)
-    return path, models.load(str(path))
+    return path, models.load(str(path), trust=trust)
 
 
 def test_sklearn_pipeline_skops(cancer, tmp_path: Path) -> None:
@@ -83,7 +83,7 @@ def test_pytorch_torchscript(iris, tmp_path: Path) -> None:
     torch = pytest.importorskip("torch")
     x, _ = iris
     net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
-    path, m = _roundtrip(net, x.astype(np.float32), tmp_path)
+    path, m = _roundtrip(net, x.astype(np.float32), tmp_path, trust=True)  # TorchScript is code
     expected = net(torch.as_tensor(x[:5], dtype=torch.float32)).detach().numpy()
     np.testing.assert_allclose(m.predict(x[:5]), expected, rtol=1e-5)
     # MLflow loads the TorchScript file too.

@@ -7,6 +7,7 @@ import pytest
 from loopml.errors import InvalidParameterValue
 from loopml.monitoring.alerts import FIRING, RESOLVED, AlertEngine, AlertRule, store_publisher
 from loopml.store.sql import SqlStore
+from tests.server.conftest import live_server  # noqa: F401 - fixture re-export
 
 
 def test_fires_after_n_windows_then_resolves_once() -> None:
@@ -92,8 +93,8 @@ from loopml.store import get_monitoring_store
 from loopml.store.sql import SqlStore
 
 store = SqlStore(sys.argv[1], sys.argv[2])
-eng = AlertEngine([AlertRule("p99", "latency.p99_ms", ">", 20)], store_publisher(store),
-                  get_monitoring_store(store), "mon")
+eng = AlertEngine([AlertRule("p99", "latency.p99_ms", ">", 20)],
+                  store=get_monitoring_store(store), monitor="mon")
 for w, v in [(2, 50.0), (3, 5.0)]:  # still breaching, then back to normal
     print([e.type for e in eng.observe("d", w, {"latency.p99_ms": v})])
 store.close()
@@ -111,8 +112,8 @@ def test_alert_state_survives_the_process(tmp_path) -> None:
 
     uri, root = f"sqlite:///{tmp_path / 'db'}", str(tmp_path / "a")
     store = SqlStore(uri, root)
-    eng = AlertEngine([AlertRule("p99", "latency.p99_ms", ">", 20)], store_publisher(store),
-                      get_monitoring_store(store), "mon")
+    eng = AlertEngine([AlertRule("p99", "latency.p99_ms", ">", 20)],
+                      store=get_monitoring_store(store), monitor="mon")
     assert [e.type for e in eng.observe("d", 1, {"latency.p99_ms": 50})] == [FIRING]
     out = subprocess.run([sys.executable, "-c", _SECOND_PROCESS, uri, root], check=True,
                          capture_output=True, text=True,
@@ -137,4 +138,56 @@ def test_lost_race_rereads_the_state(tmp_path) -> None:
     assert b.observe("d", 1, {"latency.p99_ms": 50}) == []
     assert b.observe("d", 2, {"latency.p99_ms": 50}) == []
     assert b.firing() == a.firing() == [("p99", "d")]
+    assert [e.type for e in store.read_events(types=[FIRING, RESOLVED])] == [FIRING]
+    store.close()
+
+
+def test_alert_state_over_rest(live_server) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    """The REST monitoring store keeps alert state and the read cursor on the server too."""
+    import httpx
+
+    from loopml.store.monitoring_base import AlertState
+    from loopml.store.monitoring_rest import RestMonitoringStore
+    from loopml.store.rest import RestStore
+
+    tracking = RestStore(live_server.url)
+    store = RestMonitoringStore(tracking)
+    rules = [AlertRule("p99", "latency.p99_ms", ">", 20)]
+    eng = AlertEngine(rules, store=store, monitor="rest-mon")
+    assert [e.type for e in eng.observe("d", 1, {"latency.p99_ms": 50})] == [FIRING]
+    again = AlertEngine(rules, store=store, monitor="rest-mon")
+    assert again.observe("d", 2, {"latency.p99_ms": 60}) == []
+    assert [e.type for e in again.observe("d", 3, {"latency.p99_ms": 1})] == [RESOLVED]
+    assert store.alert_states("rest-mon") == {("p99", "d"): AlertState(0, False, 3)}
+    assert store.put_alert_state("rest-mon", "p99", "d", AlertState(1, True, 2),
+                                 AlertState()) is False  # stale expectation: refused
+    assert store.last_window_end("rest-mon") == 0
+    evs = [e for e in tracking.read_events(types=[FIRING, RESOLVED])
+           if e.payload.get("monitor") == "rest-mon"]
+    assert [(e.type, e.subject) for e in evs] == [(FIRING, "p99/d"), (RESOLVED, "p99/d")]
+    bad = httpx.post(f"{live_server.url}/api/loopml/v1/monitors/x/alerts",
+                     json={"rule": "r", "subject": "s", "state": "firing"})
+    assert bad.status_code == 400 and "state" in bad.json()["message"]
+    forged = httpx.post(f"{live_server.url}/api/loopml/v1/monitors/x/alerts", json={
+        "rule": "r", "subject": "s", "state": {}, "event": {
+            "type": "model_version.created", "subject": "m/1", "payload": {}}})
+    assert forged.status_code == 400 and "alert.firing" in forged.json()["message"]
+    tracking.close()
+
+
+def test_alert_state_bounds(tmp_path) -> None:
+    """Values the columns cannot hold are a 4xx-class error, not a database fault."""
+    from loopml.store import get_monitoring_store
+    from loopml.store.monitoring_base import AlertState, AlertTransition
+
+    store = SqlStore(f"sqlite:///{tmp_path / 'db'}", str(tmp_path / "a"))
+    mon = get_monitoring_store(store)
+    with pytest.raises(InvalidParameterValue, match="streak"):
+        AlertState(2**40)
+    with pytest.raises(InvalidParameterValue, match="last_window"):
+        AlertState(0, False, 2**64)
+    with pytest.raises(InvalidParameterValue, match="subject"):
+        mon.put_alert_state("m", "r", "s" * 501, None, AlertState())
+    with pytest.raises(InvalidParameterValue, match="subject"):
+        AlertTransition(FIRING, "", {})
     store.close()

@@ -45,3 +45,22 @@ def test_check_sources(tmp_path) -> None:
     with pytest.raises(InvalidConfig, match=r"monitors\[0\].reference_profile: no such file"):
         check_sources([MonitorSpec("m", "fraud", str(tmp_path), reference_profile="x.json")],
                       [], "f.yaml")
+
+
+def test_trigger_event_types() -> None:
+    import pytest
+
+    from loopml.errors import InvalidParameterValue
+    from loopml.pipelines.triggers import validate_trigger
+    from loopml.store.pipelines_base import Trigger
+
+    def check(kind: str) -> None:
+        validate_trigger(Trigger("t", "m:p", "event", {"types": [kind]}))
+
+    for ok in ("alert.firing", "loop.promoted", "myapp.refreshed", "x.y"):
+        check(ok)
+    for bad, hint in (("model_version.craeted", "did you mean 'model_version.created'"),
+                      ("modle_version.created", "did you mean 'model_version.created'"),
+                      ("alert.fire", "did you mean 'alert.firing'"), ("firing", "")):
+        with pytest.raises(InvalidParameterValue, match=f"unknown event type.*{hint}"):
+            check(bad)

@@ -9,10 +9,14 @@ from collections.abc import Iterator
 import pytest
 
 from loopml.errors import InvalidParameterValue
+from loopml.pipelines import PipelineRegistry
 from loopml.pipelines.triggers import TriggerRunner, next_fire, validate_trigger
 from loopml.store import get_pipeline_store
 from loopml.store.pipelines_base import PipelineStore, Trigger
 from loopml.store.sql import SqlStore
+
+# What `loopml server --pipelines` would register: the runner starts only these.
+RUNNABLE = PipelineRegistry.load("tests.pipelines.flows:tick,tests.pipelines.flows:on_event")
 
 
 @pytest.fixture
@@ -38,7 +42,7 @@ def test_cron_fires_once_per_due_time_even_with_two_runners(tracking: SqlStore, 
     store.create_trigger(validate_trigger(Trigger(
         "tick", "tests.pipelines.flows:tick", "cron", {"cron": "*/5 * * * *"},
         {"marker_dir": str(tmp_path / "m")}, marker=now - 1)))
-    a, b = TriggerRunner(tracking, store), TriggerRunner(tracking, store)
+    a, b = TriggerRunner(tracking, store, RUNNABLE), TriggerRunner(tracking, store, RUNNABLE)
     fired = a.run_once(now) + b.run_once(now)
     assert len(fired) == 1
     runs = _wait(store, 1)
@@ -57,7 +61,7 @@ def test_event_trigger_gets_the_event(tracking: SqlStore, tmp_path) -> None:  # 
         "on-drift", "tests.pipelines.flows:on_event", "event",
         {"types": ["alert.firing"], "subject": "drift*/fraud"},
         {"marker_dir": str(tmp_path / "m")})))
-    runner = TriggerRunner(tracking, store)
+    runner = TriggerRunner(tracking, store, RUNNABLE)
     tracking.append_event("alert.firing", "latency/fraud", {"value": 1})  # subject mismatch
     tracking.append_event("alert.resolved", "drift_share/fraud", {})  # type mismatch
     seq = tracking.append_event("alert.firing", "drift_share/fraud", {"value": 0.6})
@@ -91,7 +95,7 @@ def test_model_version_and_dataset_events_trigger(tracking: SqlStore, tmp_path) 
     reg = get_registry_store(tracking)
     reg.create_registered_model("m")
     reg.create_model_version("m", f"{run.info.artifact_uri}/model", run_id=run.info.run_id)
-    assert len(TriggerRunner(tracking, store).run_once()) == 2
+    assert len(TriggerRunner(tracking, store, RUNNABLE).run_once()) == 2
     runs = _wait(store, 2)
     subjects = sorted(r.params["event"]["subject"] for r in runs)
     assert subjects == ["m/1", "sensors"]
@@ -110,7 +114,7 @@ def test_pending_runs_are_started_after_a_crash(tracking: SqlStore, tmp_path) ->
     # A PENDING run that no trigger of the same pipeline recorded is never started.
     forged = _pending(Trigger("ghost", "os:system", "cron", {}), {})
     store.create_run(forged)
-    TriggerRunner(tracking, store).resume_pending()
+    TriggerRunner(tracking, store, RUNNABLE).resume_pending()
     deadline = time.time() + 30
     while store.get_run(rec.run_id).status not in ("SUCCEEDED", "FAILED") and time.time() < deadline:
         time.sleep(0.05)
@@ -129,11 +133,14 @@ def test_bad_triggers(trigger: Trigger, match: str) -> None:
         validate_trigger(trigger)
 
 
-def test_a_trigger_whose_pipeline_is_gone_fails_its_run(tracking: SqlStore) -> None:
+def test_a_trigger_whose_pipeline_is_not_registered_fails_its_run(tracking: SqlStore) -> None:
+    # Written straight to the database (as `loopml pipeline trigger --tracking-uri sqlite:...`
+    # can): the runner refuses it at fire time without importing anything.
     store = get_pipeline_store(tracking)
     store.create_trigger(validate_trigger(Trigger(
         "gone", "tests.pipelines.nope:p", "event", {"types": ["x.y"]})))
     tracking.append_event("x.y", "s", {})
-    TriggerRunner(tracking, store).run_once()
+    TriggerRunner(tracking, store, RUNNABLE).run_once()
     run = store.list_runs()[0]
-    assert run.status == "FAILED" and "Cannot import module" in str(run.error)
+    assert run.status == "FAILED" and "is not registered" in str(run.error)
+    assert "loopml server --pipelines" in str(run.error)

@@ -50,7 +50,7 @@ def test_graph_from_alias(embedded_home, iris) -> None:
 
     deps = get_deployment_store(store)
     deps.create_deployment("iris-live", [TrafficRoute("models:/iris-lineage@champion", 90),
-                                         TrafficRoute("models:/iris-lineage/2", 10)])
+                                         TrafficRoute("runs:/elsewhere/model", 10)])
     g3 = lineage(store, reg, model_uri="models:/iris-lineage/1", deployments=deps).to_dict()
     assert {"from": "model_version:iris-lineage/1", "to": "deployment:iris-live",
             "relation": "serves_in", "weight": "0.900"} in g3["edges"]

@@ -13,11 +13,20 @@ import pytest
 from tests.server.conftest import LiveServer, start_server
 
 API = "/api/loopml/v1/pipelines"
+# Registered at app creation, like `loopml server --pipelines ...`: the only pipelines the
+# server runs.
+FLOWS = "tests.pipelines.flows:training"
+
+
+def _runnable():  # type: ignore[no-untyped-def]
+    from loopml.pipelines import PipelineRegistry
+
+    return PipelineRegistry.load(FLOWS)
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[LiveServer]:  # type: ignore[no-untyped-def]
-    srv = start_server(tmp_path_factory.mktemp("pipelines-api"))
+    srv = start_server(tmp_path_factory.mktemp("pipelines-api"), runnable=_runnable())
     yield srv
     srv.stop()
 
@@ -63,10 +72,18 @@ def test_remote_engine_through_rest(server: LiveServer, tmp_path) -> None:  # ty
     assert {s.status for s in again.steps.values()} == {"CACHED"}
 
 
+def test_start_by_short_name(server: LiveServer) -> None:
+    r = httpx.post(f"{server.url}{API}/runs/start", json={"pipeline": "training",
+                                                         "params": {"n": 20}})
+    assert r.status_code == 200, r.text
+    assert _wait(server.url, r.json()["run_id"])["run"]["ref"] == FLOWS
+
+
 @pytest.mark.parametrize("body,status,message", [
-    ({"pipeline": "tests.pipelines.nothere:p"}, 400, "Cannot import module"),
-    ({"pipeline": "tests.pipelines.flows:make"}, 400, "not a pipeline"),
-    ({"pipeline": "no_colon"}, 400, "must be module:attribute"),
+    # Unregistered names are refused before anything is looked at (403, no import).
+    ({"pipeline": "tests.pipelines.nothere:p"}, 403, "is not registered"),
+    ({"pipeline": "tests.pipelines.flows:make"}, 403, "loopml server --pipelines"),
+    ({"pipeline": "no_colon"}, 403, "is not registered"),
     ({"pipeline": "tests.pipelines.flows:training", "params": [1]}, 400, "params"),
     ({"pipeline": "tests.pipelines.flows:training", "params": {"nn": 1}}, 400,
      "Did you mean 'n'?"),
@@ -86,7 +103,7 @@ def test_bad_record_requests(server: LiveServer) -> None:
     r = httpx.post(f"{server.url}{API}/runs/create", json={"run_id": "x", "pipeline": 5})
     assert r.status_code == 400 and "pipeline" in r.json()["message"]
     r = httpx.post(f"{server.url}{API}/triggers", json={
-        "name": "t", "ref": "m:p", "kind": "cron", "spec": {"cron": "soon"}})
+        "name": "t", "ref": FLOWS, "kind": "cron", "spec": {"cron": "soon"}})
     assert r.status_code == 400 and "cron expression" in r.json()["message"]
     r = httpx.post(f"{server.url}{API}/runs/{'0' * 32}/resume", json={})
     assert r.status_code == 404
@@ -96,7 +113,7 @@ def test_bad_record_requests(server: LiveServer) -> None:
 
 
 def test_starting_needs_admin_when_auth_is_on(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    srv = start_server(tmp_path / "auth", token="s3cret")
+    srv = start_server(tmp_path / "auth", token="s3cret", runnable=_runnable())
     try:
         r = httpx.post(f"{srv.url}{API}/runs/start",
                        json={"pipeline": "tests.pipelines.flows:training"})

@@ -33,7 +33,12 @@ class TestPostgresPipelines(PipelineStoreContract):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[LiveServer]:  # type: ignore[no-untyped-def]
-    srv = start_server(tmp_path_factory.mktemp("rest-pipelines"))
+    from loopml.pipelines import Pipeline, PipelineRegistry
+
+    # The contract's triggers name pipeline "m:p": the server creates triggers only for
+    # registered pipelines, so register an (empty) one under that reference.
+    runnable = PipelineRegistry({"m:p": Pipeline("p", {}, {}, ref="m:p")})
+    srv = start_server(tmp_path_factory.mktemp("rest-pipelines"), runnable=runnable)
     yield srv
     srv.stop()
 

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import typing_extensions
 import yaml
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass as _pyd_dataclass
@@ -134,15 +135,12 @@ def _type_at(root: Any, loc: Iterable[int | str]) -> Any:
 
 
 def _has_fields(tp: Any) -> bool:
-    return dataclasses.is_dataclass(tp) or (isinstance(tp, type) and issubclass(tp, BaseModel))
+    return (dataclasses.is_dataclass(tp) or typing_extensions.is_typeddict(tp)
+            or (isinstance(tp, type) and issubclass(tp, BaseModel)))
 
 
 def _keys(tp: Any) -> list[str]:
-    if dataclasses.is_dataclass(tp):
-        return [f.name for f in dataclasses.fields(tp)]
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
-        return list(tp.model_fields)
-    return []
+    return list(typing.get_type_hints(tp)) if _has_fields(tp) else []
 
 
 def _shown(value: object) -> str:

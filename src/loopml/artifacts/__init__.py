@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from loopml._redact import redact_uri
 from loopml.artifacts._paths import confine
 from loopml.artifacts.base import BlobStore, FileInfo, PutResult
 from loopml.errors import InvalidParameterValue
@@ -21,7 +22,8 @@ def get_blob_store(uri: str) -> BlobStore:
     scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
     if scheme not in BACKENDS:
         raise InvalidParameterValue(
-            f"No artifact store for {uri!r}. Use a folder path, file://, or s3://bucket/prefix."
+            f"No artifact store for {redact_uri(uri)!r}. Use a folder path, file://, or "
+            "s3://bucket/prefix."
         )
     module, _, name = BACKENDS[scheme].partition(":")
     cls: Any = getattr(importlib.import_module(module), name)

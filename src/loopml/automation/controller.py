@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopml._poller import Poller
 from loopml.automation import _evaluate as ev
@@ -54,6 +54,9 @@ from loopml.store.loops_base import (
 from loopml.store.pipelines_base import PENDING, PipelineRun
 from loopml.tracking._client import TrackingClient
 
+if TYPE_CHECKING:
+    from loopml.pipelines._registry import PipelineRegistry
+
 log = logging.getLogger("loopml.automation")
 _CURSOR = "loop-controller"
 
@@ -63,16 +66,27 @@ def _now() -> int:
 
 
 class Controller(Poller):
+    """Drives the loops of ``policies``. ``runnable``: the server's registered pipelines;
+    every policy's retrain pipeline must be one of them (``PermissionDenied`` otherwise) and
+    is run from there, never imported. ``None`` (the local ``loopml loop`` commands, the
+    user's own policy file) imports ``retrain.pipeline`` when a loop first needs it."""
+
     def __init__(self, tracking: Any, policies: list[Policy], interval_s: float = 2.0,
                  dry_run: bool = False, proxy_root: str | None = None,
+                 runnable: PipelineRegistry | None = None,
                  policies_file: str | Path | None = None) -> None:
         """``policies_file``: the file ``policies`` came from; when it changes, the next
-        pass reloads it (a file that does not load is reported and the old policies stay)."""
+        pass reloads it (a file that does not load, or names a pipeline not in
+        ``runnable``, is reported and the old policies stay)."""
         super().__init__("loop-controller")
         self.policies_file = Path(policies_file) if policies_file else None
         self._policies_stamp = self._stamp()
         self.tracking = tracking
         self.policies = {p.model: p for p in policies}
+        self.runnable = runnable
+        if runnable is not None:
+            for p in policies:
+                runnable.check(p.retrain.pipeline, f"Policy {p.name!r}: pipeline")
         self.interval_s = interval_s
         self.force_dry_run = dry_run
         self.client = TrackingClient(store=tracking, proxy_root=proxy_root)
@@ -101,6 +115,8 @@ class Controller(Poller):
         self._policies_stamp = stamp
         try:
             policies = load_policies(self.policies_file)
+            for p in policies if self.runnable is not None else []:
+                self.runnable.check(p.retrain.pipeline, f"Policy {p.name!r}: pipeline")  # type: ignore[union-attr]
         except Exception as e:
             log.error("policies %s not reloaded (the previous ones stay): %s",
                       self.policies_file, getattr(e, "message", e))
@@ -227,9 +243,14 @@ class Controller(Poller):
             return self.loops.get_loop(loop.loop_id)
 
     # ---- RETRAINING --------------------------------------------------------------------------
-    def _retrain(self, loop: Loop, policy: Policy) -> Loop:
+    def _pipeline(self, policy: Policy) -> Any:
+        if self.runnable is not None:
+            return self.runnable.resolve(policy.retrain.pipeline)
         from loopml.pipelines import load_pipeline
 
+        return load_pipeline(policy.retrain.pipeline)
+
+    def _retrain(self, loop: Loop, policy: Policy) -> Loop:
         if loop.pipeline_run_id is None:
             if self._awaiting_labels(loop, policy):
                 return loop
@@ -244,7 +265,7 @@ class Controller(Poller):
         except ResourceDoesNotExist:
             run = None
         if run is None or (run.status in (PENDING, "RUNNING") and rid not in self._driving):
-            self._drive(loop, policy, load_pipeline(policy.retrain.pipeline), run)
+            self._drive(loop, policy, self._pipeline(policy), run)
             return loop
         if run.status in (PENDING, "RUNNING"):
             return loop

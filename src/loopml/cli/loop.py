@@ -40,7 +40,9 @@ def _policies(path: Path) -> Any:
     (InvalidConfig otherwise: one line, exit 2)."""
     from loopml.automation import load_policies
     from loopml.automation.policy import check_pipelines
+    from loopml.pipelines._refs import allow_cwd_imports
 
+    allow_cwd_imports()  # the user's own policy file, in their shell: ./flows.py is found
     pols = load_policies(path)
     check_pipelines(pols, str(path))
     return pols
@@ -73,8 +75,17 @@ def history_cmd(
     inputs: bool = typer.Option(False, help="Also print each decision's inputs (metrics, thresholds, versions)."),
     tracking_uri: str = typer.Option(None, help=_URI_HELP),
 ) -> None:
-    """The audit log of a model's loops: every decision with its reason."""
-    for e in _loops(tracking_uri).history(model, loop_id):
+    """The audit log of a model's loops: every decision with its reason. Exits 2 for a
+    model that is not registered or a loop id that does not exist."""
+    entries = _loops(tracking_uri).history(model, loop_id)
+    if not entries:
+        from loopml.store import get_registry_store
+
+        if loop_id:
+            _loops(tracking_uri).get_loop(loop_id)  # ResourceDoesNotExist: exit 2
+        get_registry_store(tracking_client(tracking_uri).store).get_registered_model(model)
+        typer.echo(f"No loops yet for {model}.")
+    for e in entries:
         typer.echo(f"{_ts(e.time)}  {(e.loop_id or '')[:8]:<8}  {e.action:<16} {e.message}")
         if inputs and e.inputs:
             typer.echo("    " + json.dumps(e.inputs, default=str))

@@ -21,7 +21,7 @@ models_app = typer.Typer(
 )
 
 _URI_HELP = "Tracking URI: http(s)://server, sqlite:///file or postgresql://... Default: LOOPML_TRACKING_URI, else SQLite under LOOPML_HOME."
-_TRUST_HELP = "Allow pickle-based model files (pickle, cloudpickle, joblib, torch.save). Only for models you trust: unpickling runs code."
+_TRUST_HELP = "Allow model files that can run code when loaded (pickle, cloudpickle, joblib, torch.save, TorchScript, skops files naming types outside loopml's allow-list). Only for models you trust."
 
 
 def _setup(tracking_uri: str | None) -> None:

@@ -25,14 +25,20 @@ def _stores(tracking_uri: str | None):  # type: ignore[no-untyped-def]
     return store, get_monitoring_store(store)
 
 
-def checked_specs(config: Path, tracking: object) -> list:  # type: ignore[type-arg]
-    """The monitors in ``config``, validated, with sources checked against the store."""
-    from loopml.monitoring.spec import check_sources, load_specs
+def checked_specs(config: Path, tracking: object, strict: bool = True) -> list:  # type: ignore[type-arg]
+    """The monitors in ``config``, validated (InvalidConfig otherwise), with their sources
+    checked against the store: an error when ``strict``, else a warning on stderr."""
+    from loopml.errors import InvalidConfig
+    from loopml.monitoring.spec import load_specs, source_problems
     from loopml.store import get_deployment_store
 
     specs = load_specs(config)
     names = [d.name for d in get_deployment_store(tracking).list_deployments()]  # type: ignore[arg-type]
-    check_sources(specs, names, str(config))
+    problems = source_problems(specs, names, str(config))
+    if problems and strict:
+        raise InvalidConfig(problems[0])
+    for p in problems:
+        typer.echo(f"Warning: {p} (yet; the monitor computes nothing until it exists)", err=True)
     return specs
 
 
@@ -49,13 +55,9 @@ def run(
 
     tracking, store = _stores(tracking_uri)
     specs = checked_specs(config, tracking)
-    try:
-        engines = {s.name: alert_engine(s, tracking) for s in specs}
-        # created before the pass: they get its alerts
-        hooks = [h for h in (webhook_consumer(s, tracking) for s in specs) if h is not None]
-    except LoopmlError as e:  # e.g. a webhook URL the SSRF guard refuses
-        typer.echo(f"Error: {e.message}", err=True)
-        raise typer.Exit(2) from None
+    engines = {s.name: alert_engine(s, tracking) for s in specs}
+    # Created before the first pass, so that each consumer gets that pass's alerts.
+    hooks = [h for h in (webhook_consumer(s, tracking) for s in specs) if h is not None]
     while True:
         total = 0
         for spec in specs:
@@ -75,9 +77,17 @@ def run(
 @monitor_app.command("results")
 def results(name: str = typer.Argument(..., help="Monitor name."),
             tracking_uri: str = typer.Option(None, help=_URI_HELP)) -> None:
-    """Print a monitor's stored windows as JSON lines (a time series)."""
+    """Print a monitor's stored windows as JSON lines (a time series). Exits 2 when none
+    is stored under NAME (a wrong name, or a monitor that has not closed a window yet)."""
+    from loopml.errors import ResourceDoesNotExist
+
     _, store = _stores(tracking_uri)
-    for r in store.results(name):
+    found = store.results(name)
+    if not found:
+        raise ResourceDoesNotExist(
+            f"No windows stored for monitor {name!r}: check the name (the spec's `name`), or "
+            "wait until the monitor has closed its first window.")
+    for r in found:
         typer.echo(json.dumps({"window_start": r.window_start, "window_end": r.window_end,
                                **r.metrics}))
 

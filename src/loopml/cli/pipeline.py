@@ -23,6 +23,14 @@ _EXECUTOR_HELP = "Where steps run: inprocess (one at a time, in this process), p
 
 
 
+def _local_code() -> None:
+    """The user named the module on their own command line: find ./module.py too, like
+    `python -m` (a server never does this; see loopml.pipelines._refs)."""
+    from loopml.pipelines._refs import allow_cwd_imports
+
+    allow_cwd_imports()
+
+
 def _pipelines(tracking_uri: str | None) -> Any:
     from loopml.store import get_pipeline_store
 
@@ -35,6 +43,7 @@ def _load(ref: str) -> Any:
     from loopml.errors import InvalidConfig
     from loopml.pipelines import load_pipeline
 
+    _local_code()
     try:
         return load_pipeline(ref)
     except LoopmlError:
@@ -89,6 +98,7 @@ def run_cmd(
     it with `loopml pipeline resume RUN_ID`), 2 on a lint or usage error."""
     from loopml.pipelines import run
 
+    _local_code()
     try:
         p = _load(pipeline)
         p.ref = pipeline
@@ -108,6 +118,7 @@ def resume_cmd(
     """Continue a failed run from its failed steps: succeeded steps keep their outputs."""
     from loopml.pipelines import resume
 
+    _local_code()
     try:
         res = resume(run_id, executor=executor, client=tracking_client(tracking_uri))
     except LoopmlError as e:
@@ -236,7 +247,7 @@ def _create_trigger(name: str | None, pipeline: str, kind: str, spec: dict[str, 
 
 @pipeline_app.command("schedule")
 def schedule_cmd(
-    pipeline: str = typer.Argument(..., help="The pipeline as module:attr (importable by the server)."),
+    pipeline: str = typer.Argument(..., help="The pipeline as module:attr; the server must have it registered (`loopml server --pipelines`)."),
     cron: str = typer.Option(..., help="Cron expression in UTC, five fields, e.g. '0 3 * * *' for 03:00 daily."),
     name: str = typer.Option(None, help="Trigger name. Default: <pipeline>-cron."),
     param: list[str] = typer.Option(None, "--param", "-p", help=_PARAM_HELP),
@@ -249,7 +260,7 @@ def schedule_cmd(
 
 @pipeline_app.command("trigger")
 def trigger_cmd(
-    pipeline: str = typer.Argument(..., help="The pipeline as module:attr (importable by the server)."),
+    pipeline: str = typer.Argument(..., help="The pipeline as module:attr; the server must have it registered (`loopml server --pipelines`)."),
     on: list[str] = typer.Option(..., "--on", help="Event type, repeatable: dataset.version_created, model_version.created, alert.firing, pipeline_run.finished, ..."),
     subject: str = typer.Option("*", help="Only events whose subject matches this glob, e.g. 'fraud/*' for versions of model fraud, or 'drift*/fraud' for an alert rule."),
     name: str = typer.Option(None, help="Trigger name. Default: <pipeline>-event."),

@@ -23,7 +23,7 @@ def serve(
     lazy: bool = typer.Option(False, help="Load each model on its first request instead of at start."),
     no_onnx: bool = typer.Option(False, "--no-onnx", help="Use the native flavor even when the model has an ONNX flavor."),
     convert_onnx: bool = typer.Option(False, "--convert-onnx", help="Export models that have no ONNX flavor to ONNX at load, with the parity check (on a private copy); a model that fails it is served natively."),
-    trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Allow pickle-based model files. Only for models you trust: unpickling runs code."),
+    trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Allow model files that can run code when loaded (pickles, TorchScript, skops types outside the allow-list). Only for models you trust."),
     inference_log: str = typer.Option(None, help="Write the inference log (Parquet, by deployment and day) under this folder or object-store URI (s3://bucket/prefix)."),
     log_flush_ms: int = typer.Option(1000, min=1, help="Inference log: write waiting records to Parquet at least this often (ms). Acknowledged records are already in the write-ahead file (folder logs)."),
     log_flush_records: int = typer.Option(5000, min=1, help="Inference log: write to Parquet as soon as this many records wait."),
@@ -33,10 +33,14 @@ def serve(
     auth_token_file: Path = typer.Option(None, exists=True, dir_okay=False, help="File with the bearer token clients must send."),
     insecure: bool = typer.Option(False, help="Allow a non-loopback bind without authentication."),
     tracking_uri: str = typer.Option(None, help="Where models:/ and runs:/ URIs resolve. Default: LOOPML_TRACKING_URI, else the local store."),
+    allowed_hosts: str = typer.Option(None, envvar="LOOPML_ALLOWED_HOSTS", help="Comma-separated Host header values the server answers (DNS-rebinding defence), e.g. 'models.corp.example,10.0.0.5:8080'; '*' turns the check off. Default: localhost, 127.0.0.1, [::1] and the bound address (on 0.0.0.0 also this machine's names and private addresses). Health probes are always answered."),
+    cors_allowed_origins: str = typer.Option(None, envvar="LOOPML_CORS_ALLOWED_ORIGINS", help="Comma-separated origins besides the server's own that may POST from a browser (e.g. 'https://app.corp.example'); '*' allows any. Default: none."),
+    max_body_mb: int = typer.Option(32, min=1, help="Largest request body in MiB; bigger requests get 413. Bodies over 1 MiB are decoded off the event loop."),
 ) -> None:
     """Serve models over the Open Inference Protocol V2 (REST /v2/... and gRPC) and MLflow's
     scoring protocol (POST /invocations, /ping, /health, /version), with adaptive batching and
     Prometheus /metrics."""
+    from loopml.server._guard import split_list
     from loopml.server._permissions import Authenticator
     from loopml.serving.repository import ServingSettings
     from loopml.serving.server import ServeOptions, model_names
@@ -61,15 +65,47 @@ def serve(
     except ValueError as e:
         typer.echo(f"Error: {e}", err=True)
         raise typer.Exit(2) from None
+    check_sources(models, serve_deployment or [])
     settings = ServingSettings(max_batch_size, max_batch_delay_ms / 1000, max_queue,
                                memory_cap_mb * 1024 * 1024, trust_pickle, not no_onnx,
                                convert_onnx and not no_onnx)
     opts = ServeOptions(host, port, grpc_port or None, lazy,
                         inference_log or None, deployment,
                         grace_seconds, deployments=tuple(serve_deployment or ()),
+                        allowed_hosts=split_list(allowed_hosts) or None,
+                        cors_allowed_origins=split_list(cors_allowed_origins),
+                        max_body_bytes=max_body_mb * 1024 * 1024,
                         log_flush_ms=log_flush_ms, log_flush_records=log_flush_records)
     served = [f"{n}={u}" for n, u in models.items()] + \
         [f"deployment {d}" for d in serve_deployment or []]
     typer.echo(f"loopml serve: {', '.join(served)} on "
                f"http://{host}:{port}" + (f" and grpc {host}:{grpc_port}" if grpc_port else ""))
     run(models, settings, opts, Authenticator(token) if token else None, workers)
+
+
+def check_sources(models: dict[str, str], deployments: list[str]) -> None:
+    """Refuse, before binding, what could never be served: a model folder that does not
+    exist, a ``models:/`` version or alias that is not registered, a deployment that is not
+    in the store (``InvalidConfig``: one line, exit 2). ``runs:/`` URIs load as usual."""
+    from loopml._config import suggest
+    from loopml.errors import InvalidConfig
+
+    registry_uris = [u for u in models.values() if u.startswith("models:/")]
+    for name, uri in models.items():
+        if not uri.startswith(("models:/", "runs:/")) and not Path(uri).is_dir():
+            raise InvalidConfig(f"MODEL_URI {name}={uri}: no such model folder.")
+    if not registry_uris and not deployments:
+        return
+    from loopml.store import get_deployment_store, get_registry_store
+    from loopml.store.deployments_base import check_models_exist
+    from loopml.tracking._fluent import client
+
+    store = client().store
+    if registry_uris:
+        check_models_exist(get_registry_store(store), "MODEL_URI", registry_uris)
+    known = [d.name for d in get_deployment_store(store).list_deployments()]
+    for d in deployments:
+        if d not in known:
+            raise InvalidConfig(f"--serve-deployment {d}: no such deployment in the store"
+                                f"{suggest(d, known)}; create it with `loopml deployments "
+                                "create`.")

@@ -5,10 +5,12 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
 
+from loopml._redact import redact_text, redact_uri
 from loopml.config import load_settings
 
 
@@ -39,6 +41,12 @@ def server(
     policies: Path = typer.Option(None, exists=True, dir_okay=False, help="YAML loop policies (docs/loop.md): run the closed-loop controller in this server."),
     controller_interval: float = typer.Option(2.0, min=0.1, help="Seconds between closed-loop controller passes."),
     trigger_interval: float = typer.Option(5.0, min=0.2, help="Seconds between checks of pipeline schedules and trigger events."),
+    backend_store_password_file: Path = typer.Option(None, exists=True, dir_okay=False, help="File holding the database password, for a --backend-store-uri without one (a password in the URI shows in `ps`). Or set LOOPML_BACKEND_STORE_PASSWORD."),
+    pipelines: list[str] = typer.Option(None, "--pipelines", help="Pipelines this server may run, as module:attr, comma-separated or repeated (also LOOPML_SERVER_PIPELINES). API starts, resumes, triggers and loop policies can name only these; the modules are imported at start-up from the normal Python path (install them, or set PYTHONPATH)."),
+    allowed_hosts: str = typer.Option(None, envvar="LOOPML_ALLOWED_HOSTS", help="Comma-separated Host header values the server answers (DNS-rebinding defence), e.g. 'mlflow.corp.example,10.0.0.5:5000,*.corp.example'; '*' turns the check off. Default: localhost, 127.0.0.1, [::1] and the bound address (on 0.0.0.0 also this machine's names and private addresses)."),
+    cors_allowed_origins: str = typer.Option(None, envvar="LOOPML_CORS_ALLOWED_ORIGINS", help="Comma-separated origins besides the server's own that may send POST/PUT/PATCH/DELETE from a browser (e.g. 'https://app.corp.example'); '*' allows any. Default: none."),
+    max_body_mb: int = typer.Option(64, min=1, help="Largest JSON request body in MiB (413 above it). Artifact uploads are streamed and not bound by it."),
+    trust_proxy: bool = typer.Option(False, "--trust-proxy", envvar="LOOPML_TRUST_PROXY", help="Believe X-Forwarded-Proto and X-Forwarded-For (only behind a reverse proxy that sets them): the dashboard's sign-in cookie gets Secure behind a TLS proxy, and sign-in attempts are limited per forwarded client."),
 ) -> None:
     """Run the tracking server: the MLflow REST API for experiments, runs, metrics, logged
     models and artifacts (proxied), plus /health, /version and Prometheus /metrics.
@@ -47,18 +55,28 @@ def server(
     """
     import uvicorn
 
+    from loopml.errors import LoopmlError
     from loopml.server import _factory as f
 
     settings = load_settings(backend_store_uri=backend_store_uri,  # flag > env > file
                              artifacts_destination=artifacts_destination)
-    token = settings.auth_token
-    if auth_token_file is not None:
-        token = auth_token_file.read_text().strip() or None
-        if not token:
-            typer.echo(f"Error: {auth_token_file} is empty.", err=True)
-            raise typer.Exit(2)
-    has_basic = settings.basic_auth is not None
-    if not is_loopback(host) and not (token or has_basic) and not insecure:
+    backend = settings.backend_uri
+    shown = redact_uri(backend)  # the password, if any, moves out of the URI below
+    # Secrets from a settings file join those from the environment; all of them leave the
+    # workers' environment below (0600 files).
+    for name, value in ((f.ENV_TOKEN, settings.auth_token),
+                        (f.ENV_BASIC_USER, settings.auth_username),
+                        (f.ENV_BASIC_PASSWORD, settings.auth_password)):
+        if value and not os.environ.get(name):
+            os.environ[name] = value
+    try:
+        backend, cleanup = _secrets_out_of_sight(backend, auth_token_file,
+                                                 backend_store_password_file)
+        token, basic = f.auth_from_env()
+    except LoopmlError as e:
+        typer.echo(f"Error: {redact_text(e.message)}", err=True)
+        raise typer.Exit(2) from None
+    if not is_loopback(host) and not (token or basic) and not insecure:
         typer.echo(
             f"Error: refusing to bind {host} without authentication. Set --auth-token-file "
             "(or LOOPML_AUTH_TOKEN, or LOOPML_AUTH_USERNAME and LOOPML_AUTH_PASSWORD), bind "
@@ -66,21 +84,30 @@ def server(
             err=True,
         )
         raise typer.Exit(2)
-    # Worker processes build their app from these (server/_factory.py: app_from_env).
-    os.environ[f.ENV_BACKEND] = settings.backend_uri
+    os.environ["LOOPML_SERVER_HOST"] = host
+    os.environ["LOOPML_MAX_BODY_BYTES"] = str(max_body_mb * 1024 * 1024)
+    os.environ["LOOPML_TRUST_PROXY"] = "true" if trust_proxy else ""
+    for name, value in (("LOOPML_ALLOWED_HOSTS", allowed_hosts),
+                        ("LOOPML_CORS_ALLOWED_ORIGINS", cors_allowed_origins)):
+        if value:
+            os.environ[name] = value
+    os.environ[f.ENV_BACKEND] = backend
     os.environ[f.ENV_ARTIFACTS] = settings.artifact_root
-    if token:
-        os.environ[f.ENV_TOKEN] = token
-    if settings.basic_auth:
-        os.environ[f.ENV_BASIC_USER], os.environ[f.ENV_BASIC_PASSWORD] = settings.basic_auth
+    if pipelines:
+        from loopml.pipelines._registry import parse_refs
+
+        os.environ[f.ENV_PIPELINES] = ",".join(parse_refs(pipelines))
     # Build once in the parent: applies migrations before workers start and fails fast on a
     # bad URI with a clean message instead of a traceback per worker.
-    from loopml.errors import LoopmlError
-
     try:
-        f.app_from_env().state.services.store.close()
+        services = f.app_from_env().state.services
+        services.store.close()
     except LoopmlError as e:
-        typer.echo(f"Error: {e.message}", err=True)
+        typer.echo(f"Error: {redact_text(e.message)}", err=True)
+        raise typer.Exit(2) from None
+    except Exception as e:  # a driver's error (connection refused, bad login): no traceback
+        typer.echo(f"Error: cannot open the stores: {type(e).__name__}: {redact_text(str(e))}",
+                   err=True)
         raise typer.Exit(2) from None
     if monitors is not None:
         os.environ[f.ENV_MONITORS] = str(monitors.resolve())
@@ -89,7 +116,9 @@ def server(
         from loopml.store import get_monitoring_store, get_store
 
         tracking = get_store(os.environ[f.ENV_BACKEND], os.environ[f.ENV_ARTIFACTS])
-        specs = checked_specs(monitors, tracking)  # InvalidConfig: one line, exit 2
+        # A bad file is an error (exit 2); a deployment or profile that does not exist yet
+        # is a warning: a server usually starts before its first deployment.
+        specs = checked_specs(monitors, tracking, strict=False)
         MonitorScheduler(specs, tracking, get_monitoring_store(tracking),
                          monitor_interval, proxy_root=os.environ[f.ENV_ARTIFACTS]).start()
         typer.echo(f"Running {len(specs)} monitor(s) every {monitor_interval:g}s.")
@@ -98,22 +127,67 @@ def server(
         from loopml.store import get_pipeline_store, get_store
 
         tracking = get_store(os.environ[f.ENV_BACKEND], f.PROXY_SCHEME)
-        TriggerRunner(tracking, get_pipeline_store(tracking), trigger_interval,
-                      proxy_root=os.environ[f.ENV_ARTIFACTS]).start()
+        TriggerRunner(tracking, get_pipeline_store(tracking), services.runnable,
+                      trigger_interval, proxy_root=os.environ[f.ENV_ARTIFACTS]).start()
     if policies is not None:
         from loopml.automation import Controller, load_policies
         from loopml.automation.policy import check_pipelines
         from loopml.store import get_store
 
-        pols = load_policies(policies)  # InvalidConfig: one line, exit 2
-        check_pipelines(pols, str(policies))
-        os.environ[f.ENV_POLICIES] = str(policies.resolve())
         ctl_tracking = get_store(os.environ[f.ENV_BACKEND], f.PROXY_SCHEME)
-        Controller(ctl_tracking, pols, controller_interval,
-                   proxy_root=os.environ[f.ENV_ARTIFACTS], policies_file=policies).start()
+        pols = load_policies(policies)  # InvalidConfig: one line, exit 2
+        try:  # first: a policy may name only a registered pipeline (nothing imported else)
+            ctl = Controller(ctl_tracking, pols, controller_interval,
+                             proxy_root=os.environ[f.ENV_ARTIFACTS], runnable=services.runnable,
+                             policies_file=policies)
+        except LoopmlError as e:
+            typer.echo(f"Error: {policies}: {redact_text(e.message)}", err=True)
+            raise typer.Exit(2) from None
+        check_pipelines(pols, str(policies))  # output step and parameters exist
+        os.environ[f.ENV_POLICIES] = str(policies.resolve())
+        ctl.start()
         typer.echo(f"Closed-loop controller for {[p.model for p in pols]}.")
+    if len(services.runnable):
+        typer.echo(f"Pipelines this server may run: {', '.join(services.runnable.refs)}.")
+    typer.echo(f"Metadata: {shown}; artifacts: "
+               f"{redact_uri(os.environ[f.ENV_ARTIFACTS])}.")
     typer.echo(f"loopml server on http://{host}:{port} (MLFLOW_TRACKING_URI=http://{host}:{port})")
-    uvicorn.run(
-        "loopml.server._factory:app_from_env", factory=True, host=host, port=port,
-        workers=workers, log_level="warning", access_log=False,
-    )
+    try:
+        uvicorn.run(
+            "loopml.server._factory:app_from_env", factory=True, host=host, port=port,
+            workers=workers, log_level="warning", access_log=False,
+            # uvicorn believes X-Forwarded-* from 127.0.0.1 by default; only behind a proxy
+            # the operator declared, so a local page cannot pose as HTTPS or another client.
+            proxy_headers=trust_proxy, forwarded_allow_ips="*" if trust_proxy else None,
+        )
+    finally:
+        cleanup()
+
+
+def _secrets_out_of_sight(backend: str, token_file: Path | None,
+                          password_file: Path | None) -> tuple[str, Callable[[], None]]:
+    """Keep secrets off the workers' environment (``/proc/PID/environ``): the files given
+    on the command line are passed by path; a secret in the environment or the URI's
+    password moves to a 0600 temporary file (removed on exit). Returns the backend URI
+    without its password, and the clean-up."""
+    from loopml._secrets import file_var, hand_off
+    from loopml.server import _factory as f
+    from loopml.store._engine import split_password
+
+    if token_file is not None:  # the file wins over the variable, as before
+        os.environ.pop(f.ENV_TOKEN, None)
+        os.environ[file_var(f.ENV_TOKEN)] = str(token_file.resolve())
+    if password_file is not None:
+        os.environ.pop(f.ENV_DB_PASSWORD, None)
+        os.environ[file_var(f.ENV_DB_PASSWORD)] = str(password_file.resolve())
+    backend, password = split_password(backend)
+    if password is not None:
+        if os.environ.get(f.ENV_DB_PASSWORD) or os.environ.get(file_var(f.ENV_DB_PASSWORD)):
+            from loopml.errors import InvalidParameterValue
+
+            raise InvalidParameterValue(
+                f"The backend store URI {redact_uri(backend)} has a password and "
+                f"{f.ENV_DB_PASSWORD} (or --backend-store-password-file) gives one too: "
+                "give it once, preferably not in the URI (it shows in `ps`).")
+        os.environ[f.ENV_DB_PASSWORD] = password
+    return backend, hand_off(f.SECRETS)

@@ -203,6 +203,8 @@ def run_demo(cfg: Config, keep_running: bool, console: Console) -> int:
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "loopml", "server", "--port", str(port), "--monitors",
              str(monitors), "--monitor-interval", "1", "--policies", str(policies),
+             # The server runs only registered pipelines: the demo's own flows.
+             "--pipelines", "loopml.demo.flows:train,loopml.demo.flows:retrain",
              "--controller-interval", "0.5"], env=env, stdout=logs["server"],
             stderr=subprocess.STDOUT))
         _wait_http(f"{server_url}/health", procs[0], "loopml server")

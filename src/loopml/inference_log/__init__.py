@@ -10,7 +10,6 @@ from loopml.inference_log.reader import (
     outputs,
     per_request,
     read_log,
-    request_rows,
     written_ms,
 )
 from loopml.inference_log.record import ENVELOPE, InferenceRecord, to_columns
@@ -18,5 +17,5 @@ from loopml.inference_log.writer import InferenceLogWriter
 
 __all__ = [
     "ENVELOPE", "InferenceLogReader", "InferenceLogWriter", "InferenceRecord", "features",
-    "outputs", "per_request", "read_log", "request_rows", "to_columns", "written_ms",
+    "outputs", "per_request", "read_log", "to_columns", "written_ms",
 ]

@@ -105,12 +105,6 @@ def _concat(parts: list[np.ndarray]) -> Any:
     return np.concatenate(parts)
 
 
-def request_rows(value: Any) -> int:
-    """How many rows one request's inputs hold."""
-    c = _columns_of(value)
-    return len(next(iter(c.values()))) if c else 0
-
-
 def outputs(series: pd.Series) -> list[Any]:
     """Every prediction of every request, flattened."""
     out: list[Any] = []
@@ -133,4 +127,4 @@ def per_request(series: pd.Series) -> list[Any]:
 
 
 __all__ = ["InferenceLogReader", "features", "outputs", "per_request", "read_log",
-           "request_rows", "written_ms"]
+           "written_ms"]

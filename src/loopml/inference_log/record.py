@@ -74,10 +74,6 @@ def to_columns(inputs: Any) -> Columns | None:
     return {"input-0": arr}
 
 
-def n_rows(columns: Columns | None) -> int:
-    return len(next(iter(columns.values()))) if columns else 0
-
-
 def _default(obj: Any) -> Any:
     """Arrays orjson cannot take natively, and pandas' NA, as JSON."""
     if hasattr(obj, "tolist"):
@@ -205,4 +201,4 @@ def to_table(records: list[InferenceRecord],
 
 
 __all__ = ["COLUMN_ORDER", "ENVELOPE", "Columns", "InferenceRecord", "arrow_inputs", "dumps",
-           "inputs_type", "n_rows", "to_columns", "to_table"]
+           "inputs_type", "to_columns", "to_table"]

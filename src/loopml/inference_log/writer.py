@@ -130,7 +130,10 @@ class InferenceLogWriter:
 
     def _loop(self) -> None:
         if self.wal_root is not None:
-            self.recover()
+            try:
+                self.recover()
+            except Exception:  # never let recovery stop the compaction of new records
+                log.exception("inference log: recovery of %s failed", self.wal_root)
         while True:
             with self._cond:
                 if not self._stop and len(self._buf) < self.flush_records:

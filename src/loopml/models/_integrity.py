@@ -4,6 +4,9 @@
   a truncated upload or a file swapped after registration is caught before it is parsed.
 - Pickle detection looks at the bytes, not at what MLmodel claims: a folder whose MLmodel says
   "skops" or "onnx" but whose file is a pickle is refused like any other untrusted pickle.
+- ``UntrustedModel`` is the one refusal every flavor raises; it names what was refused and
+  says how to trust it. Digests are no defence against a hostile file (whoever writes the
+  file writes the digests): what keeps code from running is each flavor's loader.
 """
 
 from __future__ import annotations
@@ -19,14 +22,17 @@ _CHUNK = 1 << 20
 
 
 class UntrustedModel(PermissionDenied):
-    """Loading would deserialise a pickle the caller has not trusted (HTTP 403)."""
+    """Loading would deserialise a pickle, or a file naming code, that the caller has not
+    trusted (HTTP 403). ``details["types"]`` lists the refused names where there are some."""
 
 
 HOW_TO_TRUST = (
-    "Pickle files can run arbitrary code when loaded. If you trust where this model came "
-    "from, pass trust=True (Python), --trust-pickle (CLI), or mark the registered version "
-    "trusted (loopml models trust models:/<name>/<version>)."
+    "Loading an untrusted file like this can run arbitrary code. If you trust where this "
+    "model came from, pass trust=True (Python), --trust-pickle (CLI: loopml models predict, "
+    "loopml serve), or mark the registered version trusted (loopml models trust "
+    "models:/<name>/<version>, needs the admin permission)."
 )
+_LISTED = 20  # names shown in a refusal message; details["types"] has them all
 
 
 class ModelIntegrityError(InvalidState):
@@ -92,5 +98,13 @@ def looks_like_pickle(path: Path) -> bool:
         data.rstrip().endswith(b".") and b"\n" in data[:200]
 
 
-def refuse_untrusted(path: Path, what: str) -> UntrustedModel:
+def refuse_untrusted(path: Path, what: str, types: list[str] | None = None) -> UntrustedModel:
+    """The refusal for ``path``: ``what`` says why; ``types`` (refused names) are listed in
+    the message (the first 20) and in full under ``details["types"]``."""
+    if types:
+        shown = ", ".join(types[:_LISTED])
+        more = f" and {len(types) - _LISTED} more" if len(types) > _LISTED else ""
+        what = f"{what}: {shown}{more}"
+        return UntrustedModel(f"Refusing to load {path.name}: {what}. {HOW_TO_TRUST}",
+                              types=list(types))
     return UntrustedModel(f"Refusing to load {path.name}: {what}. {HOW_TO_TRUST}")

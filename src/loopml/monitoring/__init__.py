@@ -1,2 +1,5 @@
-"""Monitoring: alert rules, signed webhooks with an SSRF guard (monitors over the serving
-inference log arrive with serving)."""
+"""Monitoring: windows over the inference log (``monitor``), alert rules with their state in
+the store (``alerts``), signed webhooks with an SSRF guard (``webhooks``, ``ssrf``), and the
+in-server scheduler (``scheduler``)."""
+
+__all__: list[str] = []  # a namespace: import the modules

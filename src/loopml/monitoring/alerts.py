@@ -6,9 +6,11 @@ transition is published once (deduplicated), and observing a window again, or an
 changes nothing (monitors may re-run a window).
 
 With a monitoring store, that state lives in the store (per monitor, rule and subject) and
-moves by compare-and-set, so any process continues it: a restarted server or the next
-``loopml monitor run`` does not fire again what is firing, and resolves what an earlier
-process fired. Without one (a bare engine in a test) it lives in memory.
+moves by compare-and-set, together with the transition's event (one transaction), so any
+process continues it and each transition reaches the event log exactly once: a restarted
+server or the next ``loopml monitor run`` does not fire again what is firing, and resolves
+what an earlier process fired. Without one (a bare engine in a test) it lives in memory and
+``publish`` is the only sink.
 
 The trigger interface for the closed loop: every transition is appended to the metadata
 store's event log (``/api/loopml/v1/events``) as
@@ -33,7 +35,7 @@ from typing import Any, Literal
 from pydantic import field_validator
 
 from loopml._config import config_model, unknown
-from loopml.store.monitoring_base import AlertState, MonitoringStore
+from loopml.store.monitoring_base import AlertState, AlertTransition, MonitoringStore
 
 OPS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
@@ -109,7 +111,9 @@ class AlertEngine:
     """Feed it each window's metrics; it returns (and publishes) the transitions.
 
     ``store`` and ``monitor``: keep the state in the monitoring store under that monitor's
-    name (see the module docstring); otherwise in this object."""
+    name, and append each transition to the store's event log with it (see the module
+    docstring); otherwise in this object. ``publish`` gets every transition (other sinks:
+    a log line; without a store, the event log through ``store_publisher``)."""
 
     def __init__(self, rules: Iterable[AlertRule],
                  publish: Callable[[AlertEvent], None] | None = None,
@@ -123,11 +127,14 @@ class AlertEngine:
     def _states(self) -> dict[tuple[str, str], AlertState]:
         return self.store.alert_states(self.monitor) if self.store else self._state
 
-    def _save(self, key: tuple[str, str], old: AlertState | None, new: AlertState) -> bool:
+    def _save(self, key: tuple[str, str], old: AlertState | None, new: AlertState,
+              event: AlertEvent | None) -> bool:
         if self.store is None:
             self._state[key] = new
             return True
-        return self.store.put_alert_state(self.monitor, key[0], key[1], old, new)
+        transition = None if event is None else AlertTransition(
+            event.type, f"{event.rule}/{event.subject}", event.payload())
+        return self.store.put_alert_state(self.monitor, key[0], key[1], old, new, transition)
 
     def firing(self) -> list[tuple[str, str]]:
         return sorted(k for k, s in self._states().items() if s.firing)
@@ -141,14 +148,14 @@ class AlertEngine:
             key = (rule.name, subject)
             for _ in range(3):  # compare-and-set; a lost race re-reads the winner's state
                 old = states.get(key)
-                new, kind = self._next(rule, old or AlertState(), window_end,
-                                       float(metrics[rule.metric]))
+                value = float(metrics[rule.metric])
+                new, kind = self._next(rule, old or AlertState(), window_end, value)
                 if new is None:
                     break  # a window seen before (a re-run) or out of order: idempotent
-                if self._save(key, old, new):
-                    if kind:
-                        events.append(self._event(kind, rule, subject,
-                                                  float(metrics[rule.metric]), window_end))
+                event = self._event(kind, rule, subject, value, window_end) if kind else None
+                if self._save(key, old, new, event):
+                    if event is not None:
+                        events.append(event)
                     break
                 states = self._states()
         if self.publish:
@@ -200,3 +207,6 @@ def notifier(publishers: list[Callable[[AlertEvent], None]]) -> Callable[[AlertE
                 log.exception("alert sink failed for %s", e.rule)
 
     return publish
+
+
+__all__ = ["FIRING", "OPS", "RESOLVED", "AlertEngine", "AlertEvent", "AlertRule", "notifier", "store_publisher"]

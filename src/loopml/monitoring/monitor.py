@@ -111,16 +111,16 @@ def compute_window(spec: MonitorSpec, rows: pd.DataFrame, store: MonitoringStore
 
 
 def alert_engine(spec: MonitorSpec, tracking: Any) -> AlertEngine:
-    """Rules of ``spec`` with their state in the store, publishing to the event log (and a
-    log line). The spec's webhooks are checked here (``InvalidParameterValue`` for a URL the
-    SSRF guard refuses) and served by ``webhook_consumer``, which reads those events."""
-    from loopml.monitoring.alerts import notifier, store_publisher
+    """Rules of ``spec`` with their state in the store, publishing to the event log (with
+    the state, one transaction) and a log line. The spec's webhooks are checked here
+    (``InvalidParameterValue`` for a URL the SSRF guard refuses) and served by
+    ``webhook_consumer``, which reads those events."""
+    from loopml.monitoring.alerts import notifier
     from loopml.monitoring.webhooks import parse_hooks
     from loopml.store import get_monitoring_store
 
-    parse_hooks(_hooks(spec))
-    return AlertEngine(spec.rules, notifier([store_publisher(tracking)]),
-                       get_monitoring_store(tracking), spec.name)
+    parse_hooks(spec.webhooks)
+    return AlertEngine(spec.rules, notifier([]), get_monitoring_store(tracking), spec.name)
 
 
 def webhook_consumer(spec: MonitorSpec, tracking: Any) -> Any:
@@ -128,14 +128,7 @@ def webhook_consumer(spec: MonitorSpec, tracking: Any) -> Any:
     from loopml.monitoring.webhooks import parse_hooks
     from loopml.monitoring.webhooks import webhook_consumer as consumer
 
-    return consumer(tracking, spec.name, parse_hooks(_hooks(spec))) if spec.webhooks else None
-
-
-def _hooks(spec: MonitorSpec) -> list[dict[str, Any]]:
-    """The spec's webhooks as mappings (a validated spec holds WebhookSpec objects)."""
-    import dataclasses
-
-    return [h if isinstance(h, dict) else dataclasses.asdict(h) for h in spec.webhooks]
+    return consumer(tracking, spec.name, parse_hooks(spec.webhooks)) if spec.webhooks else None
 
 
 def follows_model(spec: MonitorSpec) -> bool:
@@ -206,3 +199,6 @@ def run_monitor(spec: MonitorSpec, store: MonitoringStore, engine: AlertEngine |
             new.append(result)
             engine.observe(spec.deployment, end, metrics)
     return new
+
+
+__all__ = ["MonitorSpec", "alert_engine", "compute_window", "run_monitor", "webhook_consumer"]

@@ -58,3 +58,6 @@ class MonitorScheduler(Poller):
                 log.exception("monitor %s failed; retrying next pass", spec.name)
         self.passes += 1
         return new
+
+
+__all__ = ["MonitorScheduler", "load_specs"]

@@ -6,32 +6,43 @@ each is unambiguous: a mapping ``{monitors: [...]}`` and a single spec (a mappin
 ``name``), read as a list of one. Anything else is an ``InvalidConfig`` naming the file and
 the key path; an empty file is refused (zero monitors is never what was meant).
 
-Two checks need the world outside the file and run when a monitor is about to start
-(:func:`check_sources`): the profile and schema files exist, and the deployment is known,
-as a deployment in the store or as a partition of the inference log.
+Two checks need the world outside the file (:func:`source_problems`): the profile and
+schema files exist, and the deployment is known, as a deployment in the store or as a
+partition of the inference log. ``loopml monitor run`` refuses to start without them;
+``loopml server --monitors`` warns at start (a server usually starts before its first
+deployment exists), and that monitor computes nothing until they exist.
 """
 
 from __future__ import annotations
 
 from dataclasses import field
 from pathlib import Path
-from typing import Any, Literal
+from typing import (
+    Any,
+    Literal,
+    NotRequired,  # pydantic needs these before 3.12
+)
 
-from pydantic import field_validator, model_validator
+from pydantic import field_validator, model_validator, with_config
+from typing_extensions import TypedDict
 
-from loopml._config import config_model, load_file, not_empty, suggest, validate
+from loopml._config import CONFIG, config_model, load_file, not_empty, suggest, validate
 from loopml.errors import InvalidConfig
 from loopml.monitoring.alerts import METRICS, AlertRule
 
+__all__ = ["MonitorSpec", "MonitorsFile", "WebhookSpec", "check_sources", "load_specs",
+           "source_problems"]
 
-@config_model
-class WebhookSpec:
+
+@with_config(CONFIG)
+class WebhookSpec(TypedDict):
     """Where alert transitions are POSTed, signed with ``secret``; ``allow`` exempts
-    internal hosts from the SSRF guard."""
+    internal hosts from the SSRF guard. Validated, then kept as a plain mapping (what the
+    webhook code reads)."""
 
     url: str
     secret: str
-    allow: list[str] = field(default_factory=list)
+    allow: NotRequired[list[str]]
 
 
 @config_model
@@ -119,26 +130,41 @@ def load_specs(path: str | Path) -> list[MonitorSpec]:
         raise InvalidConfig(f"{path}: {e.message}") from None
 
 
-def check_sources(specs: list[MonitorSpec], deployments: list[str], source: str) -> None:
-    """Refuse monitors that could never compute a window: a profile or schema file that
-    does not exist, or a deployment that is neither in the store (``deployments``) nor a
-    partition of the inference log under ``log_dir``."""
+def source_problems(specs: list[MonitorSpec], deployments: list[str], source: str) -> list[str]:
+    """Why monitors could never compute a window: a profile or schema file that does not
+    exist, or a deployment that is neither in the store (``deployments``) nor a partition
+    of the inference log under ``log_dir``. One message per monitor, at most."""
+    out: list[str] = []
     for i, s in enumerate(specs):
         where = f"{source}: monitors[{i}]"
-        for key in ("reference_profile", "prediction_profile", "schema"):
-            f = getattr(s, key)
-            if key == "reference_profile" and (f == "champion" or str(f).startswith("models:/")):
-                continue  # resolved from the registry at each pass
-            if f is not None and not Path(f).is_file():
-                raise InvalidConfig(f"{where}.{key}: no such file {f!r}")
+        missing = [k for k in ("reference_profile", "prediction_profile", "schema")
+                   if getattr(s, k) is not None and not _follows_model(k, getattr(s, k))
+                   and not Path(getattr(s, k)).is_file()]
+        if missing:
+            out.append(f"{where}.{missing[0]}: no such file {getattr(s, missing[0])!r}")
+            continue
         logged = [p.name.removeprefix("deployment=")
                   for p in Path(s.log_dir).glob("deployment=*") if p.is_dir()]
         if s.deployment in deployments or s.deployment in logged:
             continue
         if not Path(s.log_dir).is_dir():
-            raise InvalidConfig(
-                f"{where}.log_dir: no folder {s.log_dir!r}, and no deployment "
-                f"{s.deployment!r} in the store: the monitor would never see a request")
-        raise InvalidConfig(
-            f"{where}.deployment: no deployment {s.deployment!r} in the store and no log of "
-            f"it under {s.log_dir!r}{suggest(s.deployment, [*deployments, *logged])}")
+            out.append(f"{where}.log_dir: no folder {s.log_dir!r}, and no deployment "
+                       f"{s.deployment!r} in the store: the monitor would never see a request")
+        else:
+            out.append(f"{where}.deployment: no deployment {s.deployment!r} in the store and no "
+                       f"log of it under {s.log_dir!r}"
+                       f"{suggest(s.deployment, [*deployments, *logged])}")
+    return out
+
+
+def _follows_model(key: str, value: str) -> bool:
+    """A reference that is resolved from the registry at each pass, not a file."""
+    return key == "reference_profile" and (value == "champion" or value.startswith("models:/"))
+
+
+def check_sources(specs: list[MonitorSpec], deployments: list[str], source: str) -> None:
+    """``source_problems`` as an ``InvalidConfig`` (the first problem), for ``loopml
+    monitor run``, which runs now and would otherwise report "0 new windows" forever."""
+    problems = source_problems(specs, deployments, source)
+    if problems:
+        raise InvalidConfig(problems[0])

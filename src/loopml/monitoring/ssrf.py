@@ -71,3 +71,6 @@ def check_url(url: str, allow: Sequence[str] = ()) -> None:
                 f"Webhook URL {url!r} resolves to {ip}, a {why} address. Webhooks may only "
                 "reach public addresses; allow this host explicitly in "
                 "LOOPML_WEBHOOK_ALLOW if it is meant to be internal.")
+
+
+__all__ = ["check_url", "resolve"]

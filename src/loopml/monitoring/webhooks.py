@@ -19,8 +19,9 @@ import hmac
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import orjson
@@ -114,7 +115,7 @@ def deliver(hook: Webhook, payload: dict[str, object],
     return result
 
 
-def parse_hooks(raw: Sequence[dict[str, object]]) -> list[Webhook]:
+def parse_hooks(raw: Sequence[Mapping[str, Any]]) -> list[Webhook]:
     """A monitor spec's ``webhooks`` entries as checked ``Webhook``s (SSRF guard included):
     raises ``InvalidParameterValue`` for a refused URL or a missing secret."""
     out = []
@@ -141,3 +142,6 @@ def webhook_consumer(store: object, monitor: str, hooks: Sequence[Webhook],
             deliver(hook, {"type": e.type, **e.payload})
 
     return Consumer(store, f"webhooks:{monitor}", [FIRING, RESOLVED], handle, interval_s)
+
+
+__all__ = ["SIGNATURE_HEADER", "TIMESTAMP_HEADER", "Delivery", "Webhook", "deliver", "parse_hooks", "sign", "verify_signature", "webhook_consumer"]

@@ -18,10 +18,11 @@ from loopml.pipelines._dsl import Pipeline, Resources, Step, from_spec, pipeline
 from loopml.pipelines._engine import PipelineRunResult, RunHandle, resume, run, start
 from loopml.pipelines._lint import PipelineLintError, lint
 from loopml.pipelines._refs import load_pipeline
+from loopml.pipelines._registry import PipelineRegistry
 from loopml.pipelines.executors import EXECUTORS, Executor, get_executor
 
 __all__ = [
-    "EXECUTORS", "Executor", "Pipeline", "PipelineLintError", "PipelineRunResult", "Resources",
+    "EXECUTORS", "Executor", "Pipeline", "PipelineLintError", "PipelineRegistry", "PipelineRunResult", "Resources",
     "RunHandle", "Step", "from_spec", "get_executor", "lint", "load_pipeline", "pipeline",
     "resume", "run", "start", "step",
 ]

@@ -13,6 +13,11 @@ Firing moves the trigger's marker and records the PENDING run in one transaction
 (``PipelineStore.fire_trigger``), so two servers never both fire it and a crash between
 recording and starting loses nothing: on start the runner starts PENDING runs of its
 triggers. A pipeline with an ``event`` parameter receives the event as a dict.
+
+Triggers are data anyone with the right permission (or database access) can write, so the
+runner runs only pipelines of its ``PipelineRegistry`` (the operator's ``--pipelines``): a
+trigger naming anything else records a FAILED run that says how to register it, and its
+module is never imported.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from loopml._poller import Poller
 from loopml.errors import InvalidParameterValue
 from loopml.events import consume, cron
 from loopml.events.cron import next_fire
+from loopml.pipelines._registry import PipelineRegistry
 from loopml.store.pipelines_base import PENDING, PipelineRun, PipelineStore, Trigger
 
 log = logging.getLogger("loopml.pipelines")
@@ -47,14 +53,28 @@ EVENT_TYPES = frozenset({
 EVENT_PREFIXES = ("loop.",)
 
 
+_NAMESPACES = frozenset(x.split(".", 1)[0] for x in EVENT_TYPES)
+
+
 def _check_types(t: Trigger, types: list[str]) -> None:
+    """Built-in types must be spelled right: a type in a built-in namespace (``alert.``,
+    ``model_version.``, ...) must be one of ``EVENT_TYPES``, and a type close to one of them
+    is taken for a typo. Other types (``myapp.refreshed``) are custom events that clients
+    append through ``POST /api/loopml/v1/events``."""
+    import difflib
+
     from loopml._config import suggest
 
     for x in types:
-        if x not in EVENT_TYPES and not x.startswith(EVENT_PREFIXES):
+        if x in EVENT_TYPES or x.startswith(EVENT_PREFIXES):
+            continue
+        namespace, dot, _ = x.partition(".")
+        if not dot or namespace in _NAMESPACES or difflib.get_close_matches(
+                x, EVENT_TYPES, n=1, cutoff=0.8):
             raise InvalidParameterValue(
-                f"Trigger {t.name!r}: unknown event type {x!r}{suggest(x, EVENT_TYPES)}; "
-                "see docs/pipelines.md for the event types.")
+                f"Trigger {t.name!r}: unknown event type {x!r}{suggest(x, EVENT_TYPES)}. "
+                "Built-in types are listed in docs/configuration.md; a custom type needs "
+                "its own namespace, e.g. 'myapp.refreshed'.")
 
 
 def lint_trigger_params(t: Trigger, pipeline: Any) -> dict[str, Any]:
@@ -103,12 +123,14 @@ def _pending(t: Trigger, extra: dict[str, Any]) -> PipelineRun:
 
 
 class TriggerRunner(Poller):
-    """Polls triggers and starts their runs. ``tracking`` is the server's TrackingStore."""
+    """Polls triggers and starts their runs. ``tracking`` is the server's TrackingStore;
+    ``runnable`` the pipelines it may start (anything else fails without an import)."""
 
-    def __init__(self, tracking: Any, store: PipelineStore, interval_s: float = 5.0,
-                 proxy_root: str | None = None) -> None:
+    def __init__(self, tracking: Any, store: PipelineStore, runnable: PipelineRegistry,
+                 interval_s: float = 5.0, proxy_root: str | None = None) -> None:
         self.tracking = tracking
         self.store = store
+        self.runnable = runnable
         self.interval_s = interval_s
         self.proxy_root = proxy_root
         super().__init__("triggers")
@@ -158,11 +180,11 @@ class TriggerRunner(Poller):
     def _start(self, rec: PipelineRun) -> None:
         from loopml.pipelines._engine import start
         from loopml.pipelines._lint import lint
-        from loopml.pipelines._refs import load_pipeline
         from loopml.tracking._client import TrackingClient
 
         try:
-            p = load_pipeline(rec.ref)
+            p = self.runnable.resolve(rec.ref, f"Trigger {rec.trigger.get('trigger')!r}: "
+                                      "pipeline")
             params = dict(rec.params)
             if "event" in p.params and "event" in rec.trigger:
                 params["event"] = rec.trigger["event"]

@@ -30,11 +30,14 @@ def api(
     permission: Permission,
     fn: SyncFn,
     prefixes: tuple[str, ...] = MLFLOW_PREFIXES,
+    max_objects: int | None = None,
 ) -> list[PermissionedRoute]:
+    """``max_objects``: refuse a body with more JSON objects than this before parsing it
+    (``_http.read_json``), for routes whose items are counted, like log-batch."""
     where = path.strip("/")
 
     async def handler(request: Request) -> Response:
-        body = await read_json(request, s.max_body_bytes, where)
+        body = await read_json(request, s.max_body_bytes, where, max_objects)
         # Path parameters (e.g. /logged-models/{model_id}) join the body fields.
         body.data.update(request.path_params)
         if s.inline_store_calls:

@@ -4,11 +4,17 @@ uses with ``--workers N``: each worker process builds its own stores from the en
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 from starlette.applications import Starlette
 
 from loopml._gc import tune_for_serving
+from loopml._secrets import read_secret
 from loopml.artifacts import get_blob_store
+from loopml.config import Settings
+from loopml.errors import InvalidParameterValue
+from loopml.server._guard import GuardPolicy
 from loopml.server._permissions import Authenticator
 from loopml.server.app import create_app
 from loopml.server.services import PROXY_SCHEME, Services
@@ -20,6 +26,7 @@ from loopml.store import (
     get_registry_store,
     get_store,
 )
+from loopml.store._engine import ENV_PASSWORD as ENV_DB_PASSWORD
 
 ENV_BACKEND = "LOOPML_SERVER_BACKEND_STORE_URI"
 ENV_ARTIFACTS = "LOOPML_SERVER_ARTIFACTS_DESTINATION"
@@ -30,7 +37,12 @@ ENV_BASIC_USER = "LOOPML_AUTH_USERNAME"
 ENV_MODEL_ROOTS = "LOOPML_REGISTRY_ALLOWED_SOURCES"
 ENV_MONITORS = "LOOPML_SERVER_MONITORS"  # the --monitors file, for the dashboard
 ENV_POLICIES = "LOOPML_SERVER_POLICIES"  # the --policies file, for manual loop triggers
+# Comma-separated module:attr of the pipelines this server may run (--pipelines).
+ENV_PIPELINES = "LOOPML_SERVER_PIPELINES"
 ENV_BASIC_PASSWORD = "LOOPML_AUTH_PASSWORD"  # noqa: S105 - the name of a variable, not a secret
+# Secrets the server hands to its worker processes through 0600 files, never their
+# environment (each NAME may also be given as NAME_FILE; see loopml._secrets).
+SECRETS = (ENV_TOKEN, ENV_BASIC_PASSWORD, ENV_DB_PASSWORD)
 
 
 def build_services(
@@ -38,29 +50,63 @@ def build_services(
     artifacts_destination: str,
     token: str | None = None,
     basic: tuple[str, str] | None = None,
+    pipelines: str | list[str] | None = None,
 ) -> Services:
+    """Stores, auth and the pipeline registry from settings. ``pipelines``: the operator's
+    ``module:attr`` references (imported now; requests can name only these). Raises
+    ``InvalidParameterValue`` for a bad URI or reference."""
     # Runs get mlflow-artifacts:/ URIs so that remote clients upload through this server.
     store = get_store(backend_store_uri, PROXY_SCHEME)
     blobs = get_blob_store(artifacts_destination)
-    extra = [r for r in os.environ.get(ENV_MODEL_ROOTS, "").split(",") if r.strip()]
+    _refuse_importable_root(blobs.root_uri)
+    from loopml.config import load_settings  # LOOPML_REGISTRY_ALLOWED_SOURCES or the file
+    from loopml.pipelines._registry import PipelineRegistry
+
+    extra = [r.strip() for r in load_settings().registry_allowed_sources.split(",") if r.strip()]
+    runnable = PipelineRegistry.load(pipelines)
     return Services(
         store=store, blobs=blobs, registry=get_registry_store(store),
         deployments=get_deployment_store(store), monitoring=get_monitoring_store(store),
         pipelines=get_pipeline_store(store), loops=get_loop_store(store),
         auth=Authenticator(token, basic),
         inline_store_calls=backend_store_uri.startswith("sqlite"),
-        allowed_model_roots=[PROXY_SCHEME, blobs.root_uri, *extra],
+        allowed_model_roots=[PROXY_SCHEME, blobs.root_uri, *extra], runnable=runnable,
     )
+
+
+def _refuse_importable_root(root: str) -> None:
+    """An artifact root that is itself on ``sys.path`` would let an uploaded ``yaml.py``
+    shadow a module the server imports later: refuse it (misconfiguration fails loudly)."""
+    if "://" in root:
+        return
+    here = Path(root).resolve()
+    on_path = [p for p in sys.path if Path(p or os.getcwd()).resolve() == here]
+    if on_path:
+        raise InvalidParameterValue(
+            f"The artifact root {root} is on the Python import path (sys.path), so an "
+            "uploaded artifact could be imported as code. Serve artifacts from another "
+            "folder, or start the server from another folder / without that PYTHONPATH entry.")
+
+
+def auth_from_env() -> tuple[str | None, tuple[str, str] | None]:
+    """(bearer token, (user, password)) from the environment: each secret from its variable
+    or from the file its ``_FILE`` variable names (see loopml._secrets)."""
+    token = read_secret(ENV_TOKEN)
+    user, password = os.environ.get(ENV_BASIC_USER), read_secret(ENV_BASIC_PASSWORD)
+    return token, ((user, password) if user and password else None)
 
 
 def app_from_env() -> Starlette:
-    basic = None
-    if os.environ.get(ENV_BASIC_USER) and os.environ.get(ENV_BASIC_PASSWORD):
-        basic = (os.environ[ENV_BASIC_USER], os.environ[ENV_BASIC_PASSWORD])
+    token, basic = auth_from_env()
     services = build_services(
-        os.environ[ENV_BACKEND], os.environ[ENV_ARTIFACTS], os.environ.get(ENV_TOKEN) or None,
-        basic,
+        os.environ[ENV_BACKEND], os.environ[ENV_ARTIFACTS], token, basic,
+        os.environ.get(ENV_PIPELINES),
     )
+    settings = Settings.from_env()
+    services.max_body_bytes = settings.max_body_bytes
+    services.trust_proxy = settings.trust_proxy
+    services.guard = GuardPolicy.for_bind(settings.bind_host, settings.allowed_hosts,
+                                          settings.cors_allowed_origins, form_prefixes=("/ui/",))
     if os.environ.get(ENV_MONITORS):
         from loopml.monitoring.scheduler import load_specs
 
@@ -69,6 +115,8 @@ def app_from_env() -> Starlette:
         from loopml.automation import load_policies
 
         services.policies = load_policies(os.environ[ENV_POLICIES])
+        for p in services.policies:  # a policy runs only a registered pipeline
+            services.runnable.check(p.retrain.pipeline, f"Policy {p.name!r}: pipeline")
     app = create_app(services)
     tune_for_serving()  # this process is a server from here on
     return app

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import typing
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -20,7 +21,6 @@ from loopml._json import float_from_json
 from loopml.errors import InvalidParameterValue, LoopmlError, RequestTooLarge, invalid_param
 
 log = logging.getLogger("loopml.server")
-
 
 
 class JSONResponse(Response):
@@ -141,7 +141,57 @@ class Body:
         return out
 
 
-async def read_json(request: Request, limit: int, where: str) -> Body:
+async def read_body(request: Request, limit: int, advice: str) -> bytes:
+    """The whole request body, refused with ``RequestTooLarge`` (413) as soon as it exceeds
+    ``limit`` bytes: on its Content-Length before reading, else while streaming (a chunked
+    upload has none). ``advice`` ends the message: what the client or operator can do."""
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > limit:
+        raise RequestTooLarge(
+            f"Request body of {length} bytes exceeds the limit of {limit} bytes. {advice}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestTooLarge(f"Request body exceeds the limit of {limit} bytes. {advice}")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def is_json_type(content_type: str | None) -> bool:
+    """``application/json`` or a ``+json`` type, parameters (charset) aside."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
+# Structural objects cannot hide in a string, so b"{" counts bound them from above (at
+# memory speed). Only above the bound are strings blanked to count exactly (tag values may
+# hold JSON), and only for bodies small enough that the regex stays a few ms.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_EXACT_COUNT_MAX_BYTES = 2 * 1024 * 1024
+
+
+def too_many_objects(raw: bytes, max_objects: int) -> int | None:
+    """The number of JSON objects in ``raw`` when it exceeds ``max_objects`` (a lower bound
+    for large bodies), else None. Nothing is parsed: this runs before ``orjson.loads`` so
+    that an oversize batch costs no objects (a 64 MB log-batch would cost ~1 GB)."""
+    n = raw.count(b"{")
+    if n <= max_objects:
+        return None
+    if len(raw) <= _EXACT_COUNT_MAX_BYTES:
+        n = _JSON_STRING.sub(b'""', raw).count(b"{")
+    return n if n > max_objects else None
+
+
+async def read_json(request: Request, limit: int, where: str,
+                    max_objects: int | None = None) -> Body:
+    """Query string (GET, body-less DELETE) or JSON body -> ``Body``.
+
+    Errors: 413 above ``limit`` bytes; 400 for a body whose Content-Type is not JSON (a
+    page can send ``text/plain`` or an untyped body cross-origin without a preflight, so
+    only a JSON type is taken, as MLflow does), that is not a JSON object, or that holds
+    more than ``max_objects`` objects (checked on the raw bytes, before any is built).
+    """
     if request.method == "GET" or request.method == "DELETE" and not request.headers.get(
         "content-length"
     ):
@@ -153,21 +203,19 @@ async def read_json(request: Request, limit: int, where: str) -> Body:
             else:
                 data[k] = v
         return Body(data, where)
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > limit:
-        raise RequestTooLarge(
-            f"Request body of {length} bytes exceeds the limit of {limit} bytes. Split it into "
-            "smaller requests (e.g. several log-batch calls)."
-        )
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestTooLarge(f"Request body exceeds the limit of {limit} bytes.")
-        chunks.append(chunk)
-    raw = b"".join(chunks)
+    raw = await read_body(request, limit, "Split it into smaller requests (e.g. several "
+                          "log-batch calls), or raise the server's --max-body-mb.")
     if not raw.strip():
         return Body({}, where)
+    ctype = request.headers.get("content-type")
+    if not is_json_type(ctype):
+        raise InvalidParameterValue(
+            f"Bad Request. Content-Type must be one of ['application/json'] for {where}; got "
+            f"{ctype!r}.")
+    if max_objects is not None and (n := too_many_objects(raw, max_objects)) is not None:
+        raise InvalidParameterValue(
+            f"The body of {where} holds {n} JSON objects (counting '{{'); it takes at most "
+            f"{max_objects}. Split it into several requests.")
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as e:

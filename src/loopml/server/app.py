@@ -1,7 +1,8 @@
 """``create_app(services)``: the tracking server as an ASGI app.
 
-The middleware order is visible here and nowhere else: metrics wrap everything, so failed
-and unmatched requests are counted too.
+The middleware order is visible here and nowhere else: metrics wrap everything, so failed,
+refused and unmatched requests are counted too; the guard (Host allow-list, Origin check,
+no form content types on the APIs: ``_guard.py``) runs before any route.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from loopml.server._guard import HttpGuard
 from loopml.server._http import JSONResponse, log
 from loopml.server._permissions import Permission, route
 from loopml.server._prom import HttpMetrics, MetricsMiddleware
@@ -63,7 +65,8 @@ def create_app(services: Services) -> Starlette:
     routes.append(route("/metrics", http_metrics.endpoint, ["GET"], Permission.READ, services.auth))
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(MetricsMiddleware, metrics=http_metrics)],
+        middleware=[Middleware(MetricsMiddleware, metrics=http_metrics),
+                    Middleware(HttpGuard, policy=services.guard)],
         exception_handlers={404: _not_found, 405: _method_not_allowed},
     )
     app.state.services = services

@@ -4,9 +4,10 @@ caller. Routes never reach for globals."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopml.artifacts import BlobStore
+from loopml.server._guard import GuardPolicy
 from loopml.server._permissions import Authenticator
 from loopml.store.base import TrackingStore
 from loopml.store.deployments_base import DeploymentStore
@@ -15,7 +16,16 @@ from loopml.store.monitoring_base import MonitoringStore
 from loopml.store.pipelines_base import PipelineStore
 from loopml.store.registry_base import RegistryStore
 
+if TYPE_CHECKING:  # the pipelines package is imported when a registry is built, not here
+    from loopml.pipelines._registry import PipelineRegistry
+
 PROXY_SCHEME = "mlflow-artifacts:"
+
+
+def _no_pipelines() -> PipelineRegistry:
+    from loopml.pipelines._registry import PipelineRegistry
+
+    return PipelineRegistry()
 
 
 @dataclass
@@ -42,3 +52,12 @@ class Services:
     policies: list[Any] = field(default_factory=list)
     # Monitor specs this server runs (``--monitors``): the dashboard lists them.
     monitor_specs: list[Any] = field(default_factory=list)
+    # The pipelines requests, triggers and loop policies may run (``--pipelines``); a
+    # request names one of these and nothing else is ever imported (403).
+    runnable: PipelineRegistry = field(default_factory=_no_pipelines)
+    # Host / Origin / content-type checks (``_guard.py``); the default fits a loopback bind.
+    guard: GuardPolicy = field(default_factory=lambda: GuardPolicy(form_prefixes=("/ui/",)))
+    # Believe X-Forwarded-Proto/-For (only behind a proxy that sets them): the dashboard's
+    # session cookie gets Secure, and login attempts are counted per forwarded client.
+    trust_proxy: bool = False
+    session_max_age_s: int = 12 * 3600  # the dashboard sign-in cookie's lifetime

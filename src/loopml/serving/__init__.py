@@ -1,2 +1,5 @@
 """Model serving: Open Inference Protocol V2 (REST + gRPC), MLflow /invocations, adaptive
-batching, the inference log. ``loopml serve`` is the entry point."""
+batching; it writes the inference log (``loopml.inference_log``). ``loopml serve`` is the
+entry point."""
+
+__all__: list[str] = []  # a namespace: import the modules

@@ -9,6 +9,11 @@ joining ground truth later.
 Errors: V2 routes answer ``{"error": message}`` (the protocol's shape), /invocations answers
 MLflow's ``{"error_code", "message"}``. Bad input is a 400, an unknown model a 404, a full
 queue a 503 with Retry-After, and nothing a client sends produces a 500.
+
+Bounds: the guard (``server/_guard.py``: Host allow-list, Origin check, no form content
+types) runs before any route; a body above ``ServingState.max_body_bytes`` is a 413 (on its
+Content-Length, else while it streams in); a body above ``OFFLOAD_BYTES`` is decoded in a
+worker thread so that health probes keep answering while it is parsed.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from typing import Any
 
 import orjson
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
@@ -30,6 +37,8 @@ from starlette.routing import BaseRoute
 from loopml._version import __version__
 from loopml.errors import LoopmlError
 from loopml.inference_log import InferenceLogWriter
+from loopml.server._guard import GuardPolicy, HttpGuard, mlflow_error_body
+from loopml.server._http import read_body
 from loopml.server._permissions import Authenticator, Permission, PermissionedRoute
 from loopml.serving import codec
 from loopml.serving.batcher import Overloaded
@@ -40,6 +49,25 @@ from loopml.serving.traffic import DeploymentWatcher, Router
 
 log = logging.getLogger("loopml.serving")
 JSON = "application/json"
+DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
+# Bodies above this are decoded in the thread pool: decoding 1 MiB of JSON takes ~5-10 ms,
+# the most a request should hold the event loop; below it the thread hop costs more.
+OFFLOAD_BYTES = 1024 * 1024
+TOO_LARGE_ADVICE = ("Send fewer rows per request (or the V2 binary tensor extension), or "
+                    "raise the server's --max-body-mb.")
+# Probes answer whatever the Host header (a kubelet calls the pod IP).
+PROBES = frozenset({"/v2/health/live", "/v2/health/ready", "/ping", "/health", "/version"})
+
+
+def serving_error_body(path: str, code: str, message: str) -> bytes:
+    """The guard's refusals in each protocol's error shape: V2 ``{"error"}``, else MLflow's."""
+    if path.startswith("/v2"):
+        return orjson.dumps({"error": message})
+    return mlflow_error_body(path, code, message)
+
+
+def default_guard() -> GuardPolicy:
+    return GuardPolicy(exempt_paths=PROBES, error_body=serving_error_body)
 
 
 @dataclass
@@ -54,6 +82,8 @@ class ServingState:
     # deployment name -> its routing table; swapped whole on a new revision (traffic.py)
     routers: dict[str, Router] = field(default_factory=dict)
     watchers: list[DeploymentWatcher] = field(default_factory=list)
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    guard: GuardPolicy = field(default_factory=default_guard)
 
 
 def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -147,10 +177,11 @@ def create_serving_app(state: ServingState) -> Starlette:
         try:
             if state.draining:
                 raise Overloaded("The server is shutting down; retry on another replica.")
-            body = await request.body()
+            body = await read_body(request, state.max_body_bytes, TOO_LARGE_ADVICE)
             model, batcher = await repo.get(entry, None if router else version)
             mv = model.version
-            rows, ctx = prepare(model, body)
+            rows, ctx = prepare(model, body) if len(body) <= OFFLOAD_BYTES else \
+                await run_in_threadpool(prepare, model, body)
             out = await batcher.submit(rows)
             headers = {"x-request-id": rid, "x-model-version": model.version}
             if route:
@@ -262,6 +293,7 @@ def create_serving_app(state: ServingState) -> Starlette:
     async def not_found(request: Request, exc: Exception) -> Response:
         return _json({"error": f"No endpoint {request.method} {request.url.path}."}, 404)
 
-    app = Starlette(routes=routes, exception_handlers={404: not_found})
+    app = Starlette(routes=routes, exception_handlers={404: not_found},
+                    middleware=[Middleware(HttpGuard, policy=state.guard)])
     app.state.serving = state
     return app

@@ -21,8 +21,15 @@ from starlette.applications import Starlette
 
 from loopml.entities import Deployment
 from loopml.inference_log import InferenceLogWriter
+from loopml.server._guard import GuardPolicy
 from loopml.server._permissions import Authenticator
-from loopml.serving.app import ServingState, create_serving_app
+from loopml.serving.app import (
+    DEFAULT_MAX_BODY_BYTES,
+    PROBES,
+    ServingState,
+    create_serving_app,
+    serving_error_body,
+)
 from loopml.serving.metrics import ServingMetrics
 from loopml.serving.repository import ModelRepository, ServingSettings
 from loopml.serving.traffic import DeploymentWatcher
@@ -42,6 +49,10 @@ class ServeOptions:
     drain_delay_s: float = 1.0  # readiness is 503 this long before connections close
     deployments: tuple[str, ...] = ()  # deployment names to serve (specs from the store)
     poll_s: float = 1.0  # how often deployment specs are checked for a new revision
+    # Host headers and extra origins the guard accepts (None: localhost + the bound address)
+    allowed_hosts: tuple[str, ...] | None = None
+    cors_allowed_origins: tuple[str, ...] = ()
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     log_flush_ms: int = 1000  # inference log: compaction to Parquet at least this often (ms)
     log_flush_records: int = 5000  # ... or as soon as this many records wait
 
@@ -79,7 +90,12 @@ def build_app(models: dict[str, str], settings: ServingSettings, opts: ServeOpti
         if opts.log_dir else None
     state = ServingState(repo, metrics, auth or Authenticator(), logger, opts.deployment,
                          default_model=next(iter(models), None) or
-                         (opts.deployments[0] if opts.deployments else None))
+                         (opts.deployments[0] if opts.deployments else None),
+                         max_body_bytes=opts.max_body_bytes,
+                         guard=GuardPolicy.for_bind(opts.host, opts.allowed_hosts,
+                                                    opts.cors_allowed_origins,
+                                                    exempt_paths=PROBES,
+                                                    error_body=serving_error_body))
     if opts.deployments:
         if fetch is None:
             fetch, report = _store_fetch(), report or _store_report()
@@ -178,7 +194,11 @@ def app_from_env() -> Starlette:
 
     limit_threads()
     cfg = json.loads(os.environ[ENV_CONFIG])
-    opts = ServeOptions(**{**cfg["opts"], "deployments": tuple(cfg["opts"]["deployments"])})
+    o = cfg["opts"]
+    opts = ServeOptions(**{**o, "deployments": tuple(o["deployments"]),
+                           "cors_allowed_origins": tuple(o["cors_allowed_origins"]),
+                           "allowed_hosts": tuple(o["allowed_hosts"]) if o["allowed_hosts"]
+                           else None})
     token = os.environ.get("LOOPML_SERVE_TOKEN")
     return build_app(cfg["models"], ServingSettings(**cfg["settings"]), opts,
                      Authenticator(token) if token else None)

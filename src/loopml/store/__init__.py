@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from loopml._redact import redact_uri
 from loopml.config import default_artifact_root, default_backend_uri
 from loopml.errors import InvalidParameterValue
 from loopml.store.base import TrackingStore
@@ -35,7 +36,8 @@ def get_store(uri: str | None = None, default_artifact_root_uri: str | None = No
     scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
     if scheme not in BACKENDS:
         raise InvalidParameterValue(
-            f"No metadata store for URI {uri!r}. Supported schemes: {sorted(BACKENDS)}."
+            f"No metadata store for URI {redact_uri(uri)!r}. Supported schemes: "
+            f"{sorted(BACKENDS)}."
         )
     cls = _load(BACKENDS[scheme])
     if scheme in ("http", "https"):

@@ -12,7 +12,12 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from loopml._redact import redact_uri
 from loopml.errors import InvalidParameterValue
+
+# The database password when the URI has none (keeps it off the command line): the
+# variable itself, or LOOPML_BACKEND_STORE_PASSWORD_FILE naming a file that holds it.
+ENV_PASSWORD = "LOOPML_BACKEND_STORE_PASSWORD"  # noqa: S105 - the name of a variable
 
 
 def normalise_uri(uri: str) -> str:
@@ -22,9 +27,47 @@ def normalise_uri(uri: str) -> str:
     if uri.startswith(("sqlite://", "postgresql+psycopg://")):
         return uri
     raise InvalidParameterValue(
-        f"Unsupported database URI {uri!r}. Use sqlite:///path/to/file.db or "
+        f"Unsupported database URI {redact_uri(uri)!r}. Use sqlite:///path/to/file.db or "
         "postgresql://user@host:port/dbname."
     )
+
+
+def split_password(uri: str) -> tuple[str, str | None]:
+    """(``uri`` without its password, the password) for a server URI; ``(uri, None)`` when
+    it has none or is not a server database. The server keeps the password out of the
+    URI it hands to its workers (and so out of their environment)."""
+    if not uri.startswith(("postgresql", "postgres")) or "@" not in uri:
+        return uri, None
+    try:
+        parsed = sa.engine.make_url(uri)
+    except (sa.exc.ArgumentError, ValueError):
+        return uri, None  # create_engine reports it, redacted
+    if parsed.password is None:
+        return uri, None
+    bare = parsed._replace(password=None)  # URL.set(password=None) keeps it
+    return bare.render_as_string(hide_password=False), str(parsed.password)
+
+
+def _with_password(uri: str) -> sa.engine.URL:
+    """The URL to connect with: ``uri`` plus the password from ``LOOPML_BACKEND_STORE_PASSWORD``
+    (or its ``_FILE``) when ``uri`` has none. Errors show the URI redacted."""
+    from loopml._secrets import read_secret
+
+    try:
+        url = sa.engine.make_url(uri)
+    except (sa.exc.ArgumentError, ValueError) as e:
+        raise InvalidParameterValue(
+            f"Cannot parse database URI {redact_uri(uri)!r} ({type(e).__name__}). Use "
+            "postgresql://user@host:port/dbname, with the password in "
+            f"{ENV_PASSWORD} or a file (--backend-store-password-file).") from None
+    password = read_secret(ENV_PASSWORD)
+    if password is None:
+        return url
+    if url.password is not None:
+        raise InvalidParameterValue(
+            f"The database URI {redact_uri(uri)!r} has a password and {ENV_PASSWORD} (or its "
+            "file) gives another: give it once, preferably not in the URI.")
+    return url.set(password=password)
 
 
 #: SQLite durability levels a store may run with (``PRAGMA synchronous``), and what each
@@ -82,7 +125,8 @@ def create_engine(uri: str, synchronous: str | None = None) -> Engine:
                         functools.partial(_sqlite_on_connect, level))
         sa.event.listen(engine, "begin", _sqlite_on_begin)
         return engine
-    return sa.create_engine(uri, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return sa.create_engine(_with_password(uri), pool_size=10, max_overflow=20,
+                            pool_pre_ping=True)
 
 
 @contextlib.contextmanager

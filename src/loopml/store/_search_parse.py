@@ -29,6 +29,10 @@ PREFIXES = {
 NUMERIC_OPS = ("=", "!=", "<", "<=", ">", ">=")
 STRING_OPS = ("=", "!=", "LIKE", "ILIKE")
 EXAMPLE = "metrics.accuracy > 0.9 AND (params.model = 'rf' OR tags.team LIKE 'ml-%')"
+# Bounds that keep parsing, SQL compilation and evaluation (all recursive) far from Python's
+# recursion limit and a filter's cost bounded: a deeper or longer filter is a 400, not a 500.
+MAX_DEPTH = 50  # nested parentheses
+MAX_TERMS = 500  # comparisons (an IN list counts once); SQLite parses at most ~990
 
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -95,6 +99,8 @@ class _Parser:
         self.toks = tokenize(s)
         self.i = 0
         self.default_kind = default_kind
+        self.depth = 0
+        self.terms = 0
 
     def peek(self, k: int = 0) -> tuple[str, str] | None:
         j = self.i + k
@@ -137,10 +143,19 @@ class _Parser:
         tok = self.peek()
         if tok == ("punct", "("):
             self.i += 1
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise _error(self.s[:200], f"parentheses nest deeper than the limit of "
+                             f"{MAX_DEPTH} levels")
             e = self.expr()
             if self.next("')'") != ("punct", ")"):
                 raise _error(self.s, "a '(' is not closed")
+            self.depth -= 1
             return e
+        self.terms += 1
+        if self.terms > MAX_TERMS:
+            raise _error(self.s[:200], f"it has more than the limit of {MAX_TERMS} comparisons; "
+                         "split the search or use IN (...) lists")
         ident = self.ident()
         return self.comparison(ident)
 

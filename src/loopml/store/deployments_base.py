@@ -52,7 +52,7 @@ def validate_spec(name: str, routes: list[TrafficRoute], shadow: list[str],
                                     f"{sticky_header!r}.")
 
 
-def check_models_exist(registry: Any, name: str, uris: list[str]) -> None:
+def check_models_exist(registry: Any, where: str, uris: list[str]) -> None:
     """Refuse routes and shadows naming a registered version (``models:/NAME/VERSION``,
     ``@alias``, ``/latest`` or a stage) that does not exist: serving would refuse the
     revision. Other URIs (folders, runs:/) are resolved by the server that loads them."""
@@ -72,8 +72,8 @@ def check_models_exist(registry: Any, name: str, uris: list[str]) -> None:
                     model, None if ver.lower() == "latest" else [ver.capitalize()]):
                 raise ResourceDoesNotExist(f"Registered model {model!r} has no {ver} version.")
         except ResourceDoesNotExist as e:
-            raise InvalidParameterValue(f"Deployment {name!r}: {uri} does not exist ({e.message})"
-                                        " so servers could not load it; register it first.") from None
+            raise InvalidParameterValue(f"{where}: {uri} does not exist ({e.message}), so "
+                                        "servers could not load it; register it first.") from None
 
 
 class DeploymentStore(abc.ABC):

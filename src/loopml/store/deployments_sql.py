@@ -46,7 +46,7 @@ class SqlDeploymentStore(SqlBase, DeploymentStore):
     def _check_exist(self, name: str, uris: list[str]) -> None:
         from loopml.store.registry_sql import SqlRegistryStore
 
-        check_models_exist(SqlRegistryStore(self.engine), name, uris)
+        check_models_exist(SqlRegistryStore(self.engine), f"Deployment {name!r}", uris)
 
     def update_deployment(self, name: str, routes: list[TrafficRoute] | None = None,
                           shadow: list[str] | None = None,

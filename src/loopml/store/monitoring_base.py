@@ -41,6 +41,46 @@ class AlertState:
     def to_dict(self) -> dict[str, Any]:
         return {"streak": self.streak, "firing": self.firing, "last_window": self.last_window}
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.streak < 2**31:
+            raise InvalidParameterValue(
+                f"An alert state's streak must be between 0 and 2^31-1, not {self.streak}.")
+        if self.last_window is not None and not 0 <= self.last_window < 2**63:
+            raise InvalidParameterValue(
+                "An alert state's last_window must be ms since the epoch (0 to 2^63-1), "
+                f"not {self.last_window}.")
+
+
+def validate_alert_key(monitor: str, rule: str, subject: str) -> None:
+    """Raise ``InvalidParameterValue`` unless the names fit the ``alert_states`` columns."""
+    for what, value, most in (("monitor", monitor, 256), ("rule", rule, 256),
+                              ("subject", subject, 500)):
+        if not value or len(value) > most:
+            raise InvalidParameterValue(
+                f"An alert's {what} must be 1 to {most} characters, not {len(value)}.")
+
+
+ALERT_EVENT_TYPES = ("alert.firing", "alert.resolved")
+
+
+@dataclass(frozen=True)
+class AlertTransition:
+    """The event an alert state change publishes: type (one of ``ALERT_EVENT_TYPES``),
+    subject ``<rule>/<subject>`` and the payload ``monitoring.alerts`` documents."""
+
+    type: str
+    subject: str
+    payload: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        if self.type not in ALERT_EVENT_TYPES:
+            raise InvalidParameterValue(
+                f"An alert transition's type must be one of {list(ALERT_EVENT_TYPES)}, "
+                f"not {self.type!r}.")
+        if not self.subject or len(self.subject) > 500:
+            raise InvalidParameterValue(
+                "An alert transition's subject must be 1 to 500 characters.")
+
 
 def validate_feedback(items: Sequence[tuple[str, Any]]) -> None:
     if not items:
@@ -88,6 +128,12 @@ class MonitoringStore(abc.ABC):
 
     @abc.abstractmethod
     def put_alert_state(self, monitor: str, rule: str, subject: str, expected: AlertState | None,
-                        new: AlertState) -> bool:
+                        new: AlertState, event: AlertTransition | None = None) -> bool:
         """Compare-and-set: store ``new`` if the stored state is still ``expected`` (None:
-        no row yet). False, and nothing written, when another process moved it first."""
+        no row yet), and append ``event`` (an ``alert.firing``/``alert.resolved``
+        transition) to the event log in the same transaction, so a transition is published
+        exactly once. False, and nothing written, when another process moved it first."""
+
+
+__all__ = ["ALERT_EVENT_TYPES", "MAX_FEEDBACK_BATCH", "AlertState", "AlertTransition",
+           "MonitoringStore", "WindowResult", "validate_alert_key", "validate_feedback"]

@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from loopml.store.monitoring_base import AlertState, MonitoringStore, WindowResult
+from loopml.store.monitoring_base import (
+    AlertState,
+    AlertTransition,
+    MonitoringStore,
+    WindowResult,
+)
 from loopml.store.rest import RestStore
 
 _API = "/api/loopml/v1"
@@ -49,7 +54,12 @@ class RestMonitoringStore(MonitoringStore):
                 for a in d["alerts"]}
 
     def put_alert_state(self, monitor: str, rule: str, subject: str, expected: AlertState | None,
-                        new: AlertState) -> bool:
+                        new: AlertState, event: AlertTransition | None = None) -> bool:
         body = {"rule": rule, "subject": subject, "state": new.to_dict(),
-                "expected": expected.to_dict() if expected is not None else None}
+                "expected": expected.to_dict() if expected is not None else None,
+                "event": None if event is None else {
+                    "type": event.type, "subject": event.subject, "payload": event.payload}}
         return bool(self._rest._call("POST", f"{_API}/monitors/{monitor}/alerts", body)["stored"])
+
+
+__all__ = ["RestMonitoringStore"]

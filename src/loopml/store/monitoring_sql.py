@@ -15,8 +15,10 @@ from loopml.store._sql_base import SqlBase
 from loopml.store._sql_util import now_ms
 from loopml.store.monitoring_base import (
     AlertState,
+    AlertTransition,
     MonitoringStore,
     WindowResult,
+    validate_alert_key,
     validate_feedback,
 )
 
@@ -91,7 +93,8 @@ class SqlMonitoringStore(SqlBase, MonitoringStore):
                                                 else int(r.last_window)) for r in rows}
 
     def put_alert_state(self, monitor: str, rule: str, subject: str, expected: AlertState | None,
-                        new: AlertState) -> bool:
+                        new: AlertState, event: AlertTransition | None = None) -> bool:
+        validate_alert_key(monitor, rule, subject)
         values = {"streak": new.streak, "firing": new.firing, "last_window": new.last_window,
                   "updated_time": now_ms()}
         key = (_S.monitor == monitor, _S.rule == rule, _S.subject == subject)
@@ -101,9 +104,16 @@ class SqlMonitoringStore(SqlBase, MonitoringStore):
                     return False
                 conn.execute(sa.insert(t.alert_states).values(
                     monitor=monitor, rule=rule, subject=subject, **values))
-                return True
-            same = (_S.last_window.is_(None) if expected.last_window is None
-                    else _S.last_window == expected.last_window)
-            return bool(conn.execute(sa.update(t.alert_states).where(
-                *key, same, _S.streak == expected.streak, _S.firing == expected.firing)
-                .values(**values)).rowcount == 1)
+            else:
+                same = (_S.last_window.is_(None) if expected.last_window is None
+                        else _S.last_window == expected.last_window)
+                if conn.execute(sa.update(t.alert_states).where(
+                        *key, same, _S.streak == expected.streak,
+                        _S.firing == expected.firing).values(**values)).rowcount != 1:
+                    return False
+            if event is not None:
+                self._event(conn, event.type, event.subject, event.payload)
+            return True
+
+
+__all__ = ["SqlMonitoringStore"]

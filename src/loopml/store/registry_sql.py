@@ -85,12 +85,6 @@ class SqlRegistryStore(SqlBase, RegistryStore):
         # The engine is the tracking store's; it has already run the migrations.
         self.engine = engine
 
-    @classmethod
-    def from_uri(cls, db_uri: str, default_artifact_root: str) -> SqlRegistryStore:
-        from loopml.store.sql import SqlStore
-
-        return cls(SqlStore(db_uri, default_artifact_root).engine)
-
     # ---- loading -------------------------------------------------------------------------
     def _require_model(self, conn: Connection, name: str, lock: bool = False) -> Any:
         q = sa.select(t.registered_models).where(_RM.name == name)

@@ -53,3 +53,6 @@ def flavor_for(model: object) -> Flavor:
         f"No flavor can save a {type(model).__module__}.{type(model).__qualname__}. Supported: "
         "scikit-learn, LightGBM, XGBoost, PyTorch, ONNX, or any object with predict()."
     )
+
+
+__all__ = ["FLAVORS", "LOADER_MODULES", "LOAD_ORDER", "SAVE_ORDER", "flavor_for", "get_flavor"]

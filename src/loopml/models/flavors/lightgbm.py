@@ -62,6 +62,14 @@ class LightGBMFlavor(Flavor):
             from loopml.models.flavors.sklearn import load_pickle
 
             return load_pickle(path)
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+        if not head.startswith((b"tree\n", b"tree\r\n")):
+            # Only the booster text format reaches LightGBM's parser; a file in any other
+            # format (an undetected pickle variant included) is never handed to a loader.
+            raise InvalidParameterValue(
+                f"{path.name} is not a LightGBM text model (it does not start with 'tree'); "
+                "re-save it with Booster.save_model.")
         try:
             booster = lgb.Booster(model_file=str(path))
         except lgb.basic.LightGBMError as e:

@@ -1,9 +1,14 @@
-"""PyTorch: TorchScript (``torch.jit``), which loads without Python's pickle.
+"""PyTorch: TorchScript (``torch.jit``) written by loopml, read back only when trusted.
 
-TorchScript archives are read by torch's own restricted unpickler, which rebuilds tensors and
-scripted code but calls no arbitrary Python. A model saved by ``torch.save`` (MLflow's
-default for eager modules) is a real pickle and needs trust. The layout is MLflow's
-(``data/model.pth`` + ``pickle_module_info.txt``), so mlflow.pytorch loads either.
+Every PyTorch format is treated as code, so each needs trust: a ``torch.save`` file
+(MLflow's default for eager modules) is a pickle; a ``torch.export`` ``.pt2`` archive can hold
+pickled payloads; and a TorchScript archive is a *program*: ``torch.jit.load`` compiles the
+archive's code and unpickles its constants with torch's own unpickler, and PyTorch's security
+policy (SECURITY.md, "models are programs") asks that untrusted models not be loaded outside
+a sandbox. Digests do not help (whoever writes the file writes them).
+Untrusted, a PyTorch model is refused with ``UntrustedModel``; convert it to ONNX (``loopml
+models to-onnx --trust-pickle``) to serve it without trust. The layout is MLflow's (``data/model.pth`` +
+``pickle_module_info.txt``), so mlflow.pytorch loads either.
 """
 
 from __future__ import annotations
@@ -89,6 +94,9 @@ class PyTorchFlavor(Flavor):
             if not trust:
                 raise refuse_untrusted(path, "it was written by torch.save (a pickle)")
             return TorchPredictor(torch.load(path, weights_only=False))
+        if not trust:
+            raise refuse_untrusted(path, "it is a TorchScript archive, whose code and pickled "
+                                   "constants torch.jit.load runs")
         try:
             return TorchPredictor(torch.jit.load(str(path), map_location="cpu"))
         except Exception as e:

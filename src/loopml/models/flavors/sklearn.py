@@ -3,7 +3,8 @@
 Layout is MLflow's sklearn flavor (``pickled_model`` + ``serialization_format``), so a folder
 written here loads with ``mlflow.sklearn.load_model`` and the reverse. MLflow reads
 ``skops_trusted_types`` from MLmodel; loopml writes it for MLflow's sake but never reads it:
-the types it trusts come from ``SAFE_TYPE_PREFIXES`` below, i.e. from this code.
+what loads without trust is decided by ``loopml.models._skops_policy`` (exact names per skops
+node kind, built from the installed scikit-learn, deny by default), i.e. by this code.
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ from typing import Any
 
 from loopml.errors import InvalidParameterValue
 from loopml.models._integrity import looks_like_pickle, refuse_untrusted
+from loopml.models._skops_content import tree_problems
+from loopml.models._skops_policy import audit_schema, default_policy
 from loopml.models.flavors.base import Flavor, data_file, version_of
 
-# Types skops reports as "untrusted" that only rebuild plain estimator state. Anything else
-# (a user's own class, lightgbm's Booster, ...) needs trust=True.
-SAFE_TYPE_PREFIXES = ("sklearn.", "numpy.", "scipy.sparse.", "collections.OrderedDict")
 PICKLE_FORMATS = ("pickle", "cloudpickle")
 
 
@@ -68,19 +68,51 @@ class SklearnFlavor(Flavor):
         return load_pickle(path)
 
 
+def _schema(data: bytes, path: Path) -> Any:
+    import io
+    import json
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            return json.loads(z.read("schema.json"))
+    except (zipfile.BadZipFile, KeyError, ValueError) as e:
+        raise InvalidParameterValue(f"{path.name} is not a valid skops file: {e}") from None
+
+
 def load_skops(path: Path, trust: bool) -> Any:
+    """Load a skops file. Untrusted, every node must be on ``default_policy()`` (checked on
+    the JSON before skops builds anything) and every tree's node arrays must be sound.
+
+    The bytes are read once, so the file checked is the file loaded.
+    Raises ``UntrustedModel`` (403) naming what was refused, ``InvalidParameterValue`` (400)
+    for a damaged file."""
     import skops.io as sio
+    from skops.io.exceptions import UntrustedTypesFoundException
 
     if looks_like_pickle(path):
         raise refuse_untrusted(path, "MLmodel says skops but the file is a pickle")
+    data = path.read_bytes()
+    schema = _schema(data, path)
+    if trust:
+        try:
+            return sio.loads(data, trusted=sio.get_untrusted_types(data=data))
+        except Exception as e:
+            raise InvalidParameterValue(f"{path.name} is not a valid skops file: {e}") from None
+    refused, allowed = audit_schema(schema, default_policy())
+    if refused:
+        raise refuse_untrusted(path, "it names types or functions outside loopml's allow-list "
+                               "for loading without trust", refused)
     try:
-        untrusted = sio.get_untrusted_types(file=path)
+        model = sio.loads(data, trusted=allowed)
+    except UntrustedTypesFoundException as e:  # skops' own audit: a second line of defence
+        raise refuse_untrusted(path, f"skops refused it ({e})") from None
     except Exception as e:
         raise InvalidParameterValue(f"{path.name} is not a valid skops file: {e}") from None
-    unknown = [t for t in untrusted if not t.startswith(SAFE_TYPE_PREFIXES)]
-    if unknown and not trust:
-        raise refuse_untrusted(path, f"it contains types outside loopml's safe list: {unknown}")
-    return sio.load(path, trusted=untrusted)
+    if problems := tree_problems(model):
+        raise refuse_untrusted(path, "its tree node arrays would make predict read out of "
+                               "bounds", problems)
+    return model
 
 
 def load_pickle(path: Path) -> Any:

@@ -1,6 +1,7 @@
-"""XGBoost: native UBJSON (``model.ubj``); JSON and legacy ``.xgb`` are read too.
+"""XGBoost: native UBJSON (``model.ubj``) and JSON; a pickled model only when trusted.
 
 MLflow imports whatever class MLmodel names; here the class must be one of xgboost's own.
+Untrusted, only a file that starts like JSON or UBJSON (``{``) reaches XGBoost's parser.
 """
 
 from __future__ import annotations
@@ -43,6 +44,12 @@ class XGBoostFlavor(Flavor):
             from loopml.models.flavors.sklearn import load_pickle
 
             return load_pickle(path)
+        with open(path, "rb") as fh:
+            head = fh.read(1)
+        if head != b"{" and not trust:
+            raise InvalidParameterValue(
+                f"{path.name} is neither an XGBoost JSON nor a UBJSON model; re-save it with "
+                "save_model('model.ubj').")
         cls_name = conf.get("model_class", "xgboost.core.Booster")
         if cls_name not in _CLASSES:
             raise InvalidParameterValue(

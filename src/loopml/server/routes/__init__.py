@@ -1,1 +1,3 @@
 """loopml.server.routes"""
+
+__all__: list[str] = []  # a namespace: import the modules

@@ -77,7 +77,7 @@ def routes(s: Services) -> list[PermissionedRoute]:
                 "No loop controller runs in this server: start it with `loopml server "
                 "--policies policies.yaml`, or use `loopml loop run MODEL --policies ...`.")
         # Record the loop; the server's controller (in whichever process) drives it.
-        ctl = Controller(s.store, s.policies, proxy_root=s.blobs.root_uri)
+        ctl = Controller(s.store, s.policies, proxy_root=s.blobs.root_uri, runnable=s.runnable)
         loop = ctl.trigger(b.req_text("model"), b.text("reason") or "manual (API)")
         return {"loop": loop.to_dict() if loop else None, "started": loop is not None}
 

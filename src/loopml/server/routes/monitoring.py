@@ -11,7 +11,7 @@ from loopml.server._http import Body
 from loopml.server._permissions import Permission as P
 from loopml.server._permissions import PermissionedRoute
 from loopml.server.services import Services
-from loopml.store.monitoring_base import AlertState, WindowResult
+from loopml.store.monitoring_base import AlertState, AlertTransition, WindowResult
 
 _PREFIX = ("/api/loopml/v1",)
 
@@ -59,11 +59,20 @@ def routes(s: Services) -> list[PermissionedRoute]:
         sb = Body(raw, f"{b.where}.{name}")
         return AlertState(sb.int_or("streak", 0), sb.flag("firing"), sb.integer("last_window"))
 
+    def transition_of(b: Body) -> AlertTransition | None:
+        raw = b.data.get("event")
+        if raw is None:
+            return None
+        if not isinstance(raw, dict) or not isinstance(raw.get("payload"), dict):
+            raise invalid_param("event", b.where, "an object {type, subject, payload}", raw)
+        eb = Body(raw, f"{b.where}.event")
+        return AlertTransition(eb.req_text("type"), eb.req_text("subject"), raw["payload"])
+
     def put_alert(b: Body) -> dict[str, Any]:
         expected = None if b.data.get("expected") is None else state_of(b, "expected")
         return {"stored": store.put_alert_state(b.req_text("name"), b.req_text("rule"),
                                                 b.req_text("subject"), expected,
-                                                state_of(b, "state"))}
+                                                state_of(b, "state"), transition_of(b))}
 
     return [
         *api(s, "/monitors/{name}/cursor", "GET", P.READ, cursor, _PREFIX),

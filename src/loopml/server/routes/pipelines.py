@@ -1,13 +1,16 @@
 """``/api/loopml/v1/pipelines``: pipeline runs and their steps, the step cache, triggers, and
 starting or resuming runs inside the server.
 
-Starting a run imports the pipeline's module (``module:attr``) in the server process, and a
-trigger makes the server do so later, so those routes need ADMIN; reading needs READ, and
-the record-keeping calls a remote engine makes need WRITE.
+Starting, resuming and triggering run code in the server process, so those routes need
+ADMIN, and they run only pipelines the operator registered at start-up
+(``Services.runnable``, ``loopml server --pipelines``): a request naming anything else is a
+403 and imports nothing. Reading needs READ, and the record-keeping calls a remote engine
+makes need WRITE.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from loopml.errors import invalid_param
@@ -70,7 +73,10 @@ def routes(s: Services) -> list[PermissionedRoute]:
     def create_trigger(b: Body) -> dict[str, Any]:
         from loopml.pipelines.triggers import validate_trigger
 
-        t = validate_trigger(entity(Trigger, b.data, b.where))
+        t = entity(Trigger, b.data, b.where)
+        # Registered or 403, before anything else; a short name is stored as its reference.
+        p = s.runnable.resolve(t.ref, f"Trigger {t.name!r}: pipeline")
+        t = validate_trigger(dataclasses.replace(t, ref=p.ref or t.ref))
         return {"trigger": store.create_trigger(t).to_dict()}
 
     def list_triggers(b: Body) -> dict[str, Any]:
@@ -89,12 +95,12 @@ def routes(s: Services) -> list[PermissionedRoute]:
 
     # ---- execution -------------------------------------------------------------------------
     def start_run(b: Body) -> dict[str, Any]:
-        from loopml.pipelines import load_pipeline, start
+        p = s.runnable.resolve(b.req_text("pipeline"))  # 403 unless registered; no import
+        from loopml.pipelines import start
 
         params = b.data.get("params") or {}
         if not isinstance(params, dict):
             raise invalid_param("params", b.where, "an object {name: value}", params)
-        p = load_pipeline(b.req_text("pipeline"))
         h = start(p, params, executor=b.text("executor"), cache=b.flag("cache", True),
                   client=_client())
         return {"run_id": h.run_id}
@@ -106,8 +112,10 @@ def routes(s: Services) -> list[PermissionedRoute]:
 
         rid = b.req_text("run_id")
         rec = store.get_run(rid)  # 404 now rather than in the background
+        # The record's ref may have been written by any WRITE caller: look it up, never import.
+        p = s.runnable.resolve(rec.ref or "(none)", f"Pipeline of run {rid}")
         threading.Thread(target=resume, args=(rid,), kwargs={
-            "client": _client(), "executor": b.text("executor")}, daemon=True,
+            "client": _client(), "executor": b.text("executor"), "pipeline": p}, daemon=True,
             name=f"resume-{rid[:8]}").start()
         return {"run_id": rec.run_id}
 

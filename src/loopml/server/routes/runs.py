@@ -22,6 +22,10 @@ from loopml.server._permissions import Permission as P
 from loopml.server._permissions import PermissionedRoute
 from loopml.server.routes.experiments import view_type
 from loopml.server.services import Services
+from loopml.store._sql_write import MAX_METRICS, MAX_PARAMS, MAX_TAGS
+
+# The body objects a well-formed log-batch can hold: the request itself plus its items.
+LOG_BATCH_MAX_OBJECTS = 1 + MAX_METRICS + MAX_PARAMS + MAX_TAGS
 
 
 def run_id(b: Body) -> str:
@@ -114,6 +118,11 @@ def routes(s: Services) -> list[PermissionedRoute]:
         return {}
 
     def log_batch(b: Body) -> dict[str, Any]:
+        # MLflow's limits, checked on the parsed lists before any entity is built.
+        for name, most in (("metrics", MAX_METRICS), ("params", MAX_PARAMS), ("tags", MAX_TAGS)):
+            items = b.data.get(name)
+            if isinstance(items, list) and len(items) > most:
+                raise invalid_param(name, b.where, f"at most {most} items", len(items))
         st.log_batch(
             run_id(b),
             metrics=metrics_from(b),
@@ -166,7 +175,8 @@ def routes(s: Services) -> list[PermissionedRoute]:
 
     return [  # the per-step logging routes first (see app.ROUTE_MODULES)
         *api(s, "/runs/log-metric", "POST", P.WRITE, log_metric),
-        *api(s, "/runs/log-batch", "POST", P.WRITE, log_batch),
+        *api(s, "/runs/log-batch", "POST", P.WRITE, log_batch,
+             max_objects=LOG_BATCH_MAX_OBJECTS),
         *api(s, "/runs/create", "POST", P.WRITE, create),
         *api(s, "/runs/get", "GET", P.READ, get),
         *api(s, "/runs/update", "POST", P.WRITE, update),

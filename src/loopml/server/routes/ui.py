@@ -2,7 +2,9 @@
 
 Pages need READ, actions (re-run a pipeline, approve a loop) ADMIN plus a CSRF token.
 When auth is on, browsers sign in with the token (a cookie, accepted only on these routes,
-whose forms all carry the CSRF token) or with basic auth."""
+whose forms all carry the CSRF token) or with basic auth. Sign-in attempts are limited per
+client with exponential backoff (``_login.py``); the cookie expires after
+``Services.session_max_age_s`` and is Secure over TLS; ``POST /ui/logout`` clears it."""
 
 from __future__ import annotations
 
@@ -17,8 +19,9 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 
 from loopml.errors import InvalidParameterValue, LoopmlError
-from loopml.server._permissions import TOKEN_COOKIE, PermissionedRoute, route
+from loopml.server._login import LoginLimiter, clear_session, client_key, set_session
 from loopml.server._permissions import Permission as P
+from loopml.server._permissions import PermissionedRoute, route
 from loopml.server.services import Services
 from loopml.ui import views_ops as ops
 from loopml.ui import views_tracking as tr
@@ -34,6 +37,8 @@ def _denied(request: Request, e: Exception) -> Response:
 
 
 def routes(s: Services) -> list[PermissionedRoute]:
+    limiter = LoginLimiter()
+
     def page(template: str, view: View) -> Callable[[Request], Any]:
         async def handler(request: Request) -> Response:
             q = dict(request.query_params)
@@ -72,12 +77,31 @@ def routes(s: Services) -> list[PermissionedRoute]:
         nxt = str(form.get("next") or "/ui/experiments")
         if not nxt.startswith("/ui/") or nxt.startswith("//"):
             nxt = "/ui/experiments"  # no open redirect
+        who = client_key(request, s.trust_proxy)
+        wait = limiter.wait_s(who)
+        if wait > 0:  # checked before the token, so a blocked client learns nothing
+            resp = render(request, "login.html", 429, next=nxt, failed=False,
+                          wait=int(wait) + 1)
+            resp.headers["Retry-After"] = str(int(wait) + 1)
+            return resp
         ok = bool(s.auth.token) and hmac.compare_digest(token.encode(),
                                                          str(s.auth.token).encode())
         if not ok:
+            limiter.failed(who)
             return render(request, "login.html", 401, next=nxt, failed=True)
+        limiter.succeeded(who)
         resp = RedirectResponse(nxt, 303)
-        resp.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
+        set_session(resp, request, token, s.session_max_age_s, s.trust_proxy)
+        return resp
+
+    async def logout(request: Request) -> Response:
+        form = await request.form()
+        try:
+            check_csrf(request, form)
+        except LoopmlError as e:
+            return render(request, "error.html", 403, status=403, message=e.message)
+        resp = RedirectResponse("/ui/login", 303)
+        clear_session(resp, request, s.trust_proxy)
         return resp
 
     async def artifact(request: Request) -> Response:
@@ -132,6 +156,7 @@ def routes(s: Services) -> list[PermissionedRoute]:
         ui("/", root),
         route("/ui/static/app.css", static, ["GET"], P.PUBLIC, s.auth),
         route("/ui/login", login, ["GET", "POST"], P.PUBLIC, s.auth),
+        route("/ui/logout", logout, ["POST"], P.PUBLIC, s.auth),
         ui("/ui/experiments", page("experiments.html", tr.experiments)),
         ui("/ui/experiments/{experiment_id}", page("runs.html", tr.runs)),
         ui("/ui/runs/{run_id}", page("run.html", tr.run)),
