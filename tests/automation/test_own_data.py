@@ -81,7 +81,7 @@ class Rig:
             grpc_port=None, log_dir=str(root / "inference"), deployments=("shuttle",),
             poll_s=0.05), fetch=deployments.get_deployment,
             report=lambda n, s: self.tracking.append_event(STATUS_EVENT, n, s))
-        self.http = TestClient(app).__enter__()
+        self.http = TestClient(app, base_url="http://127.0.0.1").__enter__()
         self.serving = app.state.serving
         self.sent, self.pending, self.windows = 0, [], 0
 
