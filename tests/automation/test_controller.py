@@ -126,6 +126,50 @@ def test_dry_run_changes_nothing(world: World) -> None:
     ({"colour": "red"}, "colour: unknown key"),
     ({"trigger": {"alerts": "drift*"}}, r"trigger.alerts: expected a list, got 'drift\*'"),
 ])
-def test_bad_policies(world: World, over: dict, match: str) -> None:  # type: ignore[type-arg]
+def test_bad_policies(tmp_path, over: dict, match: str) -> None:  # type: ignore[no-untyped-def,type-arg]
+    bare = World(tmp_path, None, None)  # type: ignore[arg-type]  # policies only: no store
     with pytest.raises(InvalidParameterValue, match=match):
-        world.policy(**over)
+        bare.policy(**over)
+
+
+def test_alerts_of_one_episode_are_merged_and_a_promotion_cools_down(world: World) -> None:
+    from loopml.automation import Controller
+    from loopml.entities import Event
+    from loopml.store.loops_base import Loop
+
+    p = world.policy(cooldown_seconds=600, trigger={"merge_seconds": 60})
+    ended = Loop("l1", "pm", "pm", "REJECTED", created_time=1_000_000, updated_time=1_030_000)
+    promoted = Loop("l2", "pm", "pm", "PROMOTED", challenger_version=2,
+                    created_time=1_000_000, updated_time=1_030_000)
+
+    def at(ms: int) -> Event:
+        return Event(1, "alert.firing", "quality_f1/pm", {}, ms)
+
+    assert "merged into loop l1" in str(Controller._quiet(p, ended, at(1_020_000)))  # during
+    assert "merged" in str(Controller._quiet(p, ended, at(1_050_000)))  # 50 s after trigger
+    assert Controller._quiet(p, ended, at(1_100_000)) is None  # a new episode
+    assert "cool-down" in str(Controller._quiet(p, promoted, at(1_100_000)))
+    assert Controller._quiet(p, promoted, at(1_700_000)) is None  # cool-down over
+
+
+def test_policies_reload_when_their_file_changes(world: World) -> None:
+    import time
+
+    import yaml
+
+    from loopml.automation import Controller
+
+    raw = {"model": "pm", "deployment": "pm", "log_dir": str(world.root / "inference"),
+           "retrain": {"pipeline": "tests.automation.flows:retrain"},
+           "trigger": {"alerts": ["drift*"]}}
+    path = world.root / "policies.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    ctl = Controller(world.tracking, [world.policy()], policies_file=path)
+    assert not ctl.reload()  # unchanged
+    time.sleep(0.01)
+    path.write_text(yaml.safe_dump({**raw, "trigger": {"alerts": ["quality*"]}}))
+    ctl.run_once()
+    assert ctl.policies["pm"].trigger.alerts == ["quality*"]
+    assert _actions(ctl)[-1] == "policy_reloaded"
+    path.write_text("model: [unclosed")  # a broken file: the loaded policies stay
+    assert not ctl.reload() and ctl.policies["pm"].trigger.alerts == ["quality*"]

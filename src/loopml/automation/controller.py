@@ -21,14 +21,17 @@ import logging
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopml._poller import Poller
 from loopml.automation import _evaluate as ev
-from loopml.automation.policy import Policy, higher_is_better
+from loopml.automation._gate import decide
+from loopml.automation.policy import Policy
 from loopml.entities import TrafficRoute
 from loopml.errors import LoopmlError, ResourceDoesNotExist
 from loopml.events import consume, cron
+from loopml.serving.traffic import STATUS_EVENT
 from loopml.store import (
     get_deployment_store,
     get_loop_store,
@@ -70,8 +73,14 @@ class Controller(Poller):
 
     def __init__(self, tracking: Any, policies: list[Policy], interval_s: float = 2.0,
                  dry_run: bool = False, proxy_root: str | None = None,
-                 runnable: PipelineRegistry | None = None) -> None:
+                 runnable: PipelineRegistry | None = None,
+                 policies_file: str | Path | None = None) -> None:
+        """``policies_file``: the file ``policies`` came from; when it changes, the next
+        pass reloads it (a file that does not load, or names a pipeline not in
+        ``runnable``, is reported and the old policies stay)."""
         super().__init__("loop-controller")
+        self.policies_file = Path(policies_file) if policies_file else None
+        self._policies_stamp = self._stamp()
         self.tracking = tracking
         self.policies = {p.model: p for p in policies}
         self.runnable = runnable
@@ -87,6 +96,36 @@ class Controller(Poller):
         self.monitoring = get_monitoring_store(tracking)
         self.pipelines = get_pipeline_store(tracking)
         self._driving: dict[str, threading.Thread] = {}  # pipeline runs this process drives
+
+    # ---- policies --------------------------------------------------------------------------
+    def _stamp(self) -> tuple[float, int] | None:
+        if self.policies_file is None or not self.policies_file.exists():
+            return None
+        st = self.policies_file.stat()
+        return st.st_mtime, st.st_size
+
+    def reload(self) -> bool:
+        """Reload the policies file if it changed since it was read; True when it did. The
+        change is written to the audit log of each model it covers."""
+        from loopml.automation.policy import load_policies
+
+        stamp = self._stamp()
+        if self.policies_file is None or stamp == self._policies_stamp:
+            return False
+        self._policies_stamp = stamp
+        try:
+            policies = load_policies(self.policies_file)
+            for p in policies if self.runnable is not None else []:
+                self.runnable.check(p.retrain.pipeline, f"Policy {p.name!r}: pipeline")  # type: ignore[union-attr]
+        except Exception as e:
+            log.error("policies %s not reloaded (the previous ones stay): %s",
+                      self.policies_file, getattr(e, "message", e))
+            return False
+        self.policies = {p.model: p for p in policies}
+        for p in policies:
+            self.loops.audit(p.model, "policy_reloaded", f"policy reloaded from "
+                             f"{self.policies_file}", {"file": str(self.policies_file)})
+        return True
 
     # ---- triggers ----------------------------------------------------------------------------
     def trigger(self, model: str, reason: str, inputs: dict[str, Any] | None = None) -> Loop | None:
@@ -127,9 +166,31 @@ class Controller(Poller):
                 latest = self.loops.list_loops(p.model, limit=1)
                 if latest and latest[0].trigger.get("event_seq") == e.seq:
                     continue  # a crash after creating the loop replays the event
+                quiet = self._quiet(p, latest[0] if latest else None, e)
+                if quiet:
+                    self.loops.audit(p.model, "ignored", quiet, {"event_seq": e.seq,
+                                     "alert": e.subject}, latest[0].loop_id)
+                    continue
                 self.trigger(p.model, f"alert {e.subject}",
                              {"event_seq": e.seq, "alert": e.payload})
         return bool(self.loops.move_cursor(_CURSOR, cursor, e.seq))
+
+    @staticmethod
+    def _quiet(policy: Policy, latest: Loop | None, event: Any) -> str | None:
+        """Why an alert for a model whose last loop has ended starts no new loop: it fired
+        while that loop ran or within ``trigger.merge_seconds`` of its trigger (the same
+        episode: merged), or within ``cooldown_seconds`` after a promotion. None: start one."""
+        if latest is None or latest.active:
+            return None  # an active loop: trigger() records it as ignored
+        if event.time <= latest.updated_time or \
+                event.time - latest.created_time <= policy.trigger.merge_seconds * 1000:
+            return (f"alert {event.subject} merged into loop {latest.loop_id[:8]} "
+                    f"({latest.state}): it fired during that loop's episode")
+        if latest.state == PROMOTED and \
+                event.time - latest.updated_time < policy.cooldown_seconds * 1000:
+            return (f"alert {event.subject} within the {policy.cooldown_seconds:g}s cool-down "
+                    f"after version {latest.challenger_version} was promoted")
+        return None
 
     def _schedules(self, now: int) -> None:
         for p in self.policies.values():
@@ -144,6 +205,7 @@ class Controller(Poller):
     # ---- the pass --------------------------------------------------------------------------
     def run_once(self) -> list[Loop]:
         try:
+            self.reload()
             self._consume_alerts()
             self._schedules(_now())
         except Exception:
@@ -190,6 +252,8 @@ class Controller(Poller):
 
     def _retrain(self, loop: Loop, policy: Policy) -> Loop:
         if loop.pipeline_run_id is None:
+            if self._awaiting_labels(loop, policy):
+                return loop
             loop = self.loops.advance(
                 loop.loop_id, RETRAINING, "retrain_started",
                 f"running pipeline {policy.retrain.pipeline}",
@@ -207,15 +271,30 @@ class Controller(Poller):
             return loop
         self._driving.pop(rid, None)
         if run.status != "SUCCEEDED":
+            steps = {s.step: s.error for s in self.pipelines.get_steps(rid) if s.error}
+            cause = "; ".join(f"{k}: {str(v).strip().splitlines()[-1]}"
+                              for k, v in steps.items()) or run.error
             return self.loops.advance(loop.loop_id, RETRAINING, "failed",
-                                      f"retrain pipeline failed: {run.error}",
-                                      {"pipeline_run_id": rid}, state=FAILED, decision=FAILED,
-                                      reason=f"retrain failed: {run.error}")
+                                      f"retrain pipeline failed: {cause}",
+                                      {"pipeline_run_id": rid, "step_errors": steps},
+                                      state=FAILED, decision=FAILED,
+                                      reason=f"retrain failed: {cause}")
         version = self._register(loop, policy, rid)
         return self.loops.advance(loop.loop_id, RETRAINING, "retrained",
                                   f"challenger is version {version}",
                                   {"pipeline_run_id": rid, "challenger_version": version},
                                   state=EVALUATING, challenger_version=version)
+
+    def _awaiting_labels(self, loop: Loop, policy: Policy) -> bool:
+        """Whether the loop still waits for ``retrain.min_new_labels`` labelled requests
+        served since its trigger (outside the rolling holdout), within the deadline."""
+        r = policy.retrain
+        if not r.min_new_labels or _now() - loop.created_time >= r.labels_deadline_seconds * 1000:
+            return False
+        _, y = ev.recent_labelled(policy.log_dir, policy.deployment, self.monitoring,
+                                  loop.created_time, None, None, "train",
+                                  policy.evaluate.recent_holdout_percent)
+        return len(y) < r.min_new_labels
 
     def _drive(self, loop: Loop, policy: Policy, p: Any, run: PipelineRun | None) -> None:
         from loopml.pipelines._engine import execute, resume
@@ -228,9 +307,12 @@ class Controller(Poller):
                 params["loop"] = {"model": policy.model, "loop_id": loop.loop_id,
                                   "champion_version": loop.champion_version,
                                   "deployment": policy.deployment, "log_dir": policy.log_dir,
-                                  "since_ms": loop.created_time - 1000 * (
+                                  "since_ms": loop.created_time if
+                                  policy.evaluate.recent_from_trigger else
+                                  loop.created_time - 1000 * (
                                       policy.evaluate.recent_seconds or 3600),
-                                  "trigger": loop.trigger}
+                                  "trigger": loop.trigger,
+                                  "holdout_percent": policy.evaluate.recent_holdout_percent}
             rec = self.pipelines.create_run(PipelineRun(
                 rid, p.name, policy.retrain.pipeline, lint(p, params), PENDING,
                 policy.retrain.executor, {"kind": "loop", "loop_id": loop.loop_id},
@@ -270,37 +352,42 @@ class Controller(Poller):
 
     # ---- EVALUATING and the gate -------------------------------------------------------------
     def _evaluate(self, loop: Loop, policy: Policy) -> Loop:
-        task = ev.task_of(policy)
         ch_uri = f"models:/{policy.model}/{loop.challenger_version}"
         champ_uri = f"models:/{policy.model}/{loop.champion_version}" \
             if loop.champion_version else None
-        evaluation: dict[str, Any] = {"metric": policy.evaluate.metric}
+        evaluation: dict[str, Any] = {"metric": policy.evaluate.metric, "models": {
+            "challenger": ch_uri, "champion": champ_uri}}
         data = ev.holdout(policy)
+        splits: dict[str, tuple[Any, list[Any]]] = {}
         if data is not None:
-            X, y = data
-            evaluation["holdout"] = {"challenger": ev.score(ch_uri, X, y, task),
-                                     "rows": len(y)}
-            if champ_uri:
-                evaluation["holdout"]["champion"] = ev.score(champ_uri, X, y, task)
+            splits["holdout"] = data
             if policy.gate.require_validation:
-                evaluation["validation"] = self._validate(loop, policy, X)
-        if policy.evaluate.recent_seconds:
-            since = loop.created_time - policy.evaluate.recent_seconds * 1000
+                evaluation["validation"] = self._validate(loop, policy, data[0])
+        e = policy.evaluate
+        if e.recent_seconds or e.recent_count or e.recent_from_trigger:
+            since = loop.created_time if e.recent_from_trigger else \
+                loop.created_time - (e.recent_seconds or 10 * 365 * 86400) * 1000
             names = list(data[0].columns) if data is not None else None
             Xr, yr = ev.recent_labelled(policy.log_dir, policy.deployment, self.monitoring,
-                                        since, names)
+                                        since, names, e.recent_count, "holdout",
+                                        e.recent_holdout_percent)
+            need = policy.gate.rule("recent").min_rows
+            if len(yr) < need and _now() - loop.updated_time < e.labels_deadline_seconds * 1000:
+                return loop  # labels arrive late: wait for them, up to the deadline
             if yr:
-                evaluation["recent"] = {"challenger": ev.score(ch_uri, Xr, yr, task),
-                                        "rows": len(yr)}
-                if champ_uri:
-                    evaluation["recent"]["champion"] = ev.score(champ_uri, Xr, yr, task)
+                splits["recent"] = (Xr, yr)
+        for split, (X, y) in splits.items():
+            evaluation[split] = self._score_split(policy, split, X, y, ch_uri, champ_uri)
         gate = self._gate(policy, evaluation)
         if not gate["passed"]:
-            return self.loops.advance(loop.loop_id, EVALUATING, "gate_failed",
-                                      "; ".join(gate["failures"]),
+            reason = "; ".join(gate["failures"])
+            if loop.challenger_version is not None and not loop.dry_run:
+                self.registry.set_model_version_tag(policy.model, loop.challenger_version,
+                                                    "loopml.rejected", f"gate: {reason}")
+            return self.loops.advance(loop.loop_id, EVALUATING, "gate_failed", reason,
                                       {"evaluation": evaluation, "gate": gate},
                                       state=REJECTED, decision=REJECTED, evaluation=evaluation,
-                                      gate=gate, reason="gate: " + "; ".join(gate["failures"]))
+                                      gate=gate, reason="gate: " + reason)
         nxt = AWAITING_APPROVAL if policy.gate.approval else CANARY
         loop = self.loops.advance(loop.loop_id, EVALUATING, "gate_passed",
                                   "challenger passed the gate" + (
@@ -309,6 +396,23 @@ class Controller(Poller):
                                   {"evaluation": evaluation, "gate": gate},
                                   state=nxt, evaluation=evaluation, gate=gate)
         return self._start_canary(loop, policy) if nxt == CANARY else loop
+
+    def _score_split(self, policy: Policy, split: str, X: Any, y: list[Any], ch_uri: str,
+                     champ_uri: str | None) -> dict[str, Any]:
+        """Both models on one split: their metrics, the row count and, with
+        ``gate.confidence``, the paired-bootstrap interval of the improvement."""
+        task, metric = ev.task_of(policy), policy.evaluate.metric
+        preds = {"challenger": ev.predictions(ch_uri, X, task, split)}
+        if champ_uri:
+            preds["champion"] = ev.predictions(champ_uri, X, task, split)
+        out: dict[str, Any] = {role: ev.metrics_of(task, p, y) for role, p in preds.items()}
+        out["rows"] = len(y)
+        if champ_uri and policy.gate.confidence is not None and len(y) > 1:
+            sign = 1.0 if policy.higher_is_better else -1.0
+            out["interval"] = list(ev.paired_delta(task, metric, preds["challenger"],
+                                                   preds["champion"], y,
+                                                   policy.gate.confidence, sign))
+        return out
 
     def _validate(self, loop: Loop, policy: Policy, X: Any) -> dict[str, Any]:
         """The holdout against the champion's training schema, when its run logged one."""
@@ -326,34 +430,7 @@ class Controller(Poller):
         return {"checked": True, "errors": errors, "warnings": len(anomalies) - len(errors)}
 
     def _gate(self, policy: Policy, evaluation: dict[str, Any]) -> dict[str, Any]:
-        metric, g = policy.evaluate.metric, policy.gate
-        sign = 1.0 if policy.higher_is_better else -1.0
-        failures: list[str] = []
-        basis = evaluation.get("holdout") or evaluation.get("recent")
-        if basis is None:
-            failures.append("nothing to evaluate on: set evaluate.holdout or recent_seconds")
-            return {"passed": False, "failures": failures}
-        ch = basis["challenger"]
-        for k, floor in g.min.items():
-            v = ch.get(k)
-            up = higher_is_better(k)
-            if v is None or (v < floor if up else v > floor):
-                failures.append(f"{k} {v} does not meet {'>=' if up else '<='} {floor}")
-        for where in ("holdout", "recent"):
-            part = evaluation.get(where)
-            if part and "champion" in part and metric in part["challenger"] \
-                    and metric in part["champion"]:
-                delta = sign * (part["challenger"][metric] - part["champion"][metric])
-                if delta < g.min_improvement:
-                    failures.append(
-                        f"{where} {metric}: challenger {part['challenger'][metric]:.4f} vs "
-                        f"champion {part['champion'][metric]:.4f}, improvement {delta:.4f} "
-                        f"< {g.min_improvement}")
-        val = evaluation.get("validation")
-        if val and val.get("errors"):
-            failures.append(f"data validation: {val['errors'][:3]}")
-        return {"passed": not failures, "failures": failures,
-                "thresholds": {"min": g.min, "min_improvement": g.min_improvement}}
+        return decide(policy, evaluation)
 
     def _await_approval(self, loop: Loop, policy: Policy) -> Loop:
         return loop  # `approve` moves it on
@@ -381,7 +458,8 @@ class Controller(Poller):
         planned = [{"model_uri": champion, "weight": 100 - w},
                    {"model_uri": f"models:/{policy.model}/{loop.challenger_version}",
                     "weight": w}]
-        canary = {"started_ms": _now(), "previous_routes": previous, "routes": planned}
+        canary = {"started_ms": _now(), "previous_routes": previous, "routes": planned,
+                  "status_after": self._last_status_seq()}
         if loop.dry_run:
             return self.loops.advance(loop.loop_id, CANARY, "dry_run",
                                       f"dry run: would send {w:g}% of {policy.deployment} to "
@@ -402,6 +480,9 @@ class Controller(Poller):
             return self._start_canary(loop, policy)
         c, cfg = loop.canary, policy.canary
         self._set_routes(policy, c["routes"])  # idempotent: re-applied after a restart
+        failed = self._load_failure(policy, loop)
+        if failed is not None:
+            return self._rollback(loop, policy, failed["reason"], {"serving": failed})
         stats = ev.canary_stats(policy, self.monitoring, int(c["started_ms"]), {
             "challenger": int(loop.challenger_version or 0),
             "champion": int(loop.champion_version or 0)})
@@ -436,6 +517,29 @@ class Controller(Poller):
             return self._rollback(loop, policy, f"no decision after {cfg.max_seconds:g}s "
                                   f"({int(ch['requests'])} challenger requests)", inputs)
         return loop
+
+    def _last_status_seq(self) -> int:
+        """The newest ``deployment.status`` event's seq (load reports older than the canary
+        are not about its challenger)."""
+        seq = 0
+        while True:
+            page = self.tracking.read_events(after_seq=seq, types=[STATUS_EVENT], limit=1000)
+            if not page:
+                return seq
+            seq = page[-1].seq
+
+    def _load_failure(self, policy: Policy, loop: Loop) -> dict[str, Any] | None:
+        """A serving process reported, since the canary started, that the challenger did
+        not load: its report, with the reason to roll back on."""
+        challenger = f"models:/{policy.model}/{loop.challenger_version}"
+        after = int(loop.canary.get("status_after") or 0)
+        for e in self.tracking.read_events(after_seq=after, types=[STATUS_EVENT], limit=1000):
+            p = e.payload
+            if e.subject == policy.deployment and not p.get("ready") and p.get("uri") == challenger:
+                return {**p, "reason": f"the challenger {challenger} did not load in serving "
+                                       f"(deployment {policy.deployment} revision "
+                                       f"{p.get('revision')}): {p.get('error')}"}
+        return None
 
     def _promote(self, loop: Loop, policy: Policy, inputs: dict[str, Any]) -> Loop:
         if not loop.gate.get("passed"):  # unreachable by construction; never promote ungated

@@ -6,20 +6,32 @@
     trigger:
       alerts: ["quality*", "drift*"] # alert rule names (globs); the subject is rule/deployment
       schedule: "0 3 * * 0"          # optional cron (UTC); `loopml loop run MODEL` is manual
+      merge_seconds: 60              # alerts this close to a loop's trigger are merged into it
     retrain:
       pipeline: flows:retrain        # module:attr; its `output_step` returns {"model_uri": ...}
       output_step: register
       params: {trials: 8}            # plus `loop`: {model, champion_version, deployment,
                                      #   log_dir, since_ms, trigger} when it has that parameter
       executor: inprocess
+      min_new_labels: 150            # wait for this many labelled requests since the trigger
+      labels_deadline_seconds: 600   # ... at most this long, then retrain anyway
     evaluate:
       holdout: data/holdout.parquet  # same rows for challenger and champion
       label: failure
       metric: f1                     # accuracy | f1 | roc_auc | mae | rmse
       recent_seconds: 3600           # also score both on labelled traffic of this window
+      recent_count: 400              # ... at most the newest N labelled requests of it
+      recent_holdout_percent: 30     # that % of traffic is scored, never retrained on
+      labels_deadline_seconds: 120   # wait this long for gate.recent.min_rows labels
+      recent_from_trigger: false     # true: only traffic served after the trigger counts
     gate:
       min: {f1: 0.6}                 # absolute floors on the challenger (holdout)
-      min_improvement: 0.01          # challenger - champion on the primary metric
+      min_improvement: 0.01          # default improvement on every split not listed below
+      recent: {min_improvement: 0.05, min_rows: 100}   # per-split conditions
+      holdout: {max_regression: 0.02, min_rows: 200}
+      confidence: 0.9                # improvements must hold at the lower bound of this
+                                     #   paired-bootstrap interval (null: point estimates)
+      allow_ties: false              # an improvement of exactly 0 never promotes unless true
       require_validation: true       # holdout passes the champion's training schema
       approval: false                # true: wait for `loopml approve MODEL`
     canary:
@@ -31,6 +43,7 @@
       max_p99_ms: 250
       max_quality_drop: 0.05         # live quality vs the champion on canary traffic
       min_labels: 30                 # labelled canary requests needed for that check
+    cooldown_seconds: 600            # alerts this soon after a promotion start no loop
     dry_run: false                   # record what would happen; change nothing
 """
 
@@ -68,6 +81,9 @@ class Trigger:
 
     alerts: list[str] = field(default_factory=list)
     schedule: str | None = None
+    # Alerts within this many seconds of a loop's trigger belong to the same episode (drift
+    # and quality alerts of one shift): merged into that loop, not started again.
+    merge_seconds: float = 60.0
 
     _schedule = field_validator("schedule")(_cron)
 
@@ -81,6 +97,11 @@ class Retrain:
     output_step: str = "register"
     params: dict[str, Any] = field(default_factory=dict)
     executor: str = "inprocess"
+    # Wait (up to labels_deadline_seconds) for this many labelled requests served after the
+    # trigger before retraining, so a challenger learns from the new regime, however slowly
+    # labels arrive.
+    min_new_labels: int = 0
+    labels_deadline_seconds: float = 600.0
 
     @field_validator("pipeline")
     @classmethod
@@ -112,6 +133,29 @@ class Evaluate:
     label: str = "label"
     metric: Metric = "accuracy"
     recent_seconds: int | None = 3600
+    recent_count: int | None = None  # the newest N labelled requests of that window
+    # Labels arrive late: wait up to this long in EVALUATING for gate.recent.min_rows of
+    # them (a deadline, so a slow machine waits for data instead of deciding on too little).
+    labels_deadline_seconds: float = 0.0
+    # A rolling labelled holdout: this % of traffic (by a hash of the request id) is scored
+    # as the "recent" split and left out of labelled_traffic(loop) for retraining.
+    recent_holdout_percent: int = 0
+    # Score the recent split only on traffic served after the loop was triggered (surely
+    # after the shift that raised the alert); with gate.recent.min_rows and
+    # labels_deadline_seconds the loop waits for those labels.
+    recent_from_trigger: bool = False
+
+
+@config_model(frozen=True)
+class SplitRule:
+    """What one evaluation split (``holdout`` or ``recent``) must show. ``min_improvement``
+    (challenger minus champion, in the metric's better direction; None: the gate's default)
+    and ``max_regression`` (how much worse the challenger may be; None: no limit) are in the
+    metric's units. ``min_rows``: fewer labelled rows than this fail the gate."""
+
+    min_improvement: float | None = None
+    max_regression: float | None = None
+    min_rows: int = 0
 
 
 @config_model(frozen=True)
@@ -119,9 +163,27 @@ class Gate:
     """What a challenger must pass before its canary."""
 
     min: dict[str, float] = field(default_factory=dict)
-    min_improvement: float = 0.0
+    min_improvement: float = 0.0  # the default for a split without its own rule
     require_validation: bool = True
     approval: bool = False
+    holdout: SplitRule | None = None
+    recent: SplitRule | None = None
+    confidence: float | None = None  # e.g. 0.9: the bootstrap interval's lower bound counts
+    allow_ties: bool = False
+
+    @field_validator("confidence")
+    @classmethod
+    def _confidence(cls, v: float | None) -> float | None:
+        if v is not None and not 0 < v < 1:
+            raise ValueError(f"must be in (0, 1), got {v:g}")
+        return v
+
+    def rule(self, split: str) -> SplitRule:
+        """The split's rule; a split without one must improve by ``min_improvement``."""
+        r: SplitRule | None = getattr(self, split)
+        if r is None:
+            return SplitRule(min_improvement=self.min_improvement)
+        return r
 
     @field_validator("min")
     @classmethod
@@ -168,6 +230,7 @@ class Policy:
     dry_run: bool = False
     champion_alias: str = "champion"
     name: str = ""
+    cooldown_seconds: float = 0.0  # after a promotion, alerts for this long start no loop
 
     _named_keys = field_validator("model", "deployment", "log_dir")(not_empty)
 

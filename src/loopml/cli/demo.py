@@ -9,6 +9,7 @@ import typer
 def demo(
     keep_running: bool = typer.Option(False, help="Leave the tracking server and the model server running at the end (Ctrl-C stops them)."),
     fast: bool = typer.Option(False, help="A shorter configuration (less data, fewer tuning trials, smaller windows), as the tests use."),
+    bad_challenger: bool = typer.Option(False, "--bad-challenger", help="Retrain on inverted labels and let the gate pass it, to watch the canary roll it back. Exits 0 when it was rolled back."),
 ) -> None:
     """Run the whole closed loop on one machine: train a champion with a tuned pipeline,
     serve it, send traffic with late labels, detect drift and a quality drop, retrain,
@@ -18,5 +19,7 @@ def demo(
 
     from loopml.demo.run import Config, run_demo
 
-    code = run_demo(Config.fast() if fast else Config(), keep_running, Console())
+    cfg = Config.fast() if fast else Config()
+    cfg.bad_challenger = bad_challenger
+    code = run_demo(cfg, keep_running, Console())
     raise typer.Exit(code)

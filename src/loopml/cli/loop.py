@@ -195,7 +195,8 @@ def controller(
     kill at any time and to restart: it continues from the stored state."""
     from loopml.automation import Controller
 
-    ctl = Controller(tracking_client(tracking_uri).store, _policies(policies), interval, dry_run=dry_run)
+    ctl = Controller(tracking_client(tracking_uri).store, _policies(policies), interval,
+                     dry_run=dry_run, policies_file=policies)
     typer.echo(f"Controller for {sorted(ctl.policies)} every {interval:g}s.")
     while True:
         for loop in ctl.run_once():

@@ -245,6 +245,30 @@ def versions(
     Console().print(table)
 
 
+def _version_label(n: dict[str, Any]) -> str:
+    extra = f" @{', @'.join(n['aliases'])}" if n.get("aliases") else ""
+    return (f"[bold]model[/] {n['name']} v{n['version']}{extra} "
+            f"(trusted: {'yes' if n.get('trusted') else 'no'})")
+
+
+def _other_node(n: dict[str, Any]) -> str:
+    shown = ", ".join(f"{k}={v}" for k, v in n.items() if k not in ("id", "kind"))
+    return f"[bold]{n['kind']}[/] {shown}"
+
+
+# One label per lineage node kind (registry/lineage.py); an unknown kind shows its fields.
+_LINEAGE_LABELS: dict[str, Any] = {
+    "model_version": _version_label,
+    "run": lambda n: f"[bold]run[/] {n['run_id']} '{n.get('run_name', '')}' "
+                     f"({n.get('status', 'missing')})",
+    "deployment": lambda n: f"[bold]deployment[/] {n['name']} (revision {n.get('revision')})",
+    "dataset": lambda n: f"[bold]dataset[/] {n['name']} digest {n['digest']} from "
+                         f"{n.get('source_type')} {n.get('source')}",
+    "pipeline_run": lambda n: f"[bold]pipeline run[/] {n['run_id']} ({n.get('pipeline')})",
+    "pipeline_step": lambda n: f"[bold]pipeline step[/] {n['step']} of {n['run_id']}",
+}
+
+
 def lineage_cmd(
     model_uri: str = typer.Argument(None, help="models:/<name>/<version> or models:/<name>@<alias>."),
     run_id: str = typer.Option(None, "--run-id", help="Start from a run instead of a model."),
@@ -276,14 +300,7 @@ def lineage_cmd(
 
     def label(node_id: str) -> str:
         n = g.nodes[node_id]
-        if n["kind"] == "model_version":
-            extra = f" @{', @'.join(n['aliases'])}" if n["aliases"] else ""
-            return f"[bold]model[/] {n['name']} v{n['version']}{extra} (trusted: {'yes' if n['trusted'] else 'no'})"
-        if n["kind"] == "run":
-            return f"[bold]run[/] {n['run_id']} '{n.get('run_name', '')}' ({n.get('status', 'missing')})"
-        if n["kind"] == "deployment":
-            return f"[bold]deployment[/] {n['name']} (revision {n['revision']})"
-        return f"[bold]dataset[/] {n['name']} digest {n['digest']} from {n['source_type']} {n['source']}"
+        return _LINEAGE_LABELS.get(n["kind"], _other_node)(n)
 
     def grow(tree: Tree, node_id: str, seen: set[str]) -> None:
         for edge in incoming.get(node_id, []):

@@ -178,6 +178,51 @@ def show_cmd(
     _show_result(run, steps)
 
 
+@pipeline_app.command("output")
+def output_cmd(
+    run_id: str = typer.Argument(..., help="A pipeline run id."),
+    step: str = typer.Argument(..., help="The step whose output to get (e.g. register)."),
+    name: str = typer.Option("output", help="Which output of a step with several."),
+    key: str = typer.Option(None, help="Print only this key of a mapping output (e.g. model_uri)."),
+    out: str = typer.Option(None, help="Write a DataFrame output to this Parquet file instead."),
+    tracking_uri: str = typer.Option(None, help=_URI_HELP),
+) -> None:
+    """Print a finished step's output: a mapping or value as JSON (with --key, one value, for
+    scripts: `loopml pipeline output RUN register --key model_uri`), a DataFrame as its
+    shape and first rows (or --out FILE.parquet). Exits 1 when the step has no such output."""
+    from loopml.pipelines._materialize import load_output
+
+    client = tracking_client(tracking_uri)
+    store = _pipelines(tracking_uri)
+    try:
+        steps = {s.step: s for s in store.get_steps(run_id)}
+    except LoopmlError as e:
+        raise fail(e) from None
+    s = steps.get(step)
+    if s is None or name not in s.outputs:
+        have = sorted(steps) if s is None else sorted(s.outputs)
+        typer.echo(f"Error: run {run_id} has no output {name!r} of step {step!r} "
+                   f"({'steps' if s is None else 'outputs'}: {have}).", err=True)
+        raise typer.Exit(1)
+    ref = s.outputs[name]
+    value = load_output(ref, client.artifact_store(ref["uri"]))
+    if key is not None:
+        if not isinstance(value, dict) or key not in value:
+            typer.echo(f"Error: the output has no key {key!r}.", err=True)
+            raise typer.Exit(1)
+        value = value[key]
+        typer.echo(value if isinstance(value, str) else json.dumps(value, default=str))
+        return
+    if hasattr(value, "to_parquet"):
+        if out:
+            value.to_parquet(out)
+            typer.echo(f"{len(value)} rows written to {out}")
+        else:
+            typer.echo(f"DataFrame {value.shape[0]} x {value.shape[1]}\n{value.head(10)}")
+        return
+    typer.echo(json.dumps(value, indent=2, default=str))
+
+
 def _create_trigger(name: str | None, pipeline: str, kind: str, spec: dict[str, Any],
                     param: list[str] | None, executor: str, tracking_uri: str | None,
                     marker: int = 0) -> None:

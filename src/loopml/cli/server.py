@@ -120,7 +120,7 @@ def server(
         # is a warning: a server usually starts before its first deployment.
         specs = checked_specs(monitors, tracking, strict=False)
         MonitorScheduler(specs, tracking, get_monitoring_store(tracking),
-                         monitor_interval).start()
+                         monitor_interval, proxy_root=os.environ[f.ENV_ARTIFACTS]).start()
         typer.echo(f"Running {len(specs)} monitor(s) every {monitor_interval:g}s.")
     if triggers:
         from loopml.pipelines.triggers import TriggerRunner
@@ -138,7 +138,8 @@ def server(
         pols = load_policies(policies)  # InvalidConfig: one line, exit 2
         try:  # first: a policy may name only a registered pipeline (nothing imported else)
             ctl = Controller(ctl_tracking, pols, controller_interval,
-                             proxy_root=os.environ[f.ENV_ARTIFACTS], runnable=services.runnable)
+                             proxy_root=os.environ[f.ENV_ARTIFACTS], runnable=services.runnable,
+                             policies_file=policies)
         except LoopmlError as e:
             typer.echo(f"Error: {policies}: {redact_text(e.message)}", err=True)
             raise typer.Exit(2) from None

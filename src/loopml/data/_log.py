@@ -40,6 +40,20 @@ def load_profile(path: str | Path) -> Profile:
     return Profile.from_dict(orjson.loads(Path(path).read_bytes()))
 
 
+def load_run_profile(client: Any, run_id: str) -> Profile | None:
+    """The profile ``log_dataset`` stored for a run's training data (its first
+    ``loopml.dataset.*`` tag), or None."""
+    run = client.get_run(run_id)
+    digests = [v for k, v in sorted(run.data.tags.items()) if k.startswith("loopml.dataset.")]
+    if not digests:
+        return None
+    blobs = client.artifact_store(run.info.artifact_uri)
+    path = f"datasets/{digests[0]}/profile.json"
+    if not blobs.exists(path):
+        return None
+    return Profile.from_dict(orjson.loads(blobs.get_bytes(path)))
+
+
 def load_run_schema(client: Any, run_id: str) -> DataSchema | None:
     """The schema ``log_dataset`` stored for a run's training data (its first
     ``loopml.dataset.*`` tag whose context is training), or None."""

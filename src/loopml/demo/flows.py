@@ -18,22 +18,27 @@ def generate(rows: int, seed: int) -> pd.DataFrame:
     return sensors(rows, seed, day=0.0)
 
 
-@step
+@step(outputs=("data", "recent"))
 def collect(loop: dict | None, min_rows: int, include_original: bool,  # type: ignore[type-arg]
-            seed: int) -> pd.DataFrame:
-    """Recent traffic of the deployment joined with its late labels (plus, optionally, the
-    original training distribution)."""
+            seed: int, invert_labels: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Recent traffic of the deployment joined with its late labels (less the policy's
+    rolling holdout), plus, optionally, the original training distribution; and the recent
+    part alone (the reference the monitors compare with once the model is champion)."""
     from loopml.automation import labelled_traffic
 
-    parts = []
+    recent = pd.DataFrame(columns=[*FEATURES, LABEL])
     if loop:
-        X, y = labelled_traffic(loop["log_dir"], loop["deployment"], loop["since_ms"], FEATURES)
+        X, y = labelled_traffic(loop, features=FEATURES)
         if len(y):
-            parts.append(X.assign(**{LABEL: y}))
-    if include_original or not parts or sum(len(p) for p in parts) < min_rows:
+            recent = X.assign(**{LABEL: y})
+    parts = [recent] if len(recent) else []
+    if include_original or not parts or len(recent) < min_rows:
         parts.append(sensors(2000, seed, day=0.0))
-    print(f"collected {sum(len(p) for p in parts)} labelled rows")
-    return pd.concat(parts, ignore_index=True)
+    print(f"collected {sum(len(p) for p in parts)} labelled rows ({len(recent)} recent)")
+    data = pd.concat(parts, ignore_index=True)
+    if invert_labels:  # `loopml demo --bad-challenger`: a model the canary must catch
+        data[LABEL] = 1 - data[LABEL].astype(int)
+    return data, recent
 
 
 @step(outputs=("train", "valid"))
@@ -69,15 +74,15 @@ def tune_model(train: pd.DataFrame, valid: pd.DataFrame, trials: int) -> dict:  
 
 
 @step
-def register(train: pd.DataFrame, best: dict) -> dict:  # type: ignore[type-arg]
-    """Fit the best configuration, log the model (with its training data's schema and
-    profile for monitoring) and return its URI."""
+def register(train: pd.DataFrame, best: dict, reference: pd.DataFrame) -> dict:  # type: ignore[type-arg]
+    """Fit the best configuration, log the model (with the schema and profile of the data
+    it is meant to serve: ``reference``, else its training data) and return its URI."""
     from loopml import models
     from loopml.data import log_dataset
 
     model = _fit(train, best["lr"], best["leaves"], best["iters"])
     loopml.log_params({k: best[k] for k in ("lr", "leaves", "iters")})
-    log_dataset(train[FEATURES], name="train")
+    log_dataset((reference if len(reference) >= 50 else train)[FEATURES], name="train")
     info = models.log_model(model, "model", input_example=train[FEATURES].head(5))
     return {"model_uri": info.model_uri, "valid_f1": best["valid_f1"]}
 
@@ -85,11 +90,12 @@ def register(train: pd.DataFrame, best: dict) -> dict:  # type: ignore[type-arg]
 @pipeline
 def train(rows: int = 4000, trials: int = 6, seed: int = 7):  # type: ignore[no-untyped-def]
     tr, va = split(generate(rows, seed), seed)
-    return register(tr, tune_model(tr, va, trials))
+    return register(tr, tune_model(tr, va, trials), tr)
 
 
 @pipeline
 def retrain(loop: dict | None = None, trials: int = 4, min_rows: int = 200,  # type: ignore[no-untyped-def,type-arg]
-            include_original: bool = False, seed: int = 11):
-    tr, va = split(collect(loop, min_rows, include_original, seed), seed)
-    return register(tr, tune_model(tr, va, trials))
+            include_original: bool = False, seed: int = 11, invert_labels: bool = False):
+    data, recent = collect(loop, min_rows, include_original, seed, invert_labels)
+    tr, va = split(data, seed)
+    return register(tr, tune_model(tr, va, trials), recent)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -26,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 import yaml
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -45,12 +43,16 @@ class Config:
     window: int = 100
     batch: int = 20
     canary_requests: int = 80
-    timeout_s: float = 170.0
+    gate_rows: int = 40  # labelled post-alert requests the recent split needs
+    retrain_rows: int = 150  # ... and retraining waits for
+    timeout_s: float = 400.0  # a deadline only: decisions wait for data, not for time
+    bad_challenger: bool = False  # retrain on inverted labels; the gate lets it through
 
     @classmethod
     def fast(cls) -> Config:
         return cls(rows=2000, trials=2, retrain_trials=2, window=60, batch=20,
-                   canary_requests=40, timeout_s=150.0)
+                   canary_requests=40, gate_rows=30, retrain_rows=100,
+                   timeout_s=400.0)
 
 
 @dataclass
@@ -95,7 +97,8 @@ def _write_configs(work: Path, cfg: Config) -> tuple[Path, Path]:
     inference = work / "inference"
     monitors = [{
         "name": "pm-live", "deployment": DEPLOYMENT, "log_dir": str(inference),
-        "reference_profile": str(work / "reference_profile.json"),
+        # The training profile logged with the champion; it moves with each promotion.
+        "reference_profile": "champion",
         "window_seconds": None, "window_count": cfg.window, "task": "classification",
         "rules": [
             {"name": "drift_share", "metric": "drift.share_drifted", "op": ">",
@@ -106,15 +109,35 @@ def _write_configs(work: Path, cfg: Config) -> tuple[Path, Path]:
     policy = {
         "model": MODEL, "deployment": DEPLOYMENT, "log_dir": str(inference),
         "trigger": {"alerts": ["drift*", "quality*"]},
+        # Wait for labelled traffic served after the alert (the recalibrated sensors) and
+        # learn from it. The holdout is from before the recalibration (what a user has in
+        # advance): reported, but the sensors now read differently, so the gate asks for an
+        # improvement on recent traffic only: requests served after the alert, in a rolling
+        # 30% holdout that retraining never sees. Decisions wait for labels, not for time.
         "retrain": {"pipeline": "loopml.demo.flows:retrain", "output_step": "register",
-                    "params": {"trials": cfg.retrain_trials, "min_rows": 120}},
+                    "params": {"trials": cfg.retrain_trials, "min_rows": 60},
+                    "min_new_labels": cfg.retrain_rows, "labels_deadline_seconds": 300},
         "evaluate": {"holdout": str(work / "holdout.parquet"), "label": LABEL, "metric": "f1",
-                     "recent_seconds": 600},
-        "gate": {"min": {"f1": 0.3}, "min_improvement": 0.05, "require_validation": True},
-        "canary": {"weight": 30, "min_requests": cfg.canary_requests, "max_seconds": 120,
-                   "max_error_rate": 0.05, "max_p99_ms": 1000, "max_quality_drop": 0.2,
-                   "min_labels": 10},
+                     "recent_seconds": 600, "recent_from_trigger": True,
+                     "recent_holdout_percent": 30, "labels_deadline_seconds": 300},
+        # (No schema check of the old holdout: the recalibrated training data has other
+        # ranges by design.)
+        "gate": {"require_validation": False,
+                 "recent": {"min_improvement": 0.05, "min_rows": cfg.gate_rows},
+                 "holdout": {"min_rows": 500}},
+        # Live quality: the challenger may not be worse than the champion on its share of
+        # traffic, judged on 60 labelled requests each (a good challenger is ~0.2 F1 better
+        # here, an inverted one ~0.2 worse: both far outside the noise of 60 labels).
+        "canary": {"weight": 30, "min_requests": cfg.canary_requests, "max_seconds": 300,
+                   "max_error_rate": 0.05, "max_p99_ms": 1000, "max_quality_drop": 0.0,
+                   "min_labels": 60},
+        "cooldown_seconds": 600,
     }
+    if cfg.bad_challenger:  # the canary's guardrails, not the gate, must catch this one
+        policy["retrain"]["params"]["invert_labels"] = True  # type: ignore[index]
+        policy["gate"] = {"min": {}, "require_validation": False, "allow_ties": True,
+                          "recent": {"min_improvement": -1.0, "min_rows": cfg.gate_rows},
+                          "holdout": {"max_regression": 1.0}}
     (work / "monitors.yaml").write_text(yaml.safe_dump({"monitors": monitors}))
     (work / "policies.yaml").write_text(yaml.safe_dump({"policies": [policy]}))
     return work / "monitors.yaml", work / "policies.yaml"
@@ -157,16 +180,22 @@ class Traffic:
 def run_demo(cfg: Config, keep_running: bool, console: Console) -> int:
     from loopml.config import loopml_home
 
-    home = loopml_home()
-    work = home / "demo"
-    # A rerun starts a fresh inference log (the store keeps the earlier runs' history).
-    shutil.rmtree(work / "inference", ignore_errors=True)
-    work.mkdir(parents=True, exist_ok=True)
+    # Each run has its own folder (store, artifacts, inference log), so a second run in the
+    # same folder never sees the first one's loops or models, and the commands printed at
+    # the end keep working after the servers stop.
+    work = loopml_home() / "demo" / time.strftime("run-%Y%m%d-%H%M%S")
+    while work.exists():
+        work = work.with_name(work.name + "-1")
+    work.mkdir(parents=True)
+    home = work
     stages = Stages()
     port, serve_port = _free_port(), _free_port()
     server_url, serve_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{serve_port}"
     monitors, policies = _write_configs(work, cfg)
-    sensors(1000, 99, day=60, recalibrated=True).to_parquet(work / "holdout.parquet")
+    # The monitor's deployment is created after the server starts (the champion is trained
+    # through it); its inference-log partition tells the server's start-up check it exists.
+    (work / "inference" / f"deployment={DEPLOYMENT}").mkdir(parents=True)
+    sensors(1000, 99, day=10).to_parquet(work / "holdout.parquet")  # before the shift
     env = {**os.environ, "LOOPML_HOME": str(home)}
     env.pop("LOOPML_TRACKING_URI", None)
     procs: list[subprocess.Popen[bytes]] = []
@@ -194,7 +223,7 @@ def run_demo(cfg: Config, keep_running: bool, console: Console) -> int:
         stages.mark("serve deployment pm")
         result = _drive(cfg, server_url, serve_url, console, stages)
         _summary(console, server_url, champion, result, stages, work)
-        ok = result.get("state") == "PROMOTED"
+        ok = result.get("state") == ("ROLLED_BACK" if cfg.bad_challenger else "PROMOTED")
         if keep_running:
             console.print(f"\nStill running: tracking server {server_url}, model server "
                           f"{serve_url} (deployment pm). Ctrl-C to stop.")
@@ -213,7 +242,6 @@ def run_demo(cfg: Config, keep_running: bool, console: Console) -> int:
 
 
 def _train_champion(cfg: Config, server_url: str, work: Path, console: Console) -> int:
-    from loopml.data import profile as make_profile
     from loopml.demo import flows
     from loopml.entities import TrafficRoute
     from loopml.errors import ResourceAlreadyExists
@@ -231,11 +259,6 @@ def _train_champion(cfg: Config, server_url: str, work: Path, console: Console) 
     mv = register_model(out["model_uri"], MODEL, client=client)
     reg = get_registry_store(client.store)
     reg.set_registered_model_alias(MODEL, "champion", mv.version)
-    # The monitors compare windows with a sample of the training data. 1,000 rows keeps
-    # the default tests on KS (p < 0.05), which small windows do not trip by chance.
-    train = res.output("split", "train")
-    sample = train[FEATURES].sample(min(1000, len(train)), random_state=0)
-    (work / "reference_profile.json").write_bytes(orjson.dumps(make_profile(sample).to_dict()))
     deployments = get_deployment_store(client.store)
     routes = [TrafficRoute(f"models:/{MODEL}/{mv.version}", 100.0)]
     try:
@@ -313,14 +336,17 @@ def _summary(console: Console, server_url: str, champion: int, loop: dict[str, A
     table.add_column("what")
     table.add_column("value")
     ev = loop.get("evaluation", {})
-    hold = ev.get("holdout", {})
     table.add_row("champion before", f"{MODEL} v{champion}")
     table.add_row("challenger", f"{MODEL} v{loop.get('challenger_version')}")
     table.add_row("decision", f"{loop.get('state')}: {loop.get('reason')}")
-    if hold:
-        table.add_row("holdout F1 (recalibrated sensors)",
-                      f"champion {hold.get('champion', {}).get('f1', float('nan')):.3f} -> "
-                      f"challenger {hold.get('challenger', {}).get('f1', float('nan')):.3f}")
+    for key, title in (("recent", "F1 on traffic after the alert (the gate's split)"),
+                       ("holdout", "F1 on the holdout from before the recalibration")):
+        part = ev.get(key, {})
+        if part:
+            table.add_row(title, f"champion {part.get('champion', {}).get('f1', float('nan')):.3f}"
+                                 f" -> challenger "
+                                 f"{part.get('challenger', {}).get('f1', float('nan')):.3f} "
+                                 f"({part.get('rows')} rows)")
     results = http.get(f"{server_url}/api/loopml/v1/monitors/pm-live/results").json()["results"]
     triggered = loop.get("created_time") or 0
     promoted = loop.get("updated_time") or 0
@@ -341,8 +367,8 @@ def _summary(console: Console, server_url: str, champion: int, loop: dict[str, A
                   f"promotion {mean_f1(after)}")
     if first_drift is not None:
         table.add_row("drift at the alert", f"{first_drift:.0%} of features drifted")
-    table.add_row("audit log", f"loopml loop history {MODEL} --tracking-uri {server_url}  "
-                               f"(stored in {work.parent / 'loopml.db'})")
+    table.add_row("audit log", f"LOOPML_HOME={work} loopml loop history {MODEL}  "
+                               "(this run's own store; works after the demo exits)")
     console.print(table)
     times = Table(title="time per stage")
     times.add_column("stage")

@@ -131,14 +131,55 @@ def webhook_consumer(spec: MonitorSpec, tracking: Any) -> Any:
     return consumer(tracking, spec.name, parse_hooks(spec.webhooks)) if spec.webhooks else None
 
 
+def follows_model(spec: MonitorSpec) -> bool:
+    """Whether the spec's reference is a registered model's (it changes on promotion)."""
+    ref = spec.reference_profile or ""
+    return ref == "champion" or ref.startswith("models:/")
+
+
+def model_reference(spec: MonitorSpec, client: Any) -> tuple[str, Profile]:
+    """(models:/NAME/VERSION, the training profile logged with that version's run) for a spec
+    whose reference follows a model. "champion" takes the registered model that serves most
+    of the deployment's traffic, at alias champion. Raises ValueError when there is none."""
+    from loopml.data._log import load_run_profile
+    from loopml.models.uris import parse_models_uri
+    from loopml.store import get_deployment_store, get_registry_store
+
+    ref = str(spec.reference_profile)
+    if ref == "champion":
+        routes = get_deployment_store(client.store).get_deployment(spec.deployment).routes
+        top = max(routes, key=lambda r: r.weight).model_uri
+        if not top.startswith("models:/"):
+            raise ValueError(f"monitor {spec.name}: reference_profile champion needs a "
+                             f"registered model in deployment {spec.deployment}, got {top}")
+        ref = f"models:/{parse_models_uri(top)[0]}@champion"
+    name, version, alias = parse_models_uri(ref)
+    reg = get_registry_store(client.store)
+    mv = reg.get_model_version_by_alias(name, alias) if alias else \
+        reg.get_model_version(name, str(version))
+    prof = load_run_profile(client, mv.run_id) if mv.run_id else None
+    if prof is None:
+        raise ValueError(f"monitor {spec.name}: {name} version {mv.version} has no training "
+                         "profile (log its data with loopml.data.log_dataset)")
+    return f"models:/{name}/{mv.version}", prof
+
+
 def run_monitor(spec: MonitorSpec, store: MonitoringStore, engine: AlertEngine | None = None,
-                now_ms: int | None = None) -> list[WindowResult]:
+                now_ms: int | None = None, client: Any = None) -> list[WindowResult]:
     """Compute every closed window not computed yet; feed the alert rules; return the new
     results in time order. Reads the log incrementally: only records at or after the end of
     the monitor's latest stored window (its cursor, in the store), and only files written
-    since then."""
+    since then. ``client`` (a TrackingClient; default: the current one) resolves a reference
+    that follows a model; the window's details name the version compared to."""
     now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
-    reference = load_profile(spec.reference_profile) if spec.reference_profile else None
+    followed: str | None = None
+    reference: Profile | None
+    if follows_model(spec):
+        from loopml.tracking._fluent import client as current
+
+        followed, reference = model_reference(spec, client or current())
+    else:
+        reference = load_profile(spec.reference_profile) if spec.reference_profile else None
     predictions = load_profile(spec.prediction_profile) if spec.prediction_profile else None
     schema = load_schema(spec.schema) if spec.schema else None
     engine = engine or AlertEngine(spec.rules)
@@ -151,6 +192,8 @@ def run_monitor(spec: MonitorSpec, store: MonitoringStore, engine: AlertEngine |
         if start in done:
             continue
         metrics, details = compute_window(spec, window, store, reference, predictions, schema)
+        if followed:
+            details["reference"] = followed
         result = WindowResult(spec.name, start, end, metrics, details)
         if store.put_result(result):  # False: another runner stored it first
             new.append(result)

@@ -24,7 +24,12 @@ __all__ = ["MonitorScheduler", "load_specs"]
 
 class MonitorScheduler(Poller):
     def __init__(self, specs: list[MonitorSpec], tracking: Any, store: MonitoringStore,
-                 interval_s: float = 60.0) -> None:
+                 interval_s: float = 60.0, proxy_root: str | None = None) -> None:
+        """``proxy_root``: where the server keeps mlflow-artifacts:/ files (model references
+        read training profiles from there)."""
+        from loopml.tracking._client import TrackingClient
+
+        self.client = TrackingClient(store=tracking, proxy_root=proxy_root)
         self.specs = specs
         self.store = store
         self.interval_s = interval_s
@@ -47,7 +52,8 @@ class MonitorScheduler(Poller):
         new = 0
         for spec in self.specs:
             try:
-                new += len(run_monitor(spec, self.store, self.engines[spec.name]))
+                new += len(run_monitor(spec, self.store, self.engines[spec.name],
+                                       client=self.client))
             except Exception:
                 log.exception("monitor %s failed; retrying next pass", spec.name)
         self.passes += 1

@@ -54,7 +54,10 @@ class MonitorSpec:
     name: str
     deployment: str
     log_dir: str
-    reference_profile: str | None = None  # profile JSON of the training features
+    # Profile JSON of the training features; or "champion" (the training profile logged with
+    # the deployment's model at alias champion, followed as promotions move it), or
+    # "models:/NAME@ALIAS" for that model's.
+    reference_profile: str | None = None
     prediction_profile: str | None = None  # profile JSON of training-time predictions
     schema: str | None = None  # schema JSON of the training features
     window_seconds: int | None = 300
@@ -135,7 +138,8 @@ def source_problems(specs: list[MonitorSpec], deployments: list[str], source: st
     for i, s in enumerate(specs):
         where = f"{source}: monitors[{i}]"
         missing = [k for k in ("reference_profile", "prediction_profile", "schema")
-                   if getattr(s, k) is not None and not Path(getattr(s, k)).is_file()]
+                   if getattr(s, k) is not None and not _follows_model(k, getattr(s, k))
+                   and not Path(getattr(s, k)).is_file()]
         if missing:
             out.append(f"{where}.{missing[0]}: no such file {getattr(s, missing[0])!r}")
             continue
@@ -151,6 +155,11 @@ def source_problems(specs: list[MonitorSpec], deployments: list[str], source: st
                        f"log of it under {s.log_dir!r}"
                        f"{suggest(s.deployment, [*deployments, *logged])}")
     return out
+
+
+def _follows_model(key: str, value: str) -> bool:
+    """A reference that is resolved from the registry at each pass, not a file."""
+    return key == "reference_profile" and (value == "champion" or value.startswith("models:/"))
 
 
 def check_sources(specs: list[MonitorSpec], deployments: list[str], source: str) -> None:

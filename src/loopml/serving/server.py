@@ -77,8 +77,11 @@ def model_names(uris: list[str]) -> dict[str, str]:
 
 def build_app(models: dict[str, str], settings: ServingSettings, opts: ServeOptions,
               auth: Authenticator | None = None,
-              fetch: Callable[[str], Deployment] | None = None) -> Starlette:
-    """``fetch(name)`` reads a deployment spec (default: the store of LOOPML_TRACKING_URI)."""
+              fetch: Callable[[str], Deployment] | None = None,
+              report: Callable[[str, dict[str, Any]], None] | None = None) -> Starlette:
+    """``fetch(name)`` reads a deployment spec (default: the store of LOOPML_TRACKING_URI);
+    ``report(name, status)`` publishes each revision's load status (default: with the
+    default ``fetch``, a ``deployment.status`` event in that store)."""
     metrics = ServingMetrics()
     repo = ModelRepository(models, settings, on_batch=metrics.on_batch)
     logger = InferenceLogWriter(opts.log_dir, flush_ms=opts.log_flush_ms,
@@ -94,8 +97,9 @@ def build_app(models: dict[str, str], settings: ServingSettings, opts: ServeOpti
                                                     exempt_paths=PROBES,
                                                     error_body=serving_error_body))
     if opts.deployments:
-        fetch = fetch or _store_fetch()
-        state.watchers = [DeploymentWatcher(d, fetch, repo, state.routers, opts.poll_s)
+        if fetch is None:
+            fetch, report = _store_fetch(), report or _store_report()
+        state.watchers = [DeploymentWatcher(d, fetch, repo, state.routers, opts.poll_s, report)
                           for d in opts.deployments]
     app = create_serving_app(state)
 
@@ -143,6 +147,17 @@ def _store_fetch() -> Callable[[str], Deployment]:
 
     store = get_deployment_store(client().store)
     return store.get_deployment
+
+
+def _store_report() -> Callable[[str, dict[str, Any]], None]:
+    from loopml.serving.traffic import STATUS_EVENT
+    from loopml.tracking._fluent import client
+
+    store = client().store
+
+    def report(name: str, status: dict[str, Any]) -> None:
+        store.append_event(STATUS_EVENT, name, status)
+    return report
 
 
 class DrainingServer(uvicorn.Server):

@@ -10,7 +10,10 @@ results go to the inference log only.
 ``DeploymentWatcher`` polls the deployment store. On a new revision it loads every model the
 new spec needs *before* swapping the routing table (one reference assignment), so requests
 in flight finish on the old table and new ones use the new one. A spec whose models fail to
-load is not applied; the old one keeps serving and the error is reported.
+load is not applied; the old one keeps serving and the error is reported: in the server's
+readiness and, through ``report``, as a ``deployment.status`` event in the store's event log
+(payload: revision, ready, routes, and for a failure the URI that did not load and why),
+where the loop controller reads it to end a canary whose challenger cannot load.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from loopml.entities import Deployment
 from loopml.serving.repository import ModelRepository
 
 log = logging.getLogger("loopml.serving.traffic")
+STATUS_EVENT = "deployment.status"
 
 
 def entry_name(deployment: str, model_uri: str) -> str:
@@ -68,8 +72,11 @@ class Router:
 
 class DeploymentWatcher:
     def __init__(self, name: str, fetch: Callable[[str], Deployment], repo: ModelRepository,
-                 routers: dict[str, Router], poll_s: float = 1.0) -> None:
+                 routers: dict[str, Router], poll_s: float = 1.0,
+                 report: Callable[[str, dict[str, Any]], None] | None = None) -> None:
         self.name = name
+        self.report = report
+        self._reported: tuple[int, str | None] | None = None
         self.fetch = fetch
         self.repo = repo
         self.routers = routers
@@ -85,18 +92,35 @@ class DeploymentWatcher:
             return False
         needed = [(entry_name(d.name, u), u) for u in
                   [r.model_uri for r in d.routes] + list(d.shadow)]
+        routes = [r.model_uri for r in d.routes] + list(d.shadow)
+        uri = ""
         try:
             for entry, uri in needed:
                 self.repo.ensure(entry, uri)
                 await self.repo.get(entry)  # load before any request is routed to it
         except Exception as e:
-            self.error = f"revision {d.revision} not applied: {e}"
+            self.error = f"revision {d.revision} not applied: {uri} did not load: {e}"
             log.error("deployment %s %s", self.name, self.error)
+            await self._report(d.revision, {"ready": False, "routes": routes, "uri": uri,
+                                            "error": f"{type(e).__name__}: {e}"})
             return False
         self.routers[self.name] = Router.build(d)  # the atomic switch
         self.revision, self.error = d.revision, None
         log.info("deployment %s now at revision %d", self.name, d.revision)
+        await self._report(d.revision, {"ready": True, "routes": routes})
         return True
+
+    async def _report(self, revision: int, status: dict[str, Any]) -> None:
+        """Publish a revision's load status once (a failing revision is retried every poll;
+        its status is not repeated). A report that fails is logged: serving goes on."""
+        key = (revision, status.get("error"))
+        if self.report is None or key == self._reported:
+            return
+        try:
+            await asyncio.to_thread(self.report, self.name, {"revision": revision, **status})
+            self._reported = key
+        except Exception:
+            log.exception("deployment %s: cannot report load status", self.name)
 
     async def _loop(self) -> None:
         while True:

@@ -21,6 +21,21 @@ def _now() -> int:
     return int(time.time() * 1000)
 
 
+def _local_proxy_root(tracking_uri: str | None) -> str:
+    """Where a server on this local store keeps ``mlflow-artifacts:`` files:
+    LOOPML_ARTIFACTS_DESTINATION, else ``artifacts/`` beside a SQLite database when it
+    exists, else LOOPML_HOME/artifacts (the server's default)."""
+    from loopml.config import default_artifact_root
+
+    if os.environ.get("LOOPML_ARTIFACTS_DESTINATION"):
+        return os.environ["LOOPML_ARTIFACTS_DESTINATION"]
+    if tracking_uri and tracking_uri.startswith("sqlite:///"):
+        beside = Path(tracking_uri[len("sqlite:///"):]).parent / "artifacts"
+        if beside.is_dir():
+            return str(beside)
+    return default_artifact_root()
+
+
 class TrackingClient:
     def __init__(self, tracking_uri: str | None = None, store: TrackingStore | None = None,
                  proxy_root: str | None = None) -> None:
@@ -114,14 +129,16 @@ class TrackingClient:
         if artifact_uri.startswith(PROXY_SCHEME) and self.proxy_root:
             rest = artifact_uri[len(PROXY_SCHEME):].strip("/")
             return get_blob_store(f"{self.proxy_root.rstrip('/')}/{rest}" if rest else self.proxy_root)
+        if artifact_uri.startswith(PROXY_SCHEME) and not self.is_remote:
+            # The local store a server wrote to: its artifacts live where that server keeps
+            # them (--artifacts-destination, by default beside the database), so serving and
+            # scripts on the same store need no server URL.
+            rest = artifact_uri[len(PROXY_SCHEME):].strip("/")
+            root = _local_proxy_root(self.tracking_uri)
+            return get_blob_store(f"{root.rstrip('/')}/{rest}" if rest else root)
         if artifact_uri.startswith(PROXY_SCHEME):
-            from loopml.tracking._http_artifacts import HttpBlobStore
-
-            if not self.is_remote:
-                raise ValueError(
-                    f"{artifact_uri!r} is served by a loopml server; set LOOPML_TRACKING_URI to it."
-                )
             from loopml.config import load_settings
+            from loopml.tracking._http_artifacts import HttpBlobStore
 
             token = load_settings().tracking_token or os.environ.get("MLFLOW_TRACKING_TOKEN")
             assert self.tracking_uri is not None
