@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck pytest install dev clean
+.PHONY: demo test test-slow lint typecheck pytest install dev clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -31,8 +31,13 @@ lint: $(STAMP_DEV)
 typecheck: $(STAMP_DEV)
 	$(BIN)/mypy
 
+# `make test` runs the representative suite; tests marked slow (long durability, oracle and
+# property runs, the demo five times under load) run with `make test-slow`.
 pytest: $(STAMP_DEV)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-slow: $(STAMP_DEV)
+	$(BIN)/python -m pytest -q -m slow
 
 test: lint typecheck pytest
 
