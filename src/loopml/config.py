@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     auth_password: str | None = Field(None, description="Basic-auth password.")
     registry_allowed_sources: str = Field("", description="Comma-separated extra artifact "
                                           "locations registered versions may point at.")
+    server_pipelines: str = Field("", description="Comma-separated module:attr pipelines "
+                                  "`loopml server` may run (its --pipelines).")
     debug: bool = Field(False, description="CLI errors show their traceback.")
     # The server's HTTP guard and body limit (the server CLI sets these from its flags for
     # its worker processes).

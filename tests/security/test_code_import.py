@@ -177,6 +177,30 @@ def test_server_refuses_a_policy_with_an_unregistered_pipeline(tmp_path: Path) -
     assert "is not registered" in res.stderr and "--pipelines" in res.stderr
 
 
+def test_server_pipelines_come_from_the_settings_file_too(tmp_path: Path) -> None:
+    """``server_pipelines`` in a settings file (or LOOPML_SERVER_PIPELINES) registers like
+    --pipelines: the policy's pipeline is then registered and the start gets past that check
+    (here it stops at the port, which proves the registry was built from the file)."""
+    import os
+    import subprocess
+
+    import yaml
+
+    policies = tmp_path / "policies.yaml"
+    policies.write_text(yaml.safe_dump({"model": "m", "deployment": "d", "log_dir": str(tmp_path),
+                                        "retrain": {"pipeline": FLOWS}}))
+    settings = tmp_path / "loopml.yaml"
+    settings.write_text(yaml.safe_dump({"server_pipelines": "tests.nosuch_module_xyz:p"}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")}
+    env["LOOPML_HOME"] = str(tmp_path / "home")
+    res = subprocess.run([sys.executable, "-m", "loopml", "--config", str(settings), "server",
+                          "--policies", str(policies), "--no-triggers", "--port", "1"],
+                         capture_output=True, text=True, env=env, timeout=120,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert res.returncode == 2, res.stderr
+    assert "nosuch_module_xyz" in res.stderr, res.stderr  # the file's pipeline was loaded
+
+
 def test_artifact_root_on_sys_path_is_refused(tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     from loopml.errors import InvalidParameterValue

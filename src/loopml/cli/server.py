@@ -93,6 +93,8 @@ def server(
             os.environ[name] = value
     os.environ[f.ENV_BACKEND] = backend
     os.environ[f.ENV_ARTIFACTS] = settings.artifact_root
+    if not pipelines and settings.server_pipelines:  # LOOPML_SERVER_PIPELINES or the file
+        pipelines = [settings.server_pipelines]
     if pipelines:
         from loopml.pipelines._registry import parse_refs
 
