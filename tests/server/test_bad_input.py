@@ -153,6 +153,9 @@ BIG = 9223372036854775808  # 2**63: one past int64
     ("PATCH", "/api/loopml/v1/pipelines/runs/abc", {"fields": {"status": ["x"]}}, "status"),
     ("POST", "/api/loopml/v1/pipelines/runs/start", {"pipeline": "..x:p"}, "pipeline"),
     ("POST", API + "/experiments/create", {"name": "nul\x00name"}, "name"),
+    # Found by the slow property run: an id past int64 reached SQLite (OverflowError, 500).
+    ("GET", API + "/experiments/get?experiment_id=" + str(2**63), None, "experiment_id"),
+    ("POST", API + "/runs/search", {"experiment_ids": [str(2**63)]}, "experiment_id"),
 ])
 def test_out_of_range_and_malformed_fields_are_400(live_server: LiveServer, method: str,
                                                     path: str, body: dict | None,

@@ -83,8 +83,9 @@ class SqlExperiments(SqlBase):
             v = int(str(experiment_id))
         except ValueError:
             raise invalid_param("experiment_id", where, "a decimal integer string", experiment_id) from None
-        if v < 0:
-            raise invalid_param("experiment_id", where, "a non-negative integer", experiment_id)
+        if not 0 <= v < 2**63:  # the column is a 64-bit integer (SQLite and PostgreSQL)
+            raise invalid_param("experiment_id", where, "a non-negative integer below 2**63",
+                                experiment_id)
         return v
 
     def _load_experiments(self, conn: Connection, ids: Sequence[int]) -> list[Experiment]:
