@@ -55,7 +55,7 @@ def test_0007_removes_stored_nan_duplicates(tmp_path) -> None:
         conn.commit()
     with eng.begin() as c:  # the index as 0001-0006 made it, and the duplicates it let in
         c.execute(sa.text("DROP INDEX IF EXISTS ux_metrics_point_v2"))
-        c.execute(sa.text('CREATE UNIQUE INDEX ux_metrics_point ON metrics '
+        c.execute(sa.text('CREATE UNIQUE INDEX IF NOT EXISTS ux_metrics_point ON metrics '
                           '(run_uuid, "key", step, "timestamp", value_kind, value)'))
         c.execute(sa.text("INSERT INTO runs (run_uuid, experiment_id, name, status, "
                           "artifact_uri) VALUES ('r1', 0, 'r', 'RUNNING', '')"))
