@@ -40,29 +40,25 @@ def load_profile(path: str | Path) -> Profile:
     return Profile.from_dict(orjson.loads(Path(path).read_bytes()))
 
 
-def load_run_profile(client: Any, run_id: str) -> Profile | None:
-    """The profile ``log_dataset`` stored for a run's training data (its first
-    ``loopml.dataset.*`` tag), or None."""
+def _run_dataset_file(client: Any, run_id: str, name: str) -> bytes | None:
+    """``name`` (profile.json, schema.json) that ``log_dataset`` stored for a run's training
+    data (its first ``loopml.dataset.*`` tag), or None."""
     run = client.get_run(run_id)
     digests = [v for k, v in sorted(run.data.tags.items()) if k.startswith("loopml.dataset.")]
     if not digests:
         return None
     blobs = client.artifact_store(run.info.artifact_uri)
-    path = f"datasets/{digests[0]}/profile.json"
-    if not blobs.exists(path):
-        return None
-    return Profile.from_dict(orjson.loads(blobs.get_bytes(path)))
+    path = f"datasets/{digests[0]}/{name}"
+    return blobs.get_bytes(path) if blobs.exists(path) else None
+
+
+def load_run_profile(client: Any, run_id: str) -> Profile | None:
+    """The profile ``log_dataset`` stored for a run's training data, or None."""
+    raw = _run_dataset_file(client, run_id, "profile.json")
+    return Profile.from_dict(orjson.loads(raw)) if raw is not None else None
 
 
 def load_run_schema(client: Any, run_id: str) -> DataSchema | None:
-    """The schema ``log_dataset`` stored for a run's training data (its first
-    ``loopml.dataset.*`` tag whose context is training), or None."""
-    run = client.get_run(run_id)
-    digests = [v for k, v in sorted(run.data.tags.items()) if k.startswith("loopml.dataset.")]
-    if not digests:
-        return None
-    blobs = client.artifact_store(run.info.artifact_uri)
-    path = f"datasets/{digests[0]}/schema.json"
-    if not blobs.exists(path):
-        return None
-    return DataSchema.from_dict(orjson.loads(blobs.get_bytes(path)))
+    """The schema ``log_dataset`` stored for a run's training data, or None."""
+    raw = _run_dataset_file(client, run_id, "schema.json")
+    return DataSchema.from_dict(orjson.loads(raw)) if raw is not None else None
