@@ -252,6 +252,8 @@ class Policy:
 
 @config_model
 class PoliciesFile:
+    """A policies file after its layout is normalised: ``{policies: [...]}``, one per model."""
+
     policies: list[Policy]
 
     @model_validator(mode="after")

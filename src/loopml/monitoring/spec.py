@@ -96,6 +96,8 @@ class MonitorSpec:
 
 @config_model
 class MonitorsFile:
+    """A monitors file after its layout is normalised: ``{monitors: [...]}``, unique names."""
+
     monitors: list[MonitorSpec]
 
     @model_validator(mode="after")

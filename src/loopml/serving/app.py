@@ -67,6 +67,8 @@ def serving_error_body(path: str, code: str, message: str) -> bytes:
 
 
 def default_guard() -> GuardPolicy:
+    """The model server's guard for a loopback bind: probes answer any Host, refusals in
+    each protocol's error shape (``serving_error_body``)."""
     return GuardPolicy(exempt_paths=PROBES, error_body=serving_error_body)
 
 

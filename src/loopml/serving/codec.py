@@ -70,6 +70,8 @@ def shaped(name: str, shape: list[int], arr: np.ndarray) -> Tensor:
 
 
 def check_shape(name: str, shape: Any) -> list[int]:
+    """A V2 tensor's ``shape`` as a list of ints, each in [0, 2**63); raises ``BadInput``
+    (400) for anything else (Open Inference Protocol: shape is a list of int64 sizes)."""
     if not isinstance(shape, list) or not all(
             type(d) is int and 0 <= d < 2**63 for d in shape):
         raise BadInput(f"Input {name!r}: 'shape' must be a list of non-negative integers, "

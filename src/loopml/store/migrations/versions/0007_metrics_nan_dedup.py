@@ -38,11 +38,13 @@ _OLD = (
 
 
 def upgrade() -> None:
+    """Drop the old unique index, delete stored NaN duplicates, create the new one."""
     op.execute("DROP INDEX IF EXISTS ux_metrics_point")
     op.execute(_DEDUP)
     op.execute(_NEW)
 
 
 def downgrade() -> None:
+    """Restore the old unique index (NaN points may duplicate again)."""
     op.execute("DROP INDEX IF EXISTS ux_metrics_point_v2")
     op.execute(_OLD)

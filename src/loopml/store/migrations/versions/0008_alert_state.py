@@ -19,6 +19,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    """Create the alert_states table."""
     op.create_table(
         "alert_states",
         sa.Column("monitor", sa.String(length=256), nullable=False),
@@ -33,4 +34,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Drop the alert_states table."""
     op.drop_table("alert_states")
