@@ -183,11 +183,11 @@ def test_trigger_validation_only_raises_invalid_parameter(kind: str, spec: Any, 
 def test_server_guard_settings_keep_their_variables(monkeypatch) -> None:
     """The HTTP guard's variables (set by `loopml server` for its workers) read as before:
     comma-separated lists, LOOPML_SERVER_HOST, and an empty variable as not set."""
-    from loopml.config import Settings
+    from loopml.config import load_settings
 
     monkeypatch.setenv("LOOPML_SERVER_HOST", "0.0.0.0")
     monkeypatch.setenv("LOOPML_ALLOWED_HOSTS", "a.example, b.example")
     monkeypatch.setenv("LOOPML_TRUST_PROXY", "")
-    s = Settings.from_env()
+    s = load_settings()
     assert s.bind_host == "0.0.0.0" and s.allowed_hosts == ("a.example", "b.example")
     assert s.trust_proxy is False and s.max_body_bytes == 64 * 1024 * 1024

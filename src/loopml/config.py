@@ -94,11 +94,6 @@ class Settings(BaseSettings):
         return v
 
     @classmethod
-    def from_env(cls) -> Settings:
-        """The settings (kept for callers written before ``load_settings``)."""
-        return load_settings()
-
-    @classmethod
     def settings_customise_sources(
         cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
         env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,

@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 from loopml._gc import tune_for_serving
 from loopml._secrets import read_secret
 from loopml.artifacts import get_blob_store
-from loopml.config import Settings
+from loopml.config import Settings, load_settings
 from loopml.errors import InvalidParameterValue
 from loopml.server._guard import GuardPolicy
 from loopml.server._permissions import Authenticator
@@ -51,18 +51,20 @@ def build_services(
     token: str | None = None,
     basic: tuple[str, str] | None = None,
     pipelines: str | list[str] | None = None,
+    settings: Settings | None = None,
 ) -> Services:
     """Stores, auth and the pipeline registry from settings. ``pipelines``: the operator's
     ``module:attr`` references (imported now; requests can name only these). Raises
-    ``InvalidParameterValue`` for a bad URI or reference."""
+    ``InvalidParameterValue`` for a bad URI or reference. ``settings`` (default: loaded
+    now) gives the extra registry sources."""
     # Runs get mlflow-artifacts:/ URIs so that remote clients upload through this server.
     store = get_store(backend_store_uri, PROXY_SCHEME)
     blobs = get_blob_store(artifacts_destination)
     _refuse_importable_root(blobs.root_uri)
-    from loopml.config import load_settings  # LOOPML_REGISTRY_ALLOWED_SOURCES or the file
     from loopml.pipelines._registry import PipelineRegistry
 
-    extra = [r.strip() for r in load_settings().registry_allowed_sources.split(",") if r.strip()]
+    sources = (settings or load_settings()).registry_allowed_sources  # env or the file
+    extra = [r.strip() for r in sources.split(",") if r.strip()]
     runnable = PipelineRegistry.load(pipelines)
     return Services(
         store=store, blobs=blobs, registry=get_registry_store(store),
@@ -98,11 +100,11 @@ def auth_from_env() -> tuple[str | None, tuple[str, str] | None]:
 
 def app_from_env() -> Starlette:
     token, basic = auth_from_env()
+    settings = load_settings()
     services = build_services(
         os.environ[ENV_BACKEND], os.environ[ENV_ARTIFACTS], token, basic,
-        os.environ.get(ENV_PIPELINES),
+        os.environ.get(ENV_PIPELINES), settings,
     )
-    settings = Settings.from_env()
     services.max_body_bytes = settings.max_body_bytes
     services.trust_proxy = settings.trust_proxy
     services.guard = GuardPolicy.for_bind(settings.bind_host, settings.allowed_hosts,
