@@ -98,7 +98,6 @@ def run_cmd(
     it with `loopml pipeline resume RUN_ID`), 2 on a lint or usage error."""
     from loopml.pipelines import run
 
-    _local_code()
     try:
         p = _load(pipeline)
         p.ref = pipeline

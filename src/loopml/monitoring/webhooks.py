@@ -122,8 +122,7 @@ def parse_hooks(raw: Sequence[Mapping[str, Any]]) -> list[Webhook]:
     for h in raw:
         allow = h.get("allow") or ()
         out.append(Webhook(str(h["url"]), str(h.get("secret") or ""),
-                           tuple(str(a) for a in allow)  # type: ignore[attr-defined]
-                           ))
+                           tuple(str(a) for a in allow)))
     return out
 
 
