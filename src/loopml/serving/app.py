@@ -274,8 +274,7 @@ def create_serving_app(state: ServingState) -> Starlette:
         ctype = request.headers.get("content-type", JSON)
 
         def prepare(model: ServedModel, body: bytes) -> tuple[Any, Any]:
-            spec = model.spec
-            columns = dict(zip(spec.names, spec.v2_types, strict=True)) if spec.tabular else None
+            columns = model.spec.column_types
             return model.rows_from_any(codec.decode_invocations(body, ctype, columns)), None
 
         def encode(model: ServedModel, _: Any, out: Any) -> bytes:

@@ -8,6 +8,7 @@ never reaches a batch.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,12 @@ class InputSpec:
     width: int | None  # features per row for 2-D inputs
     tabular: bool
     string_columns: bool
+
+    @functools.cached_property
+    def column_types(self) -> dict[str, str] | None:
+        """{column: V2 datatype} of a tabular signature (None otherwise), built once: the
+        /invocations decoder types each request's table with it."""
+        return dict(zip(self.names, self.v2_types, strict=True)) if self.tabular else None
 
 
 def _spec(model: Model) -> InputSpec:
