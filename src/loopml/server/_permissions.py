@@ -4,7 +4,6 @@ walks the app to prove none lacks one."""
 from __future__ import annotations
 
 import base64
-import enum
 import hmac
 from collections.abc import Callable, Sequence
 
@@ -13,16 +12,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from loopml.errors import PermissionDenied, Unauthenticated
+from loopml.security import Permission
 from loopml.server._http import Handler, error_response, guarded
 
 TOKEN_COOKIE = "loopml_token"  # noqa: S105 - the cookie's name, not a secret
-
-
-class Permission(enum.Enum):
-    PUBLIC = "public"  # health and version probes: no credentials needed
-    READ = "read"
-    WRITE = "write"
-    ADMIN = "admin"
 
 
 class Authenticator:

@@ -1,0 +1,26 @@
+"""Identities, credentials, roles, workspaces, quotas, secrets and audit (see
+docs/security.md)."""
+
+from __future__ import annotations
+
+from loopml.security._principal import (
+    ALL_WORKSPACES,
+    ANONYMOUS,
+    REQUIRED_ROLE,
+    CredentialVerifier,
+    IdentityKind,
+    Permission,
+    Principal,
+    Role,
+)
+
+__all__ = [
+    "ALL_WORKSPACES",
+    "ANONYMOUS",
+    "REQUIRED_ROLE",
+    "CredentialVerifier",
+    "IdentityKind",
+    "Permission",
+    "Principal",
+    "Role",
+]
