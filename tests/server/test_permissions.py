@@ -8,8 +8,8 @@ import sys
 import httpx
 import pytest
 
+from loopml.security import Permission, PermissionedRoute
 from loopml.server._factory import build_services
-from loopml.server._permissions import Permission, PermissionedRoute
 from loopml.server.app import create_app
 from tests.server.conftest import start_server
 

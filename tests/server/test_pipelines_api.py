@@ -134,7 +134,7 @@ def test_starting_needs_admin_when_auth_is_on(tmp_path) -> None:  # type: ignore
 
 
 def test_routes_that_import_code_need_admin() -> None:
-    from loopml.server._permissions import Permission
+    from loopml.security import Permission
     from loopml.server.app import create_app
     from loopml.server.routes import pipelines
 

@@ -7,7 +7,7 @@ import pytest
 import tritonclient.grpc as tgrpc
 from tritonclient.utils import InferenceServerException
 
-from loopml.server._permissions import Authenticator, PermissionedRoute
+from loopml.security import Authenticator, PermissionedRoute
 from tests.serving.conftest import start
 
 TOKEN = "serve-token"  # noqa: S105 - a test token

@@ -40,8 +40,8 @@ def serve(
     """Serve models over the Open Inference Protocol V2 (REST /v2/... and gRPC) and MLflow's
     scoring protocol (POST /invocations, /ping, /health, /version), with adaptive batching and
     Prometheus /metrics."""
+    from loopml.security import Authenticator
     from loopml.server._guard import split_list
-    from loopml.server._permissions import Authenticator
     from loopml.serving.repository import ServingSettings
     from loopml.serving.server import ServeOptions, model_names
     from loopml.serving.server import serve as run

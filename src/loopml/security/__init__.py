@@ -3,6 +3,17 @@ docs/security.md)."""
 
 from __future__ import annotations
 
+from loopml.security._http import (
+    DEFAULT_WORKSPACE,
+    TOKEN_COOKIE,
+    WORKSPACE_HEADER,
+    Authenticator,
+    PermissionedRoute,
+    SharedTokenVerifier,
+    principal_of,
+    request_workspace,
+    route,
+)
 from loopml.security._principal import (
     ALL_WORKSPACES,
     ANONYMOUS,
@@ -17,6 +28,15 @@ from loopml.security._principal import (
 __all__ = [
     "ALL_WORKSPACES",
     "ANONYMOUS",
+    "DEFAULT_WORKSPACE",
+    "TOKEN_COOKIE",
+    "WORKSPACE_HEADER",
+    "Authenticator",
+    "PermissionedRoute",
+    "SharedTokenVerifier",
+    "principal_of",
+    "request_workspace",
+    "route",
     "REQUIRED_ROLE",
     "CredentialVerifier",
     "IdentityKind",

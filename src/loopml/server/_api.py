@@ -14,8 +14,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from loopml.security import Permission, PermissionedRoute, route
 from loopml.server._http import Body, JSONResponse, read_json
-from loopml.server._permissions import Permission, PermissionedRoute, route
 from loopml.server.services import Services
 
 MLFLOW_PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
@@ -40,6 +40,8 @@ def api(
         body = await read_json(request, s.max_body_bytes, where, max_objects)
         # Path parameters (e.g. /logged-models/{model_id}) join the body fields.
         body.data.update(request.path_params)
+        body.principal = request.state.principal
+        body.workspace = request.state.workspace
         if s.inline_store_calls:
             return JSONResponse(fn(body))
         return JSONResponse(await run_in_threadpool(fn, body))

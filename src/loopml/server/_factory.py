@@ -14,8 +14,8 @@ from loopml._secrets import read_secret
 from loopml.artifacts import get_blob_store
 from loopml.config import Settings, load_settings
 from loopml.errors import InvalidParameterValue
+from loopml.security import Authenticator
 from loopml.server._guard import GuardPolicy
-from loopml.server._permissions import Authenticator
 from loopml.server.app import create_app
 from loopml.server.services import PROXY_SCHEME, Services
 from loopml.store import (

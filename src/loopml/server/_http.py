@@ -22,6 +22,9 @@ from starlette.responses import Response
 from loopml._json import float_from_json
 from loopml.errors import InvalidParameterValue, LoopmlError, RequestTooLarge, invalid_param
 
+if typing.TYPE_CHECKING:  # security._http imports this module
+    from loopml.security._principal import Principal
+
 log = logging.getLogger("loopml.server")
 
 # Every integer a route reads is stored as a BIGINT (SQLite INTEGER, PostgreSQL BIGINT) or
@@ -61,11 +64,22 @@ def error_response(err: LoopmlError) -> JSONResponse:
 
 
 class Body:
-    """Typed access to a request's fields (JSON body or query string)."""
+    """Typed access to a request's fields (JSON body or query string). ``principal`` and
+    ``workspace``: who sent it and the workspace it addresses (set by ``_api.api`` from
+    ``request.state``; None / ``default`` for bodies built elsewhere)."""
 
     def __init__(self, data: dict[str, Any], where: str) -> None:
         self.data = data
         self.where = where
+        self.principal: Principal | None = None
+        self.workspace = "default"
+
+    @property
+    def caller(self) -> Principal:
+        """``principal``, or ANONYMOUS when the body did not come through a route."""
+        from loopml.security._principal import ANONYMOUS
+
+        return self.principal or ANONYMOUS
 
     def _get(self, name: str, required: bool) -> Any:
         v = self.data.get(name)

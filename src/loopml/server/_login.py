@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 
-from loopml.server._permissions import TOKEN_COOKIE
+from loopml.security import TOKEN_COOKIE
 
 
 @dataclass

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from loopml.artifacts import BlobStore
+from loopml.security import Authenticator
 from loopml.server._guard import GuardPolicy
-from loopml.server._permissions import Authenticator
 from loopml.store.base import TrackingStore
 from loopml.store.deployments_base import DeploymentStore
 from loopml.store.loops_base import LoopStore

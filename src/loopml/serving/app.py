@@ -37,9 +37,9 @@ from starlette.routing import BaseRoute
 from loopml._version import __version__
 from loopml.errors import InternalError, LoopmlError
 from loopml.inference_log import InferenceLogWriter
+from loopml.security import Authenticator, Permission, PermissionedRoute
 from loopml.server._guard import GuardPolicy, HttpGuard, mlflow_error_body
 from loopml.server._http import read_body
-from loopml.server._permissions import Authenticator, Permission, PermissionedRoute
 from loopml.serving import codec
 from loopml.serving.batcher import Overloaded
 from loopml.serving.metrics import ServingMetrics

@@ -18,7 +18,7 @@ import numpy as np
 
 from loopml._version import __version__
 from loopml.errors import InternalError, LoopmlError, ResourceDoesNotExist, ServiceUnavailable
-from loopml.server._permissions import Permission
+from loopml.security import Permission
 from loopml.serving._proto import open_inference_pb2 as pb
 from loopml.serving._proto import open_inference_pb2_grpc as pb_grpc
 from loopml.serving.app import log, predict
@@ -82,11 +82,12 @@ def decode_inputs(req: Any) -> list[Tensor]:
 
 
 class _Meta:
-    """Just enough of a request for Authenticator.check: the authorization header."""
+    """Just enough of a request for Authenticator.check: the authorization and workspace headers."""
 
     def __init__(self, context: Any) -> None:
         md = dict(context.invocation_metadata() or ())
-        self.headers = {"authorization": md.get("authorization", "")}
+        self.headers = {"authorization": md.get("authorization", ""),
+                        "x-mlflow-workspace": md.get("x-mlflow-workspace", "")}
 
 
 class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):

@@ -21,8 +21,8 @@ from starlette.applications import Starlette
 
 from loopml.entities import Deployment
 from loopml.inference_log import InferenceLogWriter
+from loopml.security import Authenticator
 from loopml.server._guard import GuardPolicy
-from loopml.server._permissions import Authenticator
 from loopml.serving.app import (
     DEFAULT_MAX_BODY_BYTES,
     PROBES,

@@ -19,10 +19,10 @@ from starlette.responses import Response, StreamingResponse
 from loopml.artifacts import BlobStore, confine
 from loopml.artifacts._paths import join
 from loopml.errors import InvalidParameterValue, RequestTooLarge
+from loopml.security import Permission as P
+from loopml.security import PermissionedRoute, route
 from loopml.server._api import api
 from loopml.server._http import Body, JSONResponse, content_disposition
-from loopml.server._permissions import Permission as P
-from loopml.server._permissions import PermissionedRoute, route
 from loopml.server.routes.runs import run_id
 from loopml.server.services import PROXY_SCHEME, Services
 

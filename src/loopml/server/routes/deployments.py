@@ -7,10 +7,10 @@ from typing import Any
 
 from loopml.entities import TrafficRoute
 from loopml.errors import invalid_param
+from loopml.security import Permission as P
+from loopml.security import PermissionedRoute
 from loopml.server._api import api
 from loopml.server._http import Body
-from loopml.server._permissions import Permission as P
-from loopml.server._permissions import PermissionedRoute
 from loopml.server.services import Services
 
 _PREFIX = ("/api/loopml/v1",)

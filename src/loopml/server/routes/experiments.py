@@ -7,11 +7,11 @@ from typing import Any
 from loopml.artifacts._paths import validate_artifact_location
 from loopml.entities import ViewType
 from loopml.errors import InvalidParameterValue, ResourceDoesNotExist, invalid_param
+from loopml.security import Permission as P
+from loopml.security import PermissionedRoute
 from loopml.server import _mlflow_json as J
 from loopml.server._api import api
 from loopml.server._http import Body
-from loopml.server._permissions import Permission as P
-from loopml.server._permissions import PermissionedRoute
 from loopml.server.services import Services
 
 

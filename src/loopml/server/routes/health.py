@@ -8,10 +8,10 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from loopml._version import __version__
+from loopml.security import Permission as P
+from loopml.security import PermissionedRoute, route
 from loopml.server._api import api
 from loopml.server._http import Body, JSONResponse
-from loopml.server._permissions import Permission as P
-from loopml.server._permissions import PermissionedRoute, route
 from loopml.server.services import Services
 
 LOOPML_PREFIX = ("/api/loopml/v1",)

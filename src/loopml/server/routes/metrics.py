@@ -10,11 +10,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from loopml._json import float_to_json
+from loopml.security import Permission as P
+from loopml.security import PermissionedRoute, route
 from loopml.server import _mlflow_json as J
 from loopml.server._api import MLFLOW_PREFIXES, api
 from loopml.server._http import Body, read_json
-from loopml.server._permissions import Permission as P
-from loopml.server._permissions import PermissionedRoute, route
 from loopml.server.routes.runs import run_id
 from loopml.server.services import Services
 

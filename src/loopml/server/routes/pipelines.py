@@ -15,10 +15,10 @@ import re
 from typing import Any
 
 from loopml.errors import invalid_param
+from loopml.security import Permission as P
+from loopml.security import PermissionedRoute
 from loopml.server._api import api
 from loopml.server._http import Body, entity, entity_fields
-from loopml.server._permissions import Permission as P
-from loopml.server._permissions import PermissionedRoute
 from loopml.server.services import Services
 from loopml.store.pipelines_base import PipelineRun, StepRun, Trigger
 

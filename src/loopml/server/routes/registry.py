@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from loopml.registry.sources import resolve_source
+from loopml.security import Permission as P
+from loopml.security import PermissionedRoute
 from loopml.server import _mlflow_json as J
 from loopml.server._api import api
 from loopml.server._http import Body
-from loopml.server._permissions import Permission as P
-from loopml.server._permissions import PermissionedRoute
 from loopml.server.services import Services
 
 _RM, _MV = "/registered-models", "/model-versions"

@@ -15,11 +15,11 @@ from loopml.entities import (
     RunTag,
 )
 from loopml.errors import invalid_param
+from loopml.security import Permission as P
+from loopml.security import PermissionedRoute
 from loopml.server import _mlflow_json as J
 from loopml.server._api import api
 from loopml.server._http import INT64_MAX, INT64_MIN, Body
-from loopml.server._permissions import Permission as P
-from loopml.server._permissions import PermissionedRoute
 from loopml.server.routes.experiments import view_type
 from loopml.server.services import Services
 from loopml.store._sql_write import MAX_METRICS, MAX_PARAMS, MAX_TAGS

@@ -8,7 +8,6 @@ client with exponential backoff (``_login.py``); the cookie expires after
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,10 +18,10 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 
 from loopml.errors import InvalidParameterValue, LoopmlError
+from loopml.security import Permission as P
+from loopml.security import PermissionedRoute, route
 from loopml.server._http import content_disposition
 from loopml.server._login import LoginLimiter, clear_session, client_key, set_session
-from loopml.server._permissions import Permission as P
-from loopml.server._permissions import PermissionedRoute, route
 from loopml.server.services import Services
 from loopml.ui import views_ops as ops
 from loopml.ui import views_tracking as tr
@@ -85,8 +84,7 @@ def routes(s: Services) -> list[PermissionedRoute]:
                           wait=int(wait) + 1)
             resp.headers["Retry-After"] = str(int(wait) + 1)
             return resp
-        ok = bool(s.auth.token) and hmac.compare_digest(token.encode(),
-                                                         str(s.auth.token).encode())
+        ok = bool(token) and _token_ok(s, token)
         if not ok:
             limiter.failed(who)
             return render(request, "login.html", 401, next=nxt, failed=True)
@@ -190,3 +188,15 @@ def _rerun(s: Services, run_id: str) -> None:
                          daemon=True).start()
         return
     start(load_pipeline(rec.ref), rec.params, executor=rec.executor, client=client)
+
+
+def _token_ok(s: Services, token: str) -> bool:
+    """Any bearer token the server's verifier chain accepts (the shared token, an API token,
+    an OIDC JWT) signs in to the dashboard."""
+    from loopml.security import IdentityKind
+
+    try:
+        p = s.auth.authenticate({"authorization": f"Bearer {token}"})
+    except LoopmlError:
+        return False
+    return p.kind is not IdentityKind.ANONYMOUS
