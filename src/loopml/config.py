@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     auth_token: str | None = Field(None, description="Bearer token the server requires.")
     auth_username: str | None = Field(None, description="Basic-auth user the server requires.")
     auth_password: str | None = Field(None, description="Basic-auth password.")
+    auth_required: bool = Field(False, description="The server refuses requests without "
+                                "credentials (users, API tokens) even on loopback.")
     registry_allowed_sources: str = Field("", description="Comma-separated extra artifact "
                                           "locations registered versions may point at.")
     server_pipelines: str = Field("", description="Comma-separated module:attr pipelines "

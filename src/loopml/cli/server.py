@@ -76,10 +76,12 @@ def server(
     except LoopmlError as e:
         typer.echo(f"Error: {redact_text(e.message)}", err=True)
         raise typer.Exit(2) from None
-    if not is_loopback(host) and not (token or basic) and not insecure:
+    if not is_loopback(host) and not (token or basic or settings.auth_required) \
+            and not insecure:
         typer.echo(
             f"Error: refusing to bind {host} without authentication. Set --auth-token-file "
-            "(or LOOPML_AUTH_TOKEN, or LOOPML_AUTH_USERNAME and LOOPML_AUTH_PASSWORD), bind "
+            "(or LOOPML_AUTH_TOKEN, or LOOPML_AUTH_USERNAME and LOOPML_AUTH_PASSWORD, or "
+            "LOOPML_AUTH_REQUIRED=true with users and tokens), bind "
             "127.0.0.1, or pass --insecure if the network is trusted.",
             err=True,
         )

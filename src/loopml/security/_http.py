@@ -125,6 +125,13 @@ class Authenticator:
             index = shared[0] if shared else len(self.verifiers)
         self.verifiers.insert(index, verifier)
 
+    def invalidate(self) -> None:
+        """Drop every verifier's cache (after a revocation or role change in this process)."""
+        for v in self.verifiers:
+            clear = getattr(v, "invalidate", None)
+            if clear is not None:
+                clear()
+
     def authenticate(self, headers: Mapping[str, str],
                      cookies: Mapping[str, str] | None = None) -> Principal:
         """The caller of a request with these headers (and, for dashboard routes, the

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -14,12 +15,14 @@ from loopml._secrets import read_secret
 from loopml.artifacts import get_blob_store
 from loopml.config import Settings, load_settings
 from loopml.errors import InvalidParameterValue
-from loopml.security import Authenticator
+from loopml.security import Authenticator, CredentialVerifier
+from loopml.security._verifiers import build_verifiers
 from loopml.server._guard import GuardPolicy
 from loopml.server.app import create_app
 from loopml.server.services import PROXY_SCHEME, Services
 from loopml.store import (
     get_deployment_store,
+    get_identity_store,
     get_loop_store,
     get_monitoring_store,
     get_pipeline_store,
@@ -27,6 +30,7 @@ from loopml.store import (
     get_store,
 )
 from loopml.store._engine import ENV_PASSWORD as ENV_DB_PASSWORD
+from loopml.store.sql import SqlStore
 
 ENV_BACKEND = "LOOPML_SERVER_BACKEND_STORE_URI"
 ENV_ARTIFACTS = "LOOPML_SERVER_ARTIFACTS_DESTINATION"
@@ -52,6 +56,7 @@ def build_services(
     basic: tuple[str, str] | None = None,
     pipelines: str | list[str] | None = None,
     settings: Settings | None = None,
+    jwt_verifiers: Sequence[CredentialVerifier] = (),
 ) -> Services:
     """Stores, auth and the pipeline registry from settings. ``pipelines``: the operator's
     ``module:attr`` references (imported now; requests can name only these). Raises
@@ -63,14 +68,18 @@ def build_services(
     _refuse_importable_root(blobs.root_uri)
     from loopml.pipelines._registry import PipelineRegistry
 
-    sources = (settings or load_settings()).registry_allowed_sources  # env or the file
+    settings = settings or load_settings()
+    sources = settings.registry_allowed_sources  # env or the file
     extra = [r.strip() for r in sources.split(",") if r.strip()]
     runnable = PipelineRegistry.load(pipelines)
+    identities = get_identity_store(store) if isinstance(store, SqlStore) else None
+    auth = Authenticator(token, basic, build_verifiers(identities, jwt_verifiers),
+                         required=settings.auth_required)
     return Services(
         store=store, blobs=blobs, registry=get_registry_store(store),
         deployments=get_deployment_store(store), monitoring=get_monitoring_store(store),
         pipelines=get_pipeline_store(store), loops=get_loop_store(store),
-        auth=Authenticator(token, basic),
+        auth=auth, identities=identities,
         inline_store_calls=backend_store_uri.startswith("sqlite"),
         allowed_model_roots=[PROXY_SCHEME, blobs.root_uri, *extra], runnable=runnable,
     )

@@ -11,6 +11,7 @@ from loopml.security import Authenticator
 from loopml.server._guard import GuardPolicy
 from loopml.store.base import TrackingStore
 from loopml.store.deployments_base import DeploymentStore
+from loopml.store.identities_base import IdentityStore
 from loopml.store.loops_base import LoopStore
 from loopml.store.monitoring_base import MonitoringStore
 from loopml.store.pipelines_base import PipelineStore
@@ -38,6 +39,8 @@ class Services:
     pipelines: PipelineStore
     loops: LoopStore
     auth: Authenticator = field(default_factory=Authenticator)
+    # Users, service accounts and API tokens (None when the store is not SQL).
+    identities: IdentityStore | None = None
     max_body_bytes: int = 64 * 1024 * 1024
     max_artifact_bytes: int = 10 * 1024 * 1024 * 1024
     # Run store calls on the event loop instead of the thread pool. Set for SQLite: it

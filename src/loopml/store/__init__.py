@@ -78,12 +78,25 @@ def get_pipeline_store(tracking: TrackingStore) -> PipelineStore:
                    "loopml.store.pipelines_rest:RestPipelineStore", "pipeline store")
 
 
+def get_identity_store(tracking: TrackingStore) -> Any:
+    """Users, service accounts and API tokens beside ``tracking`` (SQL only: a client talks
+    to a server's identities through its REST API, never to its store)."""
+    from loopml.store.sql import SqlStore
+
+    if not isinstance(tracking, SqlStore):
+        raise InvalidParameterValue(
+            "Identities live in the server's database: run `loopml users|tokens|"
+            "service-accounts` with --tracking-uri set to the database (sqlite:///... or "
+            "postgresql://...), or use the server's /api/loopml/v1 identity API.")
+    return _load("loopml.store.identities_sql:SqlIdentityStore")(tracking.engine)
+
+
 def get_loop_store(tracking: TrackingStore) -> LoopStore:
     return _beside(tracking, "loopml.store.loops_sql:SqlLoopStore",  # type: ignore[no-any-return]
                    "loopml.store.loops_rest:RestLoopStore", "loop store")
 
 
 __all__ = [
-    "BACKENDS", "DeploymentStore", "LoopStore", "get_loop_store", "RegistryStore", "TrackingStore", "get_deployment_store",
+    "BACKENDS", "DeploymentStore", "LoopStore", "get_loop_store", "RegistryStore", "TrackingStore", "get_deployment_store", "get_identity_store",
     "MonitoringStore", "PipelineStore", "get_monitoring_store", "get_pipeline_store", "get_registry_store", "get_store",
 ]

@@ -508,3 +508,48 @@ alert_states = sa.Table(
 )
 
 ALERT_TABLES = [alert_states]
+
+# ---- identities and credentials (migration 0009, issue 16) --------------------------------
+
+# Users (local passwords: argon2id hashes) and service accounts. ``name`` is what tokens,
+# bindings and audit records name; ``password_hash`` is NULL for service accounts and for
+# users who sign in only through OIDC or tokens.
+identities = sa.Table(
+    "identities",
+    metadata,
+    sa.Column("identity_id", BigIntPK, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("password_hash", sa.String(512), nullable=True),
+    sa.Column("description", sa.String(1000), nullable=False, server_default=""),
+    sa.Column("created_time", sa.BigInteger, nullable=False),
+)
+
+# One role per identity and workspace ("*": every workspace).
+role_bindings = sa.Table(
+    "role_bindings",
+    metadata,
+    sa.Column("identity_id", sa.BigInteger, primary_key=True),
+    sa.Column("workspace", sa.String(255), primary_key=True),
+    sa.Column("role", sa.String(32), nullable=False),
+)
+
+# API tokens: ``lml_<token_id>_<secret>``; only sha256(secret) is kept, looked up by the
+# public ``token_id``. Scoped to one workspace (or "*") and a role no higher than the
+# owner's there (checked again at each verification).
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("token_id", sa.String(32), primary_key=True),
+    sa.Column("identity_id", sa.BigInteger, nullable=False),
+    sa.Column("name", sa.String(255), nullable=False, server_default=""),
+    sa.Column("secret_hash", sa.String(64), nullable=False),
+    sa.Column("workspace", sa.String(255), nullable=False),
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("created_time", sa.BigInteger, nullable=False),
+    sa.Column("expires_time", sa.BigInteger, nullable=True),
+    sa.Column("revoked_time", sa.BigInteger, nullable=True),
+    sa.Index("ix_api_tokens_identity", "identity_id"),
+)
+
+IDENTITY_TABLES = [identities, role_bindings, api_tokens]
