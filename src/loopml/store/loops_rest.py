@@ -39,6 +39,12 @@ class RestLoopStore(LoopStore):
             raise StaleLoop(e.message) from None
         return Loop(**d["loop"])
 
+    def approve(self, loop_id: str, who: str) -> Loop:
+        """Through the server's approve route (the approver role): the advance route
+        refuses approvals. The server records who authenticated as the approver."""
+        d = self._rest._call("POST", f"{_API}/{loop_id}/approve", {"by": who})
+        return Loop(**d["loop"])
+
     def audit(self, model: str, action: str, message: str, inputs: dict[str, Any],
               loop_id: str | None = None) -> None:
         self._rest._call("POST", f"{_API}/audit", {"model": model, "action": action,

@@ -1,5 +1,5 @@
 """``/api/loopml/v1/deployments``: traffic specs that ``loopml serve --deployment`` applies
-live (weights, shadow models, sticky routing)."""
+live (weights, shadow models, sticky routing). Changing one needs the deploy permission."""
 
 from __future__ import annotations
 
@@ -58,9 +58,9 @@ def routes(s: Services) -> list[PermissionedRoute]:
         return {}
 
     return [
-        *api(s, "/deployments", "POST", P.WRITE, create, _PREFIX),
+        *api(s, "/deployments", "POST", P.DEPLOY, create, _PREFIX),
         *api(s, "/deployments", "GET", P.READ, list_, _PREFIX),
         *api(s, "/deployments/{name}", "GET", P.READ, get, _PREFIX),
-        *api(s, "/deployments/{name}", "PATCH", P.WRITE, update, _PREFIX),
-        *api(s, "/deployments/{name}", "DELETE", P.WRITE, delete, _PREFIX),
+        *api(s, "/deployments/{name}", "PATCH", P.DEPLOY, update, _PREFIX),
+        *api(s, "/deployments/{name}", "DELETE", P.DEPLOY, delete, _PREFIX),
     ]

@@ -8,13 +8,18 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from loopml._version import __version__
+from loopml.errors import PermissionDenied
+from loopml.security import IdentityKind, PermissionedRoute, route
 from loopml.security import Permission as P
-from loopml.security import PermissionedRoute, route
 from loopml.server._api import api
 from loopml.server._http import Body, JSONResponse
 from loopml.server.services import Services
 
 LOOPML_PREFIX = ("/api/loopml/v1",)
+# Alerts start retrains (the loop controller consumes alert.firing): only monitors and the
+# controller, which run as service accounts, may emit them over the API.
+SERVICE_ONLY_EVENTS = ("alert.",)
+SERVICE_KINDS = frozenset({IdentityKind.SERVICE_ACCOUNT, IdentityKind.ANONYMOUS})
 
 
 def routes(s: Services) -> list[PermissionedRoute]:
@@ -55,7 +60,13 @@ def routes(s: Services) -> list[PermissionedRoute]:
             from loopml.errors import invalid_param
 
             raise invalid_param("payload", b.where, "a JSON object", payload)
-        seq = s.store.append_event(b.req_text("type"), b.req_text("subject"), payload)
+        etype = b.req_text("type")
+        if etype.startswith(SERVICE_ONLY_EVENTS) and b.caller.kind not in SERVICE_KINDS:
+            raise PermissionDenied(
+                f"Only service identities (monitors, the loop controller) may emit {etype!r} "
+                f"events; {b.caller.kind.value} {b.caller.subject!r} is not one. Use a "
+                "service account's token (loopml service-accounts create).")
+        seq = s.store.append_event(etype, b.req_text("subject"), payload)
         return {"seq": seq}
 
     def deleted_runs(b: Body) -> dict[str, Any]:

@@ -1,13 +1,18 @@
 """``/api/loopml/v1/loops``: closed-loop cycles, their audit log, approval, and a manual
-trigger handled by the controller running in this server (``loopml server --policies``)."""
+trigger handled by the controller running in this server (``loopml server --policies``).
+
+Who may do what (issue 16): a loop's records (create, advance, audit, cursors) are the
+controller's, so they need DEPLOY and a service identity, and no write route sets
+``approved_by`` or the approval transition: only ``/approve`` does, and it needs APPROVE.
+Triggering a loop needs DEPLOY (loop policies are the deployer's)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from loopml.errors import InvalidState, invalid_param
+from loopml.errors import InvalidState, PermissionDenied, invalid_param
+from loopml.security import IdentityKind, PermissionedRoute
 from loopml.security import Permission as P
-from loopml.security import PermissionedRoute
 from loopml.server._api import api
 from loopml.server._http import Body, entity
 from loopml.server.services import Services
@@ -23,6 +28,25 @@ def _obj(b: Body, name: str) -> dict[str, Any]:
     return v
 
 
+_SERVICE_KINDS = frozenset({IdentityKind.SERVICE_ACCOUNT, IdentityKind.ANONYMOUS})
+
+
+def _controller_only(b: Body, what: str) -> None:
+    """Loop records are written by the controller, which runs as a service identity."""
+    if b.caller.kind not in _SERVICE_KINDS:
+        raise PermissionDenied(
+            f"Only the loop controller (a service account) may {what}; "
+            f"{b.caller.kind.value} {b.caller.subject!r} is not a service identity. Approve "
+            "a loop with POST /api/loopml/v1/loops/{loop_id}/approve (approver role).")
+
+
+def _no_approval(b: Body, fields: dict[str, Any], action: str | None = None) -> None:
+    if fields.get("approved_by") is not None or action == "approved":
+        raise PermissionDenied(
+            f"{b.where}: a loop's approval cannot be written here; use POST "
+            "/api/loopml/v1/loops/{loop_id}/approve, which needs the approver role.")
+
+
 def routes(s: Services) -> list[PermissionedRoute]:
     store = s.loops
 
@@ -36,11 +60,15 @@ def routes(s: Services) -> list[PermissionedRoute]:
         return {"loop": store.get_loop(b.req_text("loop_id")).to_dict()}
 
     def create(b: Body) -> dict[str, Any]:
+        _controller_only(b, "create loop records")
+        _no_approval(b, _obj(b, "loop"))
         loop = entity(Loop, _obj(b, "loop"), b.where)
         return {"created": store.create_loop(loop, b.text("message") or "",
                                              _obj(b, "inputs"))}
 
     def advance(b: Body) -> dict[str, Any]:
+        _controller_only(b, "advance a loop")
+        _no_approval(b, _obj(b, "fields"), b.text("action"))
         loop = store.advance(b.req_text("loop_id"), b.req_text("expected_state"),
                              b.req_text("action"), b.text("message") or "", _obj(b, "inputs"),
                              **_obj(b, "fields"))
@@ -66,8 +94,11 @@ def routes(s: Services) -> list[PermissionedRoute]:
     def approve(b: Body) -> dict[str, Any]:
         from loopml.automation.controller import approve as do_approve
 
-        return {"loop": do_approve(store, b.req_text("loop_id"),
-                                   b.text("by") or "api").to_dict()}
+        # The approver is who authenticated, not what the body claims (anonymous: auth is
+        # off, so the body's name is all there is).
+        who = b.caller.subject if b.caller.kind is not IdentityKind.ANONYMOUS else \
+            b.text("by") or "api"
+        return {"loop": do_approve(store, b.req_text("loop_id"), who).to_dict()}
 
     def trigger(b: Body) -> dict[str, Any]:
         from loopml.automation import Controller
@@ -83,13 +114,13 @@ def routes(s: Services) -> list[PermissionedRoute]:
 
     return [
         *api(s, "/loops", "GET", P.READ, list_, _PREFIX),
-        *api(s, "/loops/create", "POST", P.WRITE, create, _PREFIX),
+        *api(s, "/loops/create", "POST", P.DEPLOY, create, _PREFIX),
         *api(s, "/loops/history", "GET", P.READ, history, _PREFIX),
-        *api(s, "/loops/audit", "POST", P.WRITE, audit, _PREFIX),
-        *api(s, "/loops/trigger", "POST", P.ADMIN, trigger, _PREFIX),
+        *api(s, "/loops/audit", "POST", P.DEPLOY, audit, _PREFIX),
+        *api(s, "/loops/trigger", "POST", P.DEPLOY, trigger, _PREFIX),
         *api(s, "/loops/cursors/{name}", "GET", P.READ, get_cursor, _PREFIX),
-        *api(s, "/loops/cursors/{name}", "POST", P.WRITE, move_cursor, _PREFIX),
+        *api(s, "/loops/cursors/{name}", "POST", P.DEPLOY, move_cursor, _PREFIX),
         *api(s, "/loops/{loop_id}", "GET", P.READ, get, _PREFIX),
-        *api(s, "/loops/{loop_id}/advance", "POST", P.WRITE, advance, _PREFIX),
-        *api(s, "/loops/{loop_id}/approve", "POST", P.ADMIN, approve, _PREFIX),
+        *api(s, "/loops/{loop_id}/advance", "POST", P.DEPLOY, advance, _PREFIX),
+        *api(s, "/loops/{loop_id}/approve", "POST", P.APPROVE, approve, _PREFIX),
     ]

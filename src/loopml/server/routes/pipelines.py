@@ -2,7 +2,8 @@
 starting or resuming runs inside the server.
 
 Starting, resuming and triggering run code in the server process, so those routes need
-ADMIN, and they run only pipelines the operator registered at start-up
+DEPLOY (the deployer role: deployments and loop policies; an editor's training-job token
+cannot), and they run only pipelines the operator registered at start-up
 (``Services.runnable``, ``loopml server --pipelines``): a request naming anything else is a
 403 and imports nothing. Reading needs READ, and the record-keeping calls a remote engine
 makes need WRITE.
@@ -143,16 +144,16 @@ def routes(s: Services) -> list[PermissionedRoute]:
     return [
         *api(s, "/pipelines/runs", "GET", P.READ, list_runs, _PREFIX),
         *api(s, "/pipelines/runs/create", "POST", P.WRITE, create_run, _PREFIX),
-        *api(s, "/pipelines/runs/start", "POST", P.ADMIN, start_run, _PREFIX),
+        *api(s, "/pipelines/runs/start", "POST", P.DEPLOY, start_run, _PREFIX),
         *api(s, "/pipelines/runs/{run_id}", "GET", P.READ, get_run, _PREFIX),
         *api(s, "/pipelines/runs/{run_id}", "PATCH", P.WRITE, update_run, _PREFIX),
         *api(s, "/pipelines/runs/{run_id}/steps", "POST", P.WRITE, put_step, _PREFIX),
-        *api(s, "/pipelines/runs/{run_id}/resume", "POST", P.ADMIN, resume_run, _PREFIX),
+        *api(s, "/pipelines/runs/{run_id}/resume", "POST", P.DEPLOY, resume_run, _PREFIX),
         *api(s, "/pipelines/cache/{key}", "GET", P.READ, cache_get, _PREFIX),
         *api(s, "/pipelines/cache/{key}", "POST", P.WRITE, cache_put, _PREFIX),
         *api(s, "/pipelines/cache/{key}", "DELETE", P.WRITE, cache_delete, _PREFIX),
         *api(s, "/pipelines/triggers", "GET", P.READ, list_triggers, _PREFIX),
-        *api(s, "/pipelines/triggers", "POST", P.ADMIN, create_trigger, _PREFIX),
-        *api(s, "/pipelines/triggers/{name}", "DELETE", P.ADMIN, delete_trigger, _PREFIX),
-        *api(s, "/pipelines/triggers/{name}/fire", "POST", P.ADMIN, fire_trigger, _PREFIX),
+        *api(s, "/pipelines/triggers", "POST", P.DEPLOY, create_trigger, _PREFIX),
+        *api(s, "/pipelines/triggers/{name}", "DELETE", P.DEPLOY, delete_trigger, _PREFIX),
+        *api(s, "/pipelines/triggers/{name}/fire", "POST", P.DEPLOY, fire_trigger, _PREFIX),
     ]

@@ -1,5 +1,6 @@
 """MLflow model registry API 2.0 (registered-models/*, model-versions/*, aliases), plus the
-loopml-only trust mark, which needs the admin permission."""
+loopml-only trust mark, which needs the approve permission (only an approver may let
+``loopml serve`` unpickle a version)."""
 
 from __future__ import annotations
 
@@ -156,7 +157,7 @@ def routes(s: Services) -> list[PermissionedRoute]:
     for path, method, perm, fn in table:
         out += api(s, path, method, perm, fn)
     loopml = ("/api/loopml/v1",)
-    out += api(s, f"{_MV}/trust", "POST", P.ADMIN, trust, prefixes=loopml)
+    out += api(s, f"{_MV}/trust", "POST", P.APPROVE, trust, prefixes=loopml)
     out += api(s, f"{_MV}/trust", "GET", P.READ, get_trust, prefixes=loopml)
     return out + lineage_routes(s)
 

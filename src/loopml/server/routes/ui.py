@@ -1,6 +1,7 @@
 """The dashboard: server-rendered pages under ``/ui`` (``/`` redirects there).
 
-Pages need READ, actions (re-run a pipeline, approve a loop) ADMIN plus a CSRF token.
+Pages need READ; actions need a CSRF token plus DEPLOY (re-run a pipeline) or APPROVE
+(approve a loop).
 When auth is on, browsers sign in with the token (a cookie, accepted only on these routes,
 whose forms all carry the CSRF token) or with basic auth. Sign-in attempts are limited per
 client with exponential backoff (``_login.py``); the cookie expires after
@@ -17,9 +18,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 
-from loopml.errors import InvalidParameterValue, LoopmlError
+from loopml.errors import InvalidParameterValue, LoopmlError, Unauthenticated
+from loopml.security import IdentityKind, PermissionedRoute, principal_of, route
 from loopml.security import Permission as P
-from loopml.security import PermissionedRoute, route
 from loopml.server._http import content_disposition
 from loopml.server._login import LoginLimiter, clear_session, client_key, set_session
 from loopml.server.services import Services
@@ -31,7 +32,8 @@ View = Callable[..., dict[str, Any]]
 
 
 def _denied(request: Request, e: Exception) -> Response:
-    if request.method == "GET":
+    """Not signed in: to the login page. Signed in without the role: a 403 page naming it."""
+    if request.method == "GET" and isinstance(e, Unauthenticated):
         return RedirectResponse(f"/ui/login?next={quote(str(request.url.path))}", 303)
     return render(request, "error.html", 403, status=403, message=str(e))
 
@@ -144,8 +146,9 @@ def routes(s: Services) -> list[PermissionedRoute]:
         form = await request.form()
         try:
             check_csrf(request, form)
-            await run_in_threadpool(do_approve, s.loops, request.path_params["loop_id"],
-                                    "dashboard")
+            who = principal_of(request)  # the signed-in approver, recorded in the audit
+            name = "dashboard" if who.kind is IdentityKind.ANONYMOUS else who.subject
+            await run_in_threadpool(do_approve, s.loops, request.path_params["loop_id"], name)
         except LoopmlError as e:
             return render(request, "error.html", e.http_status, status=e.http_status,
                           message=e.message)
@@ -166,11 +169,11 @@ def routes(s: Services) -> list[PermissionedRoute]:
         ui("/ui/models/{name}", page("model.html", ops.model)),
         ui("/ui/pipelines", page("pipelines.html", ops.pipelines)),
         ui("/ui/pipelines/{run_id}", page("pipeline_run.html", ops.pipeline_run)),
-        ui("/ui/pipelines/{run_id}/rerun", rerun, P.ADMIN, ("POST",)),
+        ui("/ui/pipelines/{run_id}/rerun", rerun, P.DEPLOY, ("POST",)),
         ui("/ui/deployments", page("deployments.html", ops.deployments)),
         ui("/ui/monitors", page("monitors.html", ops.monitors)),
         ui("/ui/loop", page("loop.html", ops.loop)),
-        ui("/ui/loop/{loop_id}/approve", approve, P.ADMIN, ("POST",)),
+        ui("/ui/loop/{loop_id}/approve", approve, P.APPROVE, ("POST",)),
     ]
 
 
