@@ -16,10 +16,16 @@ from loopml.server._http import Body, JSONResponse
 from loopml.server.services import Services
 
 LOOPML_PREFIX = ("/api/loopml/v1",)
-# Alerts start retrains (the loop controller consumes alert.firing): only monitors and the
-# controller, which run as service accounts, may emit them over the API.
+# Alerts start retrains and canaries (the loop controller consumes alert.firing): only
+# monitors and the controller, service accounts with the deployer role, may emit them over
+# the API, so a training job's editor token cannot.
 SERVICE_ONLY_EVENTS = ("alert.",)
 SERVICE_KINDS = frozenset({IdentityKind.SERVICE_ACCOUNT, IdentityKind.ANONYMOUS})
+
+
+def _may_alert(b: Body) -> bool:
+    c = b.caller
+    return c.kind in SERVICE_KINDS and c.allows(P.DEPLOY, b.workspace)
 
 
 def routes(s: Services) -> list[PermissionedRoute]:
@@ -61,11 +67,13 @@ def routes(s: Services) -> list[PermissionedRoute]:
 
             raise invalid_param("payload", b.where, "a JSON object", payload)
         etype = b.req_text("type")
-        if etype.startswith(SERVICE_ONLY_EVENTS) and b.caller.kind not in SERVICE_KINDS:
+        if etype.startswith(SERVICE_ONLY_EVENTS) and not _may_alert(b):
             raise PermissionDenied(
-                f"Only service identities (monitors, the loop controller) may emit {etype!r} "
-                f"events; {b.caller.kind.value} {b.caller.subject!r} is not one. Use a "
-                "service account's token (loopml service-accounts create).")
+                f"Only service identities with the deployer role (monitors, the loop "
+                f"controller) may emit {etype!r} events; {b.caller.kind.value} "
+                f"{b.caller.subject!r} is not one in workspace {b.workspace!r}. Use such a "
+                "service account's token (loopml service-accounts create NAME --role "
+                "deployer).")
         seq = s.store.append_event(etype, b.req_text("subject"), payload)
         return {"seq": seq}
 
