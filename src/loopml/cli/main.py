@@ -62,8 +62,10 @@ from loopml.cli.models import lineage_cmd, models_app  # noqa: E402
 from loopml.cli.monitor import feedback, monitor_app  # noqa: E402
 from loopml.cli.pipeline import pipeline_app  # noqa: E402
 from loopml.cli.runs import experiments_app, runs_app  # noqa: E402
+from loopml.cli.secrets import secrets_app  # noqa: E402
 from loopml.cli.serve import serve  # noqa: E402
 from loopml.cli.server import server  # noqa: E402
+from loopml.cli.workspaces import workspaces_app  # noqa: E402
 
 app.command()(demo)
 app.command()(server)
@@ -77,6 +79,8 @@ app.add_typer(deployments_app, name="deployments")
 app.add_typer(monitor_app, name="monitor")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(loop_app, name="loop")
+app.add_typer(secrets_app, name="secrets")
+app.add_typer(workspaces_app, name="workspaces")
 app.command("approve")(approve)
 app.command("controller")(controller)
 app.command("feedback")(feedback)

@@ -508,3 +508,53 @@ alert_states = sa.Table(
 )
 
 ALERT_TABLES = [alert_states]
+
+# ---- workspaces, quotas and secrets (migration 0011) --------------------------------------
+
+# Workspaces other than ``default`` (which always exists and has no row unless it was given
+# a description or an artifact root). Names follow MLflow's rule (Kubernetes DNS labels).
+workspaces = sa.Table(
+    "workspaces",
+    metadata,
+    sa.Column("name", sa.String(63), primary_key=True),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("artifact_root", sa.String(2000), nullable=True),
+    sa.Column("creation_time", sa.BigInteger, nullable=False),
+    sa.Column("last_updated_time", sa.BigInteger, nullable=False),
+)
+
+# One row per (workspace, quota) an admin set; no row means unlimited. Inserts that count
+# against a quota read (and on PostgreSQL lock) this row in their own transaction.
+workspace_quotas = sa.Table(
+    "workspace_quotas",
+    metadata,
+    sa.Column("workspace", sa.String(255), primary_key=True),
+    sa.Column("quota", sa.String(64), primary_key=True),
+    sa.Column("limit_value", sa.BigInteger, nullable=False),
+    sa.Column("updated_time", sa.BigInteger, nullable=False),
+)
+
+# Built-in secrets backend: every version of every secret, AES-GCM encrypted. The nonce is
+# the first 12 bytes of ``ciphertext``; the associated data binds it to its row
+# (workspace, name, version), so a ciphertext copied onto another row fails to decrypt.
+secrets = sa.Table(
+    "secrets",
+    metadata,
+    sa.Column("workspace", sa.String(255), primary_key=True),
+    sa.Column("name", sa.String(256), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("ciphertext", sa.LargeBinary, nullable=False),
+    sa.Column("key_id", sa.String(64), nullable=False),
+    sa.Column("created_time", sa.BigInteger, nullable=False),
+)
+
+# Which service accounts may read a secret's value (admins always may).
+secret_grants = sa.Table(
+    "secret_grants",
+    metadata,
+    sa.Column("workspace", sa.String(255), primary_key=True),
+    sa.Column("name", sa.String(256), primary_key=True),
+    sa.Column("subject", sa.String(256), primary_key=True),
+)
+
+TENANCY_TABLES = [workspaces, workspace_quotas, secrets, secret_grants]
