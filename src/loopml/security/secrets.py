@@ -207,5 +207,14 @@ def get_secret_backend(settings: Settings | None = None,
 _ENGINES: dict[str, Engine] = {}
 
 
+def generate_key() -> str:
+    """A new random AES-256 key for the built-in backend, as base64 text (what
+    ``loopml secrets keygen`` prints): save it in a 0600 file named by
+    ``secrets_key_file``, or in ``LOOPML_SECRETS_KEY``."""
+    from loopml.security._secrets_keys import generate_key as new_key
+
+    return new_key()
+
+
 __all__ = ["BACKENDS", "DEFAULT_WORKSPACE", "SecretBackend", "SecretInfo", "SecretValue",
-           "check_name", "get_secret_backend", "has_refs", "parse_refs", "resolve_refs"]
+           "check_name", "generate_key", "get_secret_backend", "has_refs", "parse_refs", "resolve_refs"]

@@ -118,6 +118,21 @@ def use_workspace(name: str) -> Iterator[str]:
         _current.reset(token)
 
 
+def get_workspace_store(tracking: Any) -> Any:
+    """The workspace registry beside a SQL tracking store (``loopml.store.get_store()``):
+    a ``SqlWorkspaceStore`` with ``create``, ``list``, ``get``, ``update`` and ``delete``.
+    Against a server, use MLflow's workspace API (``mlflow.create_workspace`` ...) or
+    ``loopml workspaces``. Raises ``InvalidParameterValue`` for another store."""
+    engine = getattr(tracking, "engine", None)
+    if engine is None:
+        raise InvalidParameterValue(
+            f"Workspaces live in a SQL store; {type(tracking).__name__} is not one (against "
+            "a server, use mlflow.create_workspace or `loopml workspaces`).")
+    from loopml.security._workspaces_sql import SqlWorkspaceStore
+
+    return SqlWorkspaceStore(engine)
+
+
 class WorkspaceMiddleware:
     """Pure ASGI middleware: binds each HTTP request's workspace (``workspace_of``) for the
     handlers and the store calls they make (the thread pool copies the context). A request
@@ -150,4 +165,4 @@ class WorkspaceMiddleware:
 
 
 __all__ = ["ALL_WORKSPACES", "DEFAULT_WORKSPACE", "Workspace", "creating_workspace", "scoped", "ENV_WORKSPACE", "WORKSPACE_HEADER", "WorkspaceMiddleware",
-           "check_workspace_name", "current_workspace", "use_workspace", "workspace_of"]
+           "check_workspace_name", "current_workspace", "get_workspace_store", "use_workspace", "workspace_of"]
