@@ -165,3 +165,5 @@ def keygen() -> None:
     from loopml.security._secrets_keys import generate_key
 
     typer.echo(generate_key())
+
+__all__ = ["secrets_app"]

@@ -145,3 +145,5 @@ def quota_set(
 def quota_show(name: str, tracking_uri: str = _URI) -> None:
     """Usage and limit of each quota of workspace NAME."""
     _show(_run(lambda: _quotas(tracking_uri, name, {})))
+
+__all__ = ["quota_app", "workspaces_app"]

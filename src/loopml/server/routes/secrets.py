@@ -116,3 +116,5 @@ def routes(s: Services) -> list[PermissionedRoute]:
         route(one + "/grants", handler(grant), ["POST"], P.ADMIN, s.auth),
         route(one + "/grants/{subject}", handler(revoke), ["DELETE"], P.ADMIN, s.auth),
     ]
+
+__all__ = ["principal_of", "routes"]

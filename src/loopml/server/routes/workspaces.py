@@ -101,3 +101,5 @@ def routes(s: Services) -> list[PermissionedRoute]:
         route(_QUOTAS, handler(set_quotas), ["PUT"], P.ADMIN, s.auth),
     ]
     return out
+
+__all__ = ["routes"]
