@@ -22,11 +22,35 @@ from loopml.store.sql import SqlStore
 from tests.server.conftest import LiveServer, start_server
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> SqlStore:
-    s = SqlStore(f"sqlite:///{tmp_path / 'db.sqlite'}", str(tmp_path / "artifacts"))
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:
+    uri = (f"sqlite:///{tmp_path / 'db.sqlite'}" if request.param == "sqlite"
+           else request.getfixturevalue("postgres_uri"))
+    s = SqlStore(uri, str(tmp_path / "artifacts"))
     SqlWorkspaceStore(s.engine).create("team-a")
-    return s
+    yield s
+    s.close()
+
+
+def test_concurrent_inserts_never_pass_the_limit(store: SqlStore) -> None:
+    """Eight threads race for five slots: the quota row's lock (PostgreSQL) or the write
+    lock (SQLite) counts them one after the other."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    quotas.set_limits(store.engine, "team-a", {"runs": 5})
+    with use_workspace("team-a"):
+        eid = store.create_experiment("race")
+
+    def one(_: int) -> bool:
+        try:
+            store.create_run(eid)
+            return True
+        except QuotaExceeded:
+            return False
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(one, range(8)))
+    assert results.count(True) == 5 and _count(store, "runs") == 5
 
 
 def _count(store: SqlStore, table: str) -> int:

@@ -278,3 +278,22 @@ def test_webhook_secret_is_a_reference_resolved_at_delivery(
                                      sent[1][webhooks.SIGNATURE_HEADER])
     with pytest.raises(InvalidParameterValue):
         webhooks.parse_hooks([{"url": "http://x", "secret": "${secret:bad name}"}])
+
+
+def test_pipeline_parameter_reference_resolved_only_for_the_step(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from loopml.tracking._client import TrackingClient
+    from tests.security import secret_flows
+
+    monkeypatch.setenv("LOOPML_SECRETS_BACKEND", "env")
+    monkeypatch.setenv("LOOPML_SECRET_API_TOKEN", "tok-live-123456")
+    monkeypatch.setenv("EXPECTED_TOKEN", "tok-live-123456")
+    client = TrackingClient(store=SqlStore(f"sqlite:///{tmp_path / 'db.sqlite'}",
+                                           str(tmp_path / "artifacts")))
+    res = secret_flows.uses_secret.run({"token": "${secret:api-token}"}, client=client)
+    assert res.succeeded, res.run.error
+    assert res.run.params == {"token": "${secret:api-token}"}
+    assert res.steps["call_api"].inputs["token"] == {"value": "${secret:api-token}"}
+    parent = client.get_run(str(res.run.tracking_run_id))
+    assert parent.data.params["token"] == "${secret:api-token}"
+    assert "tok-live" not in str(client.store.read_events())

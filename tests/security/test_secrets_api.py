@@ -106,3 +106,27 @@ def test_without_a_key_the_routes_say_what_to_set(tmp_path: Path,
                                              str(tmp_path / "a"))), base_url="http://127.0.0.1")
     r = c.get(API)
     assert r.status_code == 400 and "keygen" in r.json()["message"]
+
+
+def test_cli_against_a_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from loopml.cli.main import app
+    from tests.server.conftest import start_server
+
+    monkeypatch.setenv("LOOPML_SECRETS_KEY", generate_key())  # the server's backend key
+    srv = start_server(tmp_path / "srv")
+    try:
+        r, uri = CliRunner(), ["--tracking-uri", srv.url]
+        ws = ["--workspace", "team-a"]
+        assert r.invoke(app, ["workspaces", "create", "team-a", *uri]).exit_code == 0
+        out = r.invoke(app, ["secrets", "set", "hook", *ws, *uri], input="remote-value-1")
+        assert out.exit_code == 0 and "version 1" in out.output, out.output
+        assert "hook\tversion 1" in r.invoke(app, ["secrets", "list", *ws, *uri]).output
+        assert r.invoke(app, ["secrets", "list", *uri]).output == ""  # default: none
+        got = r.invoke(app, ["secrets", "get", "hook", "--reveal", *ws, *uri])
+        assert got.output.strip() == "remote-value-1"
+        assert r.invoke(app, ["secrets", "delete", "hook", *ws, *uri]).exit_code == 0
+        assert r.invoke(app, ["secrets", "get", "hook", "--reveal", *ws, *uri]).exit_code == 2
+    finally:
+        srv.stop()
