@@ -144,3 +144,27 @@ def test_over_rest_and_the_mlflow_client(server: LiveServer,
     body = raw.json()
     assert raw.status_code == 403 and body["details"]["usage"] == 1
     assert body["details"]["workspace"] == "team-q"
+
+
+def test_artifact_bytes_are_metered_at_upload(server: LiveServer) -> None:
+    base = server.url
+    ws = {"X-MLFLOW-WORKSPACE": "team-art"}
+    assert httpx.post(base + "/api/3.0/mlflow/workspaces", json={"name": "team-art"}).status_code \
+        == 201
+    httpx.put(base + "/api/loopml/v1/workspaces/team-art/quotas",
+              json={"quotas": {"artifact_bytes": 100}})
+    eid = httpx.post(base + "/api/2.0/mlflow/experiments/create", json={"name": "art-exp"},
+                     headers=ws).json()["experiment_id"]
+    rid = httpx.post(base + "/api/2.0/mlflow/runs/create", json={"experiment_id": eid},
+                     headers=ws).json()["run"]["info"]["run_id"]
+    url = f"{base}/api/2.0/mlflow-artifacts/artifacts/{eid}/{rid}/artifacts"
+    # No header: the bytes still count against the experiment's workspace.
+    assert httpx.put(f"{url}/a.bin", content=b"x" * 60).status_code == 200
+    refused = httpx.put(f"{url}/b.bin", content=b"x" * 60)
+    assert refused.status_code == 403
+    assert refused.json()["details"] == {
+        "quota": "artifact_bytes", "workspace": "team-art", "limit": 100, "usage": 60,
+        "raised_by": refused.json()["details"]["raised_by"]}
+    assert httpx.get(f"{url}/b.bin").status_code == 404  # nothing stored
+    report = httpx.get(base + "/api/loopml/v1/workspaces/team-art/quotas").json()["quotas"]
+    assert report["artifact_bytes"] == {"limit": 100, "usage": 60}

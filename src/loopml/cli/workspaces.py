@@ -130,11 +130,15 @@ def quota_set(
     concurrent_pipeline_runs: int = typer.Option(
         None, "--concurrent-pipeline-runs", help="Most pending or running pipeline runs "
         "(-1: no limit)."),
+    artifact_bytes: int = typer.Option(
+        None, "--artifact-bytes", help="Most artifact bytes uploaded through the server "
+        "(-1: no limit)."),
     tracking_uri: str = _URI,
 ) -> None:
     """Set quotas of workspace NAME (only those given change)."""
     given = {"runs": runs, "registered_models": registered_models, "deployments": deployments,
-             "concurrent_pipeline_runs": concurrent_pipeline_runs}
+             "concurrent_pipeline_runs": concurrent_pipeline_runs,
+             "artifact_bytes": artifact_bytes}
     limits = {k: _limit(v) for k, v in given.items() if v is not None}
     if not limits:
         raise typer.BadParameter("give at least one quota, e.g. --runs 1000.")

@@ -1,5 +1,5 @@
 """Quotas per workspace: how many runs, registered models, deployments and concurrent
-pipeline runs a workspace may hold, set by admins (``loopml workspaces quota set``, ``PUT
+pipeline runs a workspace may hold, and how many artifact bytes it may upload, set by admins (``loopml workspaces quota set``, ``PUT
 /api/loopml/v1/workspaces/{name}/quotas``) and stored in ``workspace_quotas``.
 
 The SQL stores call ``enforce(conn, workspace, quota)`` in the transaction that inserts the
@@ -11,6 +11,10 @@ Exceeding a quota raises ``QuotaExceeded``: HTTP 403 with error code
 ``RESOURCE_EXHAUSTED`` and details ``{quota, workspace, limit, usage, raised_by}``. 403, not
 429: a quota is a hard limit that waiting does not lift, and HTTP clients (the mlflow client
 among them) retry a 429 with backoff for minutes before giving up.
+
+Artifact bytes are metered (``charge``): each upload through the server adds its size to a
+counter in ``workspace_usage``, in the transaction that checks the limit and before the
+bytes are stored; deleting artifacts does not give bytes back.
 
 Enforcing needs a row only where a limit is set: a workspace without quotas costs one
 primary-key lookup per insert that counts.
@@ -57,6 +61,20 @@ USAGE: dict[str, Callable[[Connection, str], int]] = {
     "concurrent_pipeline_runs": _count(
         t.pipeline_runs, t.pipeline_runs.c.status.in_(("PENDING", "RUNNING"))),
 }
+# Metered quotas: usage is a counter in ``workspace_usage``, added to by ``charge``.
+METERED = ("artifact_bytes",)
+_U = t.workspace_usage.c
+
+
+def _metered(quota: str) -> Callable[[Connection, str], int]:
+    def usage(conn: Connection, ws: str) -> int:
+        v = conn.execute(sa.select(_U.used).where(_U.workspace == ws, _U.quota == quota)).scalar()
+        return int(v or 0)
+    return usage
+
+
+for _m in METERED:
+    USAGE[_m] = _metered(_m)
 QUOTAS = tuple(USAGE)
 
 
@@ -105,6 +123,28 @@ def enforce(conn: Connection, ws: str, quota: str, adding: int = 1) -> None:
             raised_by=RAISED_BY.format(ws=ws, flag=flag))
 
 
+def charge(engine: Engine, ws: str, quota: str, amount: int) -> None:
+    """Add ``amount`` to metered ``quota`` of ``ws`` (artifact bytes at an upload), refused
+    with ``QuotaExceeded`` before anything is counted when it would pass the limit. Call it
+    before the bytes are stored: a refused upload stores nothing."""
+    with engine.begin() as conn:
+        enforce(conn, ws, quota, amount)
+        n = conn.execute(sa.update(t.workspace_usage).where(
+            _U.workspace == ws, _U.quota == quota).values(used=_U.used + amount)).rowcount
+        if not n:
+            conn.execute(sa.insert(t.workspace_usage).values(workspace=ws, quota=quota,
+                                                             used=amount))
+
+
+def workspace_of_experiment(conn: Connection, experiment_id: str) -> str | None:
+    """The workspace of experiment ``experiment_id`` (a decimal string), None if unknown."""
+    if not experiment_id.isdigit() or len(experiment_id) > 18:
+        return None
+    ws = conn.execute(sa.select(t.experiments.c.workspace).where(
+        t.experiments.c.experiment_id == int(experiment_id))).scalar()
+    return None if ws is None else str(ws)
+
+
 def report(conn: Connection, ws: str) -> dict[str, dict[str, int | None]]:
     """``{quota: {"limit": int or None (unlimited), "usage": int}}`` for every quota."""
     limits = {q: int(v) for q, v in conn.execute(
@@ -133,4 +173,5 @@ def set_limits(engine: Engine, ws: str, limits: Mapping[str, Any]) -> None:
                     workspace=ws, quota=quota, limit_value=v, updated_time=now))
 
 
-__all__ = ["QUOTAS", "USAGE", "enforce", "report", "require_workspace", "set_limits"]
+__all__ = ["METERED", "QUOTAS", "USAGE", "charge", "enforce", "report", "require_workspace",
+           "set_limits", "workspace_of_experiment"]

@@ -534,6 +534,16 @@ workspace_quotas = sa.Table(
     sa.Column("updated_time", sa.BigInteger, nullable=False),
 )
 
+# Metered usage that no table counts: bytes of artifacts uploaded through the server, added
+# at each upload (in the transaction that checks the quota) and never given back on delete.
+workspace_usage = sa.Table(
+    "workspace_usage",
+    metadata,
+    sa.Column("workspace", sa.String(255), primary_key=True),
+    sa.Column("quota", sa.String(64), primary_key=True),
+    sa.Column("used", sa.BigInteger, nullable=False, server_default="0"),
+)
+
 # Built-in secrets backend: every version of every secret, AES-GCM encrypted. The nonce is
 # the first 12 bytes of ``ciphertext``; the associated data binds it to its row
 # (workspace, name, version), so a ciphertext copied onto another row fails to decrypt.
@@ -557,4 +567,4 @@ secret_grants = sa.Table(
     sa.Column("subject", sa.String(256), primary_key=True),
 )
 
-TENANCY_TABLES = [workspaces, workspace_quotas, secrets, secret_grants]
+TENANCY_TABLES = [workspaces, workspace_quotas, workspace_usage, secrets, secret_grants]

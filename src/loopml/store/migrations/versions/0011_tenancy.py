@@ -1,4 +1,5 @@
-"""Workspaces, per-workspace quotas, and the built-in secrets backend's tables.
+"""Workspaces, per-workspace quotas and metered usage, and the built-in secrets backend's
+tables.
 
 Revision ID: 0011
 Revises: 0008
@@ -18,7 +19,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    """Create workspaces, workspace_quotas, secrets and secret_grants."""
+    """Create workspaces, workspace_quotas, workspace_usage, secrets and secret_grants."""
     op.create_table(
         "workspaces",
         sa.Column("name", sa.String(length=63), nullable=False),
@@ -34,6 +35,13 @@ def upgrade() -> None:
         sa.Column("quota", sa.String(length=64), nullable=False),
         sa.Column("limit_value", sa.BigInteger(), nullable=False),
         sa.Column("updated_time", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("workspace", "quota"),
+    )
+    op.create_table(
+        "workspace_usage",
+        sa.Column("workspace", sa.String(length=255), nullable=False),
+        sa.Column("quota", sa.String(length=64), nullable=False),
+        sa.Column("used", sa.BigInteger(), server_default="0", nullable=False),
         sa.PrimaryKeyConstraint("workspace", "quota"),
     )
     op.create_table(
@@ -57,5 +65,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Drop the four tables."""
-    for name in ("secret_grants", "secrets", "workspace_quotas", "workspaces"):
+    for name in ("secret_grants", "secrets", "workspace_usage", "workspace_quotas", "workspaces"):
         op.drop_table(name)
