@@ -1,11 +1,17 @@
 """Credentials out of messages: every error or log line that shows a store URI shows it
 through ``redact_uri`` (one URI) or ``redact_text`` (any text that may quote URIs, such as
 a driver's exception), so ``postgresql://app:s3cret@db/ml`` reads
-``postgresql://app:***@db/ml``."""
+``postgresql://app:***@db/ml``.
+
+Values resolved from the secrets store (``${secret:NAME}``) are registered here with
+``register_secret``; ``redact_text`` masks them wherever they appear, and so does every log record made after
+the first one was registered (a wrapped log record factory), whichever logger makes it."""
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
 
 MASK = "***"
 # userinfo with a password: scheme://user:password@host. The password runs to the last @
@@ -26,4 +32,52 @@ def redact_uri(uri: str) -> str:
 def redact_text(text: str) -> str:
     """``text`` with the password of every URI in it replaced by ``***``."""
     text = _USERINFO.sub(lambda m: m.group("pre") + MASK + "@", text)
-    return _PARAM.sub(lambda m: m.group("pre") + MASK, text)
+    return redact_secrets(_PARAM.sub(lambda m: m.group("pre") + MASK, text))
+
+
+# Values resolved from the secrets store in this process. Short values are not registered:
+# masking every "1" or "ab" in every message would hide more than it protects.
+_MIN_SECRET_LEN = 4
+_known: set[str] = set()
+_known_re: re.Pattern[str] | None = None
+_lock = threading.Lock()
+
+
+def register_secret(value: str) -> None:
+    """Mask ``value`` in everything ``redact_text`` sees from now on (this process)."""
+    global _known_re
+    if len(value) < _MIN_SECRET_LEN or value in _known:
+        return
+    with _lock:
+        if not _known:
+            _install_record_factory()
+        _known.add(value)
+        # Longest first, so a secret that contains another is masked whole.
+        alts = sorted(_known, key=len, reverse=True)
+        _known_re = re.compile("|".join(re.escape(v) for v in alts))
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` with every registered secret value replaced by ``***``."""
+    pattern = _known_re
+    return pattern.sub(MASK, text) if pattern is not None else text
+
+
+def _install_record_factory() -> None:
+    """Wrap logging's record factory so that every record (any logger, any handler) made
+    after a secret was registered carries its message with the secrets masked. Installed
+    on the first ``register_secret``, so processes without secrets pay nothing."""
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = previous(*args, **kwargs)  # type: ignore[arg-type]
+        try:
+            msg = record.getMessage()
+        except Exception:  # a bad format string is logging's to report, not ours
+            return record
+        clean = redact_secrets(msg)
+        if clean != msg:
+            record.msg, record.args = clean, None
+        return record
+
+    logging.setLogRecordFactory(factory)

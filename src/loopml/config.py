@@ -11,9 +11,9 @@ docs/configuration.md; a test checks that every field here is documented there.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -86,6 +86,17 @@ class Settings(BaseSettings):
     cors_allowed_origins: Annotated[tuple[str, ...], NoDecode] = Field(
         (), description="Origins allowed to send state-changing requests.")
     trust_proxy: bool = Field(False, description="Believe X-Forwarded-Proto/-For.")
+    # The secrets store (loopml.security.secrets). The built-in backend's key comes from
+    # secrets_key_file, else LOOPML_SECRETS_KEY (a variable, never a settings-file key).
+    secrets_backend: Literal["builtin", "env", "files"] = Field(
+        "builtin", description="Where ${secret:NAME} values live: builtin, env or files.")
+    secrets_key_file: Path | None = Field(
+        None, description="File with the built-in backend's AES-256 key(s), base64.")
+    secrets_dir: Path | None = Field(
+        None, description="Folder of mounted secret files (secrets_backend: files).")
+    secrets_env_prefix: str = Field(
+        "LOOPML_SECRET_", min_length=1,
+        description="Variable prefix of the env secrets backend.")
 
     @field_validator("allowed_hosts", "cors_allowed_origins", mode="before")
     @classmethod
@@ -94,6 +105,28 @@ class Settings(BaseSettings):
         if isinstance(v, str):
             return tuple(p.strip() for p in v.split(",") if p.strip())
         return v
+
+    @model_validator(mode="after")
+    def _secrets_configured(self) -> Settings:
+        """A secrets backend chosen explicitly must be usable now, not at its first use."""
+        import os
+
+        if self.secrets_backend == "files" and self.secrets_dir is None:
+            raise ValueError("secrets_backend: files needs secrets_dir (LOOPML_SECRETS_DIR), "
+                             "the folder where the secret files are mounted")
+        if self.secrets_dir is not None and not self.secrets_dir.expanduser().is_dir():
+            raise ValueError(f"secrets_dir {self.secrets_dir} is not a folder")
+        if self.secrets_key_file is not None and not self.secrets_key_file.expanduser().is_file():
+            raise ValueError(f"secrets_key_file {self.secrets_key_file} is not a file; make one "
+                             "with `loopml secrets keygen > FILE`")
+        explicit = "secrets_backend" in self.model_fields_set
+        has_key = self.secrets_key_file is not None or bool(
+            os.environ.get("LOOPML_SECRETS_KEY") or os.environ.get("LOOPML_SECRETS_KEY_FILE"))
+        if explicit and self.secrets_backend == "builtin" and not has_key:
+            raise ValueError("secrets_backend: builtin needs a key: set secrets_key_file "
+                             "(LOOPML_SECRETS_KEY_FILE) to a file made by `loopml secrets "
+                             "keygen`, or LOOPML_SECRETS_KEY")
+        return self
 
     @classmethod
     def settings_customise_sources(

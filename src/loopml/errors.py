@@ -66,6 +66,16 @@ class PermissionDenied(LoopmlError):
     error_code = "PERMISSION_DENIED"
 
 
+class QuotaExceeded(PermissionDenied):
+    """A workspace quota would be exceeded. A 403, not a 429: a quota is a hard limit that
+    only an admin can raise, and HTTP clients (the mlflow client among them) retry a 429 with
+    backoff for minutes. ``details`` name the quota, the workspace, the limit, the usage and
+    who can raise it; MLflow's ``RESOURCE_EXHAUSTED`` code keeps the mlflow client's error
+    type."""
+
+    error_code = "RESOURCE_EXHAUSTED"
+
+
 class RequestTooLarge(LoopmlError):
     error_code = "REQUEST_LIMIT_EXCEEDED"
 
@@ -86,6 +96,7 @@ HTTP_STATUS: dict[str, int] = {
     "RESOURCE_DOES_NOT_EXIST": 404,
     "UNAUTHENTICATED": 401,
     "PERMISSION_DENIED": 403,
+    "RESOURCE_EXHAUSTED": 403,
     "REQUEST_LIMIT_EXCEEDED": 413,
     "TEMPORARILY_UNAVAILABLE": 503,
     "INTERNAL_ERROR": 500,
@@ -101,6 +112,7 @@ _BY_CODE: dict[str, type[LoopmlError]] = {
         ResourceAlreadyExists,
         Unauthenticated,
         PermissionDenied,
+        QuotaExceeded,
         RequestTooLarge,
         ServiceUnavailable,
         InternalError,

@@ -31,6 +31,7 @@ from loopml.automation.policy import Policy
 from loopml.entities import TrafficRoute
 from loopml.errors import LoopmlError, ResourceDoesNotExist
 from loopml.events import consume, cron
+from loopml.security.workspaces import ALL_WORKSPACES, use_workspace
 from loopml.serving.traffic import STATUS_EVENT
 from loopml.store import (
     get_deployment_store,
@@ -163,7 +164,8 @@ class Controller(Poller):
         for p in self.policies.values():
             if p.deployment == deployment and any(fnmatch.fnmatchcase(rule, g)
                                                   for g in p.trigger.alerts):
-                latest = self.loops.list_loops(p.model, limit=1)
+                with use_workspace(ALL_WORKSPACES):  # the controller serves every workspace
+                    latest = self.loops.list_loops(p.model, limit=1)
                 if latest and latest[0].trigger.get("event_seq") == e.seq:
                     continue  # a crash after creating the loop replays the event
                 quiet = self._quiet(p, latest[0] if latest else None, e)
@@ -211,7 +213,9 @@ class Controller(Poller):
         except Exception:
             log.exception("reading triggers failed; retrying next pass")
         out = []
-        for loop in self.loops.list_loops(active=True):
+        with use_workspace(ALL_WORKSPACES):  # the controller serves every workspace
+            active = self.loops.list_loops(active=True)
+        for loop in active:
             if loop.model not in self.policies:
                 continue
             try:

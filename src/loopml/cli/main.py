@@ -63,8 +63,10 @@ from loopml.cli.models import lineage_cmd, models_app  # noqa: E402
 from loopml.cli.monitor import feedback, monitor_app  # noqa: E402
 from loopml.cli.pipeline import pipeline_app  # noqa: E402
 from loopml.cli.runs import experiments_app, runs_app  # noqa: E402
+from loopml.cli.secrets import secrets_app  # noqa: E402
 from loopml.cli.serve import serve  # noqa: E402
 from loopml.cli.server import server  # noqa: E402
+from loopml.cli.workspaces import workspaces_app  # noqa: E402
 
 app.command()(demo)
 app.command()(server)
@@ -81,6 +83,8 @@ app.add_typer(loop_app, name="loop")
 app.add_typer(users_app, name="users")
 app.add_typer(service_accounts_app, name="service-accounts")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(secrets_app, name="secrets")
+app.add_typer(workspaces_app, name="workspaces")
 app.command("approve")(approve)
 app.command("controller")(controller)
 app.command("feedback")(feedback)

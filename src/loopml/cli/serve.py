@@ -103,7 +103,10 @@ def check_sources(models: dict[str, str], deployments: list[str]) -> None:
     store = client().store
     if registry_uris:
         check_models_exist(get_registry_store(store), "MODEL_URI", registry_uris)
-    known = [d.name for d in get_deployment_store(store).list_deployments()]
+    from loopml.security.workspaces import ALL_WORKSPACES, use_workspace
+
+    with use_workspace(ALL_WORKSPACES):  # a server serves deployments of any workspace
+        known = [d.name for d in get_deployment_store(store).list_deployments()]
     for d in deployments:
         if d not in known:
             raise InvalidConfig(f"--serve-deployment {d}: no such deployment in the store"

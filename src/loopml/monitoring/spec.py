@@ -37,7 +37,8 @@ __all__ = ["MonitorSpec", "MonitorsFile", "WebhookSpec", "check_sources", "load_
 @with_config(CONFIG)
 class WebhookSpec(TypedDict):
     """Where alert transitions are POSTed, signed with ``secret``; ``allow`` exempts
-    internal hosts from the SSRF guard. Validated, then kept as a plain mapping (what the
+    internal hosts from the SSRF guard. ``url`` and ``secret`` may be (or hold)
+    ``${secret:NAME}`` references, resolved at each delivery. Validated, then kept as a plain mapping (what the
     webhook code reads)."""
 
     url: str

@@ -8,6 +8,10 @@ later with a fresh one). Receivers verify with ``verify_signature``.
 Failed deliveries (connection errors, 5xx, 429) are retried with exponential backoff and
 jitter; 4xx other than 429 are not retried. Every attempt re-runs the SSRF check.
 
+``url`` and ``secret`` may be ``${secret:NAME}`` references to the secrets store
+(``loopml.security.secrets``), so the monitors file holds no secret: they are resolved at
+each delivery, never stored resolved, and the values are masked in log lines.
+
 Deliveries are made by ``webhook_consumer``: a consumer of the event log's ``alert.*``
 events with its own cursor, not by the monitor that raised the alert.
 """
@@ -27,7 +31,7 @@ import httpx
 import orjson
 
 from loopml.entities import Event
-from loopml.errors import InvalidParameterValue
+from loopml.errors import InvalidParameterValue, LoopmlError
 from loopml.events import Consumer
 from loopml.monitoring.ssrf import check_url
 
@@ -61,11 +65,30 @@ class Webhook:
     max_attempts: int = 5
     base_delay_s: float = 0.5
     timeout_s: float = 5.0
+    # Resolves ${secret:NAME} in url and secret (default: the settings' backend, built at
+    # the first delivery that needs it).
+    secrets: Any = None
 
     def __post_init__(self) -> None:
+        from loopml.security.secrets import has_refs, parse_refs
+
         if not self.secret:
             raise InvalidParameterValue("A webhook needs a secret to sign its deliveries.")
-        check_url(self.url, self.allow)
+        parse_refs(self.secret)  # a malformed reference fails when the spec is loaded
+        if has_refs(self.url):
+            parse_refs(self.url)  # checked against the SSRF guard once resolved, per delivery
+        else:
+            check_url(self.url, self.allow)
+
+    def resolved(self) -> tuple[str, str]:
+        """(url, secret) with their ``${secret:NAME}`` references resolved now."""
+        from loopml.security.secrets import get_secret_backend, has_refs, resolve_refs
+
+        if not has_refs([self.url, self.secret]):
+            return self.url, self.secret
+        if self.secrets is None:
+            self.secrets = get_secret_backend()
+        return resolve_refs(self.url, self.secrets), resolve_refs(self.secret, self.secrets)
 
 
 @dataclass
@@ -84,12 +107,13 @@ def deliver(hook: Webhook, payload: dict[str, object],
     for attempt in range(1, hook.max_attempts + 1):
         result.attempts = attempt
         try:
-            check_url(hook.url, hook.allow)  # DNS may have changed since configuration
+            url, secret = hook.resolved()  # at use: a rotated secret applies at once
+            check_url(url, hook.allow)  # DNS may have changed since configuration
             ts = int(time.time())
             resp = httpx.post(
-                hook.url, content=body, timeout=hook.timeout_s, follow_redirects=False,
+                url, content=body, timeout=hook.timeout_s, follow_redirects=False,
                 headers={"Content-Type": "application/json", TIMESTAMP_HEADER: str(ts),
-                         SIGNATURE_HEADER: sign(hook.secret, ts, body)})
+                         SIGNATURE_HEADER: sign(secret, ts, body)})
             result.status = resp.status_code
             if 200 <= resp.status_code < 300:
                 result.ok = True
@@ -100,7 +124,7 @@ def deliver(hook: Webhook, payload: dict[str, object],
                 return result
             if resp.status_code < 500 and resp.status_code != 429:
                 return result  # the receiver rejected it; retrying will not help
-        except InvalidParameterValue as e:
+        except LoopmlError as e:  # a refused URL, a missing secret: retrying will not help
             result.error = e.message
             return result
         except httpx.HTTPError as e:

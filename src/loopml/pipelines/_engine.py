@@ -122,7 +122,9 @@ class _Driver:
                 h.update(f"{arg}={ref['digest']};".encode())
             else:
                 value = self.rec.params[v.name] if isinstance(v, ParamRef) else v
-                spec[arg], record[arg] = ("value", value), {"value": value}
+                # The record, the cache key and the run params keep a ${secret:NAME}
+                # reference as written; only the step receives the value.
+                spec[arg], record[arg] = ("value", _resolve(value)), {"value": value}
                 h.update(f"{arg}={value_digest(value)};".encode())
         return spec, record, h.hexdigest()
 
@@ -305,6 +307,18 @@ def execute(p: Pipeline, rec: PipelineRun, client: TrackingClient, store: Pipeli
         if not isinstance(executor, Executor):
             ex.shutdown()
     return PipelineRunResult(rec, driver.steps, client, driver.objects)
+
+
+def _resolve(value: Any) -> Any:
+    """``value`` with ``${secret:NAME}`` references resolved (the settings' secrets backend,
+    the current workspace), for the step that receives it."""
+    from loopml.security.secrets import get_secret_backend, has_refs, resolve_refs
+
+    if not has_refs(value):
+        return value
+    from loopml.security.workspaces import creating_workspace
+
+    return resolve_refs(value, get_secret_backend(), creating_workspace())
 
 
 def _new_record(p: Pipeline, params: dict[str, Any], ex: str | Executor | None,

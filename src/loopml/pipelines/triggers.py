@@ -33,6 +33,7 @@ from loopml.errors import InvalidParameterValue
 from loopml.events import consume, cron
 from loopml.events.cron import next_fire
 from loopml.pipelines._registry import PipelineRegistry
+from loopml.security.workspaces import ALL_WORKSPACES, use_workspace
 from loopml.store.pipelines_base import PENDING, PipelineRun, PipelineStore, Trigger
 
 log = logging.getLogger("loopml.pipelines")
@@ -139,7 +140,9 @@ class TriggerRunner(Poller):
     def run_once(self, now_ms: int | None = None) -> list[str]:
         now = now_ms or int(time.time() * 1000)
         fired: list[PipelineRun] = []
-        for t in self.store.list_triggers():
+        with use_workspace(ALL_WORKSPACES):  # the runner serves every workspace
+            triggers = self.store.list_triggers()
+        for t in triggers:
             if not t.enabled:
                 continue
             try:
@@ -199,8 +202,10 @@ class TriggerRunner(Poller):
     def resume_pending(self) -> None:
         """Start PENDING runs left by a crash between recording and starting, when the
         trigger that recorded them still exists for the same pipeline."""
-        triggers = {t.name: t for t in self.store.list_triggers()}
-        for rec in self.store.list_runs(status=PENDING, limit=1000):
+        with use_workspace(ALL_WORKSPACES):  # the runner serves every workspace
+            triggers = {t.name: t for t in self.store.list_triggers()}
+            pending = self.store.list_runs(status=PENDING, limit=1000)
+        for rec in pending:
             t = triggers.get(str(rec.trigger.get("trigger")))
             if t is not None and t.ref == rec.ref:
                 self._start(rec)

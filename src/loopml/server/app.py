@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from loopml.security import Permission, route
+from loopml.security.workspaces import WorkspaceMiddleware
 from loopml.server._guard import HttpGuard
 from loopml.server._http import JSONResponse, log
 from loopml.server._prom import HttpMetrics, MetricsMiddleware
@@ -30,7 +31,9 @@ from loopml.server.routes import (
     pipelines,
     registry,
     runs,
+    secrets,
     ui,
+    workspaces,
 )
 from loopml.server.services import Services
 
@@ -38,7 +41,8 @@ from loopml.server.services import Services
 # log-batch, search, get-history) come first so that a training loop's requests match
 # within the first few dozen routes instead of after the health and experiment routes.
 ROUTE_MODULES = (runs, metrics, experiments, health, artifacts, logged_models, registry,
-                 deployments, monitoring, pipelines, loops, identities, ui)
+                 deployments, monitoring, pipelines, loops, identities, secrets, workspaces,
+                 ui)
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
@@ -67,7 +71,8 @@ def create_app(services: Services) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=[Middleware(MetricsMiddleware, metrics=http_metrics),
-                    Middleware(HttpGuard, policy=services.guard)],
+                    Middleware(HttpGuard, policy=services.guard),
+                    Middleware(WorkspaceMiddleware)],
         exception_handlers={404: _not_found, 405: _method_not_allowed},
     )
     app.state.services = services

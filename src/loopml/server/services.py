@@ -64,3 +64,6 @@ class Services:
     # session cookie gets Secure, and login attempts are counted per forwarded client.
     trust_proxy: bool = False
     session_max_age_s: int = 12 * 3600  # the dashboard sign-in cookie's lifetime
+    # The secrets backend (loopml.security.secrets); None: built from the settings at the
+    # first secrets request, in the metadata store's database.
+    secrets: Any = None

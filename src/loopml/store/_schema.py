@@ -553,3 +553,62 @@ api_tokens = sa.Table(
 )
 
 IDENTITY_TABLES = [identities, role_bindings, api_tokens]
+# ---- workspaces, quotas and secrets (migration 0011) --------------------------------------
+
+# Workspaces other than ``default`` (which always exists and has no row unless it was given
+# a description or an artifact root). Names follow MLflow's rule (Kubernetes DNS labels).
+workspaces = sa.Table(
+    "workspaces",
+    metadata,
+    sa.Column("name", sa.String(63), primary_key=True),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("artifact_root", sa.String(2000), nullable=True),
+    sa.Column("creation_time", sa.BigInteger, nullable=False),
+    sa.Column("last_updated_time", sa.BigInteger, nullable=False),
+)
+
+# One row per (workspace, quota) an admin set; no row means unlimited. Inserts that count
+# against a quota read (and on PostgreSQL lock) this row in their own transaction.
+workspace_quotas = sa.Table(
+    "workspace_quotas",
+    metadata,
+    sa.Column("workspace", sa.String(255), primary_key=True),
+    sa.Column("quota", sa.String(64), primary_key=True),
+    sa.Column("limit_value", sa.BigInteger, nullable=False),
+    sa.Column("updated_time", sa.BigInteger, nullable=False),
+)
+
+# Metered usage that no table counts: bytes of artifacts uploaded through the server, added
+# at each upload (in the transaction that checks the quota) and never given back on delete.
+workspace_usage = sa.Table(
+    "workspace_usage",
+    metadata,
+    sa.Column("workspace", sa.String(255), primary_key=True),
+    sa.Column("quota", sa.String(64), primary_key=True),
+    sa.Column("used", sa.BigInteger, nullable=False, server_default="0"),
+)
+
+# Built-in secrets backend: every version of every secret, AES-GCM encrypted. The nonce is
+# the first 12 bytes of ``ciphertext``; the associated data binds it to its row
+# (workspace, name, version), so a ciphertext copied onto another row fails to decrypt.
+secrets = sa.Table(
+    "secrets",
+    metadata,
+    sa.Column("workspace", sa.String(255), primary_key=True),
+    sa.Column("name", sa.String(256), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("ciphertext", sa.LargeBinary, nullable=False),
+    sa.Column("key_id", sa.String(64), nullable=False),
+    sa.Column("created_time", sa.BigInteger, nullable=False),
+)
+
+# Which service accounts may read a secret's value (admins always may).
+secret_grants = sa.Table(
+    "secret_grants",
+    metadata,
+    sa.Column("workspace", sa.String(255), primary_key=True),
+    sa.Column("name", sa.String(256), primary_key=True),
+    sa.Column("subject", sa.String(256), primary_key=True),
+)
+
+TENANCY_TABLES = [workspaces, workspace_quotas, workspace_usage, secrets, secret_grants]

@@ -14,6 +14,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from loopml.security.workspaces import creating_workspace
 from loopml.store import _schema as t
 from loopml.store._sql_util import Prepared, now_ms
 
@@ -44,5 +45,5 @@ class SqlBase:
     ) -> None:
         _INSERT_EVENT.execute_many(conn, [
             {"type": type, "subject": subject, "payload": orjson.dumps(payload or {}).decode(),
-             "time": now_ms(), "workspace": "default"},
+             "time": now_ms(), "workspace": creating_workspace()},
         ])

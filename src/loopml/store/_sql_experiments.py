@@ -16,6 +16,8 @@ from loopml.errors import (
     ResourceDoesNotExist,
     invalid_param,
 )
+from loopml.security.quotas import require_workspace
+from loopml.security.workspaces import creating_workspace, scoped
 from loopml.store import _schema as t
 from loopml.store import _search, _sql_write
 from loopml.store._sql_base import SqlBase
@@ -39,12 +41,19 @@ class SqlExperiments(SqlBase):
         name: str,
         artifact_location: str | None = None,
         tags: dict[str, str] | None = None,
-        workspace: str = "default",
+        workspace: str | None = None,
     ) -> str:
+        """``workspace``: None means the current one (the request's; see
+        ``loopml.security.workspaces``); its artifact root, when it has one, replaces the
+        store's default root."""
         validate_name(name, "name", "create_experiment")
         now = now_ms()
+        workspace = workspace or creating_workspace()
         try:
             with self._tx() as conn:
+                require_workspace(conn, workspace)
+                root = conn.execute(sa.select(t.workspaces.c.artifact_root).where(
+                    t.workspaces.c.name == workspace)).scalar() or self.default_artifact_root
                 if conn.execute(sa.select(_E.experiment_id).where(_E.name == name)).first():
                     raise ResourceAlreadyExists(
                         f"Experiment {name!r} already exists (it may be deleted: restore it, "
@@ -63,7 +72,7 @@ class SqlExperiments(SqlBase):
                     conn.execute(
                         sa.update(t.experiments)
                         .where(_E.experiment_id == exp_id)
-                        .values(artifact_location=f"{self.default_artifact_root}/{exp_id}")
+                        .values(artifact_location=f"{root.rstrip('/')}/{exp_id}")
                     )
                 if tags:
                     for k in tags:
@@ -136,6 +145,7 @@ class SqlExperiments(SqlBase):
         check_max_results(max_results, "search_experiments")
         offset = decode_page_token(page_token, "search_experiments")
         q = _search.experiments_select(view_type, filter_string, order_by, offset, max_results + 1)
+        q = scoped(q, _E.workspace)
         with self._read() as conn:
             ids = list(conn.execute(q).scalars())
             exps = self._load_experiments(conn, ids[:max_results])

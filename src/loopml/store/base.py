@@ -56,10 +56,12 @@ class TrackingStore(abc.ABC):
         name: str,
         artifact_location: str | None = None,
         tags: dict[str, str] | None = None,
-        workspace: str = "default",
+        workspace: str | None = None,
     ) -> str:
-        """Create an experiment and return its id. Name must be unique among all (even
-        deleted) experiments: a duplicate raises ResourceAlreadyExists."""
+        """Create an experiment in ``workspace`` (None: the current one, see
+        ``loopml.security.workspaces.current_workspace``) and return its id. Name must be
+        unique among all (even deleted) experiments of every workspace: a duplicate raises
+        ResourceAlreadyExists."""
 
     @abc.abstractmethod
     def get_experiment(self, experiment_id: str) -> Experiment: ...

@@ -8,6 +8,8 @@ from sqlalchemy.engine import Engine
 
 from loopml.entities import Deployment, TrafficRoute
 from loopml.errors import ResourceAlreadyExists, ResourceDoesNotExist
+from loopml.security import quotas
+from loopml.security.workspaces import creating_workspace, scoped
 from loopml.store import _schema as t
 from loopml.store._sql_base import SqlBase
 from loopml.store._sql_util import now_ms
@@ -33,13 +35,15 @@ class SqlDeploymentStore(SqlBase, DeploymentStore):
         self._check_exist(name, [r.model_uri for r in routes] + list(shadow or []))
         d = Deployment(name, tuple(routes), tuple(shadow or []), sticky_header)
         now = now_ms()
+        ws = creating_workspace()
         with self._tx() as conn:
             if conn.execute(sa.select(_D.name).where(_D.name == name)).first():
                 raise ResourceAlreadyExists(
                     f"Deployment {name!r} already exists; change it with update.")
+            quotas.enforce(conn, ws, "deployments")  # before the insert
             conn.execute(sa.insert(t.deployments).values(
                 name=name, spec=orjson.dumps(d.spec()).decode(), revision=1,
-                creation_time=now, last_updated_time=now))
+                creation_time=now, last_updated_time=now, workspace=ws))
             self._event(conn, "deployment.updated", name, {"revision": 1, **d.spec()})
         return self.get_deployment(name)
 
@@ -78,7 +82,8 @@ class SqlDeploymentStore(SqlBase, DeploymentStore):
 
     def list_deployments(self) -> list[Deployment]:
         with self._read() as conn:
-            rows = conn.execute(sa.select(t.deployments).order_by(_D.name)).all()
+            rows = conn.execute(scoped(sa.select(t.deployments), _D.workspace)
+                                .order_by(_D.name)).all()
         return [_row(r) for r in rows]
 
     def delete_deployment(self, name: str) -> None:

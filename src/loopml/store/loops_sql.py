@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from loopml.errors import InvalidParameterValue, ResourceDoesNotExist
+from loopml.security.workspaces import creating_workspace, scoped
 from loopml.store import _schema as t
 from loopml.store._sql_base import SqlBase
 from loopml.store._sql_util import now_ms
@@ -55,7 +56,7 @@ class SqlLoopStore(SqlBase, LoopStore):
             with self._tx() as conn:
                 conn.execute(sa.insert(t.loop_active).values(model=loop.model,
                                                              loop_id=loop.loop_id))
-                conn.execute(sa.insert(t.loops).values(**row))
+                conn.execute(sa.insert(t.loops).values(**row, workspace=creating_workspace()))
                 self._audit(conn, loop.model, "triggered", audit_message, inputs, loop.loop_id)
         except IntegrityError:
             with self._tx() as conn:
@@ -77,7 +78,7 @@ class SqlLoopStore(SqlBase, LoopStore):
 
     def list_loops(self, model: str | None = None, active: bool | None = None,
                    limit: int = 100) -> list[Loop]:
-        q = sa.select(t.loops)
+        q = scoped(sa.select(t.loops), _L.workspace)
         if model:
             q = q.where(_L.model == model)
         if active is True:

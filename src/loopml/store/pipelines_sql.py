@@ -9,11 +9,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from loopml.errors import InvalidParameterValue, ResourceAlreadyExists, ResourceDoesNotExist
+from loopml.security import quotas
+from loopml.security.workspaces import creating_workspace, scoped
 from loopml.store import _schema as t
 from loopml.store._sql_base import SqlBase
 from loopml.store._sql_util import now_ms
 from loopml.store.pipelines_base import (
     FAILED,
+    PENDING,
+    RUNNING,
     SUCCEEDED,
     PipelineRun,
     PipelineStore,
@@ -62,12 +66,17 @@ class SqlPipelineStore(SqlBase, PipelineStore):
         self.engine = engine
 
     # ---- runs ------------------------------------------------------------------------------
-    def _insert_run(self, conn: Connection, run: PipelineRun) -> None:
+    def _insert_run(self, conn: Connection, run: PipelineRun, workspace: str | None = None) -> None:
+        """``workspace``: where the run belongs (default: the current one). A run that
+        starts PENDING or RUNNING counts against the concurrent pipeline runs quota."""
+        ws = workspace or creating_workspace()
+        if run.status in (PENDING, RUNNING):
+            quotas.enforce(conn, ws, "concurrent_pipeline_runs")  # before the insert
         row = run.to_dict()
         for k in _JSON_RUN:
             row[k] = _dumps(row[k])
         row["creation_time"] = run.creation_time or now_ms()
-        conn.execute(sa.insert(t.pipeline_runs).values(**row))
+        conn.execute(sa.insert(t.pipeline_runs).values(**row, workspace=ws))
         self._event(conn, "pipeline_run.created", run.run_id,
                     {"pipeline": run.pipeline, "trigger": run.trigger})
 
@@ -106,7 +115,7 @@ class SqlPipelineStore(SqlBase, PipelineStore):
 
     def list_runs(self, pipeline: str | None = None, status: str | None = None,
                   limit: int = 100) -> list[PipelineRun]:
-        q = sa.select(t.pipeline_runs)
+        q = scoped(sa.select(t.pipeline_runs), _P.workspace)
         if pipeline:
             q = q.where(_P.pipeline == pipeline)
         if status:
@@ -157,14 +166,16 @@ class SqlPipelineStore(SqlBase, PipelineStore):
             if conn.execute(sa.select(_T.name).where(_T.name == trigger.name)).first():
                 raise ResourceAlreadyExists(
                     f"Trigger {trigger.name!r} already exists; delete it first or pick a new --name.")
-            conn.execute(sa.insert(t.pipeline_triggers).values(**row))
+            conn.execute(sa.insert(t.pipeline_triggers).values(**row,
+                                                                 workspace=creating_workspace()))
             self._event(conn, "pipeline_trigger.created", trigger.name, {"kind": trigger.kind})
             return _trigger(conn.execute(sa.select(t.pipeline_triggers).where(
                 _T.name == trigger.name)).one())
 
     def list_triggers(self) -> list[Trigger]:
         with self._read() as conn:
-            rows = conn.execute(sa.select(t.pipeline_triggers).order_by(_T.name)).all()
+            rows = conn.execute(scoped(sa.select(t.pipeline_triggers), _T.workspace)
+                                .order_by(_T.name)).all()
         return [_trigger(r) for r in rows]
 
     def delete_trigger(self, name: str) -> None:
@@ -179,6 +190,7 @@ class SqlPipelineStore(SqlBase, PipelineStore):
                 _T.name == name, _T.marker == expected_marker).values(marker=new_marker)).rowcount
             if moved != 1:
                 return False
-            if run is not None:
-                self._insert_run(conn, run)
+            if run is not None:  # the run belongs to the trigger's workspace
+                ws = conn.execute(sa.select(_T.workspace).where(_T.name == name)).scalar()
+                self._insert_run(conn, run, ws)
         return True

@@ -20,6 +20,8 @@ from loopml.errors import (
     ResourceDoesNotExist,
     invalid_param,
 )
+from loopml.security import quotas
+from loopml.security.workspaces import creating_workspace, scoped
 from loopml.store import _schema as t
 from loopml.store._search_registry import model_versions_select, registered_models_select
 from loopml.store._sql_base import SqlBase
@@ -183,12 +185,14 @@ class SqlRegistryStore(SqlBase, RegistryStore):
         for k in tags or {}:
             validate_key(k, "tag key", "create_registered_model")
         now = now_ms()
+        ws = creating_workspace()
         with self._tx() as conn:
             if conn.execute(sa.select(_RM.name).where(_RM.name == name)).first():
                 raise ResourceAlreadyExists(f"Registered model {name!r} already exists.")
+            quotas.enforce(conn, ws, "registered_models")  # before the insert
             conn.execute(sa.insert(t.registered_models).values(
                 name=name, creation_time=now, last_updated_time=now, description=description,
-                next_version=1,
+                next_version=1, workspace=ws,
             ))
             if tags:
                 conn.execute(sa.insert(t.registered_model_tags),
@@ -239,8 +243,9 @@ class SqlRegistryStore(SqlBase, RegistryStore):
         limit = check_max_results(max_results, where, SEARCH_REGISTERED_MODELS_MAX)
         offset = decode_page_token(page_token, where)
         with self._read() as conn:
-            names = [r[0] for r in conn.execute(
-                registered_models_select(filter_string, order_by, offset, limit + 1))]
+            names = [r[0] for r in conn.execute(scoped(
+                registered_models_select(filter_string, order_by, offset, limit + 1),
+                _RM.workspace))]
             items = self._models(conn, names[:limit])
         token = encode_page_token(offset + limit) if len(names) > limit else None
         return PagedList(items, token)

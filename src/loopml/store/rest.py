@@ -31,6 +31,7 @@ from loopml.entities import (
     ViewType,
 )
 from loopml.errors import LoopmlError, ServiceUnavailable, error_from_code
+from loopml.security.workspaces import WORKSPACE_HEADER, current_workspace
 from loopml.store.base import TrackingStore
 
 _API = "/api/2.0/mlflow"
@@ -115,15 +116,18 @@ class RestStore(TrackingStore):
     def close(self) -> None:
         self.http.close()
 
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None,
+              workspace: str | None = None) -> dict[str, Any]:
+        # The workspace travels the way the mlflow client sends it (mlflow.set_workspace).
+        ws = {WORKSPACE_HEADER: workspace or current_workspace()}
         try:
             if method == "GET":
                 params = {k: v for k, v in (body or {}).items() if v is not None}
-                resp = self.http.request(method, path, params=params)
+                resp = self.http.request(method, path, params=params, headers=ws)
             else:
                 resp = self.http.request(
                     method, path, content=orjson.dumps(body or {}),
-                    headers={"Content-Type": "application/json"},
+                    headers={"Content-Type": "application/json", **ws},
                 )
         except httpx.TransportError as e:
             raise ServiceUnavailable(f"Cannot reach the loopml server at {self.uri}: {e}") from e
@@ -137,11 +141,12 @@ class RestStore(TrackingStore):
 
     # ---- experiments -------------------------------------------------------------------
     def create_experiment(self, name: str, artifact_location: str | None = None,
-                          tags: dict[str, str] | None = None, workspace: str = "default") -> str:
+                          tags: dict[str, str] | None = None, workspace: str | None = None) -> str:
         body: dict[str, Any] = {"name": name, "tags": [{"key": k, "value": v} for k, v in (tags or {}).items()]}
         if artifact_location:
             body["artifact_location"] = artifact_location
-        return str(self._call("POST", f"{_API}/experiments/create", body)["experiment_id"])
+        return str(self._call("POST", f"{_API}/experiments/create", body,
+                              workspace)["experiment_id"])
 
     def get_experiment(self, experiment_id: str) -> Experiment:
         return _experiment(self._call("GET", f"{_API}/experiments/get", {"experiment_id": experiment_id})["experiment"])

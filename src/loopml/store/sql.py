@@ -38,6 +38,7 @@ from loopml.errors import (
     ResourceDoesNotExist,
     invalid_param,
 )
+from loopml.security import quotas
 from loopml.store import _schema as t
 from loopml.store import _search, _sql_models, _sql_write
 from loopml.store._engine import create_engine, upgrade
@@ -74,7 +75,7 @@ _HISTORY_PAGE = Prepared(
 _RUN_STATE = Prepared(sa.select(_R.lifecycle_stage, _R.experiment_id).where(
     _R.run_uuid == sa.bindparam("rid")
 ))
-_EXP_FOR_RUN = Prepared(sa.select(_E.artifact_location, _E.lifecycle_stage).where(
+_EXP_FOR_RUN = Prepared(sa.select(_E.artifact_location, _E.lifecycle_stage, _E.workspace).where(
     _E.experiment_id == sa.bindparam("eid")
 ))
 _RUN_COLUMNS = ["run_uuid", "experiment_id", "name", "user_id", "status", "start_time",
@@ -131,6 +132,7 @@ class SqlStore(SqlExperiments, TrackingStore):
                 raise InvalidState(
                     f"Experiment {experiment_id!r} is deleted; restore it before creating runs."
                 )
+            quotas.enforce(conn, row[2], "runs")  # before the insert: a refusal writes nothing
             artifact_uri = f"{row[0].rstrip('/')}/{run_id}/artifacts"
             _INSERT_RUN.execute_many(conn, [
                 {"run_uuid": run_id, "experiment_id": eid, "name": name,

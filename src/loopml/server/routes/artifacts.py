@@ -76,6 +76,20 @@ def routes(s: Services) -> list[PermissionedRoute]:
             files.append(entry)
         return {"files": files}
 
+    def _charge(path: str, size: int) -> None:
+        """Count ``size`` against the artifact_bytes quota of the workspace of the
+        experiment the path starts with (``<experiment>/<run>/artifacts/...``), else the
+        request's workspace."""
+        engine = getattr(s.store, "engine", None)
+        if engine is None:
+            return
+        from loopml.security import quotas
+        from loopml.security.workspaces import creating_workspace
+
+        with engine.connect() as conn:
+            ws = quotas.workspace_of_experiment(conn, path.split("/", 1)[0])
+        quotas.charge(engine, ws or creating_workspace(), "artifact_bytes", size)
+
     async def upload(request: Request) -> Response:
         path = confine(request.path_params["path"])
         length = request.headers.get("content-length")
@@ -92,6 +106,7 @@ def routes(s: Services) -> list[PermissionedRoute]:
                     raise RequestTooLarge("Artifact exceeds the server's size limit.")
                 spool.write(chunk)
             spool.seek(0)
+            await run_in_threadpool(_charge, path, size)  # quota: before anything is stored
             await run_in_threadpool(s.blobs.put_stream, path, spool)  # type: ignore[arg-type]
         finally:
             spool.close()

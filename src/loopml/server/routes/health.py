@@ -40,7 +40,7 @@ def routes(s: Services) -> list[PermissionedRoute]:
         # proxies artifacts in single streamed requests (no multipart, no presigned URLs).
         return JSONResponse({
             "store_type": "SqlStore",
-            "workspaces_enabled": False,
+            "workspaces_enabled": True,
             "trace_archival_enabled": False,
             "multipart_uploads_enabled": False,
             "multipart_downloads_enabled": False,

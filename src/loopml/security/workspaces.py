@@ -1,0 +1,168 @@
+"""Workspaces: the tenancy unit that scopes experiments, registered models, deployments,
+pipelines and loop policies (and that roles, quotas and secrets are given per).
+
+A request names its workspace the way the mlflow client does after
+``mlflow.set_workspace(NAME)``: the ``X-MLFLOW-WORKSPACE`` header (``WORKSPACE_HEADER``);
+no header means ``default``. ``workspace_of(request)`` reads it (role checks call it), and
+``WorkspaceMiddleware`` binds it to ``current_workspace()`` for the request, which the SQL
+stores read to filter listings and to stamp what they create, the way MLflow's server
+binds its request workspace to a context variable. Outside a request,
+``use_workspace(name)`` binds it, else ``LOOPML_WORKSPACE`` / ``MLFLOW_WORKSPACE``.
+
+Names follow MLflow's rule (a Kubernetes DNS label): 2-63 lowercase letters, digits and
+inner hyphens, not ``workspaces``, ``api``, ``ajax-api`` or ``static-files``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from loopml.errors import InvalidParameterValue
+from loopml.security._principal import ALL_WORKSPACES
+
+DEFAULT_WORKSPACE = "default"
+WORKSPACE_HEADER = "X-MLFLOW-WORKSPACE"
+ENV_WORKSPACE = "LOOPML_WORKSPACE"
+_HEADER_KEY = WORKSPACE_HEADER.lower().encode()
+_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_RESERVED = frozenset({"workspaces", "api", "ajax-api", "static-files"})
+_current: ContextVar[str | None] = ContextVar("loopml_workspace", default=None)
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A workspace: ``artifact_root`` (None: the server's root) is where experiments created
+    in it keep their artifacts. The JSON form is MLflow's ``Workspace`` message."""
+
+    name: str
+    description: str | None = None
+    artifact_root: str | None = None
+    creation_time: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name}
+        if self.description is not None:
+            out["description"] = self.description
+        if self.artifact_root is not None:
+            out["default_artifact_root"] = self.artifact_root
+        return out
+
+
+def check_workspace_name(name: object, all_ok: bool = False) -> str:
+    """``name`` when valid (``default`` always is; ``"*"``, every workspace, only when
+    ``all_ok``), else ``InvalidParameterValue`` naming the rule."""
+    if name == DEFAULT_WORKSPACE or (all_ok and name == ALL_WORKSPACES):
+        return str(name)
+    if (not isinstance(name, str) or not 2 <= len(name) <= 63 or not _NAME.fullmatch(name)
+            or name in _RESERVED):
+        raise InvalidParameterValue(
+            f"Workspace name {name!r} is not valid: use 2-63 lowercase letters, digits and "
+            "inner hyphens (a Kubernetes DNS label), not one of "
+            f"{', '.join(sorted(_RESERVED))}.")
+    return name
+
+
+class _HasHeaders(Protocol):
+    @property
+    def headers(self) -> Any: ...
+
+
+def workspace_of(request: _HasHeaders) -> str:
+    """The workspace a request acts in: its ``X-MLFLOW-WORKSPACE`` header (what
+    ``mlflow.set_workspace`` sends), else ``default``. Raises ``InvalidParameterValue``
+    (400) for an invalid name. Whether the workspace exists is not checked here."""
+    raw = (request.headers.get(WORKSPACE_HEADER) or "").strip()
+    return check_workspace_name(raw) if raw else DEFAULT_WORKSPACE
+
+
+def current_workspace() -> str:
+    """The workspace of the request being served (bound by ``WorkspaceMiddleware``), else the
+    one ``use_workspace`` bound, else ``LOOPML_WORKSPACE`` / ``MLFLOW_WORKSPACE``, else
+    ``default``."""
+    bound = _current.get()
+    if bound:
+        return bound
+    env = (os.environ.get(ENV_WORKSPACE) or os.environ.get("MLFLOW_WORKSPACE") or "").strip()
+    return check_workspace_name(env) if env else DEFAULT_WORKSPACE
+
+
+def creating_workspace() -> str:
+    """The workspace new things are created in: the current one (``default`` while every
+    workspace is bound)."""
+    ws = current_workspace()
+    return DEFAULT_WORKSPACE if ws == ALL_WORKSPACES else ws
+
+
+def scoped(query: Any, column: Any) -> Any:
+    """``query`` filtered to the current workspace (unfiltered while ``ALL_WORKSPACES`` is
+    bound: the loop controller and the trigger runner serve every workspace)."""
+    ws = current_workspace()
+    return query if ws == ALL_WORKSPACES else query.where(column == ws)
+
+
+@contextlib.contextmanager
+def use_workspace(name: str) -> Iterator[str]:
+    """Bind ``name`` as the current workspace inside the ``with`` block (this thread or task,
+    and the threads it starts through ``contextvars``); ``ALL_WORKSPACES`` (``"*"``) makes
+    listings span every workspace, for components that serve them all."""
+    token = _current.set(check_workspace_name(name, all_ok=True))
+    try:
+        yield name
+    finally:
+        _current.reset(token)
+
+
+def get_workspace_store(tracking: Any) -> Any:
+    """The workspace registry beside a SQL tracking store (``loopml.store.get_store()``):
+    a ``SqlWorkspaceStore`` with ``create``, ``list``, ``get``, ``update`` and ``delete``.
+    Against a server, use MLflow's workspace API (``mlflow.create_workspace`` ...) or
+    ``loopml workspaces``. Raises ``InvalidParameterValue`` for another store."""
+    engine = getattr(tracking, "engine", None)
+    if engine is None:
+        raise InvalidParameterValue(
+            f"Workspaces live in a SQL store; {type(tracking).__name__} is not one (against "
+            "a server, use mlflow.create_workspace or `loopml workspaces`).")
+    from loopml.security._workspaces_sql import SqlWorkspaceStore
+
+    return SqlWorkspaceStore(engine)
+
+
+class WorkspaceMiddleware:
+    """Pure ASGI middleware: binds each HTTP request's workspace (``workspace_of``) for the
+    handlers and the store calls they make (the thread pool copies the context). A request
+    with an invalid workspace header is answered 400 here."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        raw = ""
+        for k, v in scope.get("headers", ()):
+            if k == _HEADER_KEY:
+                raw = v.decode("latin-1").strip()
+                break
+        try:
+            name = check_workspace_name(raw) if raw else DEFAULT_WORKSPACE
+        except InvalidParameterValue as e:
+            from loopml.server._http import error_response
+
+            await error_response(e)(scope, receive, send)
+            return
+        token = _current.set(name)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            _current.reset(token)
+
+
+__all__ = ["ALL_WORKSPACES", "DEFAULT_WORKSPACE", "Workspace", "creating_workspace", "scoped", "ENV_WORKSPACE", "WORKSPACE_HEADER", "WorkspaceMiddleware",
+           "check_workspace_name", "current_workspace", "get_workspace_store", "use_workspace", "workspace_of"]
