@@ -14,6 +14,7 @@ from loopml._secrets import read_secret
 from loopml.artifacts import get_blob_store
 from loopml.config import Settings, load_settings
 from loopml.errors import InvalidParameterValue
+from loopml.security import CredentialVerifier
 from loopml.server._guard import GuardPolicy
 from loopml.server._permissions import Authenticator
 from loopml.server.app import create_app
@@ -63,17 +64,26 @@ def build_services(
     _refuse_importable_root(blobs.root_uri)
     from loopml.pipelines._registry import PipelineRegistry
 
-    sources = (settings or load_settings()).registry_allowed_sources  # env or the file
+    settings = settings or load_settings()
+    sources = settings.registry_allowed_sources  # env or the file
     extra = [r.strip() for r in sources.split(",") if r.strip()]
     runnable = PipelineRegistry.load(pipelines)
     return Services(
         store=store, blobs=blobs, registry=get_registry_store(store),
         deployments=get_deployment_store(store), monitoring=get_monitoring_store(store),
         pipelines=get_pipeline_store(store), loops=get_loop_store(store),
-        auth=Authenticator(token, basic),
+        auth=Authenticator(token, basic, verifiers=_oidc_verifiers(settings)),
         inline_store_calls=backend_store_uri.startswith("sqlite"),
         allowed_model_roots=[PROXY_SCHEME, blobs.root_uri, *extra], runnable=runnable,
     )
+
+
+def _oidc_verifiers(settings: Settings) -> list[CredentialVerifier]:
+    """The OIDC JWT verifier when ``oidc_issuer`` is set (security/oidc.py)."""
+    from loopml.security.oidc import JWTVerifier, config_from_settings
+
+    config = config_from_settings(settings)
+    return [JWTVerifier(config)] if config else []
 
 
 def _refuse_importable_root(root: str) -> None:
