@@ -53,6 +53,7 @@ def _root(
     load_settings()  # a bad settings file fails here, before the command starts
 
 
+from loopml.cli.audit import audit_app  # noqa: E402
 from loopml.cli.data import data_app  # noqa: E402
 from loopml.cli.demo import demo  # noqa: E402
 from loopml.cli.deployments import deployments_app  # noqa: E402
@@ -77,6 +78,7 @@ app.add_typer(deployments_app, name="deployments")
 app.add_typer(monitor_app, name="monitor")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(loop_app, name="loop")
+app.add_typer(audit_app, name="audit")
 app.command("approve")(approve)
 app.command("controller")(controller)
 app.command("feedback")(feedback)

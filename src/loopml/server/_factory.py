@@ -15,6 +15,7 @@ from loopml.artifacts import get_blob_store
 from loopml.config import Settings, load_settings
 from loopml.errors import InvalidParameterValue
 from loopml.security import CredentialVerifier
+from loopml.security.audit import AuditLog
 from loopml.server._guard import GuardPolicy
 from loopml.server._permissions import Authenticator
 from loopml.server.app import create_app
@@ -75,6 +76,7 @@ def build_services(
         auth=Authenticator(token, basic, verifiers=_oidc_verifiers(settings)),
         inline_store_calls=backend_store_uri.startswith("sqlite"),
         allowed_model_roots=[PROXY_SCHEME, blobs.root_uri, *extra], runnable=runnable,
+        audit=AuditLog.for_store(store),
     )
 
 

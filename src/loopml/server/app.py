@@ -7,18 +7,23 @@ no form content types on the APIs: ``_guard.py``) runs before any route.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from loopml.security._audit_http import AuditMiddleware
 from loopml.server._guard import HttpGuard
 from loopml.server._http import JSONResponse, log
 from loopml.server._permissions import Permission, route
 from loopml.server._prom import HttpMetrics, MetricsMiddleware
 from loopml.server.routes import (
     artifacts,
+    audit,
     deployments,
     experiments,
     health,
@@ -26,6 +31,7 @@ from loopml.server.routes import (
     loops,
     metrics,
     monitoring,
+    oidc,
     pipelines,
     registry,
     runs,
@@ -37,7 +43,7 @@ from loopml.server.services import Services
 # log-batch, search, get-history) come first so that a training loop's requests match
 # within the first few dozen routes instead of after the health and experiment routes.
 ROUTE_MODULES = (runs, metrics, experiments, health, artifacts, logged_models, registry,
-                 deployments, monitoring, pipelines, loops, ui)
+                 deployments, monitoring, pipelines, loops, ui, oidc, audit)
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
@@ -57,6 +63,14 @@ async def _method_not_allowed(request: Request, exc: Exception) -> Response:
     )
 
 
+@contextlib.asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    yield
+    audit_log = getattr(app.state.services, "audit", None)
+    if audit_log is not None:  # records queued before a clean shutdown are written
+        audit_log.close()
+
+
 def create_app(services: Services) -> Starlette:
     http_metrics = HttpMetrics()
     routes: list[BaseRoute] = []
@@ -65,8 +79,12 @@ def create_app(services: Services) -> Starlette:
     routes.append(route("/metrics", http_metrics.endpoint, ["GET"], Permission.READ, services.auth))
     app = Starlette(
         routes=routes,
+        # The audit middleware wraps the guard, so refused state-changing requests are
+        # recorded too.
         middleware=[Middleware(MetricsMiddleware, metrics=http_metrics),
+                    Middleware(AuditMiddleware, audit=services.audit),
                     Middleware(HttpGuard, policy=services.guard)],
+        lifespan=_lifespan,
         exception_handlers={404: _not_found, 405: _method_not_allowed},
     )
     app.state.services = services

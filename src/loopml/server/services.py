@@ -18,6 +18,7 @@ from loopml.store.registry_base import RegistryStore
 
 if TYPE_CHECKING:  # the pipelines package is imported when a registry is built, not here
     from loopml.pipelines._registry import PipelineRegistry
+    from loopml.security.audit import AuditLog
 
 PROXY_SCHEME = "mlflow-artifacts:"
 
@@ -61,3 +62,5 @@ class Services:
     # session cookie gets Secure, and login attempts are counted per forwarded client.
     trust_proxy: bool = False
     session_max_age_s: int = 12 * 3600  # the dashboard sign-in cookie's lifetime
+    # The audit trail (security/audit.py): None for a store without one (REST).
+    audit: AuditLog | None = None
