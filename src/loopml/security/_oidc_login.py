@@ -14,10 +14,9 @@ and accepts the ID token only when it verifies and carries the cookie's ``nonce`
 from __future__ import annotations
 
 import hmac
-import json
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, unquote, urlencode
 
 import httpx
 from authlib.common.security import generate_token
@@ -41,18 +40,18 @@ class Flow:
     next: str
 
     def cookie(self) -> str:
-        return json.dumps({"s": self.state, "n": self.nonce, "v": self.verifier,
-                           "x": self.next}, separators=(",", ":"))
+        # Tokens are alphanumeric (Authlib's generate_token); the page is percent-encoded:
+        # the value needs no cookie quoting.
+        return ".".join((self.state, self.nonce, self.verifier, quote(self.next, safe="")))
 
     @classmethod
     def from_cookie(cls, raw: str | None) -> Flow:
         """Raises ``Unauthenticated`` when the cookie is missing or not one loopml wrote."""
-        try:
-            d = json.loads(raw or "")
-            return cls(str(d["s"]), str(d["n"]), str(d["v"]), str(d["x"]))
-        except (ValueError, KeyError, TypeError):
+        parts = (raw or "").split(".")
+        if len(parts) != 4 or not all(p.isalnum() for p in parts[:3]):
             raise Unauthenticated("This sign-in has expired or was started in another "
-                                  "browser: start again at /ui/login.") from None
+                                  "browser: start again at /ui/login.")
+        return cls(parts[0], parts[1], parts[2], safe_next(unquote(parts[3])))
 
 
 def safe_next(nxt: str | None) -> str:

@@ -46,9 +46,10 @@ def filters(get: Any, where: str) -> dict[str, Any]:
             value = int(raw)
         except ValueError:
             raise invalid_param(name, where, "an integer", raw) from None
-        if value < 0 or (name == "limit" and not 1 <= value <= MAX_LIMIT):
-            raise invalid_param(name, where, f"an int in [1, {MAX_LIMIT}]"
-                                if name == "limit" else "a non-negative int", raw)
+        top = MAX_LIMIT if name == "limit" else 2**63 - 1  # a BIGINT column's range
+        bottom = 1 if name == "limit" else 0
+        if not bottom <= value <= top:
+            raise invalid_param(name, where, f"an int in [{bottom}, {top}]", raw)
         out[name] = value
     return out
 
