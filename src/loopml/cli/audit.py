@@ -23,7 +23,8 @@ def _log(backend_store_uri: str | None) -> Any:
     from loopml.security.audit import AuditLog
     from loopml.store import get_store
 
-    audit = AuditLog.for_store(get_store(backend_store_uri or default_backend_uri()))
+    store = get_store(backend_store_uri or default_backend_uri())
+    audit = AuditLog.for_store(store)
     if audit is None:
         raise typer.BadParameter("The audit trail is read from a SQL metadata store "
                                  "(sqlite:/// or postgresql://).", param_hint="--backend-store-uri")
@@ -108,3 +109,27 @@ def export_cmd(
             out.close()
     if output != "-":
         typer.echo(f"Exported {n} records to {output}.")
+
+
+@audit_app.command("monitor")
+def monitor_cmd(
+    backend_store_uri: str = typer.Option(None, help=_STORE_HELP),
+    window: int = typer.Option(300, min=60, help="Window length in seconds."),
+    baseline_windows: int = typer.Option(12, min=1, help="Windows of history per identity."),
+) -> None:
+    """Check the window that just ended for access anomalies (bulk downloads, bursts,
+    denials, new addresses, off hours); transitions go to the event log as alert.* events.
+    Run it from cron every WINDOW seconds."""
+    from loopml.security._audit_anomaly import AccessMonitor
+    from loopml.store import get_monitoring_store
+
+    audit = _log(backend_store_uri)
+    store = get_monitoring_store(audit.store)
+    end = int(time.time() * 1000) // (window * 1000) * (window * 1000)
+    events = AccessMonitor(audit, monitoring_store=store, window_s=window,
+                           baseline_windows=baseline_windows).evaluate(end)
+    for e in events:
+        typer.echo(f"{e.type} {e.rule} {e.subject}: {e.metric} {e.op} {e.threshold} "
+                   f"(value {e.value:.3g})")
+    typer.echo(f"{len(events)} alert transition(s) for the window ending "
+               f"{dt.datetime.fromtimestamp(end / 1000, dt.UTC):%Y-%m-%d %H:%M} UTC.")

@@ -37,7 +37,8 @@ from loopml.security._principal import ANONYMOUS, Principal
 log = logging.getLogger("loopml.audit")
 OUTCOMES = ("allow", "deny", "error")
 
-__all__ = ["AuditLog", "AuditRecord", "ChainBreak", "outcome_for_status", "record_decision"]
+__all__ = ["AccessMonitor", "AccessRule", "AuditLog", "AuditRecord", "ChainBreak",
+           "outcome_for_status", "record_decision"]
 
 
 def outcome_for_status(status: int) -> str:
@@ -54,6 +55,7 @@ class AuditLog:
     def __init__(self, engine: Engine, flush_interval_s: float = 0.2,
                  batch: int = 500) -> None:
         self.engine = engine
+        self.store: Any = None  # the tracking store it sits beside (for_store), if known
         self.flush_interval_s = flush_interval_s
         self.batch = batch
         self._q: queue.SimpleQueue[AuditRecord] = queue.SimpleQueue()
@@ -69,7 +71,11 @@ class AuditLog:
         """The audit log beside a SQL tracking store (None for a REST store: the server it
         talks to keeps the trail)."""
         engine = getattr(store, "engine", None)
-        return cls(engine, **kw) if isinstance(engine, Engine) else None
+        if not isinstance(engine, Engine):
+            return None
+        audit = cls(engine, **kw)
+        audit.store = store
+        return audit
 
     # ---- writing ------------------------------------------------------------------------
 
@@ -189,3 +195,7 @@ def record_decision(request: Any, action: str, outcome: str, *, actor: str | Non
     audit.record(action, outcome, principal=principal, actor=actor, kind=kind, via=via,
                  workspace=workspace, target=target, request_id=request_id, client=client,
                  detail=detail)
+
+
+# The access-anomaly monitor over this trail (imported last: it builds on the alert engine).
+from loopml.security._audit_anomaly import AccessMonitor, AccessRule  # noqa: E402
