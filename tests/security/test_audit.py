@@ -148,22 +148,33 @@ def test_server_records_mutating_requests_and_denials(tmp_path: Path) -> None:
         assert r.status_code == 200
         httpx.post(f"{srv.url}/api/2.0/mlflow/experiments/create", json={"name": "f"})
         httpx.get(f"{srv.url}/api/2.0/mlflow/experiments/search", headers=auth)  # not recorded
+        httpx.get(f"{srv.url}/api/2.0/mlflow/experiments/search")  # refused: recorded
         got = httpx.get(f"{srv.url}/api/loopml/v1/audit", headers=auth)
         assert got.status_code == 200
         recs = got.json()["records"]
         assert [(r["action"], r["outcome"]) for r in recs] == [
+            ("GET /api/2.0/mlflow/experiments/search", "deny"),
             ("POST /api/2.0/mlflow/experiments/create", "deny"),
             ("POST /api/2.0/mlflow/experiments/create", "allow")]
+        recs = recs[1:]
         assert recs[1]["request_id"] == "req-42" and recs[1]["client"] == "127.0.0.1"
         assert recs[1]["target"] == "/api/2.0/mlflow/experiments/create"
         assert httpx.get(f"{srv.url}/api/loopml/v1/audit").status_code == 401
         bad = httpx.get(f"{srv.url}/api/loopml/v1/audit?outcome=maybe&limit=5", headers=auth)
         assert bad.status_code == 400 and "outcome" in bad.json()["message"]
         v = httpx.get(f"{srv.url}/api/loopml/v1/audit/verify", headers=auth).json()
-        assert v["ok"] and v["checked"] == 2 and v["head"]["seq"] == 2
+        assert v["ok"] and v["checked"] == 4 and v["head"]["seq"] == 4  # + the refused GET
         page = httpx.get(f"{srv.url}/ui/audit?outcome=deny", headers=auth)
         assert page.status_code == 200 and "experiments/create" in page.text
-        assert page.text.count('<span class="st failed">deny</span>') == 1
+        assert page.text.count('<span class="st failed">deny</span>') == 3
+        # The dashboard's token sign-in is a security decision: both outcomes recorded.
+        ui = httpx.Client(base_url=srv.url)
+        csrf = ui.get("/ui/login").cookies["loopml_csrf"]
+        for token in ("nope", "tok"):
+            ui.post("/ui/login", data={"csrf": csrf, "token": token, "next": "/ui/audit"})
+        logins = httpx.get(f"{srv.url}/api/loopml/v1/audit?action=login.*",
+                           headers=auth).json()["records"]
+        assert [r["outcome"] for r in logins] == ["allow", "deny"]
     finally:
         srv.stop()
     # Shut down cleanly: what was recorded is on disk, chained.

@@ -1,5 +1,6 @@
-"""ASGI middleware recording every mutating request (POST, PUT, PATCH, DELETE) and every
-artifact download in the audit trail, after the response status is known.
+"""ASGI middleware recording every mutating request (POST, PUT, PATCH, DELETE), every
+artifact download and every refused read (401/403/429) in the audit trail, after the
+response status is known.
 
 The caller is ``request.state.principal`` when authentication set one (Starlette keeps
 ``request.state`` in ``scope["state"]``), else anonymous. The action is the method and the
@@ -57,9 +58,12 @@ class AuditMiddleware:
     def _record(self, scope: Scope, method: str, status: int) -> None:
         route_path = getattr(scope.get("route"), "path", "unmatched")
         if method == "GET":
-            if not _is_download(route_path):
+            if _is_download(route_path):
+                action = DOWNLOAD_ACTION
+            elif status in (401, 403, 429):  # a refused read is a security decision too
+                action = f"GET {route_path}"
+            else:
                 return
-            action = DOWNLOAD_ACTION
         else:
             action = f"{method} {route_path}"
         assert self.audit is not None

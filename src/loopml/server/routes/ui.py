@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 
 from loopml.errors import InvalidParameterValue, LoopmlError
+from loopml.security.audit import record_decision
 from loopml.server._http import content_disposition
 from loopml.server._login import LoginLimiter, clear_session, client_key, set_session
 from loopml.server._permissions import Permission as P
@@ -87,6 +88,8 @@ def routes(s: Services) -> list[PermissionedRoute]:
             return resp
         ok = bool(s.auth.token) and hmac.compare_digest(token.encode(),
                                                          str(s.auth.token).encode())
+        record_decision(request, "login.token", "allow" if ok else "deny", actor=who,
+                        via="shared_token", target="dashboard")
         if not ok:
             limiter.failed(who)
             return render(request, "login.html", 401, next=nxt, failed=True)
