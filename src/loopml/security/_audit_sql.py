@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields
 from typing import Any
 
 import orjson
@@ -58,12 +58,6 @@ class AuditRecord:
     def expected_hash(self) -> str:
         return hashlib.sha256(self.prev_hash.encode() + b"\n" + self.canonical()).hexdigest()
 
-    def clipped(self) -> AuditRecord:
-        """Fields cut to their column's length, so what is hashed is what is stored."""
-        cut: dict[str, Any] = {k: v[:_LIMITS[k]] for k, v in asdict(self).items()
-               if k in _LIMITS and isinstance(v, str) and len(v) > _LIMITS[k]}
-        return replace(self, **cut) if cut else self
-
 
 def _lock(conn: Connection) -> None:
     if conn.dialect.name == "postgresql":
@@ -75,22 +69,34 @@ def _head(conn: Connection) -> tuple[int, str]:
     return (int(row.seq), str(row.hash)) if row else (0, GENESIS)
 
 
+def _chain(records: Sequence[AuditRecord], seq: int, prev: str) -> list[dict[str, Any]]:
+    """Rows for ``records`` chained on (``seq``, ``prev``): plain dicts, one hash each
+    (the same bytes ``AuditRecord.expected_hash`` covers)."""
+    rows = []
+    for r in records:
+        seq += 1
+        row = {n: getattr(r, n) for n in _FIELDS}
+        for k, limit in _LIMITS.items():
+            v = row.get(k)
+            if isinstance(v, str) and len(v) > limit:
+                row[k] = v[:limit]
+        row["seq"] = seq
+        body = orjson.dumps({k: row[k] for k in _HASHED}, option=orjson.OPT_SORT_KEYS)
+        row["prev_hash"] = prev
+        row["hash"] = prev = hashlib.sha256(prev.encode() + b"\n" + body).hexdigest()
+        rows.append(row)
+    return rows
+
+
 def append(engine: Engine, records: Sequence[AuditRecord]) -> list[AuditRecord]:
     """Chain ``records`` onto the log in one transaction; returns them as written."""
     if not records:
         return []
     with engine.begin() as conn:
         _lock(conn)
-        seq, prev = _head(conn)
-        out = []
-        for r in records:
-            seq += 1
-            r = replace(r.clipped(), seq=seq, prev_hash=prev)
-            r = replace(r, hash=r.expected_hash())
-            prev = r.hash
-            out.append(r)
-        conn.execute(sa.insert(t.audit_log), [asdict(r) for r in out])
-    return out
+        rows = _chain(records, *_head(conn))
+        conn.execute(sa.insert(t.audit_log), rows)
+    return [AuditRecord(**row) for row in rows]
 
 
 def _row(r: Any) -> AuditRecord:
@@ -130,6 +136,10 @@ def scan(engine: Engine, page: int = 5000) -> Iterator[AuditRecord]:
             return
         yield from rows
         after = rows[-1].seq
+
+
+_FIELDS = tuple(f.name for f in fields(AuditRecord))
+_HASHED = tuple(n for n in _FIELDS if n not in ("prev_hash", "hash"))
 
 
 @dataclass(frozen=True)
