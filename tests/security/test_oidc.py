@@ -199,3 +199,17 @@ def test_half_configured_settings_fail_loudly(tmp_path, monkeypatch) -> None:
                       oidc_claim_mapping_file=str(tmp_path / "missing.yaml"))
     ok = load_settings(oidc_issuer="https://idp.example", oidc_client_id="loopml")
     assert ok.oidc_issuer == "https://idp.example"
+
+
+def test_provider_down_is_a_503_without_waiting_each_time(provider: Provider) -> None:
+    from loopml.errors import ServiceUnavailable
+    from tests.conftest import free_port
+
+    token = provider.id_token("gina", groups=["readers"])
+    v = verifier(provider, issuer=f"http://127.0.0.1:{free_port()}")  # nothing listens
+    with pytest.raises(ServiceUnavailable, match="reachable"):
+        v.verify("bearer", token)
+    t = time.perf_counter()
+    with pytest.raises(ServiceUnavailable, match="a moment ago"):
+        v.verify("bearer", token)
+    assert time.perf_counter() - t < 0.05

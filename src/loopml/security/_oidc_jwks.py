@@ -66,6 +66,8 @@ class JwksCache:
     """The provider's signing keys, fetched lazily and refetched (rate limited) when a token
     names a key not in the set. Thread-safe: workers' threads share one set."""
 
+    FAIL_COOLDOWN_S = 2.0
+
     def __init__(self, issuer: str, min_refetch_s: float = 60.0, timeout_s: float = 5.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.issuer = issuer
@@ -76,6 +78,7 @@ class JwksCache:
         self._meta: ProviderMetadata | None = None
         self._keys: list[jwt.PyJWK] = []
         self._fetched_at: float | None = None
+        self._failed_at: float | None = None
         self._lock = threading.Lock()
 
     @property
@@ -86,10 +89,21 @@ class JwksCache:
             return self._meta
 
     def _fetch(self) -> None:
-        """Fetch the key set now (caller holds the lock)."""
-        if self._meta is None:
-            self._meta = discover(self._client, self.issuer)
-        doc = _get_json(self._client, self._meta.jwks_uri, "JWKS")
+        """Fetch the key set now (caller holds the lock). After a failure, calls within
+        ``FAIL_COOLDOWN_S`` fail at once: a provider that is down must not make every
+        request wait for a connect timeout."""
+        now = self.clock()
+        if self._failed_at is not None and now - self._failed_at < self.FAIL_COOLDOWN_S:
+            raise ServiceUnavailable("The OIDC provider could not be reached a moment ago; "
+                                     "retry shortly.")
+        try:
+            if self._meta is None:
+                self._meta = discover(self._client, self.issuer)
+            doc = _get_json(self._client, self._meta.jwks_uri, "JWKS")
+        except ServiceUnavailable:
+            self._failed_at = now
+            raise
+        self._failed_at = None
         self.fetches += 1
         self._fetched_at = self.clock()
         try:
