@@ -97,6 +97,17 @@ class Settings(BaseSettings):
     secrets_env_prefix: str = Field(
         "LOOPML_SECRET_", min_length=1,
         description="Variable prefix of the env secrets backend.")
+    # OpenID Connect (security/oidc.py, docs/security.md): all or nothing, checked below.
+    oidc_issuer: str | None = Field(None, description="OIDC provider's issuer URL.")
+    oidc_audience: str | None = Field(None, description="'aud' JWT bearer tokens must carry "
+                                      "(default: oidc_client_id).")
+    oidc_client_id: str | None = Field(None, description="loopml's client id at the provider.")
+    oidc_client_secret_file: Path | None = Field(None, description="File holding the client "
+                                                 "secret (dashboard sign-in).")
+    oidc_claim_mapping_file: Path | None = Field(None, description="YAML claim -> role mapping.")
+    oidc_leeway_s: float = Field(30.0, ge=0, le=300, description="Clock skew allowed on exp/nbf.")
+    oidc_jwks_min_refetch_s: float = Field(60.0, ge=0, description="Least seconds between JWKS "
+                                           "refetches caused by unknown keys.")
 
     @field_validator("allowed_hosts", "cors_allowed_origins", mode="before")
     @classmethod
@@ -126,6 +137,33 @@ class Settings(BaseSettings):
             raise ValueError("secrets_backend: builtin needs a key: set secrets_key_file "
                              "(LOOPML_SECRETS_KEY_FILE) to a file made by `loopml secrets "
                              "keygen`, or LOOPML_SECRETS_KEY")
+        return self
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> Settings:
+        """Half an OIDC configuration fails loudly instead of silently disabling sign-in."""
+        given = [n for n in ("oidc_audience", "oidc_client_id", "oidc_client_secret_file",
+                             "oidc_claim_mapping_file") if getattr(self, n) is not None]
+        if given and not self.oidc_issuer:
+            raise ValueError(f"{', '.join(given)} set without oidc_issuer: set "
+                             "LOOPML_OIDC_ISSUER too, or unset them")
+        if self.oidc_issuer:
+            from urllib.parse import urlsplit
+
+            url = urlsplit(self.oidc_issuer)
+            local = url.hostname in ("localhost", "127.0.0.1", "::1")
+            if url.scheme != "https" and not (url.scheme == "http" and local):
+                raise ValueError(f"oidc_issuer {self.oidc_issuer!r} must be an https:// URL "
+                                 "(http:// only for a provider on loopback)")
+            if not (self.oidc_audience or self.oidc_client_id):
+                raise ValueError("oidc_issuer needs oidc_audience or oidc_client_id (the "
+                                 "'aud' tokens must carry)")
+            if self.oidc_client_secret_file and not self.oidc_client_id:
+                raise ValueError("oidc_client_secret_file needs oidc_client_id")
+            for n in ("oidc_client_secret_file", "oidc_claim_mapping_file"):
+                f = getattr(self, n)
+                if f is not None and not Path(f).expanduser().is_file():
+                    raise ValueError(f"{n}: no file {f}")
         return self
 
     @classmethod

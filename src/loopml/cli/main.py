@@ -53,6 +53,7 @@ def _root(
     load_settings()  # a bad settings file fails here, before the command starts
 
 
+from loopml.cli.audit import audit_app  # noqa: E402
 from loopml.cli.data import data_app  # noqa: E402
 from loopml.cli.demo import demo  # noqa: E402
 from loopml.cli.deployments import deployments_app  # noqa: E402
@@ -85,6 +86,7 @@ app.add_typer(service_accounts_app, name="service-accounts")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(workspaces_app, name="workspaces")
+app.add_typer(audit_app, name="audit")
 app.command("approve")(approve)
 app.command("controller")(controller)
 app.command("feedback")(feedback)

@@ -76,8 +76,9 @@ def server(
     except LoopmlError as e:
         typer.echo(f"Error: {redact_text(e.message)}", err=True)
         raise typer.Exit(2) from None
-    if not is_loopback(host) and not (token or basic or settings.auth_required) \
-            and not insecure:
+    # OIDC (oidc_issuer) is authentication too: JWTs are required once it is on.
+    authenticated = token or basic or settings.auth_required or settings.oidc_issuer
+    if not is_loopback(host) and not authenticated and not insecure:
         typer.echo(
             f"Error: refusing to bind {host} without authentication. Set --auth-token-file "
             "(or LOOPML_AUTH_TOKEN, or LOOPML_AUTH_USERNAME and LOOPML_AUTH_PASSWORD, or "

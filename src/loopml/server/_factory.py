@@ -17,6 +17,7 @@ from loopml.config import Settings, load_settings
 from loopml.errors import InvalidParameterValue
 from loopml.security import Authenticator, CredentialVerifier
 from loopml.security._verifiers import build_verifiers
+from loopml.security.audit import AuditLog
 from loopml.server._guard import GuardPolicy
 from loopml.server.app import create_app
 from loopml.server.services import PROXY_SCHEME, Services
@@ -73,8 +74,11 @@ def build_services(
     extra = [r.strip() for r in sources.split(",") if r.strip()]
     runnable = PipelineRegistry.load(pipelines)
     identities = get_identity_store(store) if isinstance(store, SqlStore) else None
-    auth = Authenticator(token, basic, build_verifiers(identities, jwt_verifiers),
-                         required=settings.auth_required)
+    jwt = [*jwt_verifiers, *_oidc_verifiers(settings)]
+    # A server given an OIDC issuer expects signed-in callers: requests without credentials
+    # are refused instead of running as the anonymous loopback principal.
+    auth = Authenticator(token, basic, build_verifiers(identities, jwt),
+                         required=settings.auth_required or bool(jwt))
     return Services(
         store=store, blobs=blobs, registry=get_registry_store(store),
         deployments=get_deployment_store(store), monitoring=get_monitoring_store(store),
@@ -82,7 +86,16 @@ def build_services(
         auth=auth, identities=identities,
         inline_store_calls=backend_store_uri.startswith("sqlite"),
         allowed_model_roots=[PROXY_SCHEME, blobs.root_uri, *extra], runnable=runnable,
+        audit=AuditLog.for_store(store),
     )
+
+
+def _oidc_verifiers(settings: Settings) -> list[CredentialVerifier]:
+    """The OIDC JWT verifier when ``oidc_issuer`` is set (security/oidc.py)."""
+    from loopml.security.oidc import JWTVerifier, config_from_settings
+
+    config = config_from_settings(settings)
+    return [JWTVerifier(config)] if config else []
 
 
 def _refuse_importable_root(root: str) -> None:

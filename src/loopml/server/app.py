@@ -7,6 +7,9 @@ no form content types on the APIs: ``_guard.py``) runs before any route.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -14,12 +17,14 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from loopml.security import Permission, route
+from loopml.security._audit_http import AuditMiddleware
 from loopml.security.workspaces import WorkspaceMiddleware
 from loopml.server._guard import HttpGuard
 from loopml.server._http import JSONResponse, log
 from loopml.server._prom import HttpMetrics, MetricsMiddleware
 from loopml.server.routes import (
     artifacts,
+    audit,
     deployments,
     experiments,
     health,
@@ -28,6 +33,7 @@ from loopml.server.routes import (
     loops,
     metrics,
     monitoring,
+    oidc,
     pipelines,
     registry,
     runs,
@@ -42,7 +48,7 @@ from loopml.server.services import Services
 # within the first few dozen routes instead of after the health and experiment routes.
 ROUTE_MODULES = (runs, metrics, experiments, health, artifacts, logged_models, registry,
                  deployments, monitoring, pipelines, loops, identities, secrets, workspaces,
-                 ui)
+                 ui, oidc, audit)
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
@@ -62,6 +68,14 @@ async def _method_not_allowed(request: Request, exc: Exception) -> Response:
     )
 
 
+@contextlib.asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    yield
+    audit_log = getattr(app.state.services, "audit", None)
+    if audit_log is not None:  # records queued before a clean shutdown are written
+        audit_log.close()
+
+
 def create_app(services: Services) -> Starlette:
     http_metrics = HttpMetrics()
     routes: list[BaseRoute] = []
@@ -70,9 +84,13 @@ def create_app(services: Services) -> Starlette:
     routes.append(route("/metrics", http_metrics.endpoint, ["GET"], Permission.READ, services.auth))
     app = Starlette(
         routes=routes,
+        # The audit middleware wraps the guard, so refused state-changing requests are
+        # recorded too.
         middleware=[Middleware(MetricsMiddleware, metrics=http_metrics),
+                    Middleware(AuditMiddleware, audit=services.audit),
                     Middleware(HttpGuard, policy=services.guard),
                     Middleware(WorkspaceMiddleware)],
+        lifespan=_lifespan,
         exception_handlers={404: _not_found, 405: _method_not_allowed},
     )
     app.state.services = services

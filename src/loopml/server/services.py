@@ -19,6 +19,7 @@ from loopml.store.registry_base import RegistryStore
 
 if TYPE_CHECKING:  # the pipelines package is imported when a registry is built, not here
     from loopml.pipelines._registry import PipelineRegistry
+    from loopml.security.audit import AuditLog
 
 PROXY_SCHEME = "mlflow-artifacts:"
 
@@ -67,3 +68,5 @@ class Services:
     # The secrets backend (loopml.security.secrets); None: built from the settings at the
     # first secrets request, in the metadata store's database.
     secrets: Any = None
+    # The audit trail (security/audit.py): None for a store without one (REST).
+    audit: AuditLog | None = None

@@ -612,3 +612,27 @@ secret_grants = sa.Table(
 )
 
 TENANCY_TABLES = [workspaces, workspace_quotas, workspace_usage, secrets, secret_grants]
+# ---- audit trail (migration 0010) ---------------------------------------------------------
+# Append-only and hash-chained (security/audit.py): ``seq`` is assigned by the writer under a
+# lock, not autoincremented, because each row's hash covers its seq and the previous hash.
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("seq", BigIntPK, primary_key=True, autoincrement=False),
+    sa.Column("time", sa.BigInteger, nullable=False),  # ms since the epoch
+    sa.Column("actor", sa.String(256), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("via", sa.String(32), nullable=False),
+    sa.Column("workspace", sa.String(255), nullable=False),
+    sa.Column("action", sa.String(200), nullable=False),
+    sa.Column("target", sa.String(1000), nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("request_id", sa.String(64), nullable=False),
+    sa.Column("client", sa.String(100), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Index("ix_audit_log_actor_seq", "actor", "seq"),
+    sa.Index("ix_audit_log_time", "time"),
+)

@@ -21,6 +21,7 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from loopml.errors import InvalidParameterValue, LoopmlError, Unauthenticated
 from loopml.security import IdentityKind, PermissionedRoute, principal_of, route
 from loopml.security import Permission as P
+from loopml.security.audit import record_decision
 from loopml.server._http import content_disposition
 from loopml.server._login import LoginLimiter, clear_session, client_key, set_session
 from loopml.server.services import Services
@@ -87,6 +88,8 @@ def routes(s: Services) -> list[PermissionedRoute]:
             resp.headers["Retry-After"] = str(int(wait) + 1)
             return resp
         ok = bool(token) and _token_ok(s, token)
+        record_decision(request, "login.token", "allow" if ok else "deny", actor=who,
+                        via="token", target="dashboard")
         if not ok:
             limiter.failed(who)
             return render(request, "login.html", 401, next=nxt, failed=True)
