@@ -69,3 +69,13 @@ def embedded_home(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     monkeypatch.setattr(fluent, "_client", None)
     monkeypatch.setattr(fluent, "_tracking_uri", None)
     return tmp_path / "home"
+
+
+@pytest.fixture(autouse=True)
+def _no_registered_secrets() -> Iterator[None]:
+    """Secret values registered for redaction are process-wide; one test's must not mask
+    another's output."""
+    yield
+    from loopml._redact import forget_secrets
+
+    forget_secrets()

@@ -63,6 +63,14 @@ def redact_secrets(text: str) -> str:
     return pattern.sub(MASK, text) if pattern is not None else text
 
 
+def forget_secrets() -> None:
+    """Stop masking the values registered so far (tests: each starts with none known)."""
+    global _known_re
+    with _lock:
+        _known.clear()
+        _known_re = None
+
+
 def _install_record_factory() -> None:
     """Wrap logging's record factory so that every record (any logger, any handler) made
     after a secret was registered carries its message with the secrets masked. Installed

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from loopml.security import IdentityKind, Principal, Role
+from loopml.security import Authenticator, IdentityKind, Principal, Role
 from loopml.security._secrets_builtin import BuiltinSecretBackend
 from loopml.security._secrets_keys import StaticKeys, decode_key, generate_key
 from loopml.server._factory import build_services
@@ -22,17 +22,26 @@ def _client(tmp_path: Path, who: Principal | None = None) -> TestClient:
     s = build_services(f"sqlite:///{tmp_path / 'db'}", str(tmp_path / "a"))
     s.secrets = BuiltinSecretBackend(s.store.engine,  # type: ignore[attr-defined]
                                      StaticKeys([decode_key(generate_key(), "t")]))
-    app = create_app(s)
     if who is None:
-        return TestClient(app, base_url="http://127.0.0.1")
+        return TestClient(create_app(s), base_url="http://127.0.0.1")
+    return _as(s, who)
 
-    async def as_principal(scope: Any, receive: Any, send: Any) -> None:
-        # What sec-iam's authenticator does: the caller on request.state.principal.
-        if scope["type"] == "http":
-            scope.setdefault("state", {})["principal"] = who
-        await app(scope, receive, send)
 
-    return TestClient(as_principal, base_url="http://127.0.0.1")  # type: ignore[arg-type]
+class _Fixed:
+    """A verifier that accepts one bearer token as one principal."""
+
+    def __init__(self, who: Principal) -> None:
+        self.who = who
+
+    def verify(self, scheme: str, credentials: str) -> Principal | None:
+        return self.who if scheme == "bearer" and credentials == "t0k" else None
+
+
+def _as(s: Any, who: Principal) -> TestClient:
+    """A client whose requests the server's own verifier chain proves to be ``who``."""
+    s.auth = Authenticator(None, None, [_Fixed(who)], required=True)
+    return TestClient(create_app(s), base_url="http://127.0.0.1",
+                      headers={"Authorization": "Bearer t0k"})
 
 
 def test_crud_and_values_never_listed(tmp_path: Path) -> None:
@@ -67,13 +76,7 @@ def test_only_admins_and_granted_service_accounts_read(tmp_path: Path) -> None:
         # Same database: a second app over it, as that caller.
         s = build_services(f"sqlite:///{engine_dir / 'db'}", str(engine_dir / "a"))
         s.secrets = admin.app.state.services.secrets  # type: ignore[attr-defined]
-        app = create_app(s)
-
-        async def as_principal(scope: Any, receive: Any, send: Any) -> None:
-            if scope["type"] == "http":
-                scope.setdefault("state", {})["principal"] = who
-            await app(scope, receive, send)
-        return TestClient(as_principal, base_url="http://127.0.0.1")  # type: ignore[arg-type]
+        return _as(s, who)
 
     denied = client_as(job).get(f"{API}/db/value")
     assert denied.status_code == 403 and "loopml secrets grant db" in denied.json()["message"]
