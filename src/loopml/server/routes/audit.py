@@ -22,6 +22,8 @@ from loopml.server.routes.ui import _denied
 from loopml.server.services import Services
 from loopml.ui._render import render
 
+__all__ = ["MAX_LIMIT", "filters", "routes"]
+
 _PREFIX = ("/api/loopml/v1",)
 MAX_LIMIT = 1000
 

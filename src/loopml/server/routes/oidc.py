@@ -22,6 +22,8 @@ from loopml.server._permissions import PermissionedRoute, route
 from loopml.server.services import Services
 from loopml.ui._render import ENV, render
 
+__all__ = ["CALLBACK", "jwt_verifier", "routes"]
+
 CALLBACK = "/ui/oidc/callback"
 
 
