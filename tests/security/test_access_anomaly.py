@@ -56,6 +56,7 @@ def test_bulk_download_raises_an_alert(tmp_path: Path, monkeypatch) -> None:
         monkeypatch.setenv("MLFLOW_TRACKING_URI", srv.url)
         monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "tok-trainer")
         mlflow.set_tracking_uri(srv.url)
+        mlflow.set_experiment("exfiltration")  # not an experiment id of an earlier server
         with mlflow.start_run() as run:
             mlflow.log_artifacts(str(src), "data")
         # ...and the CI token, compromised, pulls every one of them.

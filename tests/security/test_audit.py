@@ -175,9 +175,15 @@ def test_server_records_mutating_requests_and_denials(tmp_path: Path) -> None:
         logins = httpx.get(f"{srv.url}/api/loopml/v1/audit?action=login.*",
                            headers=auth).json()["records"]
         assert [r["outcome"] for r in logins] == ["allow", "deny"]
+        srv.server.config.app.state.services.audit.flush_interval_s = 3600  # no timer flush
+        last = httpx.post(f"{srv.url}/api/2.0/mlflow/experiments/create",
+                          json={"name": "last"}, headers=auth)
+        assert last.status_code == 200
     finally:
         srv.stop()
-    # Shut down cleanly: what was recorded is on disk, chained.
+    # Shut down cleanly: the request acknowledged just before is on disk, chained.
     after = _log(f"sqlite:///{tmp_path / 'srv' / 'db.sqlite'}")
     assert after.verify()[1] is None
-    assert orjson.dumps(after.query(limit=1)[0].action)
+    newest = after.query(limit=1)[0]
+    assert newest.action == "POST /api/2.0/mlflow/experiments/create"
+    assert orjson.loads(orjson.dumps(newest.target)) == "/api/2.0/mlflow/experiments/create"

@@ -213,3 +213,57 @@ def test_provider_down_is_a_503_without_waiting_each_time(provider: Provider) ->
     with pytest.raises(ServiceUnavailable, match="a moment ago"):
         v.verify("bearer", token)
     assert time.perf_counter() - t < 0.05
+
+
+def test_unknown_kid_refetches_the_jwks(tmp_path) -> None:
+    """Providers that put a ``kid`` in their tokens (Keycloak, Entra ID): a token signed by
+    a key published after loopml fetched the set verifies after one refetch. The mock
+    signs without a kid, so a minimal provider (discovery + JWKS, PyJWT keys) serves here."""
+    import threading
+
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}"
+    keys: dict[str, rsa.RSAPrivateKey] = {}
+
+    def publish(kid: str) -> rsa.RSAPrivateKey:
+        keys[kid] = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        return keys[kid]
+
+    async def discovery(request):  # type: ignore[no-untyped-def]
+        return JSONResponse({"issuer": issuer, "jwks_uri": issuer + "/jwks"})
+
+    async def jwks(request):  # type: ignore[no-untyped-def]
+        import json as _json
+
+        out = []
+        for kid, k in keys.items():
+            jwk = _json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(k.public_key()))
+            out.append({**jwk, "kid": kid, "use": "sig", "alg": "RS256"})
+        return JSONResponse({"keys": out})
+
+    app = Starlette(routes=[Route("/.well-known/openid-configuration", discovery),
+                            Route("/jwks", jwks)])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    threading.Thread(target=server.run, daemon=True).start()
+    while not server.started:
+        time.sleep(0.02)
+    try:
+        claims = {"sub": "h", "iss": issuer, "aud": CLIENT_ID,
+                  "exp": int(time.time()) + 600, "groups": ["readers"]}
+        v = JWTVerifier(OidcConfig(issuer, CLIENT_ID, mapping=MAPPING, jwks_min_refetch_s=0))
+        k1 = publish("k1")
+        assert v.verify("bearer", jwt.encode(claims, k1, "RS256", headers={"kid": "k1"}))
+        k2 = publish("k2")  # the provider rotates: a new key, published
+        del keys["k1"]
+        assert v.verify("bearer", jwt.encode(claims, k2, "RS256", headers={"kid": "k2"}))
+        assert v.jwks.fetches == 2 and [k.key_id for k in v.jwks.keys(None)] == ["k2"]
+    finally:
+        server.should_exit = True

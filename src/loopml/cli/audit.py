@@ -13,6 +13,8 @@ import typer
 
 from loopml.config import default_backend_uri
 
+__all__ = ["audit_app", "export_cmd", "list_cmd", "monitor_cmd", "parse_since", "verify_cmd"]
+
 audit_app = typer.Typer(help="The audit trail: verify its hash chain, list, export.",
                         no_args_is_help=True)
 

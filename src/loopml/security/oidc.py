@@ -31,6 +31,10 @@ from loopml.errors import InvalidConfig, Unauthenticated
 from loopml.security._oidc_jwks import JwksCache
 from loopml.security._principal import IdentityKind, Principal, Role
 
+__all__ = ["DEFAULT_ALGORITHMS", "SAFE_ALGORITHMS", "ClaimMapping", "ClaimRule", "JWTVerifier",
+           "OidcConfig", "config_from_settings", "is_service_account", "load_claim_mapping",
+           "looks_like_jwt"]
+
 # Asymmetric algorithms only: accepting HS* would let anyone holding the (public) JWKS
 # forge tokens, and "none" is no signature at all.
 SAFE_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512",

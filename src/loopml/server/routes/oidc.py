@@ -21,6 +21,8 @@ from loopml.server._login import client_key, is_tls, set_session
 from loopml.server.services import Services
 from loopml.ui._render import ENV, render
 
+__all__ = ["CALLBACK", "jwt_verifier", "routes"]
+
 CALLBACK = "/ui/oidc/callback"
 
 
