@@ -301,7 +301,7 @@ def compile_rules(spec: Mapping[str, Any] | str | Path | RuleApp | Any, *,
     if hasattr(spec, "to_dict") and not isinstance(spec, Mapping):
         spec = spec.to_dict()
     if isinstance(spec, RuleApp):
-        app, source, lines = spec, "rules", {}
+        app, source, lines = spec, "rules", dict[tuple[int | str, ...], int]()
     else:
         app_or_problems, source, lines = load_app(spec)
         if not isinstance(app_or_problems, RuleApp):
