@@ -61,3 +61,5 @@ def replay_cmd(
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
             pq.write_table(t, out / f"{name}.parquet")
+
+__all__ = ["stream_app"]

@@ -151,27 +151,39 @@ class SlidingTime:
 
     def process(self, key: np.ndarray, b: Batch, wm: int) -> dict[str, np.ndarray]:
         """Aggregates for each row of ``b`` (keys ``key``), then retain what the watermark
-        ``wm`` may still need."""
+        ``wm`` may still need. The retained rows stay sorted by (key, time, arrival), so a
+        batch is sorted alone and merged in (no re-sort of the state)."""
         vals = self.inputs.values(b)
-        n_r = len(self.state.key)
-        K, T, V = self.state.extend(key, b.time, vals)
-        out = self._aggs(K, T, V, n_r)
-        self.state.keep(K, T, V, wm - self.width - (1 if self.inclusive else 0) < T)
-        return out
-
-    def _aggs(self, K: np.ndarray, T: np.ndarray, V: list[np.ndarray], n_r: int) -> dict[str, np.ndarray]:
-        N = len(K)
-        if n_r == N:
+        st = self.state
+        if b.n == 0:
             return {a.slot: np.empty(0) for a in self.inputs.aggs}
-        order = np.lexsort((T, K))
-        Ks, Ts = K[order], T[order]
-        base = Ts.min() - self.width - 1
-        c = Ks * _SHIFT + (Ts - base)
-        starts = np.searchsorted(c, c - self.width, side="left" if self.inclusive else "right")
-        inv = np.empty(N, np.int64)
-        inv[order] = np.arange(N)
-        pb = inv[n_r:]
-        return window_aggs(self.inputs, [v[order] for v in V], starts[pb], pb)
+        ob = np.lexsort((b.time, key))  # stable: ties keep arrival order
+        kb, tb = key[ob], b.time[ob]
+        base = min(int(tb.min()), int(st.t.min()) if len(st.t) else int(tb.min())) - self.width - 1
+        cb = kb * _SHIFT + (tb - base)
+        cr = st.key * _SHIFT + (st.t - base)
+        pos = np.searchsorted(cr, cb, side="right") + np.arange(len(cb))  # rows of the batch in the merge
+        n = len(cr) + len(cb)
+        from_batch = np.zeros(n, bool)
+        from_batch[pos] = True
+        c = np.empty(n, np.int64)
+        c[pos], c[~from_batch] = cb, cr
+        K = np.empty(n, np.int64)
+        K[pos], K[~from_batch] = kb, st.key
+        T = np.empty(n, np.int64)
+        T[pos], T[~from_batch] = tb, st.t
+        V = []
+        for v_new, v_old in zip(vals, st.vals, strict=True):
+            v = np.empty(n, v_new.dtype if v_new.dtype == v_old.dtype or not len(v_old) else object)
+            v[pos], v[~from_batch] = v_new[ob], v_old
+            V.append(v)
+        starts = np.searchsorted(c, cb - self.width, side="left" if self.inclusive else "right")
+        aggs = window_aggs(self.inputs, V, starts, pos)
+        inv = np.empty(len(ob), np.int64)
+        inv[ob] = np.arange(len(ob))
+        out = {k: v[inv] for k, v in aggs.items()}
+        st.keep(K, T, V, wm - self.width - (1 if self.inclusive else 0) < T)
+        return out
 
 
 class CountWindow:
