@@ -37,6 +37,7 @@ class SequenceOp:
         # key -> list per step j (1..n-1) of partial matches waiting for step j: [start_t, row...]
         self.pending: dict[Any, list[list[list[Any]]]] = {}
         self.done = False  # without `every`: the one match was made
+        self._swept = np.iinfo(np.int64).min // 2
 
     @property
     def out_columns(self) -> list[str]:
@@ -84,7 +85,11 @@ class SequenceOp:
                     self.done = True
         if len(out) and not self.every:
             self.pending.clear()
-        self._expire(wm)
+        # Sweeping all keys is O(state): do it when the watermark moved half a window, so
+        # partial matches live at most 1.5 x within.
+        if wm - self._swept >= self.within // 2:
+            self._expire(wm)
+            self._swept = wm
         return out
 
     def _expire(self, wm: int) -> None:
