@@ -142,9 +142,11 @@ class Plan:
             self.push(source, data)
         return self.collect()
 
-    def replay(self, source: str, table: pa.Table | str | Path, batch_size: int = 512) -> dict[str, pa.Table]:
+    def replay(self, source: str, table: pa.Table | str | Path, batch_size: int = 65536) -> dict[str, pa.Table]:
         """Run the plan over a table (or a Parquet/CSV file) of ``source``, in batches of
-        ``batch_size`` rows, in file order (backtesting)."""
+        ``batch_size`` rows, in file order (backtesting). Results do not depend on the batch
+        size (late detection is per event, windows and patterns per key); large batches only
+        amortise the per-batch cost."""
         if not isinstance(table, pa.Table):
             table = read_table(table)
         for b in table.to_batches(max_chunksize=batch_size):
