@@ -185,6 +185,12 @@ class SlidingTime:
         st.keep(K, T, V, wm - self.width - (1 if self.inclusive else 0) < T)
         return out
 
+    def snapshot(self) -> dict[str, Any]:
+        return self.state.snapshot()
+
+    def restore(self, s: dict[str, Any]) -> None:
+        self.state.restore(s)
+
 
 class CountWindow:
     """The last ``size`` events of the key (arrival order); emits on every event, or on
@@ -285,6 +291,12 @@ class Buckets:
         e = np.concatenate([brk - 1, [len(rows) - 1]])
         aggs = window_aggs(self.inputs, [v[rows] for v in V], s, e)
         return gk[s], ends[s], aggs
+
+    def snapshot(self) -> dict[str, Any]:
+        return self.state.snapshot()
+
+    def restore(self, s: dict[str, Any]) -> None:
+        self.state.restore(s)
 
 
 def retained_bytes(ops: Sequence[Any]) -> int:
