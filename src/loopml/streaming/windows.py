@@ -148,6 +148,7 @@ class SlidingTime:
     def __init__(self, width: int, inputs: AggInputs, inclusive: bool = False) -> None:
         self.width, self.inputs, self.inclusive = width, inputs, inclusive
         self.state = Retained(len(inputs.fns))
+        self._swept = np.iinfo(np.int64).min // 2
 
     def process(self, key: np.ndarray, b: Batch, wm: int) -> dict[str, np.ndarray]:
         """Aggregates for each row of ``b`` (keys ``key``), then retain what the watermark
@@ -159,30 +160,45 @@ class SlidingTime:
             return {a.slot: np.empty(0) for a in self.inputs.aggs}
         ob = np.lexsort((b.time, key))  # stable: ties keep arrival order
         kb, tb = key[ob], b.time[ob]
-        base = min(int(tb.min()), int(st.t.min()) if len(st.t) else int(tb.min())) - self.width - 1
+        # Only the state rows of the batch's key range take part (one key's rows for a
+        # single event); the rest is swept once per window width.
+        lo = int(np.searchsorted(st.key, kb[0], side="left"))
+        hi = int(np.searchsorted(st.key, kb[-1], side="right"))
+        sk, stt, sv = st.key[lo:hi], st.t[lo:hi], [v[lo:hi] for v in st.vals]
+        base = min(int(tb.min()), int(stt.min()) if len(stt) else int(tb.min())) - self.width - 1
         cb = kb * _SHIFT + (tb - base)
-        cr = st.key * _SHIFT + (st.t - base)
+        cr = sk * _SHIFT + (stt - base)
         pos = np.searchsorted(cr, cb, side="right") + np.arange(len(cb))  # rows of the batch in the merge
         n = len(cr) + len(cb)
-        from_batch = np.zeros(n, bool)
-        from_batch[pos] = True
+        old = np.ones(n, bool)
+        old[pos] = False
         c = np.empty(n, np.int64)
-        c[pos], c[~from_batch] = cb, cr
+        c[pos], c[old] = cb, cr
         K = np.empty(n, np.int64)
-        K[pos], K[~from_batch] = kb, st.key
+        K[pos], K[old] = kb, sk
         T = np.empty(n, np.int64)
-        T[pos], T[~from_batch] = tb, st.t
+        T[pos], T[old] = tb, stt
         V = []
-        for v_new, v_old in zip(vals, st.vals, strict=True):
+        for v_new, v_old in zip(vals, sv, strict=True):
             v = np.empty(n, v_new.dtype if v_new.dtype == v_old.dtype or not len(v_old) else object)
-            v[pos], v[~from_batch] = v_new[ob], v_old
+            v[pos], v[old] = v_new[ob], v_old
             V.append(v)
         starts = np.searchsorted(c, cb - self.width, side="left" if self.inclusive else "right")
         aggs = window_aggs(self.inputs, V, starts, pos)
         inv = np.empty(len(ob), np.int64)
         inv[ob] = np.arange(len(ob))
         out = {k: v[inv] for k, v in aggs.items()}
-        st.keep(K, T, V, wm - self.width - (1 if self.inclusive else 0) < T)
+        horizon = wm - self.width - (1 if self.inclusive else 0)
+        keep = horizon < T
+        if lo == 0 and hi == len(st.key):
+            st.keep(K, T, V, keep)
+        else:
+            st.key = np.concatenate([st.key[:lo], K[keep], st.key[hi:]])
+            st.t = np.concatenate([st.t[:lo], T[keep], st.t[hi:]])
+            st.vals = [np.concatenate([a[:lo], m[keep], a[hi:]]) for a, m in zip(st.vals, V, strict=True)]
+            if wm - self._swept >= self.width:
+                st.keep(st.key, st.t, st.vals, horizon < st.t)
+                self._swept = wm
         return out
 
     def snapshot(self) -> dict[str, Any]:
