@@ -16,9 +16,14 @@ _RULES = typer.Argument(..., help="The rule file (YAML; see docs/streaming.md)."
 @stream_app.command("lint")
 def lint_cmd(rules: Path = _RULES) -> None:
     """List every problem of the rule file (line, key, problem, fix); exit 2 if any."""
+    from loopml.errors import InvalidConfig
     from loopml.streaming import compile_rules
 
-    compile_rules(rules)  # InvalidConfig -> one message listing every problem, exit 2
+    try:
+        compile_rules(rules)
+    except InvalidConfig as e:
+        typer.echo(str(e), err=True)  # one problem per line: line, key path, problem, fix
+        raise typer.Exit(2) from None
     typer.echo(f"{rules}: ok")
 
 
