@@ -420,15 +420,15 @@ def _rows_batch(rows: list[list[Any]], columns: list[str]) -> Batch:
     if not rows:
         return Batch({c: np.empty(0, np.int64 if c == TIME else object) for c in columns}, 0)
     cols: dict[str, np.ndarray] = {}
-    for j, c in enumerate(columns):
-        vals = [r[j] for r in rows]
-        arr = np.array(vals, dtype=object)
+    for c, vals in zip(columns, zip(*rows, strict=True), strict=True):
+        try:
+            arr = np.array(vals)  # numbers, booleans and strings find their dtype in C
+        except ValueError:
+            arr = np.array(vals, dtype=object)
         if c == TIME:
             arr = arr.astype(np.int64)
-        elif all(isinstance(v, int | float) and not isinstance(v, bool) for v in vals):
-            arr = arr.astype(np.float64 if any(isinstance(v, float) for v in vals) else np.int64)
-        elif all(isinstance(v, bool) for v in vals):
-            arr = arr.astype(bool)
+        elif arr.dtype.kind not in "iufb":
+            arr = np.array(vals, dtype=object)  # strings and mixed values stay Python objects
         cols[c] = arr
     return Batch(cols, len(rows))
 
