@@ -97,3 +97,14 @@ def test_state_of_a_silent_key_is_swept_with_per_event_batches() -> None:
     plan.run_batches([("s", events(("b", 1, 0, t))) for t in range(500, 5000, 10)])
     state = plan.rules[0].op.state
     assert set(state.key.tolist()) == {1} and len(state.key) <= 101  # only b, within (t - 1 s, t]
+
+
+def test_snapshot_with_a_two_column_group_by() -> None:
+    spec = app({"name": "g", "from": "s", "group_by": ["m", "f"], "window": {"tumbling": "1s"},
+                "select": {"n": "count()"}})
+    first = compile_rules(spec)
+    first.run_batches([("s", events(("a", 1, 0, 0), ("a", 1, 1, 1)))])
+    second = compile_rules(spec)
+    second.restore(first.snapshot())
+    out = second.run_batches([("s", events(("a", 1, 0, 2), ("a", 1, 0, 1000)))])["g"].to_pylist()
+    assert sorted((r["m"], r["f"], r["n"]) for r in out) == [("a", 0, 2), ("a", 1, 1)]

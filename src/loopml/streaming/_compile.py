@@ -414,7 +414,8 @@ class RuleExec:
         return s
 
     def restore(self, s: dict[str, Any]) -> None:
-        self.encoder = KeyEncoder(s["keys"])
+        # msgpack returns group-by tuples (several columns) as lists; keys must be hashable
+        self.encoder = KeyEncoder([tuple(v) if isinstance(v, list) else v for v in s["keys"]])
         if self.op is not None:
             self.op.restore(s["op"])
         if self.suppress is not None:
