@@ -149,3 +149,10 @@ def test_builder_patterns_lookup_predict_compile_and_explain() -> None:
         assert part in text, text
     out = plan.run_batches([("s", events(("a", 5, 1, 0), ("a", 60, 0, 1)))])
     assert out["ab"].num_rows == 1 and out["scored"].column("p").to_pylist() == [0.0, 0.0]
+
+
+def test_payload_templates_only_fill_plain_names() -> None:
+    spec = app({"name": "hot", "from": "s", "emit": {"to": "plc", "payload": {
+        "a": "{m} by {rule}", "b": "{m.__class__}", "c": "{nope}"}}}, sinks={"plc": {"to": "memory"}})
+    out = compile_rules(spec).run_batches([("s", events(("a", 1, 0, 0)))])
+    assert json.loads(out["plc"].column("payload")[0].as_py()) == {"a": "a by hot", "b": "{m.__class__}", "c": "{nope}"}
