@@ -68,6 +68,7 @@ from loopml.cli.secrets import secrets_app  # noqa: E402
 from loopml.cli.serve import serve  # noqa: E402
 from loopml.cli.server import server  # noqa: E402
 from loopml.cli.workspaces import workspaces_app  # noqa: E402
+from loopml.cli.stream import stream_app  # noqa: E402
 
 app.command()(demo)
 app.command()(server)
@@ -87,6 +88,7 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(workspaces_app, name="workspaces")
 app.add_typer(audit_app, name="audit")
+app.add_typer(stream_app, name="stream")
 app.command("approve")(approve)
 app.command("controller")(controller)
 app.command("feedback")(feedback)
