@@ -67,8 +67,8 @@ from loopml.cli.runs import experiments_app, runs_app  # noqa: E402
 from loopml.cli.secrets import secrets_app  # noqa: E402
 from loopml.cli.serve import serve  # noqa: E402
 from loopml.cli.server import server  # noqa: E402
-from loopml.cli.workspaces import workspaces_app  # noqa: E402
 from loopml.cli.stream import stream_app  # noqa: E402
+from loopml.cli.workspaces import workspaces_app  # noqa: E402
 
 app.command()(demo)
 app.command()(server)
