@@ -233,6 +233,8 @@ def test_cli_set_get_list_rotate_delete(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert r.invoke(app, ["secrets", "get", "hook", "--reveal"]).output.strip() == "v2-secret"
     out = r.invoke(app, ["secrets", "get", "hook", "--reveal", "--version", "1"]).output
     assert out.strip() == "v1-secret"
+    assert r.invoke(app, ["secrets", "grant", "hook", "trainer"]).exit_code == 0
+    assert r.invoke(app, ["secrets", "revoke", "hook", "trainer"]).exit_code == 0
     assert r.invoke(app, ["secrets", "delete", "hook"]).exit_code == 0
     assert r.invoke(app, ["secrets", "get", "hook", "--reveal"]).exit_code == 2
     assert len(r.invoke(app, ["secrets", "keygen"]).output.strip()) == 44
