@@ -299,3 +299,16 @@ def test_pipeline_parameter_reference_resolved_only_for_the_step(
     parent = client.get_run(str(res.run.tracking_run_id))
     assert parent.data.params["token"] == "${secret:api-token}"
     assert "tok-live" not in str(client.store.read_events())
+
+
+def test_builtin_on_postgresql(postgres_uri: str, tmp_path: Path) -> None:
+    store = SqlStore(postgres_uri, str(tmp_path / "a"))
+    try:
+        b = BuiltinSecretBackend(store.engine, StaticKeys([decode_key(generate_key(), "t")]))
+        assert b.put("pg", "pg-value-1") == 1 and b.rotate("pg", "pg-value-2") == 2
+        assert b.get("pg").value == "pg-value-2" and b.get("pg", version=1).value == "pg-value-1"
+        assert [i.name for i in b.list_names()] == ["pg"]
+        b.delete("pg")
+        assert b.list_names() == []
+    finally:
+        store.close()
