@@ -233,6 +233,8 @@ def test_cli_set_get_list_rotate_delete(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert r.invoke(app, ["secrets", "get", "hook", "--reveal"]).output.strip() == "v2-secret"
     out = r.invoke(app, ["secrets", "get", "hook", "--reveal", "--version", "1"]).output
     assert out.strip() == "v1-secret"
+    assert r.invoke(app, ["secrets", "grant", "hook", "trainer"]).exit_code == 0
+    assert r.invoke(app, ["secrets", "revoke", "hook", "trainer"]).exit_code == 0
     assert r.invoke(app, ["secrets", "delete", "hook"]).exit_code == 0
     assert r.invoke(app, ["secrets", "get", "hook", "--reveal"]).exit_code == 2
     assert len(r.invoke(app, ["secrets", "keygen"]).output.strip()) == 44
@@ -297,3 +299,16 @@ def test_pipeline_parameter_reference_resolved_only_for_the_step(
     parent = client.get_run(str(res.run.tracking_run_id))
     assert parent.data.params["token"] == "${secret:api-token}"
     assert "tok-live" not in str(client.store.read_events())
+
+
+def test_builtin_on_postgresql(postgres_uri: str, tmp_path: Path) -> None:
+    store = SqlStore(postgres_uri, str(tmp_path / "a"))
+    try:
+        b = BuiltinSecretBackend(store.engine, StaticKeys([decode_key(generate_key(), "t")]))
+        assert b.put("pg", "pg-value-1") == 1 and b.rotate("pg", "pg-value-2") == 2
+        assert b.get("pg").value == "pg-value-2" and b.get("pg", version=1).value == "pg-value-1"
+        assert [i.name for i in b.list_names()] == ["pg"]
+        b.delete("pg")
+        assert b.list_names() == []
+    finally:
+        store.close()

@@ -155,3 +155,21 @@ def test_cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert "runs\t0 / 10" in out
     assert r.invoke(app, ["workspaces", "delete", "team-a"]).exit_code == 0
     assert r.invoke(app, ["workspaces", "delete", "nope"]).exit_code == 2
+
+
+def test_loopml_rest_store_sends_the_workspace(server: LiveServer,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from loopml.store.rest import RestStore
+
+    httpx.post(server.url + "/api/3.0/mlflow/workspaces", json={"name": "team-rest"})
+    rest = RestStore(server.url)
+    try:
+        with use_workspace("team-rest"):
+            rest.create_experiment("rest-ws-exp")
+            assert [e.name for e in rest.search_experiments().items] == ["rest-ws-exp"]
+        monkeypatch.setenv("LOOPML_WORKSPACE", "team-rest")  # a process's workspace
+        assert [e.name for e in rest.search_experiments().items] == ["rest-ws-exp"]
+        monkeypatch.delenv("LOOPML_WORKSPACE")
+        assert "rest-ws-exp" not in [e.name for e in rest.search_experiments().items]
+    finally:
+        rest.close()

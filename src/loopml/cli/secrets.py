@@ -159,6 +159,21 @@ def grant(name: str, subject: str, workspace: str = _WS, tracking_uri: str = _UR
 
 
 @secrets_app.command()
+def revoke(name: str, subject: str, workspace: str = _WS, tracking_uri: str = _URI) -> None:
+    """Take back SUBJECT's right to read NAME's value."""
+    def go() -> None:
+        tg = _Target(tracking_uri, workspace)
+        if tg.rest is not None:
+            tg.call("DELETE", f"/{name}/grants/{subject}")
+            return
+        from loopml.security._secrets_access import revoke as do_revoke
+
+        do_revoke(tg.engine, name, subject, tg.ws)
+    _run(go)
+    typer.echo(f"{subject} may no longer read {name}")
+
+
+@secrets_app.command()
 def keygen() -> None:
     """Print a new random AES-256 key for the built-in backend (save it 0600; set
     LOOPML_SECRETS_KEY_FILE to the file)."""

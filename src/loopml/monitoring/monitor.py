@@ -128,7 +128,12 @@ def webhook_consumer(spec: MonitorSpec, tracking: Any) -> Any:
     from loopml.monitoring.webhooks import parse_hooks
     from loopml.monitoring.webhooks import webhook_consumer as consumer
 
-    return consumer(tracking, spec.name, parse_hooks(spec.webhooks)) if spec.webhooks else None
+    if not spec.webhooks:
+        return None
+    # ${secret:NAME} references resolve in the same database as the alerts (the built-in
+    # secrets backend lives in the metadata store).
+    return consumer(tracking, spec.name,
+                    parse_hooks(spec.webhooks, getattr(tracking, "engine", None)))
 
 
 def follows_model(spec: MonitorSpec) -> bool:

@@ -66,8 +66,9 @@ class Webhook:
     base_delay_s: float = 0.5
     timeout_s: float = 5.0
     # Resolves ${secret:NAME} in url and secret (default: the settings' backend, built at
-    # the first delivery that needs it).
+    # the first delivery that needs it, in ``secrets_engine``'s database when given).
     secrets: Any = None
+    secrets_engine: Any = None
 
     def __post_init__(self) -> None:
         from loopml.security.secrets import has_refs, parse_refs
@@ -87,7 +88,7 @@ class Webhook:
         if not has_refs([self.url, self.secret]):
             return self.url, self.secret
         if self.secrets is None:
-            self.secrets = get_secret_backend()
+            self.secrets = get_secret_backend(engine=self.secrets_engine)
         return resolve_refs(self.url, self.secrets), resolve_refs(self.secret, self.secrets)
 
 
@@ -139,14 +140,16 @@ def deliver(hook: Webhook, payload: dict[str, object],
     return result
 
 
-def parse_hooks(raw: Sequence[Mapping[str, Any]]) -> list[Webhook]:
+def parse_hooks(raw: Sequence[Mapping[str, Any]], secrets_engine: Any = None) -> list[Webhook]:
     """A monitor spec's ``webhooks`` entries as checked ``Webhook``s (SSRF guard included):
-    raises ``InvalidParameterValue`` for a refused URL or a missing secret."""
+    raises ``InvalidParameterValue`` for a refused URL, a missing secret or a malformed
+    ``${secret:NAME}`` reference. ``secrets_engine``: the metadata store's engine, where
+    the built-in secrets backend finds the referenced secrets."""
     out = []
     for h in raw:
         allow = h.get("allow") or ()
         out.append(Webhook(str(h["url"]), str(h.get("secret") or ""),
-                           tuple(str(a) for a in allow)))
+                           tuple(str(a) for a in allow), secrets_engine=secrets_engine))
     return out
 
 

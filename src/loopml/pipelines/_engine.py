@@ -124,7 +124,7 @@ class _Driver:
                 value = self.rec.params[v.name] if isinstance(v, ParamRef) else v
                 # The record, the cache key and the run params keep a ${secret:NAME}
                 # reference as written; only the step receives the value.
-                spec[arg], record[arg] = ("value", _resolve(value)), {"value": value}
+                spec[arg], record[arg] = ("value", _resolve(value, self.store)), {"value": value}
                 h.update(f"{arg}={value_digest(value)};".encode())
         return spec, record, h.hexdigest()
 
@@ -309,16 +309,18 @@ def execute(p: Pipeline, rec: PipelineRun, client: TrackingClient, store: Pipeli
     return PipelineRunResult(rec, driver.steps, client, driver.objects)
 
 
-def _resolve(value: Any) -> Any:
-    """``value`` with ``${secret:NAME}`` references resolved (the settings' secrets backend,
-    the current workspace), for the step that receives it."""
+def _resolve(value: Any, store: Any) -> Any:
+    """``value`` with ``${secret:NAME}`` references resolved (the settings' secrets backend;
+    the built-in one in ``store``'s database when it is a SQL store; the current
+    workspace), for the step that receives it."""
     from loopml.security.secrets import get_secret_backend, has_refs, resolve_refs
 
     if not has_refs(value):
         return value
     from loopml.security.workspaces import creating_workspace
 
-    return resolve_refs(value, get_secret_backend(), creating_workspace())
+    backend = get_secret_backend(engine=getattr(store, "engine", None))
+    return resolve_refs(value, backend, creating_workspace())
 
 
 def _new_record(p: Pipeline, params: dict[str, Any], ex: str | Executor | None,

@@ -31,6 +31,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from loopml.errors import InvalidParameterValue, QuotaExceeded, ResourceDoesNotExist
 from loopml.store import _schema as t
+from loopml.store._sql_util import Prepared
 
 DEFAULT_WORKSPACE = "default"
 RAISED_BY = ("an admin of the workspace (role admin): `loopml workspaces quota set {ws} "
@@ -46,10 +47,8 @@ def _count(table: sa.Table, *where: Any) -> Callable[[Connection, str], int]:
 
 
 def _runs(conn: Connection, ws: str) -> int:
-    q = (sa.select(sa.func.count()).select_from(t.runs.join(
-        t.experiments, t.runs.c.experiment_id == t.experiments.c.experiment_id))
-         .where(t.experiments.c.workspace == ws))
-    return int(conn.execute(q).scalar() or 0)
+    row = _RUNS.first(conn, {"ws": ws})
+    return int(row[0] or 0) if row else 0
 
 
 # quota -> how its usage is counted. Runs count until purged (a deleted run still holds
@@ -78,18 +77,29 @@ for _m in METERED:
 QUOTAS = tuple(USAGE)
 
 
+_RUNS = Prepared(sa.select(sa.func.count()).select_from(t.runs.join(
+    t.experiments, t.runs.c.experiment_id == t.experiments.c.experiment_id))
+    .where(t.experiments.c.workspace == sa.bindparam("ws")))
+
+
 def _check_quota(quota: str) -> str:
     if quota not in USAGE:
         raise InvalidParameterValue(f"Unknown quota {quota!r}; quotas: {', '.join(QUOTAS)}.")
     return quota
 
 
+# Built once and run on the driver's cursor: these run in every insert that counts (each
+# run created), where building and executing a Core statement cost more than SQLite's own
+# lookup. FOR UPDATE is rendered on PostgreSQL and dropped by SQLite's compiler.
+_LIMIT = Prepared(sa.select(_Q.limit_value).where(
+    _Q.workspace == sa.bindparam("ws"), _Q.quota == sa.bindparam("quota")).with_for_update())
+_WORKSPACE = Prepared(sa.select(t.workspaces.c.name).where(
+    t.workspaces.c.name == sa.bindparam("ws")))
+
+
 def _limit(conn: Connection, ws: str, quota: str) -> int | None:
-    q = sa.select(_Q.limit_value).where(_Q.workspace == ws, _Q.quota == quota)
-    if conn.dialect.name == "postgresql":
-        q = q.with_for_update()
-    v = conn.execute(q).scalar()
-    return None if v is None else int(v)
+    row = _LIMIT.first(conn, {"ws": ws, "quota": quota})
+    return None if row is None else int(row[0])
 
 
 def require_workspace(conn: Connection, ws: str) -> None:
@@ -97,8 +107,7 @@ def require_workspace(conn: Connection, ws: str) -> None:
     created only in workspaces that exist."""
     if ws == DEFAULT_WORKSPACE:
         return
-    found = conn.execute(sa.select(t.workspaces.c.name).where(t.workspaces.c.name == ws)).first()
-    if found is None:
+    if _WORKSPACE.first(conn, {"ws": ws}) is None:
         raise ResourceDoesNotExist(
             f"Workspace {ws!r} does not exist; an admin creates it with `loopml workspaces "
             f"create {ws}` (or mlflow.create_workspace).")
