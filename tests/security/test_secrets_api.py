@@ -133,3 +133,19 @@ def test_cli_against_a_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         assert r.invoke(app, ["secrets", "get", "hook", "--reveal", *ws, *uri]).exit_code == 2
     finally:
         srv.stop()
+
+
+def test_every_value_read_is_audited(tmp_path: Path) -> None:
+    admin = _client(tmp_path)
+    admin.post(API, json={"name": "db", "value": "pg-password-1"})
+    services = admin.app.state.services  # type: ignore[attr-defined]
+    job = Principal("trainer", IdentityKind.SERVICE_ACCOUNT, {"default": Role.EDITOR})
+    s = build_services(f"sqlite:///{tmp_path / 'db'}", str(tmp_path / "a"))
+    s.secrets, s.audit = services.secrets, services.audit
+    assert _as(s, job).get(f"{API}/db/value").status_code == 403
+    assert admin.get(f"{API}/db/value").status_code == 200
+    services.audit.flush()
+    reads = services.audit.query(action="secret.read")
+    assert sorted((r.actor, r.outcome) for r in reads) == [
+        ("anonymous", "allow"), ("trainer", "deny")]
+    assert all(r.target == "db" and "pg-password" not in r.canonical().decode() for r in reads)

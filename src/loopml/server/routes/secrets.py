@@ -19,6 +19,7 @@ from loopml.errors import PermissionDenied
 from loopml.security import Permission as P
 from loopml.security import PermissionedRoute, principal_of, route
 from loopml.security import _secrets_access as access
+from loopml.security.audit import record_decision
 from loopml.security.secrets import SecretBackend, check_name, get_secret_backend
 from loopml.security.workspaces import workspace_of
 from loopml.server._http import Body, JSONResponse, read_json
@@ -78,7 +79,11 @@ def routes(s: Services) -> list[PermissionedRoute]:
     def reveal(request: Request, b: Body, ws: str) -> dict[str, Any]:
         name = check_name(b.req_text("name"))
         who = principal_of(request)
-        if not access.may_read(engine(), who, name, ws):
+        allowed = access.may_read(engine(), who, name, ws)
+        # Every read of a value is a security decision (audit trail), allowed or not.
+        record_decision(request, "secret.read", "allow" if allowed else "deny",
+                        workspace=ws, target=name)
+        if not allowed:
             raise PermissionDenied(
                 f"{who.subject} may not read secret {name!r} in workspace {ws!r}: only its "
                 "admins and the service accounts it is granted to may (an admin grants it "
