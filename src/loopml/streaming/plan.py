@@ -1,0 +1,321 @@
+"""The executable plan of a rule file: streams, watermarks, rules in dependency order, and
+the output collectors. See :mod:`loopml.streaming` for the output row format."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import numpy as np
+import pyarrow as pa
+
+from loopml.errors import InvalidConfig
+from loopml.streaming._compile import Context, Problem, RuleExec, StreamInfo
+from loopml.streaming.batch import TIME, Batch, ingest
+from loopml.streaming.rules import RuleApp
+
+LATE, DEAD_LETTER = "late", "dead_letter"
+
+
+class _Gate:
+    """Event-time gate of one stream: watermark = max event time seen - lateness; an event
+    older than the watermark at its arrival is late."""
+
+    def __init__(self, lateness: int) -> None:
+        self.lateness = lateness
+        self.max_t = np.iinfo(np.int64).min // 2
+
+    @property
+    def watermark(self) -> int:
+        return int(self.max_t - self.lateness)
+
+    def split(self, b: Batch) -> tuple[Batch, Batch | None]:
+        """(on-time rows sorted by event time (ties keep arrival order), late rows)."""
+        if b.n == 0:
+            return b, None
+        t = b.time
+        running = np.maximum.accumulate(t)
+        running = np.maximum(running, self.max_t)
+        late = t < running - self.lateness
+        self.max_t = int(running[-1])
+        late_b = None
+        if late.any():
+            late_b = b.take(late)
+            b = b.take(~late)
+        if b.n > 1 and (np.diff(b.time) < 0).any():
+            b = b.take(np.argsort(b.time, kind="stable"))
+        return b, late_b
+
+
+class Plan:
+    """A compiled rule app. ``run_batches``/``replay`` return ``{stream: pyarrow.Table}``
+    for every rule output, sink, ``late`` and ``dead_letter`` that got rows."""
+
+    def __init__(self, app: RuleApp, rules: list[RuleExec], streams: dict[str, StreamInfo]) -> None:
+        self.app, self.rules, self.streams = app, rules, streams
+        self.gates = {name: _Gate(app.time.lateness) for name in streams}
+        self.subscribers: dict[str, list[RuleExec]] = defaultdict(list)
+        for r in rules:
+            for s in r.inputs:
+                self.subscribers[s].append(r)
+        self._out: dict[str, list[pa.Table]] = defaultdict(list)
+
+    # ---- running ----------------------------------------------------------------------------
+    def push(self, source: str, data: Any) -> None:
+        """Process one batch of ``source`` (a pyarrow Table/RecordBatch, a dict of arrays or
+        a list of row dicts); outputs accumulate until :meth:`collect`. Raises KeyError for
+        an unknown source (a programming error, not bad data)."""
+        spec = self.app.sources.get(source)
+        if spec is None:
+            raise KeyError(f"unknown source {source!r}; sources: {sorted(self.app.sources)}")
+        b, dead = ingest(source, spec.schema_, spec.event_time, data)
+        if dead:
+            self._out[DEAD_LETTER].append(pa.Table.from_pylist(dead))
+        self._stream(source, b)
+
+    def _stream(self, stream: str, b: Batch) -> None:
+        b, late = self.gates[stream].split(b)
+        if late is not None:
+            cols = [c for c in late.cols if c != TIME]
+            events = [json.dumps(r, default=str) for r in late.to_arrow(cols).to_pylist()]
+            self._out[LATE].append(pa.table({"stream": [stream] * late.n, "_time": late.time, "event": events}))
+        wm = self.gates[stream].watermark
+        for rule in self.subscribers.get(stream, []):
+            out = rule.process(stream, b, wm)
+            if out is None:
+                continue
+            self._emit(rule, out)
+
+    def _emit(self, rule: RuleExec, out: Batch) -> None:
+        names = [c for c in out.cols if c != TIME] + [TIME]
+        table = out.to_arrow(names)
+        self._out[rule.output].append(table)
+        for e in rule.rule.emits:
+            t = table.select(e.fields + [TIME]) if e.fields else table
+            extra = {k: v for k, v in (e.model_extra or {}).items()}
+            for k, v in extra.items():
+                t = t.append_column(k, pa.array([v] * t.num_rows))
+            if e.payload:
+                rows = t.to_pylist()
+                payload = [json.dumps({k: (str(v).format(rule=rule.name, **r) if isinstance(v, str) else v)
+                                       for k, v in e.payload.items()}, default=str) for r in rows]
+                t = t.append_column("payload", pa.array(payload))
+            for sink in [e.to] if isinstance(e.to, str) else e.to:
+                self._out[sink].append(t)
+        if rule.output in self.streams and self.subscribers.get(rule.output):
+            self._stream(rule.output, out)
+
+    def advance(self, stream: str, time_ms: int) -> None:
+        """Move ``stream``'s event time to ``time_ms`` without an event (a heartbeat), so
+        that absence timers and windows close."""
+        g = self.gates[stream]
+        g.max_t = max(g.max_t, int(time_ms))
+        for rule in self.subscribers.get(stream, []):
+            out = rule.timers(g.watermark)
+            if out is not None and out.n:
+                self._emit(rule, out)
+
+    def collect(self) -> dict[str, pa.Table]:
+        """The rows produced since the last call, one table per stream/sink."""
+        out = {k: pa.concat_tables(v, promote_options="permissive") for k, v in self._out.items() if v}
+        self._out.clear()
+        return out
+
+    def run_batches(self, batches: Iterable[tuple[str, Any]]) -> dict[str, pa.Table]:
+        """Push every ``(source_name, batch)`` in order and return :meth:`collect`."""
+        for source, data in batches:
+            self.push(source, data)
+        return self.collect()
+
+    def replay(self, source: str, table: pa.Table | str | Path, batch_size: int = 512) -> dict[str, pa.Table]:
+        """Run the plan over a table (or a Parquet/CSV file) of ``source``, in batches of
+        ``batch_size`` rows, in file order (backtesting)."""
+        if not isinstance(table, pa.Table):
+            table = read_table(table)
+        for b in table.to_batches(max_chunksize=batch_size):
+            self.push(source, b)
+        return self.collect()
+
+    # ---- state -------------------------------------------------------------------------------
+    def snapshot(self) -> bytes:
+        """All state (watermarks, per-key windows and partial matches) as bytes (msgpack;
+        numpy arrays as dtype + raw bytes, nothing pickled)."""
+        state = {"gates": {k: g.max_t for k, g in self.gates.items()},
+                 "rules": {r.name: r.snapshot() for r in self.rules}}
+        return msgpack.packb(state, default=_pack, use_bin_type=True)  # type: ignore[no-any-return]
+
+    def restore(self, data: bytes) -> None:
+        """Load a :meth:`snapshot` of a plan compiled from the same rules."""
+        state = msgpack.unpackb(data, object_hook=_unpack, raw=False, strict_map_key=False)
+        for k, v in state["gates"].items():
+            if k in self.gates:
+                self.gates[k].max_t = int(v)
+        by_name = {r.name: r for r in self.rules}
+        for name, s in state["rules"].items():
+            if name in by_name:
+                by_name[name].restore(s)
+
+    def explain(self) -> str:
+        """The plan as text: streams with keys and columns, then each rule's operators."""
+        lines = [f"app {self.app.app} (lateness {self.app.time.lateness} ms)"]
+        for name, info in self.streams.items():
+            cols = ", ".join(f"{k}:{v}" for k, v in info.fields.items())
+            lines.append(f"stream {name} key={info.key} [{cols}]")
+        for r in self.rules:
+            steps = []
+            rr = r.rule
+            if rr.lookup:
+                steps.append(f"lookup({rr.lookup.table} on {rr.lookup.key})")
+            if rr.where:
+                steps.append(f"filter({rr.where})")
+            if rr.window:
+                steps.append(f"window({rr.window.model_dump(exclude_none=True)} by {r.groups})")
+            if rr.count:
+                steps.append(f"count(>={rr.count.at_least} within {rr.count.within} ms by {r.key})")
+            if rr.sequence:
+                steps.append(f"sequence({len(rr.sequence.steps)} steps within {rr.sequence.within} ms, "
+                             f"strict={rr.sequence.strict}, every={rr.sequence.every})")
+            if rr.absent:
+                steps.append(f"absent(for {rr.absent.for_} ms by {r.key})")
+            if rr.select:
+                steps.append(f"select({', '.join(r.select) or rr.select})")
+            if rr.having:
+                steps.append(f"having({rr.having})")
+            if rr.predict:
+                steps.append(f"predict({rr.predict.model})")
+            if rr.suppress:
+                steps.append(f"suppress({rr.suppress.per_key} ms per key)")
+            sinks = [s for e in rr.emits for s in ([e.to] if isinstance(e.to, str) else e.to)]
+            lines.append(f"rule {r.name}: {rr.from_} -> " + " -> ".join(steps or ["pass"])
+                         + f" -> {r.output}" + (f" => {sinks}" if sinks else ""))
+        return "\n".join(lines)
+
+
+def _pack(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.kind == "O":
+            return {"__list__": obj.tolist()}
+        return {"__nd__": obj.dtype.str, "b": obj.tobytes()}
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, tuple):
+        return list(obj)
+    raise TypeError(f"cannot snapshot {type(obj).__name__}")
+
+
+def _unpack(obj: dict[str, Any]) -> Any:
+    if "__nd__" in obj:
+        return np.frombuffer(obj["b"], dtype=np.dtype(obj["__nd__"])).copy()
+    if "__list__" in obj:
+        arr = np.empty(len(obj["__list__"]), dtype=object)
+        arr[:] = obj["__list__"]
+        return arr
+    return obj
+
+
+def read_table(path: str | Path) -> pa.Table:
+    """A Parquet (``.parquet``/``.pq``) or CSV file as an Arrow table."""
+    p = Path(path)
+    if p.suffix.lower() in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        return pq.read_table(p)
+    import pyarrow.csv as pcsv
+
+    return pcsv.read_csv(p)
+
+
+def build_plan(app: RuleApp, models: Mapping[str, Callable[..., Any]] | None = None,
+               tables: Mapping[str, Any] | None = None, udfs: Mapping[str, Any] | None = None,
+               problems: list[Problem] | None = None) -> Plan | None:
+    """Compile ``app``; problems go to ``problems`` (None is returned when there are any)."""
+    from loopml.streaming.lint import semantic_problems
+
+    probs = problems if problems is not None else []
+    ctx = Context(udfs=udfs or {}, models=models or {}, tables=tables or {})
+    streams = {name: StreamInfo({k: v for k, v in s.schema_.items()}, s.key) for name, s in app.sources.items()}
+    execs: list[RuleExec] = []
+    for i, rule in _ordered(app, probs):
+        ex = RuleExec(rule, i, streams, ctx, probs)
+        execs.append(ex)
+        if rule.output in app.sources:
+            probs.append(Problem(("rules", i, "as"), f"rule {rule.name!r} writes to the source {rule.output!r}",
+                                 "give the rule's output another name with 'as'"))
+        else:
+            streams[rule.output] = ex.out_info
+    probs.extend(semantic_problems(app, streams))
+    if probs:
+        return None
+    return Plan(app, execs, streams)
+
+
+def _ordered(app: RuleApp, problems: list[Problem]) -> list[tuple[int, Any]]:
+    """Rules in dependency order (a rule after the rules whose output it reads); a cycle is
+    a problem naming the rules on it."""
+    produced = {r.output: i for i, r in enumerate(app.rules)}
+    deps = {i: {produced[s] for s in _reads(r) if s in produced and s not in app.sources}
+            for i, r in enumerate(app.rules)}
+    done: list[int] = []
+    state: dict[int, int] = {}
+
+    def visit(i: int, path: list[int]) -> None:
+        if state.get(i) == 2:
+            return
+        if state.get(i) == 1:
+            cycle = path[path.index(i):] + [i]
+            problems.append(Problem(("rules", i, "from"), "rules form a cycle: "
+                                    + " -> ".join(app.rules[j].name for j in cycle),
+                                    "break the cycle: a rule must not read its own output, directly or not"))
+            return
+        state[i] = 1
+        for d in sorted(deps[i]):
+            visit(d, [*path, i])
+        state[i] = 2
+        done.append(i)
+
+    for i in range(len(app.rules)):
+        visit(i, [])
+    return [(i, app.rules[i]) for i in done]
+
+
+def _reads(rule: Any) -> list[str]:
+    out = [rule.from_]
+    if rule.sequence is not None:
+        out += [s.from_ for s in rule.sequence.steps if s.from_]
+    return out
+
+
+def compile_rules(spec: Mapping[str, Any] | str | Path | RuleApp | Any, *,
+                  models: Mapping[str, Callable[..., Any]] | None = None,
+                  tables: Mapping[str, Any] | None = None,
+                  udfs: Mapping[str, Any] | None = None) -> Plan:
+    """A :class:`Plan` from a rule file path, its parsed dict, a :class:`RuleApp` or a
+    builder :class:`~loopml.streaming.App`. Raises ``InvalidConfig`` listing every problem
+    (with the line, for a file) and its fix."""
+    from loopml.streaming.lint import lint, load_app
+
+    if hasattr(spec, "to_dict") and not isinstance(spec, Mapping):
+        spec = spec.to_dict()
+    if isinstance(spec, RuleApp):
+        app, source, lines = spec, "rules", {}
+    else:
+        app_or_problems, source, lines = load_app(spec)
+        if not isinstance(app_or_problems, RuleApp):
+            raise InvalidConfig(_message(source, app_or_problems))
+        app = app_or_problems
+    problems: list[Problem] = []
+    plan = build_plan(app, models, tables, udfs, problems)
+    if plan is None:
+        raise InvalidConfig(_message(source, lint(problems, lines)))
+    return plan
+
+
+def _message(source: str, problems: list[Any]) -> str:
+    return f"{source}: {len(problems)} problem(s):\n" + "\n".join(f"  {p}" for p in problems)
+
+
+__all__ = ["DEAD_LETTER", "LATE", "Plan", "build_plan", "compile_rules", "read_table"]
