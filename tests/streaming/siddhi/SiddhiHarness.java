@@ -3,7 +3,7 @@
 // Compile with `javac -proc:none` (the jars carry an annotation processor for Java 8).
 // Usage:
 //   java -cp JARS:CLASSDIR SiddhiHarness APP.siddhi TRACE.tsv OUT.tsv
-//        [--batch N] [--outputs S1,S2] [--flush-at MS] [--warmup K] [--repeat R]
+//        [--batch N] [--outputs S1,S2] [--flush-at MS] [--tick-every MS] [--warmup K] [--repeat R]
 //
 // APP.siddhi is a SiddhiQL app; the harness forces `@app:playback` so that time comes from the
 // events' timestamps, never from the wall clock. TRACE.tsv has one event per line:
@@ -14,7 +14,8 @@
 // Doubles are written with Double.toString (round-trips exactly). --flush-at MS sends one
 // event on the harness's own stream LoopmlFlush at time MS after the trace, so that playback
 // time advances and scheduled work (timeBatch, `output every`, `not ... for`) fires.
-// --batch N sends runs of up to N consecutive same-stream events with InputHandler.send(Event[]);
+// --tick-every MS sends a LoopmlFlush event at each multiple of MS before the first event at or
+// after it (a heartbeat, as a watermark would close windows). --batch N sends runs of up to N consecutive same-stream events with InputHandler.send(Event[]);
 // without it every event is sent alone with send(Event). --repeat R (bench mode) replays the
 // trace R times on fresh runtimes after K warm-up runs, counts outputs instead of writing them,
 // and prints one JSON line per run: {"run": i, "events": n, "seconds": s, "outputs": m}.
@@ -58,6 +59,7 @@ public final class SiddhiHarness {
         int warmup = 0;
         int repeat = 0;
         Long flushAt = null;
+        long tick = 0;
         Set<String> outputs = null;
         for (int i = 3; i < args.length; i += 2) {
             String v = args[i + 1];
@@ -66,6 +68,7 @@ public final class SiddhiHarness {
                 case "--warmup": warmup = Integer.parseInt(v); break;
                 case "--repeat": repeat = Integer.parseInt(v); break;
                 case "--flush-at": flushAt = Long.parseLong(v); break;
+                case "--tick-every": tick = Long.parseLong(v); break;
                 case "--outputs": outputs = new LinkedHashSet<>(Arrays.asList(v.split(","))); break;
                 default: throw new IllegalArgumentException("unknown option " + args[i]);
             }
@@ -86,7 +89,7 @@ public final class SiddhiHarness {
             for (int r = 0; r < warmup + repeat; r++) {
                 AtomicLong count = new AtomicLong();
                 long t0 = System.nanoTime();
-                runOnce(manager, app, outputs, events, names, batch, flushAt, null, count);
+                runOnce(manager, app, outputs, events, names, batch, tick, flushAt, null, count);
                 double secs = (System.nanoTime() - t0) / 1e9;
                 if (r >= warmup) {
                     System.out.println("{\"run\": " + (r - warmup) + ", \"events\": " + events.size()
@@ -95,7 +98,7 @@ public final class SiddhiHarness {
             }
         } else {
             try (BufferedWriter out = Files.newBufferedWriter(Paths.get(args[2]), StandardCharsets.UTF_8)) {
-                runOnce(manager, app, outputs, events, names, batch, flushAt, out, new AtomicLong());
+                runOnce(manager, app, outputs, events, names, batch, tick, flushAt, out, new AtomicLong());
             }
         }
         manager.shutdown();
@@ -162,7 +165,8 @@ public final class SiddhiHarness {
     }
 
     static void runOnce(SiddhiManager manager, String app, Set<String> outputs, List<Event> events,
-                        List<String> names, int batch, Long flushAt, Writer out, AtomicLong count)
+                        List<String> names, int batch, long tick, Long flushAt, Writer out,
+                        AtomicLong count)
             throws Exception {
         SiddhiAppRuntime rt = manager.createSiddhiAppRuntime(app);
         for (String s : outputs) {
@@ -178,9 +182,20 @@ public final class SiddhiHarness {
         }
         rt.start();
         Map<String, InputHandler> handlers = new HashMap<>();
+        InputHandler flush = rt.getInputHandler(FLUSH);
         int n = events.size();
+        long nextTick = tick > 0 && n > 0 ? Math.floorDiv(events.get(0).getTimestamp(), tick) * tick + tick
+                : Long.MAX_VALUE;
         int i = 0;
         while (i < n) {
+            long ts = events.get(i).getTimestamp();
+            if (ts >= nextTick) {
+                // Advance playback time to the last boundary at or before ts first, so that
+                // scheduled work due by then (a timeBatch closing) happens before this event.
+                long boundary = Math.floorDiv(ts, tick) * tick;
+                flush.send(new Event(boundary, new Object[]{0}));
+                nextTick = boundary + tick;
+            }
             String stream = names.get(i);
             InputHandler h = handlers.computeIfAbsent(stream, rt::getInputHandler);
             if (batch <= 1) {
@@ -190,14 +205,15 @@ public final class SiddhiHarness {
             }
             int j = i + 1;
             // A batch holds consecutive events of one stream only, so arrival order is kept.
-            while (j < n && j - i < batch && names.get(j) == stream) {
+            while (j < n && j - i < batch && names.get(j) == stream
+                    && events.get(j).getTimestamp() < nextTick) {
                 j++;
             }
             h.send(events.subList(i, j).toArray(new Event[0]));
             i = j;
         }
         if (flushAt != null) {
-            rt.getInputHandler(FLUSH).send(new Event(flushAt, new Object[]{0}));
+            flush.send(new Event(flushAt, new Object[]{0}));
         }
         rt.shutdown();
     }

@@ -66,12 +66,16 @@ class SiddhiOracle:
         *,
         outputs: list[str] | None = None,
         flush_at: int | None = None,
+        tick_every: int | None = None,
         batch: int = 0,
     ) -> dict[str, list[Row]]:
         """Run ``app`` over ``trace`` (arrival order) in playback mode.
 
         Returns ``{stream: [(timestamp_ms, value, ...), ...]}`` in Siddhi's emission order,
         current events only (expired ones are marked by the harness and skipped here).
+        ``tick_every``: advance playback time to each multiple of that many ms before the first
+        event at or after it, so that timeBatch windows close before the next window's first
+        event (without it Siddhi's playback clock puts that event in the closing batch).
         Values are typed: numbers as int/float, booleans as bool, null as None.
         """
         with tempfile.TemporaryDirectory(prefix="siddhi-") as tmp:
@@ -80,7 +84,7 @@ class SiddhiOracle:
             trace.write_tsv(trace_path)
             cmd = [self.java, "-Xmx2g", *QUICK_JVM, "-cp", self.classpath, "SiddhiHarness",
                    str(app_path), str(trace_path), str(out_path)]
-            cmd += _options(outputs, flush_at, batch)
+            cmd += _options(outputs, flush_at, batch, tick_every)
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
             if proc.returncode != 0:
                 raise RuntimeError(f"Siddhi harness failed ({proc.returncode}):\n{_tail(proc.stderr)}")
@@ -104,8 +108,11 @@ class SiddhiOracle:
             return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
 
 
-def _options(outputs: list[str] | None, flush_at: int | None, batch: int) -> list[str]:
+def _options(outputs: list[str] | None, flush_at: int | None, batch: int,
+             tick_every: int | None = None) -> list[str]:
     opts: list[str] = []
+    if tick_every:
+        opts += ["--tick-every", str(tick_every)]
     if outputs:
         opts += ["--outputs", ",".join(outputs)]
     if flush_at is not None:

@@ -6,12 +6,17 @@ interleaves the streams. Event time is the ``ts`` column (milliseconds), which i
 Siddhi event timestamp (``@app:playback``).
 
 Values are chosen so that both engines compute bit-identical results: temperatures are
-multiples of 0.25 (exact binary fractions), so sums, and therefore averages, are exact whatever
-the order of additions.
+binary fractions (a multiple of 0.25 plus a distinct multiple of 2**-20), so sums, and
+therefore averages, are exact whatever the order of additions. They are also distinct within
+any 262,144 consecutive events: Siddhi 5.1.7's sliding ``max``/``min`` keep a monotonic deque
+and remove an expired value by equality (``Deque.removeFirstOccurrence``), so when an older
+equal value expires they drop the newer one and report a wrong maximum. Distinct values keep
+the oracle right; loopml computes the true maximum either way.
 
-Boundary cases are injected for the key ``mB`` (``boundary_events``): events exactly 1 s and
-10 s apart, ties (two events of one key at one millisecond), failures exactly ``within`` apart
-and 1 ms beyond it, and a long silence (for ``not ... for``).
+Boundary cases are injected for the keys ``mB`` and ``mC`` (``boundary_events``): events
+exactly 1 s and 10 s apart, ties (two events of one key at one millisecond), failures exactly
+``within`` apart and 1 ms beyond it, and silences of exactly 30 s and 30 s + 1 ms (for
+``not ... for 30 sec``).
 """
 
 from __future__ import annotations
@@ -129,7 +134,7 @@ def sensor_trace(
     rng = np.random.default_rng(seed)
     ts = np.sort(rng.integers(0, max(1, int(n / events_per_ms)), n)).astype(np.int64)
     machine = np.array([f"m{i:02d}" for i in range(keys)], dtype=object)[rng.integers(0, keys, n)]
-    temp = np.round(rng.normal(80.0, 15.0, n) * 4.0) / 4.0
+    temp = np.round(rng.normal(80.0, 15.0, n) * 4.0) / 4.0 + (np.arange(n) % (1 << 18)) * 2.0**-20
     fail = (rng.random(n) < p_fail).astype(np.int32)
     cols = {"machine": machine, "temp": temp, "fail": fail, "ts": ts}
     if boundaries:
@@ -142,22 +147,25 @@ def sensor_trace(
 
 
 def boundary_events(span_ms: int) -> dict[str, np.ndarray]:
-    """Hand-placed events for key ``mB`` spread over ``[0, span_ms]``.
+    """Hand-placed events for keys ``mB`` and ``mC`` spread over ``[0, span_ms]``.
 
-    Each group sits at a base time b: temps at b, b+1000 (exactly one 1 s window apart), a tie
-    at b+1000, then failures at b, b+10000 (exactly `within 10 sec`), b+20001 (1 ms beyond),
-    b+20001 again (a tie), and silence until the next group (>= 30 s later) for absence rules.
+    Each group sits at a base time b (every 40 s). ``mB``: temps at b, b+1000 (exactly one
+    1 s window apart), a tie at b+1000, then failures at b, b+10000 (exactly `within 10 sec`),
+    b+20001 (1 ms beyond) and b+20001 again (a tie). ``mC`` (absence, `for 30 sec`): events
+    at b+5000 and b+35000 (exactly 30 s later) in even groups, b+35001 (30 s + 1 ms) in odd
+    ones, then 10 s until the next group.
     """
-    rows: list[tuple[int, float, int]] = []
+    rows: list[tuple[str, int, float, int]] = []
     step = 40_000
-    for b in range(1_000, max(span_ms - 25_000, 1_001), step):
-        rows += [(b, 100.5, 1), (b + 1000, 101.0, 0), (b + 1000, 99.75, 0),
-                 (b + 2000, 100.0, 0), (b + 10_000, 120.25, 1), (b + 20_001, 95.0, 1),
-                 (b + 20_001, 96.5, 1)]
-    ts = np.array([r[0] for r in rows], np.int64)
-    return {"machine": np.full(len(rows), "mB", dtype=object),
-            "temp": np.array([r[1] for r in rows], np.float64),
-            "fail": np.array([r[2] for r in rows], np.int32), "ts": ts}
+    for g, b in enumerate(range(1_000, max(span_ms - 40_000, 1_001), step)):
+        rows += [("mB", b, 100.5, 1), ("mB", b + 1000, 101.0, 0), ("mB", b + 1000, 99.75, 0),
+                 ("mB", b + 2000, 100.0, 0), ("mB", b + 10_000, 120.25, 1),
+                 ("mB", b + 20_001, 95.0, 1), ("mB", b + 20_001, 96.5, 1),
+                 ("mC", b + 5000, 20.0, 0), ("mC", b + 35_000 + g % 2, 21.0, 0)]
+    return {"machine": np.array([r[0] for r in rows], dtype=object),
+            "temp": np.array([r[2] for r in rows], np.float64),
+            "fail": np.array([r[3] for r in rows], np.int32),
+            "ts": np.array([r[1] for r in rows], np.int64)}
 
 
 def _merge(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
