@@ -76,7 +76,7 @@ class RuleExec:
             self._fail(("partition_by",), f"unknown field {rule.partition_by!r}", f"use one of {sorted(info.fields)}")
         fields = dict(info.fields)
         self.lookup = self._lookup(fields) if rule.lookup else None
-        self.where = self._expr(rule.where, fields, ("where",), want="bool") if rule.where else None
+        self.where = self._expr(rule.where, fields, ("where",), want="bool") if rule.where is not None else None
         self.encoder = KeyEncoder()
         self.op: Any = None
         self.kind = "row"
@@ -90,7 +90,7 @@ class RuleExec:
         if rule.suppress and self.out_key(fields) is None:
             self._fail(("suppress",), "suppress is per key but the rule's rows have no key column",
                        "set partition_by on the rule or a key on the source")
-        if self.rule.having and self.having is None:
+        if rule.having is not None and rule.window is None:
             self.having = self._expr(rule.having, fields, ("having",), want="bool")
         self.out_info = StreamInfo(fields, self.out_key(fields))
 
@@ -309,7 +309,7 @@ class RuleExec:
             if arr.dtype.kind == "f":
                 vals = np.where(pos >= 0, vals, np.nan)
             else:
-                vals = np.where(pos >= 0, vals, None)
+                vals = np.where(pos >= 0, vals, np.array(None, dtype=object))
             new[n] = vals
         return Batch(new, b.n)
 

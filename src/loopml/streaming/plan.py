@@ -62,7 +62,7 @@ class Plan:
         for r in rules:
             for s in r.inputs:
                 self.subscribers[s].append(r)
-        self._out: dict[str, list[pa.Table]] = defaultdict(list)
+        self._out: dict[str, list[pa.Table | Batch]] = defaultdict(list)
 
     # ---- running ----------------------------------------------------------------------------
     def push(self, source: str, data: Any) -> None:
@@ -92,9 +92,12 @@ class Plan:
 
     def _emit(self, rule: RuleExec, out: Batch) -> None:
         names = [c for c in out.cols if c != TIME] + [TIME]
-        table = out.to_arrow(names)
-        self._out[rule.output].append(table)
-        for e in rule.rule.emits:
+        out = Batch({c: out.cols[c] for c in names}, out.n)
+        self._out[rule.output].append(out)  # converted to Arrow once, in collect()
+        emits = rule.rule.emits
+        table = out.to_arrow(names) if emits else None
+        for e in emits:
+            assert table is not None
             t = table.select(e.fields + [TIME]) if e.fields else table
             extra = {k: v for k, v in (e.model_extra or {}).items()}
             for k, v in extra.items():
@@ -121,7 +124,15 @@ class Plan:
 
     def collect(self) -> dict[str, pa.Table]:
         """The rows produced since the last call, one table per stream/sink."""
-        out = {k: pa.concat_tables(v, promote_options="permissive") for k, v in self._out.items() if v}
+        out: dict[str, pa.Table] = {}
+        for k, parts in self._out.items():
+            if not parts:
+                continue
+            if all(isinstance(p, Batch) for p in parts):
+                out[k] = Batch.concat(parts).to_arrow()  # type: ignore[arg-type]
+            else:
+                tables = [p.to_arrow() if isinstance(p, Batch) else p for p in parts]
+                out[k] = pa.concat_tables(tables, promote_options="permissive")
         self._out.clear()
         return out
 
@@ -301,17 +312,54 @@ def compile_rules(spec: Mapping[str, Any] | str | Path | RuleApp | Any, *,
     if hasattr(spec, "to_dict") and not isinstance(spec, Mapping):
         spec = spec.to_dict()
     if isinstance(spec, RuleApp):
-        app, source, lines = spec, "rules", {}
+        app, source, lines = spec, "rules", dict[tuple[int | str, ...], int]()
     else:
         app_or_problems, source, lines = load_app(spec)
         if not isinstance(app_or_problems, RuleApp):
-            raise InvalidConfig(_message(source, app_or_problems))
+            schema_problems = app_or_problems
+            partial = _partial_app(spec, lines)
+            if partial is not None:  # lint the rules that did validate too: every problem at once
+                app, keep = partial
+                more: list[Problem] = []
+                build_plan(app, models, tables, udfs, more)
+                for p in more:
+                    if p.path[:1] == ("rules",) and len(p.path) > 1 and isinstance(p.path[1], int):
+                        p.path = ("rules", keep[p.path[1]], *p.path[2:])
+                schema_problems = sorted([*schema_problems, *lint(more, lines)], key=lambda p: p.line)
+            raise InvalidConfig(_message(source, schema_problems))
         app = app_or_problems
     problems: list[Problem] = []
     plan = build_plan(app, models, tables, udfs, problems)
     if plan is None:
         raise InvalidConfig(_message(source, lint(problems, lines)))
     return plan
+
+
+def _partial_app(spec: Any, lines: Any) -> tuple[RuleApp, list[int]] | None:
+    """The app with only the rules that validate alone (and their original indices), or
+    None when the rest of the file does not validate either."""
+    from pydantic import ValidationError
+
+    from loopml.streaming.lint import read_with_lines
+    from loopml.streaming.rules import Rule
+
+    data = read_with_lines(spec)[0] if isinstance(spec, str | Path) else spec
+    if not isinstance(data, Mapping) or not isinstance(data.get("rules"), list):
+        return None
+    keep: list[int] = []
+    for i, r in enumerate(data["rules"]):
+        try:
+            Rule.model_validate(r)
+            keep.append(i)
+        except ValidationError:
+            pass
+    if not keep:
+        return None
+    try:
+        app = RuleApp.model_validate({**data, "rules": [data["rules"][i] for i in keep]})
+    except ValidationError:
+        return None
+    return app, keep
 
 
 def _message(source: str, problems: list[Any]) -> str:

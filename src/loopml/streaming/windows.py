@@ -59,7 +59,7 @@ class AggInputs:
         self.aggs = list(aggs)
         texts: dict[str, int] = {}
         self.index: list[int] = []
-        self.fns = []
+        self.fns: list[Any] = []
         for a in self.aggs:
             if a.arg is None:
                 self.index.append(-1)
@@ -167,8 +167,7 @@ class SlidingTime:
         Ks, Ts = K[order], T[order]
         base = Ts.min() - self.width - 1
         c = Ks * _SHIFT + (Ts - base)
-        side = "left" if self.inclusive else "right"
-        starts = np.searchsorted(c, c - self.width, side=side)
+        starts = np.searchsorted(c, c - self.width, side="left" if self.inclusive else "right")
         inv = np.empty(N, np.int64)
         inv[order] = np.arange(N)
         pb = inv[n_r:]
