@@ -62,7 +62,7 @@ def render(e: Expr, *, aliases: dict[str, str] | None = None, aggregates: bool =
     if isinstance(e, Attr):
         if e.index is not None:
             raise out_of_subset(e, f"indexed event reference {e.stream}[{e.index}]",
-                                "counting patterns are compiled to 'count'; refer to attributes by name")
+                                "refer to a pattern event's attributes as e1.name")
         if e.stream is None:
             return e.name
         if e.stream not in aliases:
@@ -373,12 +373,9 @@ class QueryCompiler:
         for e in els:
             if e.negated:
                 raise out_of_subset(e, "'not' here", "supported: every e1=A -> not B[...] for <time>")
-        if len(els) == 1 and els[0].count is not None:
-            return self.counting(els[0], p)
         bad_count = next((e for e in els if e.count is not None), None)
         if bad_count is not None:
-            raise out_of_subset(bad_count, "a counting element inside a longer pattern",
-                                "supported: every e1=S[cond]<n:> within <time>")
+            return self.counting(bad_count, p)
         if len(els) < 2:
             raise out_of_subset(p, "a one-element pattern", "use a filter query")
         if p.within_ms is None:
@@ -477,22 +474,14 @@ class QueryCompiler:
                 "select": self._pattern_select({alias: ""})}
 
     def counting(self, e: PatternElement, p: PatternInput) -> dict[str, Any]:
+        """Refused: Siddhi's counting pattern ``every e1=S[c]<n:> within T`` collects events
+        into one match and restarts after it (one output per non-overlapping group of n,
+        attributes are collections); measured against Siddhi 5.1.7, it is not loopml's
+        per-event ``count``. The per-event count is written with a window."""
         assert e.count is not None
         lo, hi = e.count
-        if hi is not None or lo < 1:
-            raise out_of_subset(e, f"count <{lo}:{hi if hi is not None else ''}>",
-                                "supported: <n:> (at least n)")
-        if not e.every:
-            raise out_of_subset(e, "a counting pattern without 'every'")
-        if p.within_ms is None:
-            raise out_of_subset(p, "a counting pattern without 'within'")
-        key = self.q.partition_key
-        if key is None:
-            raise out_of_subset(e, "a counting pattern outside a partition",
-                                "wrap it in partition with (key of S) begin ... end")
-        cond = all_filters(e.filters)
-        alias = self._alias(e, 0)
-        return {"from": e.stream.lstrip("#"), "partition_by": key,
-                "where": render(cond, aliases={e.stream: ""}) if cond is not None else None,
-                "count": {"at_least": lo, "within": p.within_ms},
-                "select": self._pattern_select({alias: ""})}
+        shown = f"<{lo}:{'' if hi is None else hi}>" if hi != lo else f"<{lo}>"
+        raise out_of_subset(e, f"counting pattern {shown}",
+                            f"for 'at least {lo} within T per key' write partition with (k of "
+                            f"{e.stream}) begin from {e.stream}[cond]#window.time(T) select k, "
+                            f"count() as n having n >= {lo} insert into Out; end")

@@ -11,9 +11,8 @@ The subset, and how each construct maps to a rule, is the "SiddhiQL subset" tabl
 ``docs/streaming.md``: filters, ``#window.time/externalTime`` (sliding, (t - W, t]),
 ``timeBatch/externalTimeBatch`` (tumbling, aligned to multiples of W), ``length/lengthBatch``
 inside a partition, ``group by`` one key, ``having``, ``every e1=A -> e2=B[k == e1.k] within T``
-(inclusive), strict sequences in a partition, ``every e1=S[c]<n:> within T`` in a partition,
-``every e1=A -> not A[k == e1.k] for T``, ``partition with (k of S)`` and ``output first every
-T``. Anything else is a :class:`SiddhiQLError` naming the construct, its line and column, and
+(inclusive), strict sequences in a partition, ``every e1=A -> not A[k == e1.k] for T``,
+``partition with (k of S)`` and ``output first every T``. Anything else is a :class:`SiddhiQLError` naming the construct, its line and column, and
 nothing runs. The parser is hand-written recursive descent (no eval); SiddhiQL expressions are
 re-rendered as loopml expressions, which loopml type-checks against the ``define stream``
 schemas.

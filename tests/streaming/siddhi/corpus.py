@@ -26,15 +26,15 @@ QUERIES = {
     "FollowedBy": "from every e1=S[fail == 1] -> e2=S[machine == e1.machine and fail == 1] "
                   "within 10 sec select e1.machine as machine, e1.ts as t1, e2.ts as t2, "
                   "e2.temp as temp2 insert into FollowedBy;",
-    "ThreeSteps": "from every e1=S[fail == 1] -> e2=S[machine == e1.machine and temp > 100] "
-                  "-> e3=S[machine == e1.machine and fail == 1] within 10 sec "
+    # Partitioned: unpartitioned, Siddhi 5.1.7 lets a 3-step match exceed `within` when other
+    # keys' events interleave (measured: 766 -> 5669 -> 11134 under `within 10 sec`).
+    "ThreeSteps": "partition with (machine of S) begin from every e1=S[fail == 1] -> e2=S[temp > 100] "
+                  "-> e3=S[fail == 1] within 10 sec "
                   "select e1.machine as machine, e1.ts as t1, e2.ts as t2, e3.ts as t3 "
-                  "insert into ThreeSteps;",
+                  "insert into ThreeSteps; end;",
     "Sequence": "partition with (machine of S) begin from every e1=S[temp > 110], e2=S[temp > 110] "
                 "within 1 sec select e1.machine as machine, e1.ts as t1, e2.ts as t2 "
                 "insert into Sequence; end;",
-    "Counting": "partition with (machine of S) begin from every e1=S[fail == 1]<3:> within 10 sec "
-                "select e1.machine as machine insert into Counting; end;",
     "Silent": "from every e1=S -> not S[machine == e1.machine] for 30 sec "
               "select e1.machine as machine, e1.ts as t1 insert into Silent;",
     "Suppressed": "partition with (machine of S) begin from S[temp > 110] select machine, temp, ts "
