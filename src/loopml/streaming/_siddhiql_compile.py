@@ -227,10 +227,7 @@ class QueryCompiler:
 
     def rule(self) -> dict[str, Any]:
         q = self.q
-        if isinstance(q.input, PatternInput):
-            rule = self.pattern(q.input)
-        else:
-            rule = self.stream(q.input)
+        rule = self.pattern(q.input) if isinstance(q.input, PatternInput) else self.stream(q.input)
         rule = {"name": self.name, **rule, "as": q.target.lstrip("#")}
         if q.output is not None:
             rule.update(self.output_rate(rule))

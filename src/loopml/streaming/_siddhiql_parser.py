@@ -435,8 +435,8 @@ class Parser:
     def _in(self) -> Expr:
         left = self._eq()
         if self.at("in"):
-            t = self.take()
-            return InTable(t.line, t.column, left, self.name("a table name"))
+            self.take()
+            return InTable(left.line, left.column, left, self.name("a table name"))
         return left
 
     def _eq(self) -> Expr:
