@@ -60,12 +60,12 @@ def _norm(v: object) -> object:
     return v
 
 
-def _siddhi_norm(rows: Iterable[Row]) -> list[Row]:
+def siddhi_norm(rows: Iterable[Row]) -> list[Row]:
     return [tuple(_norm(v) for v in r) for r in rows]
 
 
 def diff_per_event(stream: str, siddhi: list[Row], loopml: list[Row]) -> Diff:
-    s = _siddhi_norm(siddhi)
+    s = siddhi_norm(siddhi)
     first = ""
     for i, (a, b) in enumerate(zip(s, loopml, strict=False)):
         if a != b:
@@ -83,7 +83,7 @@ def diff_windows(stream: str, siddhi: list[Row], loopml: list[Row], width: int) 
     lm = sorted(((int(r[0]) // width - 1, *r[1:]) for r in loopml), key=repr)
     closed = {r[0] for r in lm}
     last = max(closed, default=-1)
-    sd = sorted(((int(r[0]) // width, *r[1:]) for r in _siddhi_norm(siddhi)
+    sd = sorted(((int(r[0]) // width, *r[1:]) for r in siddhi_norm(siddhi)
                  if int(r[0]) // width <= last), key=repr)
     return diff_per_event(stream, sd, lm)
 
