@@ -33,7 +33,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 
 _UNITS = {"ms": 1, "s": 1000, "sec": 1000, "m": 60_000, "min": 60_000, "h": 3_600_000,
           "d": 86_400_000}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|sec|s|min|m|h|d)\s*$")
+_DURATION = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(ms|sec|s|min|m|h|d)\s*$")
 FIELD_TYPES = ("str", "string", "int", "int32", "int64", "long", "float", "float32", "float64",
                "double", "bool", "timestamp[ms]", "timestamp[us]", "timestamp[ns]",
                "timestamp[s]")
