@@ -8,7 +8,7 @@ Markers are HTML comments on the line(s) just before a fence, invisible on the r
 
 - ``<!-- docs-test: skip REASON -->``: do not run the next block (the reason is required);
 - ``<!-- docs-test: write NAME -->``: the next block is a file the reader saves as NAME;
-  it is written into the working folder instead of being run;
+  it is written into the working folder instead of being run (any language, e.g. YAML);
 - ``<!-- docs-test: setup`` ... ``-->``: hidden Python run before the next block (data the
   page assumes the reader already has, e.g. ``X`` and ``clf``).
 """
@@ -79,7 +79,8 @@ def parse(text: str) -> list[Block]:
             while not lines[i].startswith("```"):
                 body.append(lines[i])
                 i += 1
-            if lang in ("python", "py"):
+            # A `write` marker saves a block of any language (e.g. a YAML rule file).
+            if lang in ("python", "py") or pending.get("action") == "write":
                 blocks.append(Block(line=start, code="\n".join(body), **pending))  # type: ignore[arg-type]
             pending = {}
         i += 1

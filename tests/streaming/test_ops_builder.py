@@ -114,3 +114,14 @@ def test_micro_batcher_is_per_event_when_sparse_and_batches_when_dense() -> None
     clock.t += 0.003
     mb.poll()
     assert got[3:] == [4, 4, 1] and sum(got) == 12
+
+
+def test_a_failing_model_sends_its_rows_to_dead_letter() -> None:
+    def broken(cols: dict[str, np.ndarray]) -> np.ndarray:
+        raise RuntimeError("model server down")
+
+    plan = compile_rules(app({"name": "p", "from": "s", "predict": {"model": "m", "inputs": ["v"]}},
+                             {"name": "q", "from": "s", "where": "v > 0"}), models={"m": broken})
+    out = plan.run_batches([("s", events(("a", 1, 0, 0), ("a", 2, 0, 1)))])
+    assert out["dead_letter"].column("reason").to_pylist() == ["rule 'p' failed: RuntimeError: model server down"] * 2
+    assert out["q"].num_rows == 2  # the other rules go on

@@ -59,8 +59,8 @@ def test_durations() -> None:
     ("(lambda: 1)()", "only plain function calls"),
     ("m.upper()", "only plain function calls"),
     ("[x for x in m]", "ListComp is not allowed"),
-    ("m > 3", "type error: a str compared with a num"),
-    ("v + m", "type error: arithmetic on str"),
+    ("m > 3", "type error: a string compared with a number"),
+    ("v + m", "type error: arithmetic on a string"),
     ("v and ok", "needs true/false operands"),
     ("avg(v) > 1", "needs a window"),
     ("vv > 1", "did you mean 'v'"),
@@ -119,6 +119,12 @@ def test_cli_explain_and_replay(tmp_path: Path) -> None:
     r = CliRunner().invoke(cli, ["stream", "replay", str(rules), "--data", str(data), "--out", str(tmp_path / "o")])
     assert r.exit_code == 0, r.output
     assert "hot: 1 rows" in r.output and pq.read_table(tmp_path / "o" / "hot.parquet").num_rows == 1
+    csv = tmp_path / "events.csv"
+    csv.write_text("m,v,f,ts\na,1.0,0,1\na,2.5,0,2\nb,3.0,0,3\n")
+    r = CliRunner().invoke(cli, ["stream", "replay", str(rules), "--data", str(csv)])
+    assert r.exit_code == 0 and "hot: 2 rows" in r.output, r.output
+    r = CliRunner().invoke(cli, ["stream", "replay", str(rules), "--data", str(csv), "--source", "nope"])
+    assert r.exit_code == 2 and "not a source" in r.output
 
 
 @pytest.mark.parametrize("rule,why", [

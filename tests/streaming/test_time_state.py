@@ -89,3 +89,11 @@ def test_state_is_bounded_by_window_plus_lateness() -> None:
                             "ts": ts}, 512))
     retained = len(plan.rules[0].op.state.key)
     assert retained <= (1000 + 1000) // 10 + 1
+
+
+def test_state_of_a_silent_key_is_swept_with_per_event_batches() -> None:
+    plan = compile_rules(app({"name": "w", "from": "s", "window": {"sliding": "1s"}, "select": {"n": "count()"}}))
+    plan.run_batches([("s", events(("a", 1, 0, t))) for t in range(0, 500, 10)])   # a goes silent
+    plan.run_batches([("s", events(("b", 1, 0, t))) for t in range(500, 5000, 10)])
+    state = plan.rules[0].op.state
+    assert set(state.key.tolist()) == {1} and len(state.key) <= 101  # only b, within (t - 1 s, t]

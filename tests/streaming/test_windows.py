@@ -98,3 +98,18 @@ def test_tumbling_same_for_any_batch_size(size: int) -> None:
     ref = compile_rules(spec).run_batches(split(cols, 10_000))["t"].to_pylist()
     assert got == ref and sum(r["n"] for r in ref) < 500  # the last window stays open
     assert np.all(np.diff([r["_time"] for r in got]) >= 0)
+
+
+def test_group_by_two_columns_and_string_aggregates() -> None:
+    spec = app({"name": "g", "from": "s", "group_by": ["m", "f"], "window": {"tumbling": "1s"},
+                "select": {"n": "count()", "d": "distinctCount(m)", "first_m": "first(m)", "top": "max(v)"}})
+    out = run(spec, events(("a", 1, 0, 0), ("a", 2, 1, 1), ("a", 3, 0, 2), ("b", 4, 0, 3), ("b", 0, 0, 1000)))
+    rows = sorted((r["m"], r["f"], r["n"], r["d"], r["first_m"], r["top"]) for r in out["g"].to_pylist())
+    assert rows == [("a", 0, 2, 1, "a", 3.0), ("a", 1, 1, 1, "a", 2.0), ("b", 0, 1, 1, "b", 4.0)]
+
+
+def test_tumbling_select_of_a_non_group_column_is_a_lint_error() -> None:
+    from loopml.errors import InvalidConfig
+
+    with pytest.raises(InvalidConfig, match=r"'v' outside an aggregate.*use last\(v\)"):
+        compile_rules(app({"name": "t", "from": "s", "window": {"tumbling": "1s"}, "select": {"x": "v"}}))

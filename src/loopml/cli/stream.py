@@ -16,9 +16,14 @@ _RULES = typer.Argument(..., help="The rule file (YAML; see docs/streaming.md)."
 @stream_app.command("lint")
 def lint_cmd(rules: Path = _RULES) -> None:
     """List every problem of the rule file (line, key, problem, fix); exit 2 if any."""
+    from loopml.errors import InvalidConfig
     from loopml.streaming import compile_rules
 
-    compile_rules(rules)  # InvalidConfig -> one message listing every problem, exit 2
+    try:
+        compile_rules(rules)
+    except InvalidConfig as e:
+        typer.echo(str(e), err=True)  # one problem per line: line, key path, problem, fix
+        raise typer.Exit(2) from None
     typer.echo(f"{rules}: ok")
 
 
@@ -36,7 +41,7 @@ def replay_cmd(
     data: Path = typer.Option(..., "--data", exists=True, dir_okay=False, help="Parquet or CSV file of events."),
     source: str = typer.Option(None, help="The source the file feeds (default: the only source)."),
     out: Path = typer.Option(None, help="Folder to write one Parquet file per output stream."),
-    batch_size: int = typer.Option(512, min=1, help="Rows per micro-batch."),
+    batch_size: int = typer.Option(65536, min=1, help="Rows per micro-batch (results do not depend on it)."),
 ) -> None:
     """Run the rules over the file (in file order) and print the rows per output stream."""
     import pyarrow.parquet as pq
@@ -61,3 +66,5 @@ def replay_cmd(
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
             pq.write_table(t, out / f"{name}.parquet")
+
+__all__ = ["stream_app"]

@@ -5,7 +5,7 @@ Entry points (stable)::
 
     plan = compile_rules("rules.yaml")          # or a dict, a RuleApp, or a builder App
     out = plan.run_batches([("sensors", table), ...])   # -> dict[str, pyarrow.Table]
-    out = plan.replay("sensors", table_or_path)  # batches of 512 rows, file order
+    out = plan.replay("sensors", table_or_path)  # batches of 65536 rows, file order
 
 Output row format (what a differential test compares)
 -----------------------------------------------------

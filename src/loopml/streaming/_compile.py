@@ -372,17 +372,14 @@ class RuleExec:
             masks[j] = m & pre if pre is not None else m
         key = b.cols[self.key] if self.key else np.zeros(b.n, np.int64)
         rows = self.op.process(stream, key, b, masks, wm)
-        return self._apply_select(_rows_batch(rows, self.op.out_columns, self.out_info_fields()))
-
-    def out_info_fields(self) -> dict[str, str]:
-        return {f"{a}_{c}": "" for a, cs in zip(self._aliases, self.op.columns, strict=True) for c in cs}
+        return self._apply_select(_rows_batch(rows, self.op.out_columns))
 
     def _absent(self, b: Batch, wm: int) -> Batch | None:
         after = self.after(b.cols, b.n).astype(bool) if self.after is not None else None
         cancel = self.cancel(b.cols, b.n).astype(bool) if self.cancel is not None else None
         key = b.cols[self.key] if self.key else np.zeros(b.n, np.int64)
         rows = self.op.process(key, b, after, cancel, wm)
-        return self._apply_select(_rows_batch(rows, [*self._absent_cols, TIME], {}))
+        return self._apply_select(_rows_batch(rows, [*self._absent_cols, TIME]))
 
     def _run_predict(self, b: Batch) -> Batch:
         spec = self.rule.predict
@@ -400,13 +397,12 @@ class RuleExec:
         """Rows due only to time passing (absence), for a watermark move without events."""
         if self.kind != "absent":
             return None
-        return self._apply_select(_rows_batch(self.op.fire(wm), [*self._absent_cols, TIME], {}))
+        return self._apply_select(_rows_batch(self.op.fire(wm), [*self._absent_cols, TIME]))
 
     def snapshot(self) -> dict[str, Any]:
         s: dict[str, Any] = {"keys": self.encoder.values}
         if self.op is not None:
-            s["op"] = self.op.snapshot() if hasattr(self.op, "snapshot") and not isinstance(
-                self.op, SlidingTime | Buckets) else self.op.state.snapshot()
+            s["op"] = self.op.snapshot()
         if self.suppress is not None:
             s["suppress"] = self.suppress.snapshot()
         return s
@@ -414,27 +410,25 @@ class RuleExec:
     def restore(self, s: dict[str, Any]) -> None:
         self.encoder = KeyEncoder(s["keys"])
         if self.op is not None:
-            if isinstance(self.op, SlidingTime | Buckets):
-                self.op.state.restore(s["op"])
-            else:
-                self.op.restore(s["op"])
+            self.op.restore(s["op"])
         if self.suppress is not None:
             self.suppress.restore(s["suppress"])
 
 
-def _rows_batch(rows: list[list[Any]], columns: list[str], _types: Mapping[str, str]) -> Batch:
+def _rows_batch(rows: list[list[Any]], columns: list[str]) -> Batch:
+    """Rows (lists in ``columns`` order) as a Batch; all-number columns become numeric."""
     if not rows:
         return Batch({c: np.empty(0, np.int64 if c == TIME else object) for c in columns}, 0)
     cols: dict[str, np.ndarray] = {}
-    for j, c in enumerate(columns):
-        vals = [r[j] for r in rows]
-        arr = np.array(vals, dtype=object)
+    for c, vals in zip(columns, zip(*rows, strict=True), strict=True):
+        try:
+            arr = np.array(vals)  # numbers, booleans and strings find their dtype in C
+        except ValueError:
+            arr = np.array(vals, dtype=object)
         if c == TIME:
             arr = arr.astype(np.int64)
-        elif all(isinstance(v, int | float) and not isinstance(v, bool) for v in vals):
-            arr = arr.astype(np.float64 if any(isinstance(v, float) for v in vals) else np.int64)
-        elif all(isinstance(v, bool) for v in vals):
-            arr = arr.astype(bool)
+        elif arr.dtype.kind not in "iufb":
+            arr = np.array(vals, dtype=object)  # strings and mixed values stay Python objects
         cols[c] = arr
     return Batch(cols, len(rows))
 

@@ -138,7 +138,9 @@ def _strs(col: Any, n: int) -> tuple[np.ndarray, np.ndarray | None, str]:
         return arr.astype(object), None, ""
     if arr.dtype.kind != "O":
         return arr.astype(object), np.ones(n, bool), "expected a string"
-    # One pass: None and the missing-key sentinel are not str either (reason refined below).
+    if set(map(type, arr)) == {str}:  # the common case, in one C-level pass
+        return arr, None, ""
+    # None and the missing-key sentinel are not str either (reason refined below).
     bad = np.fromiter(map(_not_str, arr), bool, n)
     if not bad.any():
         return arr, None, ""

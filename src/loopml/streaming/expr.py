@@ -46,6 +46,7 @@ _CMPS: dict[type, Callable[[Any, Any], Any]] = {
     ast.Gt: operator.gt, ast.GtE: operator.ge,
 }
 KIND = {"str": "str", "string": "str", "bool": "bool"}  # every other field type is a number
+_WORD = {"num": "a number", "str": "a string", "bool": "a true/false value", "any": "None"}
 
 
 def kind_of(field_type: str) -> str:
@@ -152,7 +153,7 @@ class _Compiler:
             raise self.fail(node, f"operator {type(node.op).__name__} is not allowed")
         (lf, lk), (rf, rk) = self.compile(node.left), self.compile(node.right)
         if "str" in (lk, rk) or "bool" in (lk, rk):
-            raise self.fail(node, f"type error: arithmetic on {lk if lk != 'num' else rk}")
+            raise self.fail(node, f"type error: arithmetic on {_WORD[lk if lk != 'num' else rk]}")
         return (lambda c: op(lf(c), rf(c))), "num"
 
     def _UnaryOp(self, node: ast.UnaryOp) -> tuple[Fn, str]:
@@ -211,7 +212,7 @@ class _Compiler:
             for v in values:
                 vk = "str" if isinstance(v, str) else "bool" if isinstance(v, bool) else "num"
                 if lk != "any" and vk != lk:
-                    raise self.fail(node, f"type error: a {lk} compared with {v!r}")
+                    raise self.fail(node, f"type error: {_WORD[lk]} compared with {v!r}")
             neg = isinstance(op, ast.NotIn)
             arr = np.array(values, dtype=object if lk == "str" else None)
             return lambda c: np.isin(lf(c), arr, invert=neg)
@@ -222,7 +223,7 @@ class _Compiler:
             return lambda c: _isnull(lf(c)) != neg
         rf, rk = self.compile(comp)
         if "any" not in (lk, rk) and lk != rk:
-            raise self.fail(node, f"type error: a {lk} compared with a {rk}")
+            raise self.fail(node, f"type error: {_WORD[lk]} compared with {_WORD[rk]}")
         fn = _CMPS[type(op)]
         return lambda c: fn(lf(c), rf(c))
 

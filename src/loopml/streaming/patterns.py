@@ -37,6 +37,7 @@ class SequenceOp:
         # key -> list per step j (1..n-1) of partial matches waiting for step j: [start_t, row...]
         self.pending: dict[Any, list[list[list[Any]]]] = {}
         self.done = False  # without `every`: the one match was made
+        self._swept = np.iinfo(np.int64).min // 2
 
     @property
     def out_columns(self) -> list[str]:
@@ -53,10 +54,12 @@ class SequenceOp:
             any_mask |= m
         idx = np.arange(b.n) if self.strict else np.flatnonzero(any_mask)
         out: list[list[Any]] = []
-        cols = {j: [b.cols[c] for c in self.columns[j]] for j in masks}
-        t_arr = b.time
-        for i in idx:
-            key, t = _py(keys[i]), int(t_arr[i])
+        # Python values of the candidate rows only, converted once per batch (tolist is C).
+        cols = {j: [b.cols[c][idx].tolist() for c in self.columns[j]] for j in masks}
+        hits = {j: m[idx].tolist() for j, m in masks.items()}
+        key_l, t_l = keys[idx].tolist(), b.time[idx].tolist()
+        for r in range(len(idx)):
+            key, t = key_l[r], t_l[r]
             pend = self.pending.get(key)
             if pend is None:
                 pend = self.pending[key] = [[] for _ in range(n)]
@@ -65,9 +68,9 @@ class SequenceOp:
                 waiting = pend[j]
                 if not waiting:
                     continue
-                if j in masks and masks[j][i]:
+                if j in hits and hits[j][r]:
                     alive = [p for p in waiting if t - p[0] <= self.within]
-                    row = [_py(c[i]) for c in cols[j]]
+                    row = [c[r] for c in cols[j]]
                     pend[j] = []
                     for p in alive:
                         if j == n - 1:
@@ -78,13 +81,17 @@ class SequenceOp:
                     pend[j] = []
             for j, p in advanced:
                 pend[j].append(p)
-            if 0 in masks and masks[0][i] and not self.done:
-                pend[1].append([t] + [_py(c[i]) for c in cols[0]])
+            if 0 in hits and hits[0][r] and not self.done:
+                pend[1].append([t] + [c[r] for c in cols[0]])
                 if not self.every:
                     self.done = True
         if len(out) and not self.every:
             self.pending.clear()
-        self._expire(wm)
+        # Sweeping all keys is O(state): do it when the watermark moved half a window, so
+        # partial matches live at most 1.5 x within.
+        if wm - self._swept >= self.within // 2:
+            self._expire(wm)
+            self._swept = wm
         return out
 
     def _expire(self, wm: int) -> None:

@@ -85,10 +85,20 @@ class Plan:
             self._out[LATE].append(pa.table({"stream": [stream] * late.n, "_time": late.time, "event": events}))
         wm = self.gates[stream].watermark
         for rule in self.subscribers.get(stream, []):
-            out = rule.process(stream, b, wm)
+            try:
+                out = rule.process(stream, b, wm)
+            except Exception as e:  # a UDF or model that fails on these rows: never stop the engine
+                self._dead(stream, b, f"rule {rule.name!r} failed: {type(e).__name__}: {e}")
+                continue
             if out is None:
                 continue
             self._emit(rule, out)
+
+    def _dead(self, stream: str, b: Batch, reason: str) -> None:
+        cols = [c for c in b.cols if c != TIME]
+        events = [json.dumps(r, default=str) for r in b.to_arrow(cols).to_pylist()] if b.n else []
+        self._out[DEAD_LETTER].append(pa.table({"source": [stream] * b.n, "reason": [reason] * b.n,
+                                                "event": events}))
 
     def _emit(self, rule: RuleExec, out: Batch) -> None:
         names = [c for c in out.cols if c != TIME] + [TIME]
@@ -142,9 +152,11 @@ class Plan:
             self.push(source, data)
         return self.collect()
 
-    def replay(self, source: str, table: pa.Table | str | Path, batch_size: int = 512) -> dict[str, pa.Table]:
+    def replay(self, source: str, table: pa.Table | str | Path, batch_size: int = 65536) -> dict[str, pa.Table]:
         """Run the plan over a table (or a Parquet/CSV file) of ``source``, in batches of
-        ``batch_size`` rows, in file order (backtesting)."""
+        ``batch_size`` rows, in file order (backtesting). Results do not depend on the batch
+        size (late detection is per event, windows and patterns per key); large batches only
+        amortise the per-batch cost."""
         if not isinstance(table, pa.Table):
             table = read_table(table)
         for b in table.to_batches(max_chunksize=batch_size):

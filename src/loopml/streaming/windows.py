@@ -148,30 +148,64 @@ class SlidingTime:
     def __init__(self, width: int, inputs: AggInputs, inclusive: bool = False) -> None:
         self.width, self.inputs, self.inclusive = width, inputs, inclusive
         self.state = Retained(len(inputs.fns))
+        self._swept = np.iinfo(np.int64).min // 2
 
     def process(self, key: np.ndarray, b: Batch, wm: int) -> dict[str, np.ndarray]:
         """Aggregates for each row of ``b`` (keys ``key``), then retain what the watermark
-        ``wm`` may still need."""
+        ``wm`` may still need. The retained rows stay sorted by (key, time, arrival), so a
+        batch is sorted alone and merged in (no re-sort of the state)."""
         vals = self.inputs.values(b)
-        n_r = len(self.state.key)
-        K, T, V = self.state.extend(key, b.time, vals)
-        out = self._aggs(K, T, V, n_r)
-        self.state.keep(K, T, V, wm - self.width - (1 if self.inclusive else 0) < T)
+        st = self.state
+        if b.n == 0:
+            return {a.slot: np.empty(0) for a in self.inputs.aggs}
+        ob = np.lexsort((b.time, key))  # stable: ties keep arrival order
+        kb, tb = key[ob], b.time[ob]
+        # Only the state rows of the batch's key range take part (one key's rows for a
+        # single event); the rest is swept once per window width.
+        lo = int(np.searchsorted(st.key, kb[0], side="left"))
+        hi = int(np.searchsorted(st.key, kb[-1], side="right"))
+        sk, stt, sv = st.key[lo:hi], st.t[lo:hi], [v[lo:hi] for v in st.vals]
+        base = min(int(tb.min()), int(stt.min()) if len(stt) else int(tb.min())) - self.width - 1
+        cb = kb * _SHIFT + (tb - base)
+        cr = sk * _SHIFT + (stt - base)
+        pos = np.searchsorted(cr, cb, side="right") + np.arange(len(cb))  # rows of the batch in the merge
+        n = len(cr) + len(cb)
+        old = np.ones(n, bool)
+        old[pos] = False
+        c = np.empty(n, np.int64)
+        c[pos], c[old] = cb, cr
+        K = np.empty(n, np.int64)
+        K[pos], K[old] = kb, sk
+        T = np.empty(n, np.int64)
+        T[pos], T[old] = tb, stt
+        V = []
+        for v_new, v_old in zip(vals, sv, strict=True):
+            v = np.empty(n, v_new.dtype if v_new.dtype == v_old.dtype or not len(v_old) else object)
+            v[pos], v[old] = v_new[ob], v_old
+            V.append(v)
+        starts = np.searchsorted(c, cb - self.width, side="left" if self.inclusive else "right")
+        aggs = window_aggs(self.inputs, V, starts, pos)
+        inv = np.empty(len(ob), np.int64)
+        inv[ob] = np.arange(len(ob))
+        out = {k: v[inv] for k, v in aggs.items()}
+        horizon = wm - self.width - (1 if self.inclusive else 0)
+        keep = horizon < T
+        if lo == 0 and hi == len(st.key):
+            st.keep(K, T, V, keep)
+        else:
+            st.key = np.concatenate([st.key[:lo], K[keep], st.key[hi:]])
+            st.t = np.concatenate([st.t[:lo], T[keep], st.t[hi:]])
+            st.vals = [np.concatenate([a[:lo], m[keep], a[hi:]]) for a, m in zip(st.vals, V, strict=True)]
+            if wm - self._swept >= self.width:
+                st.keep(st.key, st.t, st.vals, horizon < st.t)
+                self._swept = wm
         return out
 
-    def _aggs(self, K: np.ndarray, T: np.ndarray, V: list[np.ndarray], n_r: int) -> dict[str, np.ndarray]:
-        N = len(K)
-        if n_r == N:
-            return {a.slot: np.empty(0) for a in self.inputs.aggs}
-        order = np.lexsort((T, K))
-        Ks, Ts = K[order], T[order]
-        base = Ts.min() - self.width - 1
-        c = Ks * _SHIFT + (Ts - base)
-        starts = np.searchsorted(c, c - self.width, side="left" if self.inclusive else "right")
-        inv = np.empty(N, np.int64)
-        inv[order] = np.arange(N)
-        pb = inv[n_r:]
-        return window_aggs(self.inputs, [v[order] for v in V], starts[pb], pb)
+    def snapshot(self) -> dict[str, Any]:
+        return self.state.snapshot()
+
+    def restore(self, s: dict[str, Any]) -> None:
+        self.state.restore(s)
 
 
 class CountWindow:
@@ -273,6 +307,12 @@ class Buckets:
         e = np.concatenate([brk - 1, [len(rows) - 1]])
         aggs = window_aggs(self.inputs, [v[rows] for v in V], s, e)
         return gk[s], ends[s], aggs
+
+    def snapshot(self) -> dict[str, Any]:
+        return self.state.snapshot()
+
+    def restore(self, s: dict[str, Any]) -> None:
+        self.state.restore(s)
 
 
 def retained_bytes(ops: Sequence[Any]) -> int:
