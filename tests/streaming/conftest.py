@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pytest
 
 SCHEMA = {"m": "str", "v": "float64", "f": "int64", "ts": "int64"}
 
@@ -33,8 +32,3 @@ def random_trace(n: int, seed: int, keys: int = 3, max_gap: int = 400) -> dict[s
 def split(cols: dict[str, np.ndarray], size: int) -> list[tuple[str, dict[str, np.ndarray]]]:
     n = len(cols["ts"])
     return [("s", {k: v[i:i + size] for k, v in cols.items()}) for i in range(0, n, size)]
-
-
-@pytest.fixture
-def mk() -> Any:
-    return app

@@ -125,3 +125,34 @@ def test_a_failing_model_sends_its_rows_to_dead_letter() -> None:
     out = plan.run_batches([("s", events(("a", 1, 0, 0), ("a", 2, 0, 1)))])
     assert out["dead_letter"].column("reason").to_pylist() == ["rule 'p' failed: RuntimeError: model server down"] * 2
     assert out["q"].num_rows == 2  # the other rules go on
+
+
+def test_partition_by_overrides_the_source_key() -> None:
+    spec = app({"name": "c", "from": "s", "partition_by": "f", "count": {"at_least": 2, "within": "1s"},
+                "select": ["f", "n"]})
+    out = compile_rules(spec).run_batches([("s", events(("a", 0, 1, 0), ("b", 0, 1, 1), ("c", 0, 0, 2)))])
+    assert out["c"].to_pylist() == [{"f": 1, "n": 2, "_time": 1}]  # a and b share f == 1
+
+
+def test_builder_patterns_lookup_predict_compile_and_explain() -> None:
+    a = App("t")
+    s = a.source("s", key="m", event_time="ts", schema=dict(SCHEMA))
+    a.sink("alerts", "redis://127.0.0.1:6379/0?stream=alerts", key=["m", "_time"])
+    s.followed_by(col.f == 1, col.v > 50, within="10s").as_("ab")
+    s.absent(for_="30s", after=col.f == 1).emit("alerts", severity="warning").as_("quiet")
+    s.lookup("limits", key="m").where(col.v > col.limit).predict("score", inputs=["v"], output="p").as_("scored")
+    plan = a.compile(tables={"limits": pa.table({"m": ["a"], "limit": [1.0]})},
+                     models={"score": lambda cols: cols["v"] * 0})
+    text = plan.explain()
+    for part in ("sequence(2 steps within 10000 ms", "absent(for 30000 ms by m)", "lookup(limits on m)",
+                 "predict(score)", "=> ['alerts']"):
+        assert part in text, text
+    out = plan.run_batches([("s", events(("a", 5, 1, 0), ("a", 60, 0, 1)))])
+    assert out["ab"].num_rows == 1 and out["scored"].column("p").to_pylist() == [0.0, 0.0]
+
+
+def test_payload_templates_only_fill_plain_names() -> None:
+    spec = app({"name": "hot", "from": "s", "emit": {"to": "plc", "payload": {
+        "a": "{m} by {rule}", "b": "{m.__class__}", "c": "{nope}"}}}, sinks={"plc": {"to": "memory"}})
+    out = compile_rules(spec).run_batches([("s", events(("a", 1, 0, 0)))])
+    assert json.loads(out["plc"].column("payload")[0].as_py()) == {"a": "a by hot", "b": "{m.__class__}", "c": "{nope}"}

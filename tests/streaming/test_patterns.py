@@ -112,3 +112,12 @@ def test_count_then_suppress_chained_rules() -> None:
     rows = [("a", 0, 1, t) for t in range(0, 5000, 1000)]
     out = run(spec, events(*rows))
     assert out["c3"].num_rows == 1 and out["stop"].num_rows == 1
+
+
+def test_sequence_step_conditions_can_use_earlier_steps() -> None:
+    spec = app({"name": "rise", "from": "s", "sequence": {
+        "steps": [{"where": "f == 1"}, {"where": "v > e1.v + 10"}], "within": "10s"},
+        "select": {"m": "e1.m", "v1": "e1.v", "v2": "e2.v"}})
+    out = run(spec, events(("a", 50, 1, 0), ("a", 55, 0, 1), ("a", 70, 1, 2), ("a", 75, 0, 3), ("a", 90, 0, 4)))
+    # e1=50 waits past 55 (not > 60) and completes on 70; e1=70 completes on 90 (75 is not > 80)
+    assert [(r["v1"], r["v2"]) for r in out["rise"].to_pylist()] == [(50.0, 70.0), (70.0, 90.0)]

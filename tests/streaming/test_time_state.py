@@ -42,7 +42,7 @@ def test_dead_letters_never_crash() -> None:
     ]), ("s", pa.table({"m": ["a"], "v": [2.0], "ts": [5]}))])  # a whole batch without a column
     reasons = out["dead_letter"].column("reason").to_pylist()
     assert reasons == ["missing field 'v'", "field 'v': expected a number", "field 'm': expected a string",
-                       "event time 'ts' is missing or NaN", "missing field 'ts'", "missing field 'f'"]
+                       "event time 'ts' is missing, NaN or out of range", "missing field 'ts'", "missing field 'f'"]
     assert out["p"].column("_time").to_pylist() == [1]
 
 
@@ -97,3 +97,34 @@ def test_state_of_a_silent_key_is_swept_with_per_event_batches() -> None:
     plan.run_batches([("s", events(("b", 1, 0, t))) for t in range(500, 5000, 10)])
     state = plan.rules[0].op.state
     assert set(state.key.tolist()) == {1} and len(state.key) <= 101  # only b, within (t - 1 s, t]
+
+
+def test_snapshot_with_a_two_column_group_by() -> None:
+    spec = app({"name": "g", "from": "s", "group_by": ["m", "f"], "window": {"tumbling": "1s"},
+                "select": {"n": "count()"}})
+    first = compile_rules(spec)
+    first.run_batches([("s", events(("a", 1, 0, 0), ("a", 1, 1, 1)))])
+    second = compile_rules(spec)
+    second.restore(first.snapshot())
+    out = second.run_batches([("s", events(("a", 1, 0, 2), ("a", 1, 0, 1000)))])["g"].to_pylist()
+    assert sorted((r["m"], r["f"], r["n"]) for r in out) == [("a", 0, 2), ("a", 1, 1)]
+
+
+def test_random_garbage_never_crashes_the_engine() -> None:
+    rng = np.random.default_rng(7)
+    junk = [None, "x", 1, 2.5, float("nan"), True, [1], {"a": 1}, -1e300, "", 10**30]
+    plan = compile_rules(_rules())
+    produced = 0
+    for i in range(40):
+        rows = []
+        for j in range(int(rng.integers(0, 20))):
+            row = {"m": f"k{j % 3}", "v": float(j), "f": j % 2, "ts": 1000 * i + j}
+            for k in list(row):
+                if rng.random() < 0.15:
+                    row[k] = junk[int(rng.integers(0, len(junk)))]
+                if rng.random() < 0.05:
+                    del row[k]
+            rows.append(row)
+        out = plan.run_batches([("s", rows)])
+        produced += sum(t.num_rows for t in out.values())
+    assert produced > 0

@@ -214,6 +214,7 @@ class RuleExec:
         self._aliases = aliases
         out: dict[str, str] = {}
         cols, names, self.step_where = [], [], []
+        pair_checks: dict[int, Callable[..., Any]] = {}
         for j, step in enumerate(spec.steps):
             name = step.from_ or self.rule.from_
             info = streams.get(name)
@@ -223,12 +224,17 @@ class RuleExec:
             if (info.key if not self.rule.partition_by else self.rule.partition_by) != self.key:
                 self._fail(("sequence", "steps", j, "from"), f"stream {name!r} is keyed differently",
                            "set partition_by to a column all steps' streams share")
-            w = self._expr(step.where, info.fields, ("sequence", "steps", j, "where"), "bool") if step.where else None
+            # A step sees its own columns and, as e1.x, those of the steps before it.
+            visible = {**out, **info.fields}
+            w = self._expr(step.where, visible, ("sequence", "steps", j, "where"), "bool") if step.where else None
+            if w is not None and w.names & set(out):
+                pair_checks[j] = w.fn  # depends on earlier steps: checked per partial match
+                w = None
             self.step_where.append((name, w))
             cols.append(list(info.fields))
             names.append(name)
             out.update({f"{aliases[j]}_{c}": t for c, t in info.fields.items()})
-        self.op = SequenceOp(aliases, names, cols, spec.within, spec.strict, spec.every)
+        self.op = SequenceOp(aliases, names, cols, spec.within, spec.strict, spec.every, pair_checks)
         return out
 
     def _row_select(self, fields: dict[str, str]) -> dict[str, str]:
@@ -408,7 +414,8 @@ class RuleExec:
         return s
 
     def restore(self, s: dict[str, Any]) -> None:
-        self.encoder = KeyEncoder(s["keys"])
+        # msgpack returns group-by tuples (several columns) as lists; keys must be hashable
+        self.encoder = KeyEncoder([tuple(v) if isinstance(v, list) else v for v in s["keys"]])
         if self.op is not None:
             self.op.restore(s["op"])
         if self.suppress is not None:

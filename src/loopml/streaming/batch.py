@@ -203,10 +203,13 @@ def ingest(source: str, fields: Mapping[str, str], time_field: str,
         out[name] = arr
     if not bad.all() or n == 0:
         tcol = out.get(time_field)
-        if tcol is not None:
+        if tcol is not None and tcol.dtype.kind in "iu":
+            out[TIME] = tcol.astype(np.int64, copy=False)  # integers cannot be NaN
+        elif tcol is not None:
             tf = tcol.astype(np.float64, copy=False)
-            mark(~np.isfinite(tf), f"event time {time_field!r} is missing or NaN")
-            out[TIME] = np.where(np.isfinite(tf), tf, 0).astype(np.int64)
+            ok = np.isfinite(tf) & (np.abs(tf) < 2.0**62)  # an int64 of milliseconds
+            mark(~ok, f"event time {time_field!r} is missing, NaN or out of range")
+            out[TIME] = np.where(ok, tf, 0).astype(np.int64)
     dead: list[dict[str, Any]] = []
     if bad.any():
         idx = np.flatnonzero(bad)

@@ -154,6 +154,9 @@ class _Compiler:
         (lf, lk), (rf, rk) = self.compile(node.left), self.compile(node.right)
         if "str" in (lk, rk) or "bool" in (lk, rk):
             raise self.fail(node, f"type error: arithmetic on {_WORD[lk if lk != 'num' else rk]}")
+        if isinstance(node.op, ast.Pow):
+            # float64 power: Python's int ** int on constants could take unbounded time and memory
+            return (lambda c: np.power(np.asarray(lf(c), dtype=np.float64), rf(c))), "num"
         return (lambda c: op(lf(c), rf(c))), "num"
 
     def _UnaryOp(self, node: ast.UnaryOp) -> tuple[Fn, str]:

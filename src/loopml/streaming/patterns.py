@@ -7,7 +7,7 @@ State is plain data (dicts of lists of numbers and strings), so snapshots are JS
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -30,9 +30,15 @@ class SequenceOp:
     event's time."""
 
     def __init__(self, aliases: Sequence[str], streams: Sequence[str], columns: Sequence[Sequence[str]],
-                 within: int, strict: bool, every: bool) -> None:
+                 within: int, strict: bool, every: bool,
+                 pair_checks: dict[int, Callable[[Any], Any]] | None = None) -> None:
         self.aliases, self.streams = list(aliases), list(streams)
         self.columns = [list(c) for c in columns]
+        # step j -> condition over the earlier steps' values (e1_x, ...) and the event's own
+        # columns, evaluated per partial match (Siddhi's e2[temp > e1.temp]).
+        self.pair_checks = dict(pair_checks or {})
+        self._prev_names = [[f"{a}_{c}" for a, cs in zip(self.aliases[:j], self.columns[:j], strict=True)
+                             for c in cs] for j in range(len(self.aliases))]
         self.within, self.strict, self.every = within, strict, every
         # key -> list per step j (1..n-1) of partial matches waiting for step j: [start_t, row...]
         self.pending: dict[Any, list[list[list[Any]]]] = {}
@@ -72,6 +78,10 @@ class SequenceOp:
                     alive = [p for p in waiting if t - p[0] <= self.within]
                     row = [c[r] for c in cols[j]]
                     pend[j] = []
+                    if j in self.pair_checks:
+                        alive, rest = self._check(j, alive, row)
+                        if not self.strict:
+                            pend[j] = rest  # they wait for a later event that meets the condition
                     for p in alive:
                         if j == n - 1:
                             out.append(p[1:] + row + [t])
@@ -93,6 +103,18 @@ class SequenceOp:
             self._expire(wm)
             self._swept = wm
         return out
+
+    def _check(self, j: int, alive: list[list[Any]], row: list[Any]) -> tuple[list[list[Any]], list[list[Any]]]:
+        """(partial matches whose cross-step condition holds with this event, the others,
+        which keep waiting for a later event)."""
+        own = dict(zip(self.columns[j], row, strict=True))
+        names, check = self._prev_names[j], self.pair_checks[j]
+        ok: list[list[Any]] = []
+        rest: list[list[Any]] = []
+        for p in alive:
+            env = {**dict(zip(names, p[1:], strict=True)), **own}
+            (ok if bool(check(env)) else rest).append(p)
+        return ok, rest
 
     def _expire(self, wm: int) -> None:
         """Drop partial matches that can no longer complete (bounded state)."""

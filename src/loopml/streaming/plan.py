@@ -4,6 +4,7 @@ the output collectors. See :mod:`loopml.streaming` for the output row format."""
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -114,7 +115,7 @@ class Plan:
                 t = t.append_column(k, pa.array([v] * t.num_rows))
             if e.payload:
                 rows = t.to_pylist()
-                payload = [json.dumps({k: (str(v).format(rule=rule.name, **r) if isinstance(v, str) else v)
+                payload = [json.dumps({k: (_fill(v, {"rule": rule.name, **r}) if isinstance(v, str) else v)
                                        for k, v in e.payload.items()}, default=str) for r in rows]
                 t = t.append_column("payload", pa.array(payload))
             for sink in [e.to] if isinstance(e.to, str) else e.to:
@@ -216,6 +217,16 @@ class Plan:
             lines.append(f"rule {r.name}: {rr.from_} -> " + " -> ".join(steps or ["pass"])
                          + f" -> {r.output}" + (f" => {sinks}" if sinks else ""))
         return "\n".join(lines)
+
+
+_FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _fill(template: str, row: Mapping[str, Any]) -> str:
+    """``"stop {machine}"`` with the row's values. Only plain ``{name}`` is replaced (never
+    ``str.format``, whose ``{x.attr}`` and ``{x[i]}`` would reach into objects); unknown
+    names stay as written."""
+    return _FIELD.sub(lambda m: str(row[m.group(1)]) if m.group(1) in row else m.group(0), template)
 
 
 def _pack(obj: Any) -> Any:
