@@ -22,6 +22,7 @@ def test_every_route_declares_a_permission(tmp_path) -> None:
         assert isinstance(r.permission, Permission), r.path
     public = {r.path for r in app.routes if r.permission is Permission.PUBLIC}  # type: ignore[attr-defined]
     assert public == {"/health", "/version", "/api/3.0/mlflow/server-info", "/ui/login",
+                      "/api/loopml/v1/whoami",
                       "/ui/logout", "/ui/static/app.css"}
 
 

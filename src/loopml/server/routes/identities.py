@@ -30,8 +30,8 @@ from loopml.security import (
     request_workspace,
     route,
 )
-from loopml.security._identities import IdentityService, identity_role_in
 from loopml.security._http import UNAUTHENTICATED
+from loopml.security._identities import IdentityService, identity_role_in
 from loopml.security._principal import ALL_WORKSPACES, ANONYMOUS
 from loopml.server._api import MLFLOW_PREFIXES, SyncFn, api
 from loopml.server._http import Body, Handler, JSONResponse
@@ -262,3 +262,6 @@ def _mlflow_routes(s: Services) -> list[PermissionedRoute]:
     ]:
         out += api(s, path, method, P.ADMIN, fn, _MLFLOW_V3)
     return out
+
+
+__all__ = ["MLFLOW_TO_ROLE", "ROLE_TO_MLFLOW", "routes"]
