@@ -190,3 +190,17 @@ def test_model_server_verifies_through_the_control_plane(env: Env) -> None:
         r = c.get("/v2", headers={**_h(env.editor), "X-MLFLOW-WORKSPACE": "team-b"})
         assert r.status_code == 403
         assert c.get("/v2", auth=("vic", "viewer-password")).status_code == 200
+
+
+def test_users_issue_their_own_tokens_but_tokens_mint_none(env: Env) -> None:
+    u = env.srv.url + f"{API}/tokens"
+    vic = httpx.BasicAuth("vic", "viewer-password")
+    r = httpx.post(u, json={"owner": "vic", "name": "laptop"}, auth=vic)
+    assert r.status_code == 200 and r.json()["token_info"]["role"] == "viewer"
+    token = r.json()["token"]
+    r = httpx.post(u, json={"owner": "vic", "role": "editor"}, auth=vic)
+    assert r.status_code == 400 and "exceed" in r.json()["message"]  # never above the owner
+    r = httpx.post(u, json={"owner": "vic"}, headers=_h(token))
+    assert r.status_code == 403  # a token cannot outlive its revocation through children
+    r = httpx.post(u, json={"owner": "alice"}, auth=vic)
+    assert r.status_code == 403  # nor anyone else's

@@ -142,17 +142,19 @@ def _loopml_routes(s: Services) -> list[PermissionedRoute]:
         ("/users", "GET", P.ADMIN, list_kind(IdentityKind.USER)),
         ("/users", "POST", P.ADMIN, changed(create_user)),
         ("/users/{name}", "DELETE", P.ADMIN, changed(delete(IdentityKind.USER))),
-        ("/users/{name}/password", "POST", P.ADMIN, changed(set_password)),
+        # READ: a user's own password and tokens are theirs to manage (IdentityService
+        # checks self-service or admin); everything else needs admin.
+        ("/users/{name}/password", "POST", P.READ, changed(set_password)),
         ("/service-accounts", "GET", P.ADMIN, list_kind(IdentityKind.SERVICE_ACCOUNT)),
         ("/service-accounts", "POST", P.ADMIN, changed(create_sa)),
         ("/service-accounts/{name}", "DELETE", P.ADMIN,
          changed(delete(IdentityKind.SERVICE_ACCOUNT))),
         ("/identities/{name}/roles", "POST", P.ADMIN, changed(grant)),
         ("/identities/{name}/roles", "DELETE", P.ADMIN, changed(revoke)),
-        ("/tokens", "GET", P.ADMIN, list_tokens),
-        ("/tokens", "POST", P.ADMIN, create_token),
-        ("/tokens/{token_id}/revoke", "POST", P.ADMIN, changed(revoke_token)),
-        ("/tokens/{token_id}/rotate", "POST", P.ADMIN, changed(rotate_token)),
+        ("/tokens", "GET", P.READ, list_tokens),
+        ("/tokens", "POST", P.READ, create_token),
+        ("/tokens/{token_id}/revoke", "POST", P.READ, changed(revoke_token)),
+        ("/tokens/{token_id}/rotate", "POST", P.READ, changed(rotate_token)),
     ]
     out: list[PermissionedRoute] = []
     for path, method, perm, fn in table:
@@ -251,10 +253,11 @@ def _mlflow_routes(s: Services) -> list[PermissionedRoute]:
     out: list[PermissionedRoute] = []
     for path, method, fn in [
         ("/users/create", "POST", create), ("/users/get", "GET", get),
-        ("/users/update-password", "PATCH", update_password),
         ("/users/update-admin", "PATCH", update_admin), ("/users/delete", "DELETE", delete),
     ]:
         out += api(s, path, method, P.ADMIN, fn, MLFLOW_PREFIXES)
+    # As in MLflow, users change their own password (the service checks who asks).
+    out += api(s, "/users/update-password", "PATCH", P.READ, update_password, MLFLOW_PREFIXES)
     for path, method, fn in [
         ("/users/permissions/grant", "POST", grant),
         ("/users/permissions/revoke", "POST", revoke),
