@@ -172,3 +172,35 @@ def test_mlflow_auth_service_client(env: Env, monkeypatch) -> None:  # type: ign
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "viewer-password")
     with pytest.raises(MlflowException, match="admin"):
         AuthServiceClient(env.srv.url).create_user("x", "x-password")
+
+
+def test_model_server_verifies_through_the_control_plane(env: Env) -> None:
+    from starlette.testclient import TestClient
+
+    from loopml.security import Authenticator, RemoteVerifier
+    from loopml.serving.app import ServingState, create_serving_app
+    from loopml.serving.repository import ModelRepository, ServingSettings
+
+    auth = Authenticator(verifiers=[RemoteVerifier(env.srv.url)], required=True)
+    app = create_serving_app(ServingState(ModelRepository({}, ServingSettings()), auth=auth))
+    with TestClient(app, base_url="http://127.0.0.1") as c:
+        assert c.get("/v2").status_code == 401
+        assert c.get("/v2", headers=_h(env.editor)).status_code == 200
+        assert c.get("/v2", headers=_h("lml_0123456789abcdef_nope")).status_code == 401
+        r = c.get("/v2", headers={**_h(env.editor), "X-MLFLOW-WORKSPACE": "team-b"})
+        assert r.status_code == 403
+        assert c.get("/v2", auth=("vic", "viewer-password")).status_code == 200
+
+
+def test_users_issue_their_own_tokens_but_tokens_mint_none(env: Env) -> None:
+    u = env.srv.url + f"{API}/tokens"
+    vic = httpx.BasicAuth("vic", "viewer-password")
+    r = httpx.post(u, json={"owner": "vic", "name": "laptop"}, auth=vic)
+    assert r.status_code == 200 and r.json()["token_info"]["role"] == "viewer"
+    token = r.json()["token"]
+    r = httpx.post(u, json={"owner": "vic", "role": "editor"}, auth=vic)
+    assert r.status_code == 400 and "exceed" in r.json()["message"]  # never above the owner
+    r = httpx.post(u, json={"owner": "vic"}, headers=_h(token))
+    assert r.status_code == 403  # a token cannot outlive its revocation through children
+    r = httpx.post(u, json={"owner": "alice"}, auth=vic)
+    assert r.status_code == 403  # nor anyone else's

@@ -40,19 +40,20 @@ def serve(
     """Serve models over the Open Inference Protocol V2 (REST /v2/... and gRPC) and MLflow's
     scoring protocol (POST /invocations, /ping, /health, /version), with adaptive batching and
     Prometheus /metrics."""
-    from loopml.security import Authenticator
     from loopml.server._guard import split_list
     from loopml.serving.repository import ServingSettings
-    from loopml.serving.server import ServeOptions, model_names
+    from loopml.serving.server import ServeOptions, model_names, serving_auth
     from loopml.serving.server import serve as run
 
     token = auth_token_file.read_text().strip() if auth_token_file else None
-    if not is_loopback(host) and not token and not insecure:
+    from loopml.config import load_settings
+
+    if not is_loopback(host) and not token and not load_settings().auth_required \
+            and not insecure:
         typer.echo(f"Error: refusing to bind {host} without authentication. Pass "
                    "--auth-token-file, bind 127.0.0.1, or --insecure on a trusted network.",
                    err=True)
         raise typer.Exit(2)
-    from loopml.config import load_settings
 
     uri = load_settings(tracking_uri=tracking_uri).tracking_uri  # flag > env > file
     if uri:
@@ -80,7 +81,7 @@ def serve(
         [f"deployment {d}" for d in serve_deployment or []]
     typer.echo(f"loopml serve: {', '.join(served)} on "
                f"http://{host}:{port}" + (f" and grpc {host}:{grpc_port}" if grpc_port else ""))
-    run(models, settings, opts, Authenticator(token) if token else None, workers)
+    run(models, settings, opts, serving_auth(token), workers)
 
 
 def check_sources(models: dict[str, str], deployments: list[str]) -> None:

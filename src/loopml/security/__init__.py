@@ -34,6 +34,8 @@ _LAZY = {
     "PasswordVerifier": "loopml.security._verifiers",
     "TOKEN_CACHE_TTL_S": "loopml.security._verifiers",
     "build_verifiers": "loopml.security._verifiers",
+    "RemoteVerifier": "loopml.security._verifiers",
+    "serving_verifiers": "loopml.security._verifiers",
 }
 
 
@@ -51,7 +53,9 @@ __all__ = [
     "IdentityService",
     "IssuedToken",
     "PasswordVerifier",
+    "RemoteVerifier",
     "build_verifiers",
+    "serving_verifiers",
     "ALL_WORKSPACES",
     "ANONYMOUS",
     "DEFAULT_WORKSPACE",

@@ -36,6 +36,13 @@ def identity_role_in(identity: Identity, workspace: str) -> Role | None:
     return Principal(identity.name, identity.kind, identity.roles).role_in(workspace)
 
 
+def is_self_service(caller: Principal, name: str) -> bool:
+    """A person acting on their own account, signed in with a password or OIDC. Never a
+    token: a leaked token must not mint further tokens that outlive its revocation."""
+    return (caller.kind is IdentityKind.USER and caller.subject == name
+            and caller.via in ("password", "oidc"))
+
+
 def require_admin(caller: Principal, workspace: str) -> None:
     """``caller`` must be admin in ``workspace`` (``*``: in every workspace, i.e. bound
     as admin on ``*``). Raises PermissionDenied naming what is missing."""
@@ -85,8 +92,9 @@ class IdentityService:
         self.store.delete_identity(name)
 
     def set_password(self, name: str, password: str, caller: Principal = ANONYMOUS) -> None:
-        """Admins set anyone's password; a user may set their own."""
-        if caller.subject != name or caller.kind is not IdentityKind.USER:
+        """Admins set anyone's password; a user signed in with their password may set
+        their own."""
+        if not is_self_service(caller, name):
             require_admin(caller, ALL_WORKSPACES)
         self._of_kind(name, IdentityKind.USER)
         self.store.set_password_hash(name, hash_password(password))
@@ -117,9 +125,10 @@ class IdentityService:
         """A token for ``owner`` scoped to ``workspace`` with ``role`` (default: the owner's
         role there). The role may not exceed the owner's (InvalidParameterValue); the owner
         needs a role in the workspace at all. ``expires_in_s`` at most a year (None: no
-        expiry). Users may issue their own tokens; anyone else's needs admin there."""
+        expiry). Users signed in with a password or OIDC may issue their own tokens; anyone
+        else's needs admin there."""
         validate_workspace(workspace)
-        if caller.subject != owner or caller.kind is IdentityKind.ANONYMOUS:
+        if not is_self_service(caller, owner):
             require_admin(caller, workspace)
         ident = self.store.get_identity(owner)
         has = identity_role_in(ident, workspace) if workspace != ALL_WORKSPACES \
@@ -146,7 +155,7 @@ class IdentityService:
 
     def _token_for(self, token_id: str, caller: Principal) -> TokenRecord:
         rec = self.store.get_token(token_id)
-        if caller.subject != rec.owner or caller.kind is IdentityKind.ANONYMOUS:
+        if not is_self_service(caller, rec.owner):
             require_admin(caller, rec.workspace)
         return rec
 
@@ -172,6 +181,6 @@ class IdentityService:
 
     def list_tokens(self, owner: str | None = None,
                     caller: Principal = ANONYMOUS) -> list[TokenRecord]:
-        if owner is None or caller.subject != owner:
+        if owner is None or not is_self_service(caller, owner):
             require_admin(caller, ALL_WORKSPACES)
         return self.store.list_tokens(owner)

@@ -139,6 +139,58 @@ class PasswordVerifier:
         self.cache.clear()
 
 
+class RemoteVerifier:
+    """Verifies any credential by asking a loopml control plane who it is
+    (``GET /api/loopml/v1/whoami``): what ``loopml serve`` does when its tracking URI is a
+    server, so model servers accept the users and tokens the control plane knows without
+    holding its database. Results are cached like the local verifiers' (one round trip
+    per credential per TTL); a 401/403 answer is this verifier's verdict (Unauthenticated)."""
+
+    def __init__(self, url: str, ttl_s: float = TOKEN_CACHE_TTL_S, timeout_s: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        import httpx
+
+        self.http = httpx.Client(base_url=url.rstrip("/"), timeout=timeout_s)
+        self.cache = _TTLCache(ttl_s, clock)
+
+    def verify(self, scheme: str, credentials: str) -> Principal | None:
+        if scheme not in ("bearer", "basic"):
+            return None
+        key = hashlib.sha256(f"{scheme} {credentials}".encode()).hexdigest()
+        hit = self.cache.get(key)
+        if hit is not None:
+            return hit
+        r = self.http.get("/api/loopml/v1/whoami",
+                          headers={"Authorization": f"{scheme} {credentials}"})
+        if r.status_code in (401, 403):
+            raise Unauthenticated(r.json().get("message", "Invalid credentials."))
+        r.raise_for_status()
+        d = r.json()
+        if d["kind"] == IdentityKind.ANONYMOUS.value:
+            return None  # the control plane has auth off or did not know the credential
+        roles = {w: Role.parse(x) for w, x in d["roles"].items()}
+        p = Principal(d["subject"], IdentityKind(d["kind"]), roles, via=d["via"],
+                      token_id=d.get("token_id"))
+        self.cache.put(key, p)
+        return p
+
+    def invalidate(self) -> None:
+        self.cache.clear()
+
+
+def serving_verifiers(tracking_uri: str | None) -> list[CredentialVerifier]:
+    """The identity verifiers of a model server whose tracking URI is ``tracking_uri``: the
+    control plane's ``whoami`` for ``http(s)://``, the identity tables for a database URI,
+    none without one."""
+    if not tracking_uri:
+        return []
+    if tracking_uri.startswith(("http://", "https://")):
+        return [RemoteVerifier(tracking_uri)]
+    from loopml.store import get_identity_store, get_store
+
+    return build_verifiers(get_identity_store(get_store(tracking_uri)))
+
+
 def build_verifiers(store: IdentityStore | None,
                     jwt: Sequence[CredentialVerifier] = (),
                     ttl_s: float = TOKEN_CACHE_TTL_S) -> list[CredentialVerifier]:

@@ -199,9 +199,20 @@ def app_from_env() -> Starlette:
                            "cors_allowed_origins": tuple(o["cors_allowed_origins"]),
                            "allowed_hosts": tuple(o["allowed_hosts"]) if o["allowed_hosts"]
                            else None})
-    token = os.environ.get("LOOPML_SERVE_TOKEN")
     return build_app(cfg["models"], ServingSettings(**cfg["settings"]), opts,
-                     Authenticator(token) if token else None)
+                     serving_auth(os.environ.get("LOOPML_SERVE_TOKEN")))
+
+
+def serving_auth(token: str | None) -> Authenticator:
+    """The model server's verifier chain: the shared ``token`` (``--auth-token-file``) and,
+    with ``auth_required`` (``LOOPML_AUTH_REQUIRED``), the identities of the tracking URI
+    (the control plane's ``whoami``, or the database's tables)."""
+    from loopml.config import load_settings
+    from loopml.security._verifiers import serving_verifiers
+
+    s = load_settings()
+    verifiers = serving_verifiers(s.tracking_uri) if s.auth_required else []
+    return Authenticator(token, verifiers=verifiers, required=s.auth_required)
 
 
 def serve(models: dict[str, str], settings: ServingSettings, opts: ServeOptions,

@@ -17,12 +17,24 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
 from loopml.errors import InvalidParameterValue, InvalidState, invalid_param
-from loopml.security import IdentityKind, Permission, PermissionedRoute, Role
+from loopml.security import (
+    IdentityKind,
+    Permission,
+    PermissionedRoute,
+    Role,
+    request_workspace,
+    route,
+)
+from loopml.security._http import UNAUTHENTICATED
 from loopml.security._identities import IdentityService, identity_role_in
-from loopml.security._principal import ALL_WORKSPACES
+from loopml.security._principal import ALL_WORKSPACES, ANONYMOUS
 from loopml.server._api import MLFLOW_PREFIXES, SyncFn, api
-from loopml.server._http import Body
+from loopml.server._http import Body, Handler, JSONResponse
 from loopml.server.services import Services
 from loopml.store.identities_base import Identity
 
@@ -70,12 +82,6 @@ def _loopml_routes(s: Services) -> list[PermissionedRoute]:
             s.auth.invalidate()
             return out
         return run
-
-    def whoami(b: Body) -> dict[str, Any]:
-        c = b.caller
-        return {"subject": c.subject, "kind": c.kind.value, "via": c.via,
-                "token_id": c.token_id, "workspace": b.workspace,
-                "roles": {w: r.name.lower() for w, r in c.roles.items()}}
 
     def list_kind(kind: IdentityKind) -> SyncFn:
         def run(b: Body) -> dict[str, Any]:
@@ -133,26 +139,46 @@ def _loopml_routes(s: Services) -> list[PermissionedRoute]:
         return {"token": out.token, "token_info": out.record.to_dict()}
 
     table: list[tuple[str, str, Permission, Callable[[Body], dict[str, Any]]]] = [
-        ("/whoami", "GET", P.READ, whoami),
         ("/users", "GET", P.ADMIN, list_kind(IdentityKind.USER)),
         ("/users", "POST", P.ADMIN, changed(create_user)),
         ("/users/{name}", "DELETE", P.ADMIN, changed(delete(IdentityKind.USER))),
-        ("/users/{name}/password", "POST", P.ADMIN, changed(set_password)),
+        # READ: a user's own password and tokens are theirs to manage (IdentityService
+        # checks self-service or admin); everything else needs admin.
+        ("/users/{name}/password", "POST", P.READ, changed(set_password)),
         ("/service-accounts", "GET", P.ADMIN, list_kind(IdentityKind.SERVICE_ACCOUNT)),
         ("/service-accounts", "POST", P.ADMIN, changed(create_sa)),
         ("/service-accounts/{name}", "DELETE", P.ADMIN,
          changed(delete(IdentityKind.SERVICE_ACCOUNT))),
         ("/identities/{name}/roles", "POST", P.ADMIN, changed(grant)),
         ("/identities/{name}/roles", "DELETE", P.ADMIN, changed(revoke)),
-        ("/tokens", "GET", P.ADMIN, list_tokens),
-        ("/tokens", "POST", P.ADMIN, create_token),
-        ("/tokens/{token_id}/revoke", "POST", P.ADMIN, changed(revoke_token)),
-        ("/tokens/{token_id}/rotate", "POST", P.ADMIN, changed(rotate_token)),
+        ("/tokens", "GET", P.READ, list_tokens),
+        ("/tokens", "POST", P.READ, create_token),
+        ("/tokens/{token_id}/revoke", "POST", P.READ, changed(revoke_token)),
+        ("/tokens/{token_id}/rotate", "POST", P.READ, changed(rotate_token)),
     ]
     out: list[PermissionedRoute] = []
     for path, method, perm, fn in table:
         out += api(s, path, method, perm, fn, _PREFIX)
-    return out
+    return [route(_PREFIX[0] + "/whoami", _whoami(s), ["GET"], P.PUBLIC, s.auth), *out]
+
+
+def _whoami(s: Services) -> Handler:
+    """Public, so that a credential with a role in any workspace can ask; it authenticates
+    the request itself (invalid credentials: 401; none: the unauthenticated caller, or the
+    anonymous one with auth off). Model servers verify callers through it
+    (``RemoteVerifier``)."""
+
+    async def whoami(request: Request) -> Response:
+        if not request.headers.get("authorization"):
+            c = UNAUTHENTICATED if s.auth.required else ANONYMOUS
+        else:
+            c = await run_in_threadpool(s.auth.authenticate, request.headers)
+        return JSONResponse({"subject": c.subject, "kind": c.kind.value, "via": c.via,
+                             "token_id": c.token_id,
+                             "workspace": request_workspace(request.headers),
+                             "roles": {w: r.name.lower() for w, r in c.roles.items()}})
+
+    return whoami
 
 
 def _mlflow_routes(s: Services) -> list[PermissionedRoute]:
@@ -227,10 +253,11 @@ def _mlflow_routes(s: Services) -> list[PermissionedRoute]:
     out: list[PermissionedRoute] = []
     for path, method, fn in [
         ("/users/create", "POST", create), ("/users/get", "GET", get),
-        ("/users/update-password", "PATCH", update_password),
         ("/users/update-admin", "PATCH", update_admin), ("/users/delete", "DELETE", delete),
     ]:
         out += api(s, path, method, P.ADMIN, fn, MLFLOW_PREFIXES)
+    # As in MLflow, users change their own password (the service checks who asks).
+    out += api(s, "/users/update-password", "PATCH", P.READ, update_password, MLFLOW_PREFIXES)
     for path, method, fn in [
         ("/users/permissions/grant", "POST", grant),
         ("/users/permissions/revoke", "POST", revoke),
@@ -238,3 +265,6 @@ def _mlflow_routes(s: Services) -> list[PermissionedRoute]:
     ]:
         out += api(s, path, method, P.ADMIN, fn, _MLFLOW_V3)
     return out
+
+
+__all__ = ["MLFLOW_TO_ROLE", "ROLE_TO_MLFLOW", "routes"]
