@@ -14,11 +14,15 @@ from loopml.tracking import (
     get_tracking_uri,
     log_artifact,
     log_artifacts,
+    log_dict,
+    log_figure,
     log_input,
     log_metric,
     log_metrics,
     log_param,
     log_params,
+    log_table,
+    log_text,
     set_experiment,
     set_tag,
     set_tags,
@@ -28,7 +32,7 @@ from loopml.tracking import (
 
 __all__ = [
     "ActiveRun", "TrackingClient", "__version__", "active_run", "end_run", "flush",
-    "get_tracking_uri", "log_artifact", "log_artifacts", "log_input", "log_metric", "log_metrics",
-    "log_param", "log_params", "set_experiment", "set_tag", "set_tags", "set_tracking_uri",
+    "get_tracking_uri", "log_artifact", "log_artifacts", "log_dict", "log_figure", "log_input", "log_metric", "log_metrics",
+    "log_param", "log_params", "log_table", "log_text", "set_experiment", "set_tag", "set_tags", "set_tracking_uri",
     "start_run",
 ]

@@ -11,11 +11,15 @@ from loopml.tracking._fluent import (
     get_tracking_uri,
     log_artifact,
     log_artifacts,
+    log_dict,
+    log_figure,
     log_input,
     log_metric,
     log_metrics,
     log_param,
     log_params,
+    log_table,
+    log_text,
     set_experiment,
     set_tag,
     set_tags,
@@ -25,7 +29,7 @@ from loopml.tracking._fluent import (
 
 __all__ = [
     "ActiveRun", "TrackingClient", "active_run", "client", "current_run_id", "end_run", "flush",
-    "get_tracking_uri", "log_artifact", "log_artifacts", "log_input", "log_metric", "log_metrics",
-    "log_param", "log_params", "set_experiment", "set_tag", "set_tags", "set_tracking_uri",
+    "get_tracking_uri", "log_artifact", "log_artifacts", "log_dict", "log_figure", "log_input", "log_metric", "log_metrics",
+    "log_param", "log_params", "log_table", "log_text", "set_experiment", "set_tag", "set_tags", "set_tracking_uri",
     "start_run",
 ]
