@@ -52,12 +52,15 @@ def test_runs_delete_restore_cli_vs_mlflow_client(server: LiveServer) -> None:
 def test_experiments_delete_restore_by_name_and_id(server: LiveServer) -> None:
     ml = MlflowClient(server.url)
     exp = ml.create_experiment("dr-exp")
+    rid = ml.create_run(exp).info.run_id
     code, out = _cli("experiments", "delete", "dr-exp", "--tracking-uri", server.url)
     assert code == 0, out
     assert ml.get_experiment(exp).lifecycle_stage == "deleted"
+    assert ml.get_run(rid).info.lifecycle_stage == "deleted"  # its runs too, as in MLflow
     code, out = _cli("experiments", "restore", exp, "--tracking-uri", server.url)
     assert code == 0, out
     assert ml.get_experiment(exp).lifecycle_stage == "active"
+    assert ml.get_run(rid).info.lifecycle_stage == "active"
     ml.delete_experiment(exp)
     lc = TrackingClient(server.url)
     assert lc.store.get_experiment(exp).lifecycle_stage == "deleted"
