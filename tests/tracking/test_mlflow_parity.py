@@ -1,10 +1,12 @@
 """The same script, run with the unmodified mlflow client against MLflow's own file store and
 against a loopml server, leaves the same run contents: params, metric keys, tags that carry
-meaning (mlflow.loggedArtifacts) and artifact names and bytes (log_dict, log_text, log_table),
+meaning (mlflow.loggedArtifacts) and artifact names and bytes (log_dict, log_text, log_table,
+log_figure when matplotlib is installed),
 and the same for mlflow.sklearn.autolog's params and metric keys."""
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,12 +18,26 @@ from tests.server.conftest import LiveServer, start_server
 mlflow = pytest.importorskip("mlflow")
 from mlflow import MlflowClient  # noqa: E402
 
+# log_figure joins the comparison where matplotlib is installed (it is no loopml dependency).
+HAVE_MPL = importlib.util.find_spec("matplotlib") is not None
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[LiveServer]:
     srv = start_server(tmp_path_factory.mktemp("parity"))
     yield srv
     srv.stop()
+
+
+def _figure() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.plot([0, 1], [1, 0])
+    return fig
 
 
 def _script() -> str:
@@ -34,6 +50,8 @@ def _script() -> str:
         mlflow.log_text("hello\n", "notes/readme.txt")
         mlflow.log_table({"q": ["x", "y"], "score": [0.5, 0.25]}, "eval/table.json")
         mlflow.log_table({"q": ["z"], "score": [1.0]}, "eval/table.json")  # appended
+        if HAVE_MPL:
+            mlflow.log_figure(_figure(), "plots/line.png")
     return str(run.info.run_id)
 
 
@@ -92,6 +110,8 @@ def test_loopml_fluent_writes_what_mlflow_writes(tmp_path: Path, server: LiveSer
             loopml.log_text("hello\n", "notes/readme.txt")
             loopml.log_table({"q": ["x", "y"], "score": [0.5, 0.25]}, "eval/table.json")
             loopml.log_table({"q": ["z"], "score": [1.0]}, "eval/table.json")
+            if HAVE_MPL:
+                loopml.log_figure(_figure(), "plots/line.png")
         loopml.flush()
     finally:
         loopml.set_tracking_uri(None)
