@@ -107,3 +107,14 @@ def test_bad_input():
     with pytest.raises(InvalidParameterValue, match="predict method"):
         loopml.evaluate(object(), x, [1, 2])
     assert loopml.active_run() is None
+
+
+def test_model_uri_loaded_through_loopml_models():
+    from loopml import models
+
+    x, y = load_iris(return_X_y=True, as_frame=True)
+    with loopml.start_run() as run:
+        models.log_model(LogisticRegression(max_iter=500).fit(x, y), "model", input_example=x[:5])
+        res = loopml.evaluate(f"runs:/{run.run_id}/model", x, y.to_numpy())
+    assert res.metrics["accuracy"] > 0.9 and "roc_auc" in res.metrics
+    assert set(res.artifacts) == PLOTS

@@ -63,8 +63,32 @@ def _probabilities(model: Any, x: Any) -> Any:
     fn = getattr(model, "predict_proba", None)
     if not callable(fn):
         return None
-    p = np.asarray(fn(x), dtype=float)
+    try:
+        p = np.asarray(fn(x), dtype=float)
+    except InvalidParameterValue:  # a loaded loopml model whose flavor gives no probabilities
+        return None
     return p if p.ndim == 2 else None
+
+
+def _classes(model: Any, labels: Any) -> Any:
+    """The column order of ``predict_proba``: the estimator's ``classes_`` (also behind a
+    loaded loopml model's ``native``), else the sorted labels seen."""
+    import numpy as np
+
+    found = getattr(model, "classes_", None)
+    if found is None:
+        found = getattr(getattr(model, "native", None), "classes_", None)
+    return np.asarray(found if found is not None else labels)
+
+
+def _resolve(model: Any) -> Any:
+    """A model URI (``runs:/<id>/model``, ``models:/name@alias``, a folder) is loaded with
+    ``loopml.models.load`` (its trust rules apply); anything else is used as given."""
+    if isinstance(model, str):
+        from loopml.models import load
+
+        return load(model)
+    return model
 
 
 def _classifier(model: Any, x: Any, y: Any) -> tuple[dict[str, float], dict[str, str]]:
@@ -87,7 +111,7 @@ def _classifier(model: Any, x: Any, y: Any) -> tuple[dict[str, float], dict[str,
     plots = {"confusion_matrix": confusion_svg(skm.confusion_matrix(y, pred, labels=labels).tolist(),
                                                [str(v) for v in labels])}
     proba = _probabilities(model, x)
-    classes = np.asarray(getattr(model, "classes_", labels))
+    classes = _classes(model, labels)
     if proba is None or proba.shape[1] != len(classes) or len(np.unique(y)) < 2:
         return {k: float(v) for k, v in out.items()}, plots  # no scores: no curves (as MLflow)
     out["log_loss"] = skm.log_loss(y, proba, labels=classes)
@@ -131,8 +155,8 @@ def _regressor(model: Any, x: Any, y: Any) -> dict[str, float]:
 
 def evaluate(model: Any, data: Any, targets: Any, model_type: str = "classifier",
              prefix: str = "") -> EvaluationResult:
-    """Score ``model`` (anything with ``predict``; ``predict_proba`` adds roc_auc, log_loss
-    and the curves) on ``data`` (DataFrame or array) against ``targets`` (a column name of
+    """Score ``model`` (anything with ``predict``, or a model URI such as ``runs:/<id>/model``;
+    ``predict_proba`` adds roc_auc, log_loss and the curves) on ``data`` (DataFrame or array) against ``targets`` (a column name of
     ``data``, or one label per row).
 
     Classifiers: accuracy, f1, precision, recall (binary, else weighted averages), roc_auc,
@@ -145,6 +169,7 @@ def evaluate(model: Any, data: Any, targets: Any, model_type: str = "classifier"
 
     if model_type not in MODEL_TYPES:
         raise InvalidParameterValue(f"model_type must be one of {list(MODEL_TYPES)}; got {model_type!r}.")
+    model = _resolve(model)
     x, y = _split(data, targets)
     if len(y) == 0:
         raise InvalidParameterValue("evaluate needs at least one row of data.")
