@@ -150,3 +150,29 @@ def test_sklearn_autolog_same_on_mlflow_and_loopml(tmp_path: Path, server: LiveS
     assert got["metrics"] == ref["metrics"] and "training_accuracy_score" in got["metrics"]
     assert got["artifacts"] == ref["artifacts"]
     assert got["tags"] == ref["tags"]
+
+
+def _autolog_model_run() -> dict[str, Any]:
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = load_iris(return_X_y=True)
+    mlflow.set_experiment("parity-autolog-model")
+    mlflow.sklearn.autolog(log_models=True, log_datasets=False, silent=True)
+    try:
+        with mlflow.start_run() as run:
+            LogisticRegression(max_iter=200).fit(x, y)
+    finally:
+        mlflow.sklearn.autolog(disable=True)
+    found = mlflow.search_logged_models(experiment_ids=[run.info.experiment_id], output_format="list")
+    c = MlflowClient()
+    return {"models": [(m.name, m.source_run_id == run.info.run_id) for m in found],
+            "files": sorted(f.path for m in found for f in c.list_logged_model_artifacts(m.model_id))}
+
+
+@pytest.mark.slow
+def test_sklearn_autolog_logged_model_same(tmp_path: Path, server: LiveServer, monkeypatch) -> None:
+    """MLflow 3's autolog logs the model as a LoggedModel linked to the run: same on both."""
+    ref, got = _both(tmp_path, server, monkeypatch, _autolog_model_run)
+    assert got == ref
+    assert got["models"] == [("model", True)] and "MLmodel" in got["files"]
