@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-runs_app = typer.Typer(help="List and inspect runs.", no_args_is_help=True)
-experiments_app = typer.Typer(help="List experiments.", no_args_is_help=True)
+runs_app = typer.Typer(help="List, inspect, delete and restore runs.", no_args_is_help=True)
+experiments_app = typer.Typer(help="List, delete and restore experiments.", no_args_is_help=True)
 
 _URI_HELP = "Tracking URI: http(s)://server, sqlite:///file or postgresql://... Default: LOOPML_TRACKING_URI, else SQLite under LOOPML_HOME."
 
@@ -47,3 +47,78 @@ def list_experiments(tracking_uri: str = typer.Option(None, help=_URI_HELP)) -> 
 
     for e in TrackingClient(tracking_uri).store.search_experiments():
         typer.echo(f"{e.experiment_id}\t{e.name}\t{e.artifact_location}")
+
+
+@runs_app.command("delete")
+def delete_run(
+    run_ids: list[str] = typer.Argument(..., help="Run id(s) to mark deleted."),
+    tracking_uri: str = typer.Option(None, help=_URI_HELP),
+) -> None:
+    """Mark runs deleted: hidden from lists and search, restorable with `loopml runs restore`
+    until `loopml gc` purges them."""
+    from loopml.tracking import TrackingClient
+
+    client = TrackingClient(tracking_uri)
+    for rid in run_ids:
+        client.delete_run(rid)
+        typer.echo(f"deleted run {rid}")
+
+
+@runs_app.command("restore")
+def restore_run(
+    run_ids: list[str] = typer.Argument(..., help="Deleted run id(s) to restore."),
+    tracking_uri: str = typer.Option(None, help=_URI_HELP),
+) -> None:
+    """Bring deleted runs back (not possible once `loopml gc` purged them)."""
+    from loopml.tracking import TrackingClient
+
+    client = TrackingClient(tracking_uri)
+    for rid in run_ids:
+        client.restore_run(rid)
+        typer.echo(f"restored run {rid}")
+
+
+def _experiment_id(client: object, name_or_id: str) -> str:
+    """The id of the experiment named ``name_or_id``, else ``name_or_id`` itself when it is
+    an existing experiment id; ResourceDoesNotExist (exit 2) otherwise."""
+    from loopml.errors import InvalidParameterValue, ResourceDoesNotExist
+    from loopml.tracking import TrackingClient
+
+    assert isinstance(client, TrackingClient)
+    exp = client.store.get_experiment_by_name(name_or_id)
+    if exp is not None:
+        return exp.experiment_id
+    try:
+        return client.store.get_experiment(name_or_id).experiment_id
+    except (ResourceDoesNotExist, InvalidParameterValue):  # not a name, and not an id either
+        raise ResourceDoesNotExist(
+            f"No experiment named or with id {name_or_id!r}. See `loopml experiments list`."
+        ) from None
+
+
+@experiments_app.command("delete")
+def delete_experiment(
+    experiment: str = typer.Argument(..., help="Experiment name or id."),
+    tracking_uri: str = typer.Option(None, help=_URI_HELP),
+) -> None:
+    """Mark an experiment (and so its runs, for search) deleted; restorable."""
+    from loopml.tracking import TrackingClient
+
+    client = TrackingClient(tracking_uri)
+    eid = _experiment_id(client, experiment)
+    client.delete_experiment(eid)
+    typer.echo(f"deleted experiment {eid} ({experiment})")
+
+
+@experiments_app.command("restore")
+def restore_experiment(
+    experiment: str = typer.Argument(..., help="Experiment name or id."),
+    tracking_uri: str = typer.Option(None, help=_URI_HELP),
+) -> None:
+    """Bring a deleted experiment back."""
+    from loopml.tracking import TrackingClient
+
+    client = TrackingClient(tracking_uri)
+    eid = _experiment_id(client, experiment)
+    client.restore_experiment(eid)
+    typer.echo(f"restored experiment {eid} ({experiment})")

@@ -7,6 +7,7 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from loopml.artifacts import BlobStore, get_blob_store
 from loopml.entities import Experiment, Metric, PagedList, Param, Run, RunTag, ViewType
@@ -90,6 +91,23 @@ class TrackingClient:
         self.flush(run_id)
         self.store.update_run_info(run_id, status=status, end_time=_now())
 
+    def delete_run(self, run_id: str) -> None:
+        """Mark the run deleted (restorable until ``loopml gc`` purges it)."""
+        self.flush(run_id)
+        self.store.delete_run(run_id)
+
+    def restore_run(self, run_id: str) -> None:
+        """Undo ``delete_run``; ResourceDoesNotExist when the run was purged or never was."""
+        self.store.restore_run(run_id)
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        """Mark the experiment (and, for search, its runs) deleted; restorable."""
+        self.store.delete_experiment(experiment_id)
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        """Undo ``delete_experiment``."""
+        self.store.restore_experiment(experiment_id)
+
     def log_metric(self, run_id: str, key: str, value: float, step: int = 0,
                    timestamp: int | None = None, synchronous: bool = False) -> None:
         m = Metric(key, float(value), timestamp if timestamp is not None else _now(), step)
@@ -155,6 +173,31 @@ class TrackingClient:
     def log_artifacts(self, run_id: str, local_dir: str | Path, artifact_path: str | None = None) -> None:
         run = self.store.get_run(run_id)
         self.artifact_store(run.info.artifact_uri).put_dir(artifact_path or "", local_dir)
+
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        """Store ``text`` at the run-relative ``artifact_file`` (MlflowClient.log_text)."""
+        from loopml.tracking import _log_objects
+
+        _log_objects.log_text(self, run_id, text, artifact_file)
+
+    def log_dict(self, run_id: str, dictionary: Any, artifact_file: str) -> None:
+        """Store ``dictionary`` as JSON, or YAML for .yml/.yaml (MlflowClient.log_dict)."""
+        from loopml.tracking import _log_objects
+
+        _log_objects.log_dict(self, run_id, dictionary, artifact_file)
+
+    def log_figure(self, run_id: str, figure: Any, artifact_file: str, *,
+                   save_kwargs: dict[str, Any] | None = None) -> None:
+        """Store a matplotlib/plotly figure at ``artifact_file`` (MlflowClient.log_figure)."""
+        from loopml.tracking import _log_objects
+
+        _log_objects.log_figure(self, run_id, figure, artifact_file, save_kwargs)
+
+    def log_table(self, run_id: str, data: Any, artifact_file: str) -> None:
+        """Store (or append to) a table artifact in MLflow's JSON format (MlflowClient.log_table)."""
+        from loopml.tracking import _log_objects
+
+        _log_objects.log_table(self, run_id, data, artifact_file)
 
     def list_artifacts(self, run_id: str, path: str = "") -> list[str]:
         run = self.store.get_run(run_id)

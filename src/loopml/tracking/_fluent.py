@@ -104,21 +104,63 @@ def start_run(
     run_name: str | None = None,
     tags: dict[str, str] | None = None,
     nested: bool = False,
+    run_id: str | None = None,
+    experiment_id: str | None = None,
 ) -> ActiveRun:
+    """Start a run in ``experiment`` (a name, created when missing) or ``experiment_id``,
+    else the experiment of ``set_experiment``, else Default; use it as a context manager.
+
+    ``run_id`` resumes an existing run instead (as ``mlflow.start_run(run_id=...)``): its
+    status goes back to RUNNING, ``tags`` are added, and leaving the block ends it again.
+    Raises InvalidState when a run is already active (unless ``nested``) or the run to resume
+    is deleted, and ResourceDoesNotExist when ``run_id`` or ``experiment_id`` names nothing."""
     if _tls.active and not nested:
         raise InvalidState(
             f"Run {_tls.active[-1].run_id} is already active. End it with loopml.end_run(), or pass "
             "nested=True to start a child run."
         )
-    exp = set_experiment(experiment) if experiment else (_experiment or client().store.get_experiment("0"))
+    if run_id is not None:
+        active = ActiveRun(_resume(run_id, run_name, tags))
+    else:
+        active = ActiveRun(_create(experiment, experiment_id, run_name, tags, nested))
+    _tls.active.append(active)
+    return active
+
+
+def _create(experiment: str | None, experiment_id: str | None, run_name: str | None,
+            tags: dict[str, str] | None, nested: bool) -> Run:
+    if experiment:
+        exp = set_experiment(experiment)
+    elif experiment_id is not None:
+        exp = client().store.get_experiment(str(experiment_id))
+    else:
+        exp = _experiment or client().store.get_experiment("0")
     all_tags = {"mlflow.source.name": Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python",
                 "mlflow.user": os.environ.get("USER", "")}
     if nested and (_tls.active or _tls.lazy_run):
         all_tags["mlflow.parentRunId"] = _run_id()
     all_tags.update(tags or {})
-    active = ActiveRun(client().create_run(exp.experiment_id, run_name, all_tags))
-    _tls.active.append(active)
-    return active
+    return client().create_run(exp.experiment_id, run_name, all_tags)
+
+
+def _resume(run_id: str, run_name: str | None, tags: dict[str, str] | None) -> Run:
+    from loopml.errors import ResourceDoesNotExist
+
+    c = client()
+    try:
+        run = c.get_run(run_id)
+    except ResourceDoesNotExist as e:
+        raise ResourceDoesNotExist(
+            f"Cannot resume run {run_id!r}: no such run. Check the id with `loopml runs list`, "
+            "or call start_run() without run_id to start a new one.") from e
+    if run.info.lifecycle_stage == "deleted":
+        raise InvalidState(
+            f"Cannot resume run {run_id!r}: it is deleted. Restore it first with "
+            f"`loopml runs restore {run_id}` (or TrackingClient().restore_run).")
+    c.store.update_run_info(run_id, status="RUNNING", run_name=run_name)
+    for k, v in (tags or {}).items():
+        c.set_tag(run_id, k, v)
+    return c.get_run(run_id)
 
 
 def active_run() -> ActiveRun | None:
@@ -217,6 +259,31 @@ def log_artifact(local_path: str | Path, artifact_path: str | None = None) -> No
 
 def log_artifacts(local_dir: str | Path, artifact_path: str | None = None) -> None:
     client().log_artifacts(_run_id(), local_dir, artifact_path)
+
+
+def log_text(text: str, artifact_file: str, run_id: str | None = None) -> None:
+    """Log ``text`` as the artifact ``artifact_file`` (e.g. "notes/summary.txt") of the
+    active run, or of ``run_id``. Same semantics as ``mlflow.log_text``."""
+    client().log_text(run_id or _run_id(), text, artifact_file)
+
+
+def log_dict(dictionary: Any, artifact_file: str, run_id: str | None = None) -> None:
+    """Log a JSON/YAML-serialisable object as ``artifact_file``: YAML for .yml/.yaml, else
+    JSON. Same semantics as ``mlflow.log_dict``."""
+    client().log_dict(run_id or _run_id(), dictionary, artifact_file)
+
+
+def log_figure(figure: Any, artifact_file: str, *, save_kwargs: dict[str, Any] | None = None) -> None:
+    """Log a matplotlib (or plotly) figure as ``artifact_file``; the extension (.png, .svg,
+    .pdf, .html for plotly) picks the format. Same semantics as ``mlflow.log_figure``."""
+    client().log_figure(_run_id(), figure, artifact_file, save_kwargs=save_kwargs)
+
+
+def log_table(data: Any, artifact_file: str, run_id: str | None = None) -> None:
+    """Log a table (a pandas DataFrame or a dict of column lists) as ``artifact_file``
+    (.json in MLflow's ``{"columns": [...], "data": [[...]]}`` form, or .parquet), appending
+    the rows when the file already exists in the run. Same semantics as ``mlflow.log_table``."""
+    client().log_table(run_id or _run_id(), data, artifact_file)
 
 
 def log_input(data: Any, name: str = "dataset", source: str = "",
