@@ -190,7 +190,7 @@ def ingest(source: str, fields: Mapping[str, str], time_field: str,
         col = cols[name]
         if not isinstance(col, pa.ChunkedArray | pa.Array):
             raw = np.asarray(col)
-            if raw.dtype.kind == "O" and (kind_of(t) != "str" or name == time_field):
+            if raw.dtype.kind == "O":  # a missing key reads the same whatever the other rows hold
                 missing = np.fromiter((v is _MISSING or v is None for v in raw), bool, n)
                 mark(missing, f"missing field {name!r}")
                 if missing.any():
