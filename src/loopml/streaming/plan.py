@@ -18,6 +18,7 @@ from loopml.errors import InvalidConfig
 from loopml.streaming._compile import Context, Problem, RuleExec, StreamInfo
 from loopml.streaming.batch import TIME, Batch, ingest
 from loopml.streaming.rules import RuleApp
+from loopml.streaming.scalar import FALLBACK, ScalarRule, ingest_row, row_batch, row_spec
 
 LATE, DEAD_LETTER = "late", "dead_letter"
 
@@ -64,9 +65,8 @@ class Plan:
             for s in r.inputs:
                 self.subscribers[s].append(r)
         self._out: dict[str, list[pa.Table | Batch]] = defaultdict(list)
-        from loopml.streaming.scalar import ScalarRule
-
         self._scalar = {id(r): ScalarRule(r) for r in rules}  # the per-event path of each rule
+        self._row_specs = {n: row_spec(s.schema_, s.event_time) for n, s in app.sources.items()}
 
     # ---- running ----------------------------------------------------------------------------
     def push(self, source: str, data: Any) -> None:
@@ -77,9 +77,7 @@ class Plan:
         if spec is None:
             raise KeyError(f"unknown source {source!r}; sources: {sorted(self.app.sources)}")
         if type(data) is list and len(data) == 1 and isinstance(data[0], dict):
-            from loopml.streaming.scalar import ingest_row
-
-            row = ingest_row(spec.schema_, spec.event_time, data[0])
+            row = ingest_row(self._row_specs[source], spec.event_time, data[0])
             if row is not None:  # else the batch path words the dead letter
                 self._stream_one(source, row)
                 return
@@ -108,8 +106,6 @@ class Plan:
     def _stream_one(self, stream: str, row: dict[str, Any]) -> None:
         """One on-time row through the per-event path (:mod:`loopml.streaming.scalar`); the
         same outputs and state as :meth:`_stream` on a one-row batch."""
-        from loopml.streaming.scalar import FALLBACK, row_batch
-
         g = self.gates[stream]
         t = row[TIME]
         if t < max(g.max_t, t) - g.lateness:

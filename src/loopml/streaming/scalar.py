@@ -34,15 +34,21 @@ FALLBACK = object()  # ScalarRule.process result: run the batch path on a one-ro
 _LIMIT = 2.0**62  # event times beyond an int64 of ms are dead letters (batch.ingest)
 
 
-def ingest_row(fields: Mapping[str, str], time_field: str, row: Any) -> Row | None:
+def row_spec(fields: Mapping[str, str], time_field: str) -> tuple[tuple[str, str], ...]:
+    """(column, kind) in the batch path's column order, for :func:`ingest_row`; the event
+    time column is a number."""
+    cols = {**fields, time_field: fields.get(time_field, "timestamp[ms]")}
+    return tuple((n, "num" if n == time_field else kind_of(t)) for n, t in cols.items())
+
+
+def ingest_row(spec: tuple[tuple[str, str], ...], time_field: str, row: Any) -> Row | None:
     """``row`` (a dict) as ``{column: Python value}`` in the batch path's column order plus
     ``_time`` (int ms), or None when any value would be a dead letter (the caller then takes
     the batch path, which words the dead letter). Numbers become floats, as ``ingest`` makes
-    float64 columns of row dicts."""
+    float64 columns of row dicts. ``spec``: :func:`row_spec` of the source."""
     out: Row = {}
-    for name, t in {**fields, time_field: fields.get(time_field, "timestamp[ms]")}.items():
+    for name, k in spec:
         v = row.get(name)
-        k = "num" if name == time_field else kind_of(t)
         if k == "str":
             if type(v) is not str:
                 return None
@@ -52,7 +58,9 @@ def ingest_row(fields: Mapping[str, str], time_field: str, row: Any) -> Row | No
                 return None
             out[name] = bool(v)
         else:
-            if not isinstance(v, int | float | np.number) or isinstance(v, bool | np.bool_):
+            tv = type(v)
+            if tv is not float and tv is not int and (
+                    not isinstance(v, int | float | np.number) or isinstance(v, bool | np.bool_)):
                 return None
             out[name] = float(v)
     tv = out[time_field]
@@ -191,13 +199,28 @@ def _slide(op: SlidingTime, code: int, t: int, vals: list[np.ndarray], wm: int) 
     sorted state exactly as ``SlidingTime.process`` does for a one-row batch; returns the
     number of events in its window and each input's window values (arrival order)."""
     st = op.state
-    lo = int(np.searchsorted(st.key, code, side="left"))
-    hi = int(np.searchsorted(st.key, code, side="right"))
+    lo = int(st.key.searchsorted(code, side="left"))
+    hi = int(st.key.searchsorted(code, side="right"))
     stt = st.t[lo:hi]
-    ins = int(np.searchsorted(stt, t, side="right"))  # after equal times: arrival order
-    start = int(np.searchsorted(stt, t - op.width, side="left" if op.inclusive else "right"))
+    ins = int(stt.searchsorted(t, side="right"))  # after equal times: arrival order
+    start = int(stt.searchsorted(t - op.width, side="left" if op.inclusive else "right"))
+    horizon = wm - op.width - (1 if op.inclusive else 0)
+    if t > horizon and all(v.dtype == old.dtype for v, old in zip(vals, st.vals, strict=True)):
+        # the common case, in one concatenate per array: the rows of the key that the
+        # watermark expired (a prefix: times are sorted) go, the event goes in at ``ins``
+        drop = int(stt.searchsorted(horizon, side="right"))
+        win = [np.concatenate([old[lo + start:lo + ins], v]) for old, v in zip(st.vals, vals, strict=True)]
+        a, b = lo + drop, lo + ins  # drop <= ins: the dropped times are <= horizon < t
+        whole = lo == 0 and hi == len(st.key)
+        st.key = np.concatenate([st.key[:lo], st.key[a:b], np.array([code], np.int64), st.key[b:]])
+        st.t = np.concatenate([st.t[:lo], st.t[a:b], np.array([t], np.int64), st.t[b:]])
+        st.vals = [np.concatenate([old[:lo], old[a:b], v, old[b:]]) for old, v in zip(st.vals, vals, strict=True)]
+        if not whole and wm - op._swept >= op.width:  # as SlidingTime.process
+            st.keep(st.key, st.t, st.vals, horizon < st.t)
+            op._swept = wm
+        return ins + 1 - start, win
     T = np.concatenate([stt[:ins], np.array([t], np.int64), stt[ins:]])
-    V, win = [], []
+    V, win = [], []  # the general case: the batch path's steps, on the key's rows
     for old, new in zip(st.vals, vals, strict=True):
         sv = old[lo:hi]
         dt = new.dtype if sv.dtype == new.dtype or not len(sv) else np.dtype(object)
@@ -205,8 +228,7 @@ def _slide(op: SlidingTime, code: int, t: int, vals: list[np.ndarray], wm: int) 
                             sv[ins:].astype(dt, copy=False)])
         V.append(v)
         win.append(v[start:ins + 1])
-    horizon = wm - op.width - (1 if op.inclusive else 0)
-    drop = int(np.searchsorted(T, horizon, side="right"))  # T is sorted: keep = horizon < T
+    drop = int(T.searchsorted(horizon, side="right"))  # T is sorted: keep = horizon < T
     K = np.full(len(T) - drop, code, np.int64)
     if lo == 0 and hi == len(st.key):
         st.key, st.t, st.vals = K, T[drop:], [v[drop:] for v in V]
@@ -243,4 +265,4 @@ def _aggregate(func: str, n: int, w: np.ndarray | None) -> Any:
     return np.int64(len(set(w.tolist())))  # distinctCount
 
 
-__all__ = ["FALLBACK", "ScalarRule", "ingest_row", "one_row", "row_batch"]
+__all__ = ["FALLBACK", "ScalarRule", "ingest_row", "one_row", "row_batch", "row_spec"]
