@@ -188,16 +188,24 @@ def ingest(source: str, fields: Mapping[str, str], time_field: str,
             mark(np.ones(n, bool), f"missing field {name!r}")
             continue
         col = cols[name]
+        k = "num" if name == time_field else kind_of(t)
         if not isinstance(col, pa.ChunkedArray | pa.Array):
             raw = np.asarray(col)
-            if raw.dtype.kind == "O":  # a missing key reads the same whatever the other rows hold
+            if raw.dtype.kind == "O" and k == "str":
+                arr, badm, why = _strs(raw, n)
+                if badm is not None:  # a missing key reads the same whatever the other rows hold
+                    mark(badm & np.fromiter((v is _MISSING or v is None for v in raw), bool, n),
+                         f"missing field {name!r}")
+                    mark(badm, f"field {name!r}: {why}")
+                out[name] = arr
+                continue
+            if raw.dtype.kind == "O":
                 missing = np.fromiter((v is _MISSING or v is None for v in raw), bool, n)
                 mark(missing, f"missing field {name!r}")
                 if missing.any():
                     raw = raw.copy()
                     raw[missing] = 0
             col = raw
-        k = "num" if name == time_field else kind_of(t)
         arr, badm, why = (_strs if k == "str" else _bools if k == "bool" else _num)(col, n)
         mark(badm, f"field {name!r}: {why}")
         out[name] = arr
