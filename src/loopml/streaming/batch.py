@@ -15,6 +15,7 @@ from loopml.streaming.expr import kind_of
 
 TIME = "_time"
 _MISSING = object()
+_ARROW = (pa.ChunkedArray, pa.Array)  # a tuple: isinstance with an X | Y union is slower
 
 
 class Batch:
@@ -34,6 +35,8 @@ class Batch:
 
     def take(self, idx: np.ndarray) -> Batch:
         """Rows at ``idx`` (int indices or a boolean mask)."""
+        if idx.dtype == bool:  # one pass over the mask, then cheap gathers per column
+            idx = np.flatnonzero(idx)
         cols = {k: v[idx] for k, v in self.cols.items()}
         return Batch(cols, len(cols[TIME]))
 
@@ -77,9 +80,9 @@ def empty_like_schema(fields: Mapping[str, str]) -> Batch:
 def _columns_of(data: Any) -> tuple[dict[str, Any], int]:
     """Column name -> array-like, and the row count, for an Arrow table/record batch, a dict
     of arrays, or a list of row dicts (missing keys become a sentinel)."""
-    if isinstance(data, pa.Table | pa.RecordBatch):
+    if isinstance(data, (pa.Table, pa.RecordBatch)):
         return {n: data.column(n) for n in data.column_names}, data.num_rows
-    if isinstance(data, Mapping):
+    if type(data) is dict or isinstance(data, Mapping):
         cols = dict(data)
         n = len(next(iter(cols.values()))) if cols else 0
         return cols, n
@@ -95,7 +98,7 @@ def _columns_of(data: Any) -> tuple[dict[str, Any], int]:
 
 def _num(col: Any, n: int) -> tuple[np.ndarray, np.ndarray | None, str]:
     """(float64/int64 array, bad-row mask or None, reason)."""
-    if isinstance(col, pa.ChunkedArray | pa.Array):
+    if isinstance(col, _ARROW):
         if pa.types.is_timestamp(col.type) or pa.types.is_date(col.type):
             col = col.cast(pa.timestamp("ms")).cast(pa.int64())
         bad = np.asarray(col.is_null()) if col.null_count else None
@@ -128,7 +131,7 @@ def _numeric(arr: np.ndarray) -> np.ndarray:
 
 
 def _strs(col: Any, n: int) -> tuple[np.ndarray, np.ndarray | None, str]:
-    if isinstance(col, pa.ChunkedArray | pa.Array):
+    if isinstance(col, _ARROW):
         if pa.types.is_string(col.type) or pa.types.is_large_string(col.type) or pa.types.is_dictionary(col.type):
             bad = np.asarray(col.is_null()) if col.null_count else None
             return np.asarray(col.to_numpy(zero_copy_only=False), dtype=object), bad, "missing value"
@@ -155,7 +158,7 @@ def _not_str(v: Any) -> bool:
 
 
 def _bools(col: Any, n: int) -> tuple[np.ndarray, np.ndarray | None, str]:
-    if isinstance(col, pa.ChunkedArray | pa.Array):
+    if isinstance(col, _ARROW):
         col = col.to_numpy(zero_copy_only=False)
     arr = np.asarray(col)
     if arr.dtype.kind == "b":
@@ -173,14 +176,16 @@ def ingest(source: str, fields: Mapping[str, str], time_field: str,
     with a missing field, a value of the wrong type or a missing/NaN event time."""
     cols, n = _columns_of(data)
     bad = np.zeros(n, bool)
-    reasons = np.empty(n, dtype=object)
+    reasons: list[np.ndarray] = []  # allocated at the first bad row (rare)
     out: dict[str, np.ndarray] = {}
 
     def mark(mask: np.ndarray | None, reason: str) -> None:
         if mask is None or not mask.any():
             return
+        if not reasons:
+            reasons.append(np.empty(n, dtype=object))
         new = mask & ~bad
-        reasons[new] = reason
+        reasons[0][new] = reason
         bad[new] = True
 
     for name, t in {**fields, time_field: fields.get(time_field, "timestamp[ms]")}.items():
@@ -189,7 +194,7 @@ def ingest(source: str, fields: Mapping[str, str], time_field: str,
             continue
         col = cols[name]
         k = "num" if name == time_field else kind_of(t)
-        if not isinstance(col, pa.ChunkedArray | pa.Array):
+        if not isinstance(col, _ARROW):
             raw = np.asarray(col)
             if raw.dtype.kind == "O" and k == "str":
                 arr, badm, why = _strs(raw, n)
@@ -222,7 +227,7 @@ def ingest(source: str, fields: Mapping[str, str], time_field: str,
     if bad.any():
         idx = np.flatnonzero(bad)
         for i in idx:
-            dead.append({"source": source, "reason": reasons[i], "event": _event_json(cols, int(i))})
+            dead.append({"source": source, "reason": reasons[0][i], "event": _event_json(cols, int(i))})
         good = ~bad
         out = {k: v[good] for k, v in out.items()}
     if TIME not in out:
