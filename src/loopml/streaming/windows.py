@@ -158,7 +158,9 @@ class SlidingTime:
         st = self.state
         if b.n == 0:
             return {a.slot: np.empty(0) for a in self.inputs.aggs}
-        ob = np.lexsort((b.time, key))  # stable: ties keep arrival order
+        # b is in event-time order (ties: arrival), as the stream's gate leaves it, so a
+        # stable sort by key alone gives (key, time, arrival) order
+        ob = np.argsort(key, kind="stable")
         kb, tb = key[ob], b.time[ob]
         # Only the state rows of the batch's key range take part (one key's rows for a
         # single event); the rest is swept once per window width.
