@@ -146,3 +146,50 @@ def test_scalar_closures_match_numpy(text: str, row: dict[str, Any]) -> None:
         assert c.sfn is not None
         one = c.sfn(row)
     assert repr(np.asarray(vec).item()) == repr(np.asarray(one).item())
+
+
+def test_udf_in_the_per_event_path_gets_one_row_arrays() -> None:
+    from loopml.streaming import register_udf, unregister_udf
+
+    seen: list[int] = []
+
+    def twice(x: np.ndarray) -> np.ndarray:
+        seen.append(len(x))
+        return np.asarray(x) * 2
+
+    register_udf("twice_pe", twice)
+    try:
+        plan = compile_rules(app({"name": "u", "from": "s", "where": "twice_pe(v) > 10", "select": {"w": "twice_pe(v)"}}))
+        plan.push("s", [{"m": "a", "v": 6, "f": 0, "ts": 1}])
+        plan.push("s", [{"m": "a", "v": 1, "f": 0, "ts": 2}])
+        assert plan.collect()["u"].column("w").to_pylist() == [12.0]
+        assert set(seen) == {1}
+    finally:
+        unregister_udf("twice_pe")
+
+
+def test_failing_udf_makes_the_same_dead_letter_on_both_paths() -> None:
+    from loopml.streaming import register_udf, unregister_udf
+
+    def boom(x: np.ndarray) -> np.ndarray:
+        raise ValueError("no")
+
+    register_udf("boom_pe", boom)
+    try:
+        spec = app({"name": "u", "from": "s", "where": "boom_pe(v) > 0"})
+        fast, slow = compile_rules(spec), compile_rules(spec)
+        row = {"m": "a", "v": 6, "f": 0, "ts": 1}
+        fast.push("s", [row])
+        slow.push("s", (row,))
+        assert fast.collect()["dead_letter"].to_pylist() == slow.collect()["dead_letter"].to_pylist()
+    finally:
+        unregister_udf("boom_pe")
+
+
+@pytest.mark.parametrize("rows", [[{"v": 1, "f": 0, "ts": 1}],
+                                  [{"m": "a", "v": 1, "f": 0, "ts": 1}, {"v": 1, "f": 0, "ts": 2}],
+                                  [{"m": None, "v": 1, "f": 0, "ts": 1}]])
+def test_a_missing_string_reads_the_same_in_any_batch(rows: list[dict[str, Any]]) -> None:
+    plan = compile_rules(app({"name": "p", "from": "s"}))
+    plan.push("s", rows)
+    assert plan.collect()["dead_letter"].column("reason").to_pylist()[-1] == "missing field 'm'"
