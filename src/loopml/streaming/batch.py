@@ -52,7 +52,7 @@ class Batch:
 
     def to_arrow(self, columns: Sequence[str] | None = None) -> pa.Table:
         names = list(columns) if columns is not None else list(self.cols)
-        return pa.table({k: _to_arrow(self.cols[k]) for k in names})
+        return pa.Table.from_arrays([_to_arrow(self.cols[k]) for k in names], names=names)
 
     def rows(self) -> list[dict[str, Any]]:
         return self.to_arrow().to_pylist()  # type: ignore[no-any-return]

@@ -199,16 +199,16 @@ def _slide(op: SlidingTime, code: int, t: int, vals: list[np.ndarray], wm: int) 
     sorted state exactly as ``SlidingTime.process`` does for a one-row batch; returns the
     number of events in its window and each input's window values (arrival order)."""
     st = op.state
-    lo = int(st.key.searchsorted(code, side="left"))
-    hi = int(st.key.searchsorted(code, side="right"))
+    lo, hi = st.key.searchsorted(np.array([code, code + 1], np.int64)).tolist()  # the key's rows
     stt = st.t[lo:hi]
-    ins = int(stt.searchsorted(t, side="right"))  # after equal times: arrival order
-    start = int(stt.searchsorted(t - op.width, side="left" if op.inclusive else "right"))
     horizon = wm - op.width - (1 if op.inclusive else 0)
+    # ins: after equal times (arrival order); start of (t - W, t]; drop: rows <= horizon
+    ins, start, drop = stt.searchsorted(np.array([t, t - op.width, horizon], np.int64), side="right").tolist()
+    if op.inclusive:  # [t - W, t]
+        start = int(stt.searchsorted(t - op.width, side="left"))
     if t > horizon and all(v.dtype == old.dtype for v, old in zip(vals, st.vals, strict=True)):
         # the common case, in one concatenate per array: the rows of the key that the
         # watermark expired (a prefix: times are sorted) go, the event goes in at ``ins``
-        drop = int(stt.searchsorted(horizon, side="right"))
         win = [np.concatenate([old[lo + start:lo + ins], v]) for old, v in zip(st.vals, vals, strict=True)]
         a, b = lo + drop, lo + ins  # drop <= ins: the dropped times are <= horizon < t
         whole = lo == 0 and hi == len(st.key)
