@@ -113,3 +113,14 @@ def test_tumbling_select_of_a_non_group_column_is_a_lint_error() -> None:
 
     with pytest.raises(InvalidConfig, match=r"'v' outside an aggregate.*use last\(v\)"):
         compile_rules(app({"name": "t", "from": "s", "window": {"tumbling": "1s"}, "select": {"x": "v"}}))
+
+
+@pytest.mark.parametrize("size", [1, 7])
+def test_hopping_window_is_emitted_once_whatever_the_batch_size(size: int) -> None:
+    # a hopping row stays for its later windows; a window closed by an earlier batch must
+    # not be emitted again by the next one
+    cols = random_trace(300, seed=1)
+    spec = app({"name": "hp", "from": "s", "window": {"sliding": "2s", "every": "1s"}, "select": {"n": "count()"}})
+    got = compile_rules(spec).run_batches(split(cols, size))["hp"].to_pylist()
+    ref = compile_rules(spec).run_batches(split(cols, 10_000))["hp"].to_pylist()
+    assert got == ref

@@ -15,6 +15,7 @@ from loopml.streaming.expr import kind_of
 
 TIME = "_time"
 _MISSING = object()
+_ARROW = (pa.ChunkedArray, pa.Array)  # a tuple: isinstance with an X | Y union is slower
 
 
 class Batch:
@@ -34,6 +35,8 @@ class Batch:
 
     def take(self, idx: np.ndarray) -> Batch:
         """Rows at ``idx`` (int indices or a boolean mask)."""
+        if idx.dtype == bool:  # one pass over the mask, then cheap gathers per column
+            idx = np.flatnonzero(idx)
         cols = {k: v[idx] for k, v in self.cols.items()}
         return Batch(cols, len(cols[TIME]))
 
@@ -49,7 +52,7 @@ class Batch:
 
     def to_arrow(self, columns: Sequence[str] | None = None) -> pa.Table:
         names = list(columns) if columns is not None else list(self.cols)
-        return pa.table({k: _to_arrow(self.cols[k]) for k in names})
+        return pa.Table.from_arrays([_to_arrow(self.cols[k]) for k in names], names=names)
 
     def rows(self) -> list[dict[str, Any]]:
         return self.to_arrow().to_pylist()  # type: ignore[no-any-return]
@@ -77,9 +80,9 @@ def empty_like_schema(fields: Mapping[str, str]) -> Batch:
 def _columns_of(data: Any) -> tuple[dict[str, Any], int]:
     """Column name -> array-like, and the row count, for an Arrow table/record batch, a dict
     of arrays, or a list of row dicts (missing keys become a sentinel)."""
-    if isinstance(data, pa.Table | pa.RecordBatch):
+    if isinstance(data, (pa.Table, pa.RecordBatch)):
         return {n: data.column(n) for n in data.column_names}, data.num_rows
-    if isinstance(data, Mapping):
+    if type(data) is dict or isinstance(data, Mapping):
         cols = dict(data)
         n = len(next(iter(cols.values()))) if cols else 0
         return cols, n
@@ -95,7 +98,7 @@ def _columns_of(data: Any) -> tuple[dict[str, Any], int]:
 
 def _num(col: Any, n: int) -> tuple[np.ndarray, np.ndarray | None, str]:
     """(float64/int64 array, bad-row mask or None, reason)."""
-    if isinstance(col, pa.ChunkedArray | pa.Array):
+    if isinstance(col, _ARROW):
         if pa.types.is_timestamp(col.type) or pa.types.is_date(col.type):
             col = col.cast(pa.timestamp("ms")).cast(pa.int64())
         bad = np.asarray(col.is_null()) if col.null_count else None
@@ -128,7 +131,7 @@ def _numeric(arr: np.ndarray) -> np.ndarray:
 
 
 def _strs(col: Any, n: int) -> tuple[np.ndarray, np.ndarray | None, str]:
-    if isinstance(col, pa.ChunkedArray | pa.Array):
+    if isinstance(col, _ARROW):
         if pa.types.is_string(col.type) or pa.types.is_large_string(col.type) or pa.types.is_dictionary(col.type):
             bad = np.asarray(col.is_null()) if col.null_count else None
             return np.asarray(col.to_numpy(zero_copy_only=False), dtype=object), bad, "missing value"
@@ -138,7 +141,7 @@ def _strs(col: Any, n: int) -> tuple[np.ndarray, np.ndarray | None, str]:
         return arr.astype(object), None, ""
     if arr.dtype.kind != "O":
         return arr.astype(object), np.ones(n, bool), "expected a string"
-    if set(map(type, arr)) == {str}:  # the common case, in one C-level pass
+    if set(map(type, arr.tolist())) == {str}:  # the common case: C-level passes (a list iterates faster)
         return arr, None, ""
     # None and the missing-key sentinel are not str either (reason refined below).
     bad = np.fromiter(map(_not_str, arr), bool, n)
@@ -155,7 +158,7 @@ def _not_str(v: Any) -> bool:
 
 
 def _bools(col: Any, n: int) -> tuple[np.ndarray, np.ndarray | None, str]:
-    if isinstance(col, pa.ChunkedArray | pa.Array):
+    if isinstance(col, _ARROW):
         col = col.to_numpy(zero_copy_only=False)
     arr = np.asarray(col)
     if arr.dtype.kind == "b":
@@ -173,14 +176,16 @@ def ingest(source: str, fields: Mapping[str, str], time_field: str,
     with a missing field, a value of the wrong type or a missing/NaN event time."""
     cols, n = _columns_of(data)
     bad = np.zeros(n, bool)
-    reasons = np.empty(n, dtype=object)
+    reasons: list[np.ndarray] = []  # allocated at the first bad row (rare)
     out: dict[str, np.ndarray] = {}
 
     def mark(mask: np.ndarray | None, reason: str) -> None:
         if mask is None or not mask.any():
             return
+        if not reasons:
+            reasons.append(np.empty(n, dtype=object))
         new = mask & ~bad
-        reasons[new] = reason
+        reasons[0][new] = reason
         bad[new] = True
 
     for name, t in {**fields, time_field: fields.get(time_field, "timestamp[ms]")}.items():
@@ -188,16 +193,24 @@ def ingest(source: str, fields: Mapping[str, str], time_field: str,
             mark(np.ones(n, bool), f"missing field {name!r}")
             continue
         col = cols[name]
-        if not isinstance(col, pa.ChunkedArray | pa.Array):
+        k = "num" if name == time_field else kind_of(t)
+        if not isinstance(col, _ARROW):
             raw = np.asarray(col)
-            if raw.dtype.kind == "O" and (kind_of(t) != "str" or name == time_field):
+            if raw.dtype.kind == "O" and k == "str":
+                arr, badm, why = _strs(raw, n)
+                if badm is not None:  # a missing key reads the same whatever the other rows hold
+                    mark(badm & np.fromiter((v is _MISSING or v is None for v in raw), bool, n),
+                         f"missing field {name!r}")
+                    mark(badm, f"field {name!r}: {why}")
+                out[name] = arr
+                continue
+            if raw.dtype.kind == "O":
                 missing = np.fromiter((v is _MISSING or v is None for v in raw), bool, n)
                 mark(missing, f"missing field {name!r}")
                 if missing.any():
                     raw = raw.copy()
                     raw[missing] = 0
             col = raw
-        k = "num" if name == time_field else kind_of(t)
         arr, badm, why = (_strs if k == "str" else _bools if k == "bool" else _num)(col, n)
         mark(badm, f"field {name!r}: {why}")
         out[name] = arr
@@ -214,7 +227,7 @@ def ingest(source: str, fields: Mapping[str, str], time_field: str,
     if bad.any():
         idx = np.flatnonzero(bad)
         for i in idx:
-            dead.append({"source": source, "reason": reasons[i], "event": _event_json(cols, int(i))})
+            dead.append({"source": source, "reason": reasons[0][i], "event": _event_json(cols, int(i))})
         good = ~bad
         out = {k: v[good] for k, v in out.items()}
     if TIME not in out:

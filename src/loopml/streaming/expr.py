@@ -79,6 +79,10 @@ class Compiled:
     kind: str
     names: set[str] = field(default_factory=set)
     aggs: list[Agg] = field(default_factory=list)
+    #: the same expression over one row (``{name: Python value}`` -> value), compiled from the
+    #: same AST; ``saggs`` are its aggregates (same slots and order as ``aggs``)
+    sfn: Fn | None = None
+    saggs: list[Agg] = field(default_factory=list)
 
     def __call__(self, cols: Columns, n: int) -> np.ndarray:
         out = self.fn(cols)
@@ -95,8 +99,11 @@ def column_name(alias: str, attr: str) -> str:
 class _Compiler:
     def __init__(self, text: str, fields: Mapping[str, str], aggregates: bool,
                  extra_udfs: Mapping[str, UDF] | None, prefix: str = "",
-                 outside: Collection[str] | None = None) -> None:
+                 outside: Collection[str] | None = None, scalar: bool = False) -> None:
         self.text, self.fields, self.allow_aggs, self.prefix = text, fields, aggregates, prefix
+        # scalar: closures over one row of Python values (the per-event path); the few
+        # constructs whose numpy form differs on scalars get a scalar form with numpy's result
+        self.scalar = scalar
         self.outside = outside
         self.udfs = {**udfs(), **(extra_udfs or {})}
         self.names: set[str] = set()
@@ -157,6 +164,8 @@ class _Compiler:
         if isinstance(node.op, ast.Pow):
             # float64 power: Python's int ** int on constants could take unbounded time and memory
             return (lambda c: np.power(np.asarray(lf(c), dtype=np.float64), rf(c))), "num"
+        if self.scalar:
+            return (lambda c: _scalar_op(op, lf(c), rf(c))), "num"
         return (lambda c: op(lf(c), rf(c))), "num"
 
     def _UnaryOp(self, node: ast.UnaryOp) -> tuple[Fn, str]:
@@ -179,6 +188,10 @@ class _Compiler:
                 raise self.fail(v, f"type error: {'and' if isinstance(node.op, ast.And) else 'or'} "
                                    f"needs true/false operands, got a {k}")
         fns = [f for f, _ in parts]
+        if self.scalar:
+            if isinstance(node.op, ast.And):
+                return (lambda c: all(bool(f(c)) for f in fns)), "bool"
+            return (lambda c: any(bool(f(c)) for f in fns)), "bool"
         combine = np.logical_and if isinstance(node.op, ast.And) else np.logical_or
 
         def run(c: Columns) -> Any:
@@ -195,6 +208,8 @@ class _Compiler:
         for op, comp in zip(node.ops, node.comparators, strict=True):
             steps.append(self._compare_one(node, op, left, comp))
             left = self.compile(comp) if not isinstance(op, ast.In | ast.NotIn) else left
+        if self.scalar and len(steps) > 1:
+            return (lambda c: all(bool(s(c)) for s in steps)), "bool"
 
         def run(c: Columns) -> Any:
             out = steps[0](c)
@@ -218,6 +233,8 @@ class _Compiler:
                     raise self.fail(node, f"type error: {_WORD[lk]} compared with {v!r}")
             neg = isinstance(op, ast.NotIn)
             arr = np.array(values, dtype=object if lk == "str" else None)
+            if self.scalar:
+                return lambda c: (lf(c) in values) != neg
             return lambda c: np.isin(lf(c), arr, invert=neg)
         if isinstance(op, ast.Is | ast.IsNot):
             if not (isinstance(comp, ast.Constant) and comp.value is None):
@@ -255,6 +272,8 @@ class _Compiler:
             return (lambda c: np.where(fns[0](c), fns[1](c), fns[2](c))), args[1][1]
         if name in self.udfs:
             udf = self.udfs[name]
+            if self.scalar:  # UDFs are vectorised: call with one-row arrays
+                return (lambda c: np.asarray(udf.fn(*[_one_row(f(c)) for f in fns]))[0]), udf.kind
             return (lambda c: udf.fn(*[f(c) for f in fns])), udf.kind
         from loopml._config import suggest
 
@@ -287,6 +306,19 @@ class _Compiler:
         return (lambda c: c[slot]), kind
 
 
+def _scalar_op(op: Callable[[Any, Any], Any], a: Any, b: Any) -> Any:
+    """``op`` on two scalars with numpy's result where Python raises (x / 0 is inf or nan)."""
+    try:
+        return op(a, b)
+    except (ZeroDivisionError, OverflowError):
+        with np.errstate(all="ignore"):
+            return op(np.asarray(a)[()], np.asarray(b)[()])
+
+
+def _one_row(v: Any) -> np.ndarray:
+    return np.array([v], dtype=object if isinstance(v, str) or v is None else None)
+
+
 def _isnull(v: Any) -> Any:
     if v is None:
         return True
@@ -310,7 +342,9 @@ def compile_expr(text: str, fields: Mapping[str, str], *, aggregates: bool = Fal
         raise ExprError(f"in {text!r}: syntax error at column {e.offset}: {e.msg}") from None
     comp = _Compiler(text.strip(), fields, aggregates, extra_udfs, prefix, outside)
     fn, kind = comp.compile(tree.body)
-    return Compiled(text, fn, kind, comp.names, comp.aggs)
+    scomp = _Compiler(text.strip(), fields, aggregates, extra_udfs, prefix, outside, scalar=True)
+    sfn, _ = scomp.compile(tree.body)
+    return Compiled(text, fn, kind, comp.names, comp.aggs, sfn, scomp.aggs)
 
 
 __all__ = ["AGGREGATES", "Agg", "Compiled", "ExprError", "column_name", "compile_expr", "kind_of"]

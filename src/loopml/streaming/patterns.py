@@ -169,7 +169,9 @@ class AbsentOp:
 
     def fire(self, wm: int) -> list[list[Any]]:
         out: list[list[Any]] = []
-        for key in list(self.pending):
+        # key order, then (stable) deadline order: the rows of one deadline come out in the
+        # same order whatever batches the arming events came in
+        for key in sorted(self.pending, key=_order):
             keep = []
             for p in self.pending[key]:
                 if p[0] < wm:
@@ -188,6 +190,10 @@ class AbsentOp:
 
     def restore(self, s: dict[str, Any]) -> None:
         self.pending = {k: v for k, v in s["pending"]}
+
+
+def _order(key: Any) -> tuple[bool, str, Any]:
+    return (key is None, type(key).__name__, key if key is not None else 0)
 
 
 class SuppressOp:

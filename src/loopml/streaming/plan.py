@@ -18,6 +18,7 @@ from loopml.errors import InvalidConfig
 from loopml.streaming._compile import Context, Problem, RuleExec, StreamInfo
 from loopml.streaming.batch import TIME, Batch, ingest
 from loopml.streaming.rules import RuleApp
+from loopml.streaming.scalar import FALLBACK, ScalarRule, ingest_row, row_batch, row_spec
 
 LATE, DEAD_LETTER = "late", "dead_letter"
 
@@ -40,6 +41,9 @@ class _Gate:
             return b, None
         t = b.time
         running = np.maximum.accumulate(t)
+        if t[0] >= self.max_t and np.array_equal(running, t):  # in order: nothing late or to sort
+            self.max_t = int(t[-1])
+            return b, None
         running = np.maximum(running, self.max_t)
         late = t < running - self.lateness
         self.max_t = int(running[-1])
@@ -64,6 +68,8 @@ class Plan:
             for s in r.inputs:
                 self.subscribers[s].append(r)
         self._out: dict[str, list[pa.Table | Batch]] = defaultdict(list)
+        self._scalar = {id(r): ScalarRule(r) for r in rules}  # the per-event path of each rule
+        self._row_specs = {n: row_spec(s.schema_, s.event_time) for n, s in app.sources.items()}
 
     # ---- running ----------------------------------------------------------------------------
     def push(self, source: str, data: Any) -> None:
@@ -73,6 +79,11 @@ class Plan:
         spec = self.app.sources.get(source)
         if spec is None:
             raise KeyError(f"unknown source {source!r}; sources: {sorted(self.app.sources)}")
+        if type(data) is list and len(data) == 1 and isinstance(data[0], dict):
+            row = ingest_row(self._row_specs[source], spec.event_time, data[0])
+            if row is not None:  # else the batch path words the dead letter
+                self._stream_one(source, row)
+                return
         b, dead = ingest(source, spec.schema_, spec.event_time, data)
         if dead:
             self._out[DEAD_LETTER].append(pa.Table.from_pylist(dead))
@@ -94,6 +105,29 @@ class Plan:
             if out is None:
                 continue
             self._emit(rule, out)
+
+    def _stream_one(self, stream: str, row: dict[str, Any]) -> None:
+        """One on-time row through the per-event path (:mod:`loopml.streaming.scalar`); the
+        same outputs and state as :meth:`_stream` on a one-row batch."""
+        g = self.gates[stream]
+        t = row[TIME]
+        if t < max(g.max_t, t) - g.lateness:
+            self._stream(stream, row_batch(row))  # late: the batch path records it
+            return
+        g.max_t = max(g.max_t, t)
+        wm = g.watermark
+        b1: Batch | None = None
+        for rule in self.subscribers.get(stream, []):
+            try:
+                out = self._scalar[id(rule)].process(row, wm)
+                if out is FALLBACK:
+                    b1 = b1 or row_batch(row)
+                    out = rule.process(stream, b1, wm)
+            except Exception as e:  # as in _stream: a failing UDF makes dead letters
+                self._dead(stream, b1 or row_batch(row), f"rule {rule.name!r} failed: {type(e).__name__}: {e}")
+                continue
+            if isinstance(out, Batch):
+                self._emit(rule, out)
 
     def _dead(self, stream: str, b: Batch, reason: str) -> None:
         cols = [c for c in b.cols if c != TIME]

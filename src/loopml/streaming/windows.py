@@ -158,7 +158,9 @@ class SlidingTime:
         st = self.state
         if b.n == 0:
             return {a.slot: np.empty(0) for a in self.inputs.aggs}
-        ob = np.lexsort((b.time, key))  # stable: ties keep arrival order
+        # b is in event-time order (ties: arrival), as the stream's gate leaves it, so a
+        # stable sort by key alone gives (key, time, arrival) order
+        ob = np.argsort(key, kind="stable")
         kb, tb = key[ob], b.time[ob]
         # Only the state rows of the batch's key range take part (one key's rows for a
         # single event); the rest is swept once per window width.
@@ -272,6 +274,9 @@ class Buckets:
     def __init__(self, width: int, inputs: AggInputs, every: int | None = None) -> None:
         self.width, self.inputs, self.every = width, inputs, every
         self.state = Retained(len(inputs.fns))
+        # the watermark of the previous call: a hopping row stays for its later windows, and
+        # the windows that this watermark had closed were emitted then (not again)
+        self.emitted_wm = np.iinfo(np.int64).min // 2
 
     def _windows(self, T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(row index, window end) pairs: each row in every window that holds it."""
@@ -292,7 +297,8 @@ class Buckets:
         vals = self.inputs.values(b)
         K, T, V = self.state.extend(key, b.time, vals)
         rows, ends = self._windows(T)
-        closed = self._closed(ends, wm)
+        closed = self._closed(ends, wm) & ~self._closed(ends, self.emitted_wm)
+        self.emitted_wm = max(self.emitted_wm, wm)
         last_end = np.full(len(T), np.iinfo(np.int64).min)
         np.maximum.at(last_end, rows, ends)
         self.state.keep(K, T, V, ~self._closed(last_end, wm))
@@ -309,10 +315,11 @@ class Buckets:
         return gk[s], ends[s], aggs
 
     def snapshot(self) -> dict[str, Any]:
-        return self.state.snapshot()
+        return {**self.state.snapshot(), "emitted_wm": self.emitted_wm}
 
     def restore(self, s: dict[str, Any]) -> None:
         self.state.restore(s)
+        self.emitted_wm = int(s.get("emitted_wm", self.emitted_wm))
 
 
 def retained_bytes(ops: Sequence[Any]) -> int:
