@@ -64,6 +64,7 @@ from loopml.cli.pipeline import pipeline_app  # noqa: E402
 from loopml.cli.runs import experiments_app, runs_app  # noqa: E402
 from loopml.cli.serve import serve  # noqa: E402
 from loopml.cli.server import server  # noqa: E402
+from loopml.cli.targets import target_app  # noqa: E402
 
 app.command()(demo)
 app.command()(server)
@@ -77,6 +78,7 @@ app.add_typer(deployments_app, name="deployments")
 app.add_typer(monitor_app, name="monitor")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(loop_app, name="loop")
+app.add_typer(target_app, name="target")
 app.command("approve")(approve)
 app.command("controller")(controller)
 app.command("feedback")(feedback)
