@@ -56,6 +56,7 @@ def _root(
 from loopml.cli.data import data_app  # noqa: E402
 from loopml.cli.demo import demo  # noqa: E402
 from loopml.cli.deployments import deployments_app  # noqa: E402
+from loopml.cli.edge import edge_app  # noqa: E402
 from loopml.cli.gc import gc  # noqa: E402
 from loopml.cli.loop import approve, controller, loop_app  # noqa: E402
 from loopml.cli.models import lineage_cmd, models_app  # noqa: E402
@@ -79,6 +80,7 @@ app.add_typer(monitor_app, name="monitor")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(loop_app, name="loop")
 app.add_typer(target_app, name="target")
+app.add_typer(edge_app, name="edge")
 app.command("approve")(approve)
 app.command("controller")(controller)
 app.command("feedback")(feedback)
