@@ -85,14 +85,15 @@ def optimize(model_uri: str, profile: TargetProfile, holdout: tuple[Any, Any], *
              calibration: Any = None, calls: int = 1000, rounds: int = 3, retries: int = 1,
              warmup_s: float = 2.0, trust: bool = False, register: bool = True,
              profile_ref: str | None = None, client: Any = None,
-             log_run: bool = True) -> OptimizeReport:
+             log_run: bool = True, work_dir: str | Path | None = None) -> OptimizeReport:
     """Build, measure and select variants of ``model_uri`` for ``profile``.
 
     ``holdout``: (rows, labels) for accuracy and fidelity (labels may be None); also the
     calibration set unless ``calibration`` is given. ``calls``/``rounds``: per candidate and
     round (1,000 x 3 for a real run; tests pass a few). Registration needs a ``models:/``
-    URI. Raises ``InvalidParameterValue`` for a calibration set that does not match the
-    signature."""
+    URI. ``work_dir``: build the candidates there and keep them (default: a temporary
+    folder, removed). Raises ``InvalidParameterValue`` for a calibration set that does not
+    match the signature."""
     from loopml.models._load import load_folder
     from loopml.models.uris import resolve
 
@@ -100,7 +101,7 @@ def optimize(model_uri: str, profile: TargetProfile, holdout: tuple[Any, Any], *
     trust = trust or resolved.trusted
     model = load_folder(resolved.folder, trust=trust, uri=model_uri)
     x_rows, y = holdout
-    work = Path(tempfile.mkdtemp(prefix="loopml-optimize-"))
+    work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="loopml-optimize-"))
     try:
         cands = build_candidates(model, profile, x_rows, work / "candidates", calibration)
         from loopml.targets.candidates import check_calibration
@@ -114,7 +115,8 @@ def optimize(model_uri: str, profile: TargetProfile, holdout: tuple[Any, Any], *
             _log(report, profile, model, model_uri, work, register, profile_ref, client)
         return report
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if work_dir is None:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def _log(report: OptimizeReport, profile: TargetProfile, model: Any, model_uri: str,
@@ -140,7 +142,7 @@ def _log(report: OptimizeReport, profile: TargetProfile, model: Any, model_uri: 
     chosen = report.chosen
     client.set_tag(rid, "loopml.chosen", chosen.candidate.name if chosen else "none")
     out = work / "report"
-    out.mkdir()
+    out.mkdir(exist_ok=True)
     (out / "pareto.svg").write_text(pareto_svg(report.measurements, profile, chosen))
     if chosen is not None:
         _variant_folder(model, chosen.candidate, out / "model")

@@ -54,7 +54,7 @@ def gaps(m: Measurement, profile: TargetProfile) -> list[tuple[str, float, str]]
         got = {"p50": m.p50_ms, "p90": m.p90_ms, "p99": m.p99_ms}[slo.latency.percentile]
         if not got <= allowed:
             out.append(("latency", got / allowed - 1,
-                        f"{slo.latency.percentile} {got:.3f} ms vs {allowed:.3f} ms allowed "
+                        f"{slo.latency.percentile} {got:.4g} ms vs {allowed:.4g} ms allowed "
                         f"(budget {slo.latency.budget_ms} ms, margin {margin:.0%}, {m.badge})"))
     if slo.peak_memory_mb is not None and not m.peak_rss_mb <= slo.peak_memory_mb:
         out.append(("memory", m.peak_rss_mb / slo.peak_memory_mb - 1,
@@ -77,8 +77,9 @@ def _fix(kind: str, m: Measurement, profile: TargetProfile) -> str:
     slo = profile.slo
     if kind == "latency" and slo.latency is not None:
         need = m.p99_ms / (1 - MARGINS.get(m.badge, 0.25))
-        return (f"relax the latency budget to {need:.3f} ms, allow INT8 or another runtime, "
-                "add a core, or measure on the target (margin 0)")
+        where = "" if m.badge == ON_TARGET else ", or measure on the target (margin 0)"
+        return (f"relax the latency budget to {need:.4g} ms, allow INT8 or another runtime, "
+                f"or add a core{where}")
     if kind == "memory":
         return f"raise peak_memory_mb to {math.ceil(m.peak_rss_mb)}"
     if kind == "size":
