@@ -41,6 +41,11 @@ def test_optimize_registers_the_chosen_variant(registered: str, tabular) -> None
     assert mv.tags["loopml.derived_from"] == "models:/clf/1"
     assert json.loads(mv.tags["loopml.recipe"])["runtime"] == "onnxruntime"
     assert mv.tags["loopml.optimize_run"] == report.run_id
+    from loopml.registry.lineage import lineage
+
+    g = lineage(client().store, get_registry_store(client().store), model_uri="models:/clf/2")
+    parent_run = get_registry_store(client().store).get_model_version("clf", "1").run_id
+    assert f"run:{parent_run}" in {n["id"] for n in g.to_dict()["nodes"]}
     arts = client().list_artifacts(report.run_id)
     assert {"pareto.svg", "report.json", "model"} <= set(arts)
     from loopml import models

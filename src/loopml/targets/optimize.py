@@ -132,6 +132,9 @@ def _log(report: OptimizeReport, profile: TargetProfile, model: Any, model_uri: 
                                   "loopml.parent_model": model_uri})
     rid = run.info.run_id
     report.run_id = rid
+    parent_run = _parent_run(model_uri, client)
+    if parent_run:  # lineage walks derived version -> this run -> the parent's training run
+        client.set_tag(rid, "mlflow.parentRunId", parent_run)
     for m in report.measurements:
         if not m.ok:
             continue
@@ -151,6 +154,18 @@ def _log(report: OptimizeReport, profile: TargetProfile, model: Any, model_uri: 
     (out / "report.json").write_text(json.dumps(report.to_dict(profile), indent=1, default=str))
     client.log_artifacts(rid, out)
     client.terminate(rid)
+
+
+def _parent_run(model_uri: str, client: Any) -> str | None:
+    if not model_uri.startswith("models:/"):
+        return None
+    from loopml.models.uris import resolve_version
+
+    try:
+        mv = resolve_version(model_uri, client)
+    except Exception:  # a logged-model id or a vanished version: no edge, not an error
+        return None
+    return mv.run_id if mv else None
 
 
 def _variant_folder(model: Any, cand: Candidate, dest: Path) -> None:
