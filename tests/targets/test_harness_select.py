@@ -96,3 +96,43 @@ def test_no_feasible_candidate_gives_nearest_misses() -> None:
     assert sel.misses[0]["candidate"] == "b"
     assert "relax the latency budget to 3 ms" in sel.misses[0]["fix"]
     assert sel.message.startswith("no feasible candidate")
+
+
+def _fake_worker(calls: list[dict]):  # type: ignore[no-untyped-def,type-arg]
+    import numpy as np
+
+    def run(job: dict, threads: int, timeout_s: float) -> dict:  # type: ignore[type-arg]
+        calls.append(job)
+        np.save(job["scores"], np.tile([[0.2, 0.8]], (10, 1)))
+        return {"latency_ns": {"1": [1_000_000] * job["calls"]}, "cold_start_ms": 5.0,
+                "peak_rss_mb": 50.0, "base_rss_mb": 40.0, "affinity": job["cpus"]}
+    return run
+
+
+def test_noisy_rounds_are_repeated_and_flagged(monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    import loopml.targets.harness as h
+
+    calls: list[dict] = []  # type: ignore[type-arg]
+    monkeypatch.setattr(h, "_worker", _fake_worker(calls))
+    monkeypatch.setattr(h, "_loadavg", lambda: 99.0)
+    monkeypatch.setattr(h.time, "sleep", lambda s: None)
+    c = Candidate("native", "native", "fp32", path="/m")
+    [m] = measure([c], probe(), np.zeros((10, 2), np.float32), calls=5, rounds=2, retries=2)
+    assert len(calls) == 2 * 3  # each noisy round tried 1 + 2 times
+    assert m.noisy and m.loadavg and max(m.loadavg) == 99.0
+    assert m.p50_ms == pytest.approx(1.0) and m.rounds == 2
+
+
+def test_estimated_latency_is_scaled(monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    import loopml.targets.harness as h
+
+    monkeypatch.setattr(h, "_worker", _fake_worker([]))
+    monkeypatch.setattr(h, "_loadavg", lambda: 0.0)
+    prof = profile_from_dict({"name": "e", "measurement": {"where": "estimate", "slowdown": 3}})
+    [m] = measure([Candidate("native", "native", "fp32", path="/m")], prof,
+                  np.zeros((10, 2), np.float32), calls=5, rounds=1)
+    assert m.badge == ESTIMATED and m.p50_ms == pytest.approx(3.0) and not m.noisy
