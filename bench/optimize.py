@@ -73,15 +73,32 @@ def tabular(work: Path, calls: int, rounds: int) -> list[dict[str, Any]]:
                        retries=0, warmup_s=0.5, log_run=False, work_dir=work / f"{name}-c")
         by = {m.candidate.name: m for m in rep.measurements}
         c, n = rep.chosen, by["native"]
+        api_p50 = _api_p50(e, xte)
         pruned = {m.candidate.name: m.error for m in rep.measurements if not m.ok}
         rows.append({"model": name, "chosen": c.candidate.name if c else None,
-                     "native_p50_us": n.p50_ms * 1000, "chosen_p50_us": c.p50_ms * 1000 if c else None,
+                     "native_p50_us": n.p50_ms * 1000, "api_p50_us": api_p50 * 1000, "chosen_p50_us": c.p50_ms * 1000 if c else None,
                      "speedup": n.p50_ms / c.p50_ms if c else None,
                      "max_dp": c.max_abs_dp if c else None, "badge": c.badge if c else None,
                      "onnx_pruned": pruned.get("onnx-fp32"), "folder": str(folder),
                      "path": c.candidate.path if c else None,
                      "runtime": c.candidate.runtime if c else None, "x": xte})
     return rows
+
+
+def _api_p50(est: Any, x: np.ndarray, calls: int = 300) -> float:
+    """The peer: the estimator's own ``predict_proba`` on one row, in this process with one
+    thread (what the research note's 'native' column measured; loopml's native LightGBM
+    path is the lighter ``Booster.predict``)."""
+    if "n_jobs" in est.get_params():
+        est.set_params(n_jobs=1)
+    for i in range(20):
+        est.predict_proba(x[i:i + 1])
+    t = []
+    for i in range(calls):
+        s = time.perf_counter()
+        est.predict_proba(x[i:i + 1])
+        t.append(time.perf_counter() - s)
+    return float(np.percentile(t, 50)) * 1000
 
 
 def _digits() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -197,12 +214,15 @@ def main() -> None:
     try:
         rows = tabular(work, a.calls, a.rounds)
         print("\n== 1-2. tabular, 1-core profile (budget p99 5 ms) ==")
-        print(f"{'model':14} {'chosen':10} {'native p50 us':>14} {'chosen p50 us':>14} "
-              f"{'speed-up':>9} {'max|dp|':>9}  badge / ONNX pruned?")
+        print(f"{'model':14} {'chosen':10} {'native p50 us':>14} {'API p50 us':>11} "
+              f"{'chosen p50 us':>14} {'vs native':>9} {'vs API':>8} {'max|dp|':>9}  "
+              "badge / ONNX pruned?")
         for r in rows:
+            cp = r["chosen_p50_us"] or float("nan")
             print(f"{r['model']:14} {str(r['chosen']):10} {r['native_p50_us']:14.1f} "
-                  f"{(r['chosen_p50_us'] or 0):14.1f} {(r['speedup'] or 0):8.1f}x "
-                  f"{(r['max_dp'] or 0):9.2e}  {r['badge']} / {r['onnx_pruned'] or 'converted'}")
+                  f"{r['api_p50_us']:11.1f} {cp:14.1f} {(r['speedup'] or 0):8.1f}x "
+                  f"{r['api_p50_us'] / cp:7.1f}x {(r['max_dp'] or 0):9.2e}  {r['badge']} / "
+                  f"{r['onnx_pruned'] or 'converted'}")
         print("\n== 2. small CNN on digits, max drop 1.0 pt ==")
         c = cnn(work, a.calls, a.rounds, a.epochs)
         print(json.dumps(c, indent=1, default=str))
