@@ -62,3 +62,6 @@ def agent_cmd(
     typer.echo(f"loopml edge agent {agent.agent_id}: deployment {deployment} from {server}, "
                f"serving on http://{host}:{port}")
     agent.run(host, port)
+
+
+__all__ = ["edge_app"]

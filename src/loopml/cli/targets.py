@@ -117,3 +117,6 @@ def optimize_cmd(
                                          if report.derived_uri else ""))
     if report.chosen is None:
         raise typer.Exit(1)
+
+
+__all__ = ["target_app"]

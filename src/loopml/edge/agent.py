@@ -288,3 +288,6 @@ def _example(served: Any) -> Any:
     import numpy as np
 
     return np.asarray(raw["inputs"] if isinstance(raw, dict) else raw)
+
+
+__all__ = ["EXPERIMENT", "EdgeAgent", "LogSpool"]

@@ -196,3 +196,6 @@ def serve_bundle(folder: Path, argv: list[str]) -> int:
     serve({args.name: str(folder / "model")}, ServingSettings(),
           ServeOptions(args.host, args.port, grpc_port=None), None, 1)
     return 0
+
+
+__all__ = ["FORMAT", "BundleRefused", "check_target", "digests", "package", "serve_bundle", "sha256", "verify_bundle"]

@@ -239,3 +239,6 @@ def build_candidates(model: Model, profile: TargetProfile, rows: Any, work_dir: 
         if c.status == "pruned":
             log.info("candidate %s pruned: %s", c.name, c.reason)
     return out
+
+
+__all__ = ["Candidate", "build_candidates", "check_calibration"]

@@ -257,3 +257,6 @@ def _judge(m: Measurement, scores: np.ndarray | None, ref: np.ndarray | None,
             m.max_abs_dp = float(np.max(np.abs(r - s))) if s.size else 0.0
             if s.ndim == 2 and s.shape[1] > 1:
                 m.label_agreement = float(np.mean(np.argmax(r, 1) == np.argmax(s, 1)))
+
+
+__all__ = ["EMULATED", "ESTIMATED", "HARNESS_VERSION", "ON_TARGET", "Measurement", "badge_for", "measure", "pinned_cpus"]

@@ -206,3 +206,6 @@ def _register(client: Any, run_id: str, parent_uri: str, chosen: Measurement, re
         "loopml.target": ref, "loopml.optimize_run": run_id,
         "loopml.latency_badge": chosen.badge})
     return f"models:/{name}/{mv.version}"
+
+
+__all__ = ["EXPERIMENT", "OptimizeReport", "optimize", "read_holdout"]

@@ -326,3 +326,6 @@ def is_this_host(profile: TargetProfile) -> bool:
     return (profile.provenance.get("probed_on") == socket.gethostname()
             and profile.hardware.cpu.arch == (platform.machine() or "x86_64")
             and profile.cores == usable_cores())
+
+
+__all__ = ["Accelerator", "AccuracySlo", "Cpu", "Hardware", "LatencySlo", "Measurement", "RUNTIMES", "Slo", "Software", "TargetProfile", "Workload", "host_isa", "is_this_host", "load_profile", "probe", "profile_from_dict", "usable_cores"]

@@ -181,3 +181,6 @@ def pareto_svg(measurements: list[Measurement], profile: TargetProfile,
                      f'{html.escape(m.candidate.name)}</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+__all__ = ["MARGINS", "Selection", "gaps", "pareto_front", "pareto_svg", "select"]

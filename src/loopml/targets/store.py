@@ -92,3 +92,6 @@ class ProfileStore:
             row = rows.setdefault(name, {"name": name, "latest": 0, "versions": 0})
             row["latest"], row["versions"] = max(row["latest"], v), row["versions"] + 1
         return sorted(rows.values(), key=lambda x: x["name"])
+
+
+__all__ = ["EXPERIMENT", "ProfileStore"]
