@@ -101,3 +101,15 @@ def test_serve_py_refuses_a_tampered_bundle(onnx_model, tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, str(out / "serve.py")], env=env, capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 2 and "sha256 mismatch" in r.stderr
+
+
+def test_invocations_wrong_width_on_a_tensor_signature_is_bad_input(onnx_model) -> None:  # type: ignore[no-untyped-def]
+    """Regression: the width was unchecked and ONNX Runtime's error became a 500."""
+    from loopml.serving.codec import BadInput
+    from loopml.serving.runtime import ServedModel
+
+    folder, x = onnx_model
+    served = ServedModel("m", str(folder))
+    assert served.predict_rows(served.rows_from_any(x[:2].tolist())).shape[0] == 2
+    with pytest.raises(BadInput, match="Expected 6 values per row, got 2"):
+        served.rows_from_any([[1.0, 2.0]])
