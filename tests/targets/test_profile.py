@@ -86,3 +86,30 @@ def test_cli_create_probe_list_show(tmp_path: Path) -> None:
     assert "hardware.cpu.cores" in r.stderr and "slo.latency.budget_ms" in r.stderr
     r = _cli(["probe", "--cores", "0"], home)
     assert r.returncode == 2 and "cores" in r.stderr
+
+
+def test_rest_routes_store_profiles_and_refuse_bad_ones(tmp_path: Path) -> None:
+    import httpx
+
+    from tests.server.conftest import start_server
+
+    srv = start_server(tmp_path / "srv")
+    try:
+        base = srv.url + "/api/loopml/v1/targets"
+        r = httpx.post(base + "/create", json={"profile": {"name": "edge",
+                                                           "hardware": {"cpu": {"cores": 1}}}})
+        assert r.status_code == 200 and r.json() == {"name": "edge", "version": 1}
+        assert httpx.get(base).json()["targets"][0]["name"] == "edge"
+        assert httpx.get(base + "/edge").json()["profile"]["hardware"]["cpu"]["cores"] == 1
+        bad = httpx.post(base + "/create", json={"profile": {
+            "name": "x", "hardware": {"cpu": {"cores": 0}}, "slo": {"peak_memory_mb": -1}}})
+        assert bad.status_code == 400
+        assert "hardware.cpu.cores" in bad.json()["message"]
+        assert "slo.peak_memory_mb" in bad.json()["message"]
+        assert httpx.get(base + "/nope").status_code == 404
+        # through a remote store too: the same ProfileStore over REST
+        from loopml.tracking._client import TrackingClient
+
+        assert ProfileStore(TrackingClient(srv.url)).get("edge")[1] == 1
+    finally:
+        srv.stop()
