@@ -63,3 +63,13 @@ def test_calibration_set_must_match_the_signature(logreg_folder: Path, tabular,
     with pytest.raises(InvalidParameterValue, match="calibration set does not match"):
         build_candidates(load_folder(logreg_folder), probe(), x[300:], tmp_path,
                          calibration=np.zeros((4, 3), dtype=np.float32))
+
+
+def test_flavor_without_converter_is_a_pruned_cell(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from loopml.targets.candidates import _onnx_fp32
+
+    model = SimpleNamespace(flavor=SimpleNamespace(name="python_function"), native=object())
+    c = _onnx_fp32(model, np.zeros((2, 3), np.float32), tmp_path)  # type: ignore[arg-type]
+    assert c.status == "pruned" and "no ONNX converter for the 'python_function' flavor" in c.reason
