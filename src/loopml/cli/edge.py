@@ -15,7 +15,7 @@ def package_cmd(
     model_uri: str = typer.Argument(..., help="The model (usually the derived version `loopml target optimize` registered)."),
     target: str = typer.Option(..., "--target", help="Stored profile NAME[@VERSION], or a profile file."),
     out: Path = typer.Option(..., "--out", "-o", help="New bundle folder (OUT.tar.gz with --tarball)."),
-    tarball: bool = typer.Option(False, help="Write a .tar.gz instead of a folder."),
+    tarball: bool = typer.Option(False, "--tarball", help="Write a .tar.gz instead of a folder."),
     tracking_uri: str = typer.Option(None, help="Tracking URI (default: LOOPML_TRACKING_URI, else the local store)."),
 ) -> None:
     """Build a self-contained bundle: model, pinned requirements, serve.py (OIP V2 +

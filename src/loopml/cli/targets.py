@@ -44,7 +44,7 @@ def probe_cmd(
     artifact_max_mb: float = typer.Option(None, help="Artifact size budget (MB)."),
     max_drop: float = typer.Option(None, help="Largest accuracy drop vs fp32 (points)."),
     cores: int = typer.Option(None, help="Override the core count (emulate a smaller box)."),
-    save: bool = typer.Option(False, help="Store it (versioned) instead of only printing."),
+    save: bool = typer.Option(False, "--save", help="Store it (versioned) instead of only printing."),
     tracking_uri: str = typer.Option(None, help=_URI_HELP),
 ) -> None:
     """Describe this host as a profile (/proc/cpuinfo flags, usable cores, memory) and
