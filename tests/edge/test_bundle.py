@@ -113,3 +113,18 @@ def test_invocations_wrong_width_on_a_tensor_signature_is_bad_input(onnx_model) 
     assert served.predict_rows(served.rows_from_any(x[:2].tolist())).shape[0] == 2
     with pytest.raises(BadInput, match="Expected 6 values per row, got 2"):
         served.rows_from_any([[1.0, 2.0]])
+
+
+def test_cli_package_refuses_another_arch_with_exit_2(onnx_model, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    folder, _ = onnx_model
+    prof = tmp_path / "pi.yaml"
+    prof.write_text("name: pi-zero\nhardware: {cpu: {arch: armv7l}}\n")
+    env = {**os.environ, "LOOPML_HOME": str(tmp_path / "home"), "PYTHONWARNINGS": "ignore"}
+    r = subprocess.run([sys.executable, "-m", "loopml", "edge", "package", str(folder),
+                        "--target", str(prof), "--out", str(tmp_path / "b")],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 2 and "no armv7l wheel" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "loopml", "edge", "package", str(folder),
+                        "--target", str(prof).replace("pi", "nope"), "--out", str(tmp_path / "c")],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 2 and "No target profile" in r.stderr
