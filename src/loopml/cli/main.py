@@ -57,6 +57,7 @@ from loopml.cli.audit import audit_app  # noqa: E402
 from loopml.cli.data import data_app  # noqa: E402
 from loopml.cli.demo import demo  # noqa: E402
 from loopml.cli.deployments import deployments_app  # noqa: E402
+from loopml.cli.edge import edge_app  # noqa: E402
 from loopml.cli.gc import gc  # noqa: E402
 from loopml.cli.identities import service_accounts_app, tokens_app, users_app  # noqa: E402
 from loopml.cli.loop import approve, controller, loop_app  # noqa: E402
@@ -68,6 +69,7 @@ from loopml.cli.secrets import secrets_app  # noqa: E402
 from loopml.cli.serve import serve  # noqa: E402
 from loopml.cli.server import server  # noqa: E402
 from loopml.cli.stream import stream_app  # noqa: E402
+from loopml.cli.targets import target_app  # noqa: E402
 from loopml.cli.workspaces import workspaces_app  # noqa: E402
 
 app.command()(demo)
@@ -89,6 +91,8 @@ app.add_typer(secrets_app, name="secrets")
 app.add_typer(workspaces_app, name="workspaces")
 app.add_typer(audit_app, name="audit")
 app.add_typer(stream_app, name="stream")
+app.add_typer(target_app, name="target")
+app.add_typer(edge_app, name="edge")
 app.command("approve")(approve)
 app.command("controller")(controller)
 app.command("feedback")(feedback)

@@ -38,6 +38,7 @@ from loopml.server.routes import (
     registry,
     runs,
     secrets,
+    targets,
     ui,
     workspaces,
 )
@@ -48,7 +49,7 @@ from loopml.server.services import Services
 # within the first few dozen routes instead of after the health and experiment routes.
 ROUTE_MODULES = (runs, metrics, experiments, health, artifacts, logged_models, registry,
                  deployments, monitoring, pipelines, loops, identities, secrets, workspaces,
-                 ui, oidc, audit)
+                 targets, ui, oidc, audit)
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:

@@ -158,6 +158,9 @@ class ServedModel:
                 raise BadInput(f"Expected {len(self.spec.names)} values per row "
                                f"({self.spec.names}), got {arr.shape[1]}.")
             return self._checked_frame(pd.DataFrame(arr, columns=self.spec.names))
+        if self.spec.width is not None and arr.ndim == 2 and arr.shape[1] != self.spec.width:
+            # Unchecked, a wrong width reached ONNX Runtime and came back as a 500.
+            raise BadInput(f"Expected {self.spec.width} values per row, got {arr.shape[1]}.")
         return arr
 
     def _checked_frame(self, frame: pd.DataFrame) -> np.ndarray | pd.DataFrame:
