@@ -20,12 +20,9 @@ from tests.streaming.siddhi.diff import Diff, diff_app, loopml_rows, run_loopml,
 from tests.streaming.siddhi.oracle import Row, oracle_or_skip
 from tests.streaming.siddhi.traces import Trace, sensor_trace
 
-# Known differences, each one an engine change requested from loopml.streaming's owners.
-KNOWN = {
-    "Silent": "absence boundaries: Siddhi cancels on a later-arriving event at the arming time "
-              "and fires (does not cancel) on an event exactly at t_arm + T; loopml's AbsentOp "
-              "cancels on (t_arm, t_arm + T]",
-}
+# Known differences, each one an engine change requested from loopml.streaming's owners
+# (none now: absence follows Siddhi's [t_arm, t_arm + T) since the merge of issue 17).
+KNOWN: dict[str, str] = {}
 
 
 @dataclass

@@ -138,8 +138,9 @@ class SequenceOp:
 
 class AbsentOp:
     """An arming event (``after`` mask; all events when None) starts a timer of ``within``;
-    an event of the key matching ``cancel`` (all when None) at a time in (t_arm, t_arm + T]
-    that arrives later cancels it. A timer fires once the watermark passes t_arm + T; the
+    an event of the key matching ``cancel`` (all when None) at a time in [t_arm, t_arm + T)
+    that arrives later cancels it (Siddhi's ``not ... for T``: an event at the arming time
+    that arrives after the arming event cancels; one exactly T later does not). A timer fires once the watermark passes t_arm + T; the
     output row is the arming event's columns with ``_time`` = t_arm + T."""
 
     def __init__(self, within: int, columns: Sequence[str]) -> None:
@@ -162,7 +163,7 @@ class AbsentOp:
             if cancel is None or cancel[i]:
                 pend = self.pending.get(key)
                 if pend:
-                    self.pending[key] = [p for p in pend if not (p[0] - self.within < t <= p[0])]
+                    self.pending[key] = [p for p in pend if not (p[0] - self.within <= t < p[0])]
             if after is None or after[i]:
                 self.pending.setdefault(key, []).append([t + self.within] + [_py(c[i]) for c in cols])
         return self.fire(wm)
