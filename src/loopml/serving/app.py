@@ -99,16 +99,24 @@ def _v2_error(e: LoopmlError, rid: str) -> Response:
     return _json({"error": e.message}, e.http_status, headers)
 
 
-async def predict(batcher: Any, rows: Any) -> Any:
+async def predict(batcher: Any, rows: Any, outputs: tuple[str, ...] | None = None) -> Any:
     """Queue ``rows`` and wait for the model's answer. A ValueError or TypeError raised by
     the model's own predict is its verdict on this request's data (sklearn's "Found array
     with 0 sample(s)", "Input X contains NaN"): a 400 that carries the model's message. The
     batcher re-runs a failed batch request by request, so the error is this request's."""
     try:
-        return await batcher.submit(rows)
+        return await batcher.submit(rows, outputs)
     except (ValueError, TypeError) as e:
         raise codec.BadInput(f"The model could not predict on this input: "
                              f"{type(e).__name__}: {e}") from None
+
+
+def primary(out: Any) -> Any:
+    """What the inference log records of a result: the array, or of named outputs the
+    ``predict`` output when asked for, else the first."""
+    if isinstance(out, dict):
+        return out.get("predict", next(iter(out.values())))
+    return out
 
 
 def _internal(request: Request, rid: str) -> InternalError:
@@ -127,8 +135,9 @@ def _mlflow_error(e: LoopmlError, rid: str) -> Response:
 
 
 Handler = Callable[[Request], Awaitable[Response]]
-# (model, request body) -> (rows for the batcher, context for encoding the response)
-Prepare = Callable[["ServedModel", bytes], tuple[Any, Any]]
+# (model, request body) -> (rows for the batcher, context for encoding the response,
+# the named outputs to compute or None for the default)
+Prepare = Callable[["ServedModel", bytes], tuple[Any, Any, tuple[str, ...] | None]]
 Encode = Callable[["ServedModel", Any, Any], bytes]
 
 
@@ -207,17 +216,17 @@ def create_serving_app(state: ServingState) -> Starlette:
             body = await read_body(request, state.max_body_bytes, TOO_LARGE_ADVICE)
             model, batcher = await repo.get(entry, None if router else version)
             mv = model.version
-            rows, ctx = prepare(model, body) if len(body) <= OFFLOAD_BYTES else \
+            rows, ctx, outputs = prepare(model, body) if len(body) <= OFFLOAD_BYTES else \
                 await run_in_threadpool(prepare, model, body)
-            out = await predict(batcher, rows)
+            out = await predict(batcher, rows, outputs)
             headers = {"x-request-id": rid, "x-model-version": model.version}
             if route:
                 headers["x-loopml-route"] = route
             resp = Response(encode(model, ctx, out), media_type=JSON, headers=headers)
             deployment = name if router else state.deployment
             if state.logger:
-                state.logger.record(deployment, rid, route or name, model.version, rows, out,
-                                    (time.perf_counter() - t0) * 1000)
+                state.logger.record(deployment, rid, route or name, model.version, rows,
+                                    primary(out), (time.perf_counter() - t0) * 1000)
             if router and router.shadow:
                 for shadow in router.shadow:
                     asyncio.get_running_loop().create_task(
@@ -260,12 +269,16 @@ def create_serving_app(state: ServingState) -> Starlette:
         name = request.path_params["name"]
         hlen = request.headers.get("inference-header-content-length")
 
-        def prepare(model: ServedModel, body: bytes) -> tuple[Any, Any]:
-            inputs, body_id, _ = codec.decode_v2_request(body, codec.parse_header_length(hlen))
-            return model.rows_from_v2(inputs), body_id
+        def prepare(model: ServedModel, body: bytes) -> tuple[Any, Any, Any]:
+            inputs, body_id, names = codec.decode_v2_request(
+                body, codec.parse_header_length(hlen))
+            outputs = model.check_outputs(names)
+            return model.rows_from_v2(inputs), body_id, outputs
 
         def encode(model: ServedModel, body_id: Any, out: Any) -> bytes:
-            return codec.encode_v2_response(name, model.version, body_id, {"predict": out})
+            outs = out if isinstance(out, dict) else \
+                {"predict": model.outputs["predict"].cast(out)}
+            return codec.encode_v2_response(name, model.version, body_id, outs)
 
         return await run(request, "v2", name, request.path_params.get("version"), prepare,
                          encode, _v2_error)
@@ -273,9 +286,10 @@ def create_serving_app(state: ServingState) -> Starlette:
     async def invocations(request: Request) -> Response:
         ctype = request.headers.get("content-type", JSON)
 
-        def prepare(model: ServedModel, body: bytes) -> tuple[Any, Any]:
+        def prepare(model: ServedModel, body: bytes) -> tuple[Any, Any, Any]:
             columns = model.spec.column_types
-            return model.rows_from_any(codec.decode_invocations(body, ctype, columns)), None
+            return (model.rows_from_any(codec.decode_invocations(body, ctype, columns)), None,
+                    None)
 
         def encode(model: ServedModel, _: Any, out: Any) -> bytes:
             return codec.encode_invocations(out)

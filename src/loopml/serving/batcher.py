@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -33,12 +33,23 @@ class Overloaded(ServiceUnavailable):
     """The model's queue is full (HTTP 503 with Retry-After)."""
 
 
+Outputs: TypeAlias = tuple[str, ...] | None
+Result: TypeAlias = np.ndarray | dict[str, np.ndarray]
+
+
 @dataclass
 class _Item:
     rows: Rows
     n: int
-    future: asyncio.Future[np.ndarray]
+    future: asyncio.Future[Any]
+    outputs: Outputs = None  # None: the default output (``predict``), else named outputs
     enqueued: float = field(default_factory=time.perf_counter)
+
+
+def _split(out: Result, start: int, n: int) -> Result:
+    if isinstance(out, dict):
+        return {k: v[start:start + n] for k, v in out.items()}
+    return out[start:start + n]
 
 
 def _concat(parts: list[Rows]) -> Rows:
@@ -52,8 +63,13 @@ def _concat(parts: list[Rows]) -> Rows:
 class Batcher:
     def __init__(self, predict: Callable[[Rows], np.ndarray], max_batch_size: int = 64,
                  max_delay_s: float = 0.002, max_queue: int = 2048, inline: bool = False,
-                 on_batch: Callable[[int, float], None] | None = None) -> None:
+                 on_batch: Callable[[int, float], None] | None = None,
+                 predict_outputs: Callable[[Rows, tuple[str, ...]], dict[str, np.ndarray]]
+                 | None = None) -> None:
         self.predict = predict
+        # Named outputs (V2 ``outputs``: predict_proba, ...); only requests asking for the
+        # same outputs share a batch.
+        self.predict_outputs = predict_outputs
         self.max_batch_size = max_batch_size
         self.max_delay_s = max_delay_s
         self.max_queue = max_queue
@@ -82,12 +98,14 @@ class Batcher:
         if self._executor:
             self._executor.shutdown(wait=False)
 
-    async def submit(self, rows: Rows) -> np.ndarray:
+    async def submit(self, rows: Rows, outputs: Outputs = None) -> Any:
+        """The model's answer for ``rows``: an array (default output) or, when ``outputs``
+        names outputs, ``{name: array}``. Raises ``Overloaded`` when the queue is full."""
         if len(self._queue) >= self.max_queue:
             raise Overloaded("The model's request queue is full; retry shortly.")
         self.start()
-        fut: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Item(rows, len(rows), fut))
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Item(rows, len(rows), fut, outputs))
         self._wake.set()
         return await fut
 
@@ -111,7 +129,9 @@ class Batcher:
                         break
             batch: list[_Item] = []
             rows = 0
-            while self._queue and (not batch or rows + self._queue[0].n <= self.max_batch_size):
+            while self._queue and (not batch or (
+                    rows + self._queue[0].n <= self.max_batch_size
+                    and self._queue[0].outputs == batch[0].outputs)):
                 item = self._queue.popleft()
                 batch.append(item)
                 rows += item.n
@@ -126,20 +146,28 @@ class Batcher:
             if self.on_batch:
                 self.on_batch(rows, time.perf_counter() - t)
 
-    def _predict_batch(self, batch: list[_Item]) -> list[np.ndarray | BaseException]:
+    def _call(self, rows: Rows, outputs: Outputs) -> Result:
+        if outputs is None:
+            return np.asarray(self.predict(rows))
+        if self.predict_outputs is None:
+            raise ValueError("This model offers no named outputs.")
+        return self.predict_outputs(rows, outputs)
+
+    def _predict_batch(self, batch: list[_Item]) -> list[Result | BaseException]:
+        outputs = batch[0].outputs
         try:
-            out = np.asarray(self.predict(_concat([i.rows for i in batch])))
-            results: list[np.ndarray | BaseException] = []
+            out = self._call(_concat([i.rows for i in batch]), outputs)
+            results: list[Result | BaseException] = []
             start = 0
             for i in batch:
-                results.append(out[start:start + i.n])
+                results.append(_split(out, start, i.n))
                 start += i.n
             return results
         except Exception:
             if len(batch) == 1:
-                raise_one: list[np.ndarray | BaseException] = []
+                raise_one: list[Result | BaseException] = []
                 try:
-                    raise_one.append(np.asarray(self.predict(batch[0].rows)))
+                    raise_one.append(self._call(batch[0].rows, outputs))
                 except Exception as e:
                     raise_one.append(e)
                 return raise_one
@@ -147,7 +175,7 @@ class Batcher:
             return [self._predict_batch([i])[0] for i in batch]
 
     @staticmethod
-    def _finish(batch: list[_Item], results: list[np.ndarray | BaseException]) -> None:
+    def _finish(batch: list[_Item], results: list[Result | BaseException]) -> None:
         for item, res in zip(batch, results, strict=True):
             if item.future.done():
                 continue  # the client went away

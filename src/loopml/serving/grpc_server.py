@@ -21,7 +21,7 @@ from loopml.errors import InternalError, LoopmlError, ResourceDoesNotExist, Serv
 from loopml.server._permissions import Permission
 from loopml.serving._proto import open_inference_pb2 as pb
 from loopml.serving._proto import open_inference_pb2_grpc as pb_grpc
-from loopml.serving.app import log, predict
+from loopml.serving.app import log, predict, primary
 from loopml.serving.codec import (
     V2_TO_NUMPY,
     BadInput,
@@ -150,18 +150,22 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                 model, batcher = await st.repo.get(name, request.model_version or None)
             mv = model.version
             rows = model.rows_from_v2(decode_inputs(request))
-            out = np.asarray(await predict(batcher, rows))
+            names = model.check_outputs([o.name for o in request.outputs] or None)
+            out = await predict(batcher, rows, names)
+            outs = out if isinstance(out, dict) else \
+                {"predict": model.outputs["predict"].cast(np.asarray(out))}
             if st.logger:
-                st.logger.record(st.deployment, rid, name, mv, rows, out,
+                st.logger.record(st.deployment, rid, name, mv, rows, primary(out),
                                  (time.perf_counter() - t0) * 1000)
-            dtype = v2_datatype(out)
-            raw = _encode_bytes(out) if dtype == "BYTES" else \
-                np.ascontiguousarray(out).astype(out.dtype.newbyteorder("<")).tobytes()
-            return pb.ModelInferResponse(
-                model_name=name, model_version=mv, id=request.id,
-                outputs=[pb.ModelInferResponse.InferOutputTensor(
-                    name="predict", datatype=dtype, shape=list(out.shape))],
-                raw_output_contents=[raw])
+            tensors, raws = [], []
+            for n, arr in outs.items():
+                dtype = v2_datatype(arr)
+                tensors.append(pb.ModelInferResponse.InferOutputTensor(
+                    name=n, datatype=dtype, shape=list(arr.shape)))
+                raws.append(_encode_bytes(arr) if dtype == "BYTES" else np.ascontiguousarray(
+                    arr).astype(arr.dtype.newbyteorder("<")).tobytes())
+            return pb.ModelInferResponse(model_name=name, model_version=mv, id=request.id,
+                                         outputs=tensors, raw_output_contents=raws)
         except Exception as exc:
             if isinstance(exc, LoopmlError):
                 e = exc

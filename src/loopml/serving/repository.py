@@ -94,7 +94,8 @@ class ModelRepository:
         e.batcher = Batcher(
             model.predict_rows, s.max_batch_size, s.max_batch_delay_s, s.max_queue,
             inline=model.model.flavor.name == "onnx",
-            on_batch=(lambda n, dt: hook(name, n, dt)) if hook else None)
+            on_batch=(lambda n, dt: hook(name, n, dt)) if hook else None,
+            predict_outputs=model.predict_outputs)
         e.model = model
         e.last_used = time.monotonic()
         await self._evict(keep=e)
