@@ -11,7 +11,7 @@ docs/configuration.md; a test checks that every field here is documented there.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import (
@@ -84,6 +84,14 @@ class Settings(BaseSettings):
     cors_allowed_origins: Annotated[tuple[str, ...], NoDecode] = Field(
         (), description="Origins allowed to send state-changing requests.")
     trust_proxy: bool = Field(False, description="Believe X-Forwarded-Proto/-For.")
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
+        "info", description="Level of the servers' loopml.* loggers.")
+    access_log: bool = Field(True, description="One log line per request (both servers).")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, v: Any) -> Any:
+        return v.lower() if isinstance(v, str) else v
 
     @field_validator("allowed_hosts", "cors_allowed_origins", mode="before")
     @classmethod

@@ -1,7 +1,8 @@
 """``create_app(services)``: the tracking server as an ASGI app.
 
-The middleware order is visible here and nowhere else: metrics wrap everything, so failed,
-refused and unmatched requests are counted too; the guard (Host allow-list, Origin check,
+The middleware order is visible here and nowhere else: the access log (``_access_log.py``)
+and metrics wrap everything, so failed, refused and unmatched requests are logged and
+counted too; the guard (Host allow-list, Origin check,
 no form content types on the APIs: ``_guard.py``) runs before any route.
 """
 
@@ -13,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from loopml.server._access_log import AccessLogMiddleware
 from loopml.server._guard import HttpGuard
 from loopml.server._http import JSONResponse, log
 from loopml.server._permissions import Permission, route
@@ -65,7 +67,8 @@ def create_app(services: Services) -> Starlette:
     routes.append(route("/metrics", http_metrics.endpoint, ["GET"], Permission.READ, services.auth))
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(MetricsMiddleware, metrics=http_metrics),
+        middleware=[Middleware(AccessLogMiddleware),
+                    Middleware(MetricsMiddleware, metrics=http_metrics),
                     Middleware(HttpGuard, policy=services.guard)],
         exception_handlers={404: _not_found, 405: _method_not_allowed},
     )

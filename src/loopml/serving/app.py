@@ -37,10 +37,12 @@ from starlette.routing import BaseRoute
 from loopml._version import __version__
 from loopml.errors import InternalError, LoopmlError
 from loopml.inference_log import InferenceLogWriter
+from loopml.server._access_log import AccessLogMiddleware
 from loopml.server._guard import GuardPolicy, HttpGuard, mlflow_error_body
 from loopml.server._http import read_body
 from loopml.server._permissions import Authenticator, Permission, PermissionedRoute
 from loopml.serving import codec
+from loopml.serving._repo_api import repository_handlers
 from loopml.serving.batcher import Overloaded
 from loopml.serving.metrics import ServingMetrics
 from loopml.serving.repository import ModelRepository
@@ -56,6 +58,8 @@ OFFLOAD_BYTES = 1024 * 1024
 TOO_LARGE_ADVICE = ("Send fewer rows per request (or the V2 binary tensor extension), or "
                     "raise the server's --max-body-mb.")
 # Probes answer whatever the Host header (a kubelet calls the pod IP).
+# Open Inference Protocol extensions this server implements (server metadata lists them).
+EXTENSIONS = ("binary_tensor_data", "model_repository")
 PROBES = frozenset({"/v2/health/live", "/v2/health/ready", "/ping", "/health", "/version"})
 
 
@@ -174,7 +178,8 @@ def create_serving_app(state: ServingState) -> Starlette:
         return _json({"ready": ready()}, 200 if ready() else 503)
 
     async def server_meta(_: Request) -> Response:
-        return _json({"name": "loopml", "version": __version__, "extensions": []})
+        return _json({"name": "loopml", "version": __version__,
+                      "extensions": list(EXTENSIONS)})
 
     def entry_of(name: str) -> str:
         """A deployment answers metadata and readiness with its first route's model."""
@@ -313,6 +318,7 @@ def create_serving_app(state: ServingState) -> Starlette:
         return await metrics.endpoint(request)
 
     P = Permission
+    repo_api = repository_handlers(repo)
     table: list[tuple[str, Handler, list[str], Permission]] = [
         ("/v2/health/live", live, ["GET"], P.PUBLIC),
         ("/v2/health/ready", server_ready, ["GET"], P.PUBLIC),
@@ -329,6 +335,9 @@ def create_serving_app(state: ServingState) -> Starlette:
         ("/version", version_, ["GET"], P.PUBLIC),
         ("/api/loopml/v1/serving/models", models_status, ["GET"], P.READ),
         ("/metrics", metrics_ep, ["GET"], P.READ),
+        ("/v2/repository/index", repo_api["index"], ["POST"], P.READ),
+        ("/v2/repository/models/{name}/load", repo_api["load"], ["POST"], P.DEPLOY),
+        ("/v2/repository/models/{name}/unload", repo_api["unload"], ["POST"], P.DEPLOY),
     ]
     routes: list[BaseRoute] = [_route(state, p, f, m, perm) for p, f, m, perm in table]
 
@@ -336,6 +345,7 @@ def create_serving_app(state: ServingState) -> Starlette:
         return _json({"error": f"No endpoint {request.method} {request.url.path}."}, 404)
 
     app = Starlette(routes=routes, exception_handlers={404: not_found},
-                    middleware=[Middleware(HttpGuard, policy=state.guard)])
+                    middleware=[Middleware(AccessLogMiddleware),
+                                Middleware(HttpGuard, policy=state.guard)])
     app.state.serving = state
     return app

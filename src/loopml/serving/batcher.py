@@ -82,6 +82,7 @@ class Batcher:
         self._executor = None if inline else ThreadPoolExecutor(1, thread_name_prefix="predict")
         self._task: asyncio.Task[None] | None = None
         self._last_batch_requests = 0
+        self._busy = False  # a batch is being predicted (drain_and_stop waits for it)
 
     @property
     def depth(self) -> int:
@@ -97,6 +98,14 @@ class Batcher:
             self._task = None
         if self._executor:
             self._executor.shutdown(wait=False)
+
+    async def drain_and_stop(self, timeout_s: float = 30.0) -> None:
+        """Stop once every queued and running request has its answer (or after
+        ``timeout_s``): the repository API unloads a model this way."""
+        deadline = time.perf_counter() + timeout_s
+        while (self._queue or self._busy) and time.perf_counter() < deadline:
+            await asyncio.sleep(0.005)
+        await self.stop()
 
     async def submit(self, rows: Rows, outputs: Outputs = None) -> Any:
         """The model's answer for ``rows``: an array (default output) or, when ``outputs``
@@ -137,12 +146,17 @@ class Batcher:
                 rows += item.n
             self._last_batch_requests = len(batch)
             t = time.perf_counter()
-            if self.inline:
-                self._finish(batch, self._predict_batch(batch))
-            else:
-                assert self._executor is not None
-                result = await loop.run_in_executor(self._executor, self._predict_batch, batch)
-                self._finish(batch, result)
+            self._busy = True
+            try:
+                if self.inline:
+                    self._finish(batch, self._predict_batch(batch))
+                else:
+                    assert self._executor is not None
+                    result = await loop.run_in_executor(self._executor, self._predict_batch,
+                                                        batch)
+                    self._finish(batch, result)
+            finally:
+                self._busy = False
             if self.on_batch:
                 self.on_batch(rows, time.perf_counter() - t)
 

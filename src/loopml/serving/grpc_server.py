@@ -21,7 +21,8 @@ from loopml.errors import InternalError, LoopmlError, ResourceDoesNotExist, Serv
 from loopml.server._permissions import Permission
 from loopml.serving._proto import open_inference_pb2 as pb
 from loopml.serving._proto import open_inference_pb2_grpc as pb_grpc
-from loopml.serving.app import log, predict, primary
+from loopml.serving._repo_api import check_load_parameters
+from loopml.serving.app import EXTENSIONS, log, predict, primary
 from loopml.serving.codec import (
     V2_TO_NUMPY,
     BadInput,
@@ -119,7 +120,8 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
     async def ServerMetadata(self, request: Any, context: Any) -> Any:  # noqa: N802
         await self._authorize(context, Permission.READ)
-        return pb.ServerMetadataResponse(name="loopml", version=__version__)
+        return pb.ServerMetadataResponse(name="loopml", version=__version__,
+                                         extensions=list(EXTENSIONS))
 
     async def ModelMetadata(self, request: Any, context: Any) -> Any:  # noqa: N802
         await self._authorize(context, Permission.READ)
@@ -178,6 +180,34 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         finally:
             st.metrics.requests.labels(name, mv, "grpc", status).inc()
             st.metrics.latency.labels(name, mv, "grpc").observe(time.perf_counter() - t0)
+
+
+    # ---- the model repository extension (Triton's RepositoryIndex/Load/Unload) -----------
+    async def RepositoryIndex(self, request: Any, context: Any) -> Any:  # noqa: N802
+        await self._authorize(context, Permission.READ)
+        index = pb.RepositoryIndexResponse.ModelIndex
+        return pb.RepositoryIndexResponse(
+            models=[index(**m) for m in self.state.repo.index(request.ready)])
+
+    async def RepositoryModelLoad(self, request: Any, context: Any) -> Any:  # noqa: N802
+        await self._authorize(context, Permission.DEPLOY)
+        try:
+            check_load_parameters(dict(request.parameters))
+            await self.state.repo.load(request.model_name)
+        except LoopmlError as e:
+            await context.abort(_code(e), e.message)
+        except Exception as e:  # the model's files: unreadable, untrusted pickle, ...
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"Model {request.model_name!r} failed to load: {e}")
+        return pb.RepositoryModelLoadResponse()
+
+    async def RepositoryModelUnload(self, request: Any, context: Any) -> Any:  # noqa: N802
+        await self._authorize(context, Permission.DEPLOY)
+        try:
+            await self.state.repo.unload(request.model_name)
+        except LoopmlError as e:
+            await context.abort(_code(e), e.message)
+        return pb.RepositoryModelUnloadResponse()
 
 
 async def start_grpc(state: Any, host: str, port: int) -> grpc.aio.Server:
