@@ -35,6 +35,7 @@ def serve(
     tracking_uri: str = typer.Option(None, help="Where models:/ and runs:/ URIs resolve. Default: LOOPML_TRACKING_URI, else the local store."),
     allowed_hosts: str = typer.Option(None, envvar="LOOPML_ALLOWED_HOSTS", help="Comma-separated Host header values the server answers (DNS-rebinding defence), e.g. 'models.corp.example,10.0.0.5:8080'; '*' turns the check off. Default: localhost, 127.0.0.1, [::1] and the bound address (on 0.0.0.0 also this machine's names and private addresses). Health probes are always answered."),
     cors_allowed_origins: str = typer.Option(None, envvar="LOOPML_CORS_ALLOWED_ORIGINS", help="Comma-separated origins besides the server's own that may POST from a browser (e.g. 'https://app.corp.example'); '*' allows any. Default: none."),
+    explain_budget_ms: float = typer.Option(2000.0, min=1.0, help="Explain routes (/v1/models/M:explain, /v2/models/M/explain): refuse (400) a request whose estimated time exceeds this many milliseconds."),
     fail_fast: bool = typer.Option(False, "--fail-fast", help="Exit (status 3) when a model fails to load at start, instead of starting with readiness 503. Loads every model at start even with --lazy."),
     log_level: str = typer.Option(None, "--log-level", envvar="LOOPML_LOG_LEVEL", help="Level of the server's logs: critical, error, warning, info (default) or debug.", callback=log_level_option),
     access_log: bool = typer.Option(None, "--access-log/--no-access-log", help="One line per request (method, path, status, duration in ms, request id) on the loopml.access logger. Default: on (LOOPML_ACCESS_LOG)."),
@@ -73,7 +74,7 @@ def serve(
     check_sources(models, serve_deployment or [])
     settings = ServingSettings(max_batch_size, max_batch_delay_ms / 1000, max_queue,
                                memory_cap_mb * 1024 * 1024, trust_pickle, not no_onnx,
-                               convert_onnx and not no_onnx)
+                               convert_onnx and not no_onnx, explain_budget_ms)
     opts = ServeOptions(host, port, grpc_port or None, lazy,
                         inference_log or None, deployment,
                         grace_seconds, deployments=tuple(serve_deployment or ()),

@@ -42,6 +42,7 @@ from loopml.server._guard import GuardPolicy, HttpGuard, mlflow_error_body
 from loopml.server._http import read_body
 from loopml.server._permissions import Authenticator, Permission, PermissionedRoute
 from loopml.serving import codec
+from loopml.serving._explain_api import explain_handlers
 from loopml.serving._repo_api import repository_handlers
 from loopml.serving.batcher import Overloaded
 from loopml.serving.metrics import ServingMetrics
@@ -319,6 +320,7 @@ def create_serving_app(state: ServingState) -> Starlette:
 
     P = Permission
     repo_api = repository_handlers(repo)
+    explain = explain_handlers(repo, state.max_body_bytes)
     table: list[tuple[str, Handler, list[str], Permission]] = [
         ("/v2/health/live", live, ["GET"], P.PUBLIC),
         ("/v2/health/ready", server_ready, ["GET"], P.PUBLIC),
@@ -335,6 +337,8 @@ def create_serving_app(state: ServingState) -> Starlette:
         ("/version", version_, ["GET"], P.PUBLIC),
         ("/api/loopml/v1/serving/models", models_status, ["GET"], P.READ),
         ("/metrics", metrics_ep, ["GET"], P.READ),
+        ("/v1/models/{name}:explain", explain["v1"], ["POST"], P.WRITE),
+        ("/v2/models/{name}/explain", explain["v2"], ["POST"], P.WRITE),
         ("/v2/repository/index", repo_api["index"], ["POST"], P.READ),
         ("/v2/repository/models/{name}/load", repo_api["load"], ["POST"], P.DEPLOY),
         ("/v2/repository/models/{name}/unload", repo_api["unload"], ["POST"], P.DEPLOY),

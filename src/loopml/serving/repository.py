@@ -27,6 +27,7 @@ class ServingSettings:
     trust_pickle: bool = False
     prefer_onnx: bool = True
     convert_onnx: bool = False  # export models without an ONNX flavor at load (parity-checked)
+    explain_budget_ms: float = 2000.0  # an explanation estimated to take longer is refused
 
 
 @dataclass

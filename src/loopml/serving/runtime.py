@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from loopml.errors import LoopmlError
 from loopml.models import Model
 from loopml.models._load import load_folder
 from loopml.models.signature import ColSpec, SignatureMismatch, TensorSpec
@@ -71,6 +73,9 @@ class ServedModel:
         if convert_onnx and "onnx" not in base.meta.flavors:
             base = self._convert(base, trust or resolved.trusted)
         self.model: Model = base
+        self.base = base  # the native flavor: what explanations run on, even under ONNX
+        self._explainer: Any = None
+        self._explain_lock = threading.Lock()
         if prefer_onnx and "onnx" in base.meta.flavors and base.flavor.name != "onnx":
             self.model = load_folder(self.folder, trust or resolved.trusted, "onnx", uri)
         self.spec = _spec(base)
@@ -208,6 +213,24 @@ class ServedModel:
             raise BadInput(f"Output(s) {unknown} are not outputs of model {self.name!r}; it has "
                            f"{sorted(self.outputs)}.")
         return tuple(dict.fromkeys(names))
+
+    def explain(self, rows: np.ndarray | pd.DataFrame, budget_ms: float | None) -> Any:
+        """SHAP values of ``rows`` (``loopml.models.explain.Explanation``). Blocking: the
+        server calls it in a worker thread. The explainer is built on the first call (reads
+        the background sample; imports shap) and then reused; one explanation runs at a
+        time per model, so explanations never crowd out the predict thread's cores."""
+        from loopml.models.explain import Explainer
+
+        with self._explain_lock:
+            if self._explainer is None:
+                try:
+                    self._explainer = Explainer(self.base)
+                except LoopmlError:
+                    raise
+                except Exception as e:  # shap refuses this kind of model
+                    raise BadInput(f"Model {self.name!r} cannot be explained: "
+                                   f"{type(e).__name__}: {e}") from None
+            return self._explainer.explain(rows, budget_ms)
 
     def metadata(self) -> dict[str, Any]:
         spec = self.spec
