@@ -14,9 +14,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from loopml._version import __version__
 from loopml.server._access_log import AccessLogMiddleware
 from loopml.server._guard import HttpGuard
 from loopml.server._http import JSONResponse, log
+from loopml.server._openapi import openapi_handlers
 from loopml.server._permissions import Permission, route
 from loopml.server._prom import HttpMetrics, MetricsMiddleware
 from loopml.server.routes import (
@@ -38,6 +40,9 @@ from loopml.server.services import Services
 # Starlette tries routes in order, one regex each: the tracking hot paths (log-metric,
 # log-batch, search, get-history) come first so that a training loop's requests match
 # within the first few dozen routes instead of after the health and experiment routes.
+DESCRIPTION = ("The loopml tracking server: MLflow's REST API (/api/2.0/mlflow/..., "
+               "/api/2.0/mlflow-artifacts/...), loopml's own API (/api/loopml/v1/...), the "
+               "dashboard (/ui/...), health and Prometheus metrics.")
 ROUTE_MODULES = (runs, metrics, experiments, health, artifacts, logged_models, registry,
                  deployments, monitoring, pipelines, loops, ui)
 
@@ -65,6 +70,9 @@ def create_app(services: Services) -> Starlette:
     for module in ROUTE_MODULES:
         routes += module.routes(services)
     routes.append(route("/metrics", http_metrics.endpoint, ["GET"], Permission.READ, services.auth))
+    spec, docs = openapi_handlers(lambda: routes, "loopml", __version__, DESCRIPTION)
+    routes += [route("/openapi.json", spec, ["GET"], Permission.PUBLIC, services.auth),
+               route("/docs", docs, ["GET"], Permission.PUBLIC, services.auth)]
     app = Starlette(
         routes=routes,
         middleware=[Middleware(AccessLogMiddleware),

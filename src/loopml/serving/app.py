@@ -40,6 +40,7 @@ from loopml.inference_log import InferenceLogWriter
 from loopml.server._access_log import AccessLogMiddleware
 from loopml.server._guard import GuardPolicy, HttpGuard, mlflow_error_body
 from loopml.server._http import read_body
+from loopml.server._openapi import SCORING_REQUEST, V2_INFER_REQUEST, openapi_handlers
 from loopml.server._permissions import Authenticator, Permission, PermissionedRoute
 from loopml.serving import codec
 from loopml.serving._explain_api import explain_handlers
@@ -59,6 +60,10 @@ OFFLOAD_BYTES = 1024 * 1024
 TOO_LARGE_ADVICE = ("Send fewer rows per request (or the V2 binary tensor extension), or "
                     "raise the server's --max-body-mb.")
 # Probes answer whatever the Host header (a kubelet calls the pod IP).
+DESCRIPTION = ("loopml's model server: the Open Inference Protocol V2 (KServe/Triton; also "
+               "over gRPC) with Triton's model repository extension, MLflow's scoring "
+               "protocol (/invocations), KServe V1 explanations (/v1/models/M:explain), "
+               "health and Prometheus metrics.")
 # Open Inference Protocol extensions this server implements (server metadata lists them).
 EXTENSIONS = ("binary_tensor_data", "model_repository")
 PROBES = frozenset({"/v2/health/live", "/v2/health/ready", "/ping", "/health", "/version"})
@@ -344,6 +349,17 @@ def create_serving_app(state: ServingState) -> Starlette:
         ("/v2/repository/models/{name}/unload", repo_api["unload"], ["POST"], P.DEPLOY),
     ]
     routes: list[BaseRoute] = [_route(state, p, f, m, perm) for p, f, m, perm in table]
+    for r in routes:  # request bodies the OpenAPI description declares
+        path = getattr(r, "path", "")
+        if path.endswith(("/infer", "/explain")) and path.startswith("/v2/"):
+            r.openapi_body = V2_INFER_REQUEST  # type: ignore[attr-defined]
+        elif path == "/invocations" or path.endswith(":explain"):
+            r.openapi_body = SCORING_REQUEST  # type: ignore[attr-defined]
+        elif path.startswith("/v2/repository"):
+            r.openapi_body = {"type": "object"}  # type: ignore[attr-defined]
+    spec, docs = openapi_handlers(lambda: routes, "loopml serve", __version__, DESCRIPTION)
+    routes += [_route(state, "/openapi.json", spec, ["GET"], P.PUBLIC),
+               _route(state, "/docs", docs, ["GET"], P.PUBLIC)]
 
     async def not_found(request: Request, exc: Exception) -> Response:
         return _json({"error": f"No endpoint {request.method} {request.url.path}."}, 404)
