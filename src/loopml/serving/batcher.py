@@ -65,7 +65,8 @@ class Batcher:
                  max_delay_s: float = 0.002, max_queue: int = 2048, inline: bool = False,
                  on_batch: Callable[[int, float], None] | None = None,
                  predict_outputs: Callable[[Rows, tuple[str, ...]], dict[str, np.ndarray]]
-                 | None = None) -> None:
+                 | None = None, thread_init: Callable[[], None] | None = None,
+                 inline_below_s: float = 0.0) -> None:
         self.predict = predict
         # Named outputs (V2 ``outputs``: predict_proba, ...); only requests asking for the
         # same outputs share a batch.
@@ -79,7 +80,14 @@ class Batcher:
         self.on_batch = on_batch
         self._queue: deque[_Item] = deque()
         self._wake = asyncio.Event()
-        self._executor = None if inline else ThreadPoolExecutor(1, thread_name_prefix="predict")
+        self._executor = None if inline else ThreadPoolExecutor(
+            1, thread_name_prefix="predict", initializer=thread_init)
+        # A lone request whose predicts recently took less than this runs on the event loop:
+        # the hop to the worker thread and back (two wake-ups) costs more than it saves.
+        self.inline_below_s = inline_below_s
+        self._thread_init = thread_init
+        self._recent_s = float("inf")  # latest duration of a one-request predict
+        self._quiet = True  # nothing was queued when the previous predict finished
         self._task: asyncio.Task[None] | None = None
         self._last_batch_requests = 0
         self._busy = False  # a batch is being predicted (drain_and_stop waits for it)
@@ -90,6 +98,8 @@ class Batcher:
 
     def start(self) -> None:
         if self._task is None:
+            if self.inline_below_s > 0 and self._thread_init is not None:
+                self._thread_init()  # lone predicts may run on this (the loop's) thread too
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
@@ -147,8 +157,12 @@ class Batcher:
             self._last_batch_requests = len(batch)
             t = time.perf_counter()
             self._busy = True
+            # Inline only under light load: one request, nothing else queued, and nothing
+            # arrived while the previous predict ran. Under load the thread lets the event
+            # loop read and decode the next requests while this predict runs.
+            lone = len(batch) == 1 and not self._queue and self._quiet
             try:
-                if self.inline:
+                if self.inline or (lone and self._recent_s < self.inline_below_s):
                     self._finish(batch, self._predict_batch(batch))
                 else:
                     assert self._executor is not None
@@ -157,6 +171,9 @@ class Batcher:
                     self._finish(batch, result)
             finally:
                 self._busy = False
+            if len(batch) == 1:
+                self._recent_s = time.perf_counter() - t
+            self._quiet = not self._queue
             if self.on_batch:
                 self.on_batch(rows, time.perf_counter() - t)
 

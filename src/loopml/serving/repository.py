@@ -15,7 +15,7 @@ from typing import Any
 
 from loopml.errors import ResourceDoesNotExist, ServiceUnavailable
 from loopml.serving.batcher import Batcher
-from loopml.serving.runtime import ServedModel
+from loopml.serving.runtime import ServedModel, limit_native_threads
 
 
 @dataclass
@@ -28,6 +28,7 @@ class ServingSettings:
     prefer_onnx: bool = True
     convert_onnx: bool = False  # export models without an ONNX flavor at load (parity-checked)
     explain_budget_ms: float = 2000.0  # an explanation estimated to take longer is refused
+    inline_below_ms: float = 1.0  # a lone request's native predict this quick skips the thread
 
 
 @dataclass
@@ -105,7 +106,8 @@ class ModelRepository:
             model.predict_rows, s.max_batch_size, s.max_batch_delay_s, s.max_queue,
             inline=model.model.flavor.name == "onnx",
             on_batch=(lambda n, dt: hook(name, n, dt)) if hook else None,
-            predict_outputs=model.predict_outputs)
+            predict_outputs=model.predict_outputs, thread_init=limit_native_threads,
+            inline_below_s=s.inline_below_ms / 1000)
         e.model = model
         e.last_used = time.monotonic()
         await self._evict(keep=e)
