@@ -31,6 +31,10 @@ import orjson
 
 from loopml.errors import InvalidParameterValue
 
+__all__ = ["BACKGROUND_FILE", "IMPORTANCE_FILE", "ExplainTooSlow", "Explainer", "Explanation",
+           "NoBackground", "global_importance", "read_background", "write_background",
+           "write_importance"]
+
 BACKGROUND_FILE = "explain/background.json"
 IMPORTANCE_FILE = "explain/importance.json"
 MAX_BACKGROUND_ROWS = 100
