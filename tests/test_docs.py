@@ -104,7 +104,9 @@ def test_page_examples_run(page: Path, tmp_path: Path) -> None:
             steps.append((name, b.line, b.code))
     if not steps:
         pytest.skip(f"{name}: every block is marked skip or write")
-    env = {**os.environ, "LOOPML_HOME": str(tmp_path / ".loopml"), "PYTHONPATH": str(tmp_path),
+    # The page's own files first, then the caller's path (a worktree's src/ under test).
+    path = os.pathsep.join(p for p in (str(tmp_path), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "LOOPML_HOME": str(tmp_path / ".loopml"), "PYTHONPATH": path,
            "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
     env.pop("LOOPML_TRACKING_URI", None)
     proc = subprocess.run([sys.executable, "-c", RUNNER], input=json.dumps(steps), text=True,

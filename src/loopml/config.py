@@ -108,6 +108,14 @@ class Settings(BaseSettings):
     oidc_leeway_s: float = Field(30.0, ge=0, le=300, description="Clock skew allowed on exp/nbf.")
     oidc_jwks_min_refetch_s: float = Field(60.0, ge=0, description="Least seconds between JWKS "
                                            "refetches caused by unknown keys.")
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
+        "info", description="Level of the servers' loopml.* loggers.")
+    access_log: bool = Field(True, description="One log line per request (both servers).")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, v: Any) -> Any:
+        return v.lower() if isinstance(v, str) else v
 
     @field_validator("allowed_hosts", "cors_allowed_origins", mode="before")
     @classmethod

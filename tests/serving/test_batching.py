@@ -144,3 +144,29 @@ def test_log_drops_instead_of_blocking(tmp_path) -> None:
     assert lg.dropped == 7 and sum(dropped) == 7
     lg.close()
     assert lg.written == 3
+
+
+def test_lone_quick_predicts_run_inline_and_threads_are_limited() -> None:
+    import threading
+
+    from threadpoolctl import threadpool_info
+
+    from loopml.serving.runtime import limit_native_threads
+
+    where: list[str] = []
+    omp: list[int] = []
+
+    def predict(rows: np.ndarray) -> np.ndarray:
+        where.append(threading.current_thread().name)
+        omp.extend(i["num_threads"] for i in threadpool_info() if i["internal_api"] == "openmp")
+        return rows[:, 0]
+
+    async def main() -> None:
+        b = Batcher(predict, thread_init=limit_native_threads, inline_below_s=0.01)
+        for _ in range(3):  # the first runs on the worker thread, then quick ones inline
+            await b.submit(np.ones((1, 2)))
+        await b.stop()
+
+    _run(main())
+    assert where[0].startswith("predict") and where[1] == where[2] == "MainThread"
+    assert set(omp) <= {1}  # OpenMP limited in both threads (when sklearn's is loaded)

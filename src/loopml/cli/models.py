@@ -82,6 +82,33 @@ def predict(
     typer.echo(json.dumps({"predictions": np.asarray(out).tolist()}))
 
 
+@models_app.command("explain")
+def explain(
+    model_uri: str = typer.Argument(..., help="The model to explain (saved with a background sample: save_model/log_model(..., background=X_train))."),
+    input: Path = typer.Option(..., "--input", "-i", exists=True, dir_okay=False,
+                               help="Rows to explain: CSV with a header row, or JSON (dataframe_split, dataframe_records, inputs/instances, or a list of rows)."),
+    budget_ms: float = typer.Option(None, "--budget-ms", min=1.0, help="Refuse when the estimated time exceeds this many milliseconds (default: no limit)."),
+    trust_pickle: bool = typer.Option(False, "--trust-pickle", help=_TRUST_HELP),
+    tracking_uri: str = typer.Option(None, help=_URI_HELP),
+) -> None:
+    """Print SHAP values of MODEL_URI's predictions on the input rows as JSON: exact TreeSHAP
+    for tree models, KernelSHAP otherwise, against the background sample
+    stored with the model."""
+    import orjson
+
+    from loopml import models
+    from loopml.models.explain import Explainer
+
+    _setup(tracking_uri)
+    try:
+        model = models.load(model_uri, trust=trust_pickle)
+        rows = model.prepare(_read_input(input))
+        exp = Explainer(model).explain(rows, budget_ms)
+    except LoopmlError as e:
+        raise _fail(e) from None
+    typer.echo(orjson.dumps(exp.to_json(), option=orjson.OPT_SERIALIZE_NUMPY).decode())
+
+
 @models_app.command("info")
 def info(
     model_uri: str = typer.Argument(..., help="The model to describe."),

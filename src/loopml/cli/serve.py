@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from loopml.cli.server import is_loopback
+from loopml.cli.server import is_loopback, log_level_option
 
 
 def serve(
@@ -35,6 +35,10 @@ def serve(
     tracking_uri: str = typer.Option(None, help="Where models:/ and runs:/ URIs resolve. Default: LOOPML_TRACKING_URI, else the local store."),
     allowed_hosts: str = typer.Option(None, envvar="LOOPML_ALLOWED_HOSTS", help="Comma-separated Host header values the server answers (DNS-rebinding defence), e.g. 'models.corp.example,10.0.0.5:8080'; '*' turns the check off. Default: localhost, 127.0.0.1, [::1] and the bound address (on 0.0.0.0 also this machine's names and private addresses). Health probes are always answered."),
     cors_allowed_origins: str = typer.Option(None, envvar="LOOPML_CORS_ALLOWED_ORIGINS", help="Comma-separated origins besides the server's own that may POST from a browser (e.g. 'https://app.corp.example'); '*' allows any. Default: none."),
+    explain_budget_ms: float = typer.Option(2000.0, min=1.0, help="Explain routes (/v1/models/M:explain, /v2/models/M/explain): refuse (400) a request whose estimated time exceeds this many milliseconds."),
+    fail_fast: bool = typer.Option(False, "--fail-fast", help="Exit (status 3) when a model fails to load at start, instead of starting with readiness 503. Loads every model at start even with --lazy."),
+    log_level: str = typer.Option(None, "--log-level", envvar="LOOPML_LOG_LEVEL", help="Level of the server's logs: critical, error, warning, info (default) or debug.", callback=log_level_option),
+    access_log: bool = typer.Option(None, "--access-log/--no-access-log", help="One line per request (method, path, status, duration in ms, request id) on the loopml.access logger. Default: on (LOOPML_ACCESS_LOG)."),
     max_body_mb: int = typer.Option(32, min=1, help="Largest request body in MiB; bigger requests get 413. Bodies over 1 MiB are decoded off the event loop."),
 ) -> None:
     """Serve models over the Open Inference Protocol V2 (REST /v2/... and gRPC) and MLflow's
@@ -55,7 +59,9 @@ def serve(
                    err=True)
         raise typer.Exit(2)
 
-    uri = load_settings(tracking_uri=tracking_uri).tracking_uri  # flag > env > file
+    settings_ = load_settings(tracking_uri=tracking_uri, log_level=log_level,  # flag > env > file
+                              access_log=access_log)
+    uri = settings_.tracking_uri
     if uri:
         os.environ["LOOPML_TRACKING_URI"] = uri  # for the worker processes
     if not model_uris and not serve_deployment:
@@ -69,14 +75,16 @@ def serve(
     check_sources(models, serve_deployment or [])
     settings = ServingSettings(max_batch_size, max_batch_delay_ms / 1000, max_queue,
                                memory_cap_mb * 1024 * 1024, trust_pickle, not no_onnx,
-                               convert_onnx and not no_onnx)
+                               convert_onnx and not no_onnx, explain_budget_ms)
     opts = ServeOptions(host, port, grpc_port or None, lazy,
                         inference_log or None, deployment,
                         grace_seconds, deployments=tuple(serve_deployment or ()),
                         allowed_hosts=split_list(allowed_hosts) or None,
                         cors_allowed_origins=split_list(cors_allowed_origins),
                         max_body_bytes=max_body_mb * 1024 * 1024,
-                        log_flush_ms=log_flush_ms, log_flush_records=log_flush_records)
+                        log_flush_ms=log_flush_ms, log_flush_records=log_flush_records,
+                        fail_fast=fail_fast, log_level=settings_.log_level,
+                        access_log=settings_.access_log)
     served = [f"{n}={u}" for n, u in models.items()] + \
         [f"deployment {d}" for d in serve_deployment or []]
     typer.echo(f"loopml serve: {', '.join(served)} on "

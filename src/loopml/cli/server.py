@@ -12,6 +12,17 @@ import typer
 
 from loopml._redact import redact_text, redact_uri
 from loopml.config import load_settings
+from loopml.server._access_log import check_level, uvicorn_level
+
+
+def log_level_option(value: str | None) -> str | None:
+    """--log-level: one of LEVELS, any case; else a usage error (exit 2) naming them."""
+    if value is None:
+        return None
+    try:
+        return check_level(value)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
 
 
 def is_loopback(host: str) -> bool:
@@ -46,6 +57,8 @@ def server(
     allowed_hosts: str = typer.Option(None, envvar="LOOPML_ALLOWED_HOSTS", help="Comma-separated Host header values the server answers (DNS-rebinding defence), e.g. 'mlflow.corp.example,10.0.0.5:5000,*.corp.example'; '*' turns the check off. Default: localhost, 127.0.0.1, [::1] and the bound address (on 0.0.0.0 also this machine's names and private addresses)."),
     cors_allowed_origins: str = typer.Option(None, envvar="LOOPML_CORS_ALLOWED_ORIGINS", help="Comma-separated origins besides the server's own that may send POST/PUT/PATCH/DELETE from a browser (e.g. 'https://app.corp.example'); '*' allows any. Default: none."),
     max_body_mb: int = typer.Option(64, min=1, help="Largest JSON request body in MiB (413 above it). Artifact uploads are streamed and not bound by it."),
+    log_level: str = typer.Option(None, "--log-level", envvar="LOOPML_LOG_LEVEL", help="Level of the server's logs: critical, error, warning, info (default) or debug.", callback=log_level_option),
+    access_log: bool = typer.Option(None, "--access-log/--no-access-log", help="One line per request (method, path, status, duration in ms, request id) on the loopml.access logger. Default: on (LOOPML_ACCESS_LOG)."),
     trust_proxy: bool = typer.Option(False, "--trust-proxy", envvar="LOOPML_TRUST_PROXY", help="Believe X-Forwarded-Proto and X-Forwarded-For (only behind a reverse proxy that sets them): the dashboard's sign-in cookie gets Secure behind a TLS proxy, and sign-in attempts are limited per forwarded client."),
 ) -> None:
     """Run the tracking server: the MLflow REST API for experiments, runs, metrics, logged
@@ -59,7 +72,11 @@ def server(
     from loopml.server import _factory as f
 
     settings = load_settings(backend_store_uri=backend_store_uri,  # flag > env > file
-                             artifacts_destination=artifacts_destination)
+                             artifacts_destination=artifacts_destination,
+                             log_level=log_level, access_log=access_log)
+    # The worker processes read these (app_from_env configures their logging).
+    os.environ["LOOPML_LOG_LEVEL"] = settings.log_level
+    os.environ["LOOPML_ACCESS_LOG"] = "true" if settings.access_log else "false"
     backend = settings.backend_uri
     shown = redact_uri(backend)  # the password, if any, moves out of the URI below
     # Secrets from a settings file join those from the environment; all of them leave the
@@ -160,7 +177,7 @@ def server(
     try:
         uvicorn.run(
             "loopml.server._factory:app_from_env", factory=True, host=host, port=port,
-            workers=workers, log_level="warning", access_log=False,
+            workers=workers, log_level=uvicorn_level(settings.log_level), access_log=False,
             # uvicorn believes X-Forwarded-* from 127.0.0.1 by default; only behind a proxy
             # the operator declared, so a local page cannot pose as HTTPS or another client.
             proxy_headers=trust_proxy, forwarded_allow_ips="*" if trust_proxy else None,

@@ -61,8 +61,12 @@ def log_model(
     input_example: Any = None,
     serialization_format: str | None = None,
     flavor: str | None = None,
+    background: Any = None,
 ) -> ModelInfo:
     """Save ``model`` under the active run (or ``run_id``) at ``<name>/``; optionally register.
+
+    ``background``: a sample of the training data for SHAP explanations (``save_model``); a
+    tree model's global importance is computed from it now and logged with the model.
 
     The folder is MLflow's format: ``mlflow.pyfunc.load_model("runs:/<run>/<name>")`` works.
     """
@@ -75,7 +79,7 @@ def log_model(
         folder = Path(tmp) / name
         meta = save_model(model, folder, signature=signature, input_example=input_example,
                           serialization_format=serialization_format, flavor=flavor,
-                          run_id=rid, artifact_path=name)
+                          run_id=rid, artifact_path=name, background=background)
         client.log_artifacts(rid, folder, name)
     uri = f"runs:/{rid}/{name}"
     version = register_model(uri, registered_model_name, client=client) \

@@ -51,11 +51,16 @@ def save_model(
     extra_requirements: list[str] | None = None,
     run_id: str | None = None,
     artifact_path: str | None = None,
+    background: Any = None,
 ) -> MLModel:
     """Save ``model`` as an MLflow model folder at ``path`` (which must not exist yet).
 
     The signature is inferred from ``input_example`` (and the model's predictions on it) when
-    not given. Files appear all at once: they are written to a sibling temp folder first.
+    not given. ``background`` (a sample of the training data, DataFrame or 2-D array) is
+    kept for SHAP explanations (at most 100 rows, ``explain/background.json``); for a tree
+    model its global importance is computed then too (``explain/importance.json``; see
+    ``loopml.models.explain``). Files appear all at once: they are written to a sibling
+    temp folder first.
     """
     dest = Path(path)
     if dest.exists() and any(dest.iterdir()):
@@ -80,6 +85,10 @@ def save_model(
                 signature = infer_signature(input_example, out)
         if signature is not None:
             meta.signature = signature.to_dict()
+        if background is not None:
+            from loopml.models.explain import write_background, write_importance
+
+            write_importance(tmp, model, write_background(tmp, background))
         write_environment(tmp, fl.packages, extra_requirements or [])
         if fl.name != PYFUNC:
             meta.flavors[PYFUNC] = {

@@ -46,4 +46,9 @@ def api(
             return JSONResponse(fn(body))
         return JSONResponse(await run_in_threadpool(fn, body))
 
-    return [route(p + path, handler, [method], permission, s.auth) for p in prefixes]
+    made = [route(p + path, handler, [method], permission, s.auth) for p in prefixes]
+    for r in made:  # what the OpenAPI description (server/_openapi.py) says of the route
+        r.openapi_summary = (fn.__doc__ or "").strip() or f"{method} {where}"  # type: ignore[attr-defined]
+        if method != "GET":
+            r.openapi_body = {"type": "object"}  # type: ignore[attr-defined]
+    return made

@@ -142,5 +142,8 @@ def app_from_env() -> Starlette:
         for p in services.policies:  # a policy runs only a registered pipeline
             services.runnable.check(p.retrain.pipeline, f"Policy {p.name!r}: pipeline")
     app = create_app(services)
+    from loopml.server._access_log import configure_logging
+
+    configure_logging(settings.log_level, settings.access_log)
     tune_for_serving()  # this process is a server from here on
     return app

@@ -1,7 +1,8 @@
 """``create_app(services)``: the tracking server as an ASGI app.
 
-The middleware order is visible here and nowhere else: metrics wrap everything, so failed,
-refused and unmatched requests are counted too; the guard (Host allow-list, Origin check,
+The middleware order is visible here and nowhere else: the access log (``_access_log.py``)
+and metrics wrap everything, so failed, refused and unmatched requests are logged and
+counted too; the guard (Host allow-list, Origin check,
 no form content types on the APIs: ``_guard.py``) runs before any route.
 """
 
@@ -16,11 +17,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from loopml._version import __version__
 from loopml.security import Permission, route
 from loopml.security._audit_http import AuditMiddleware
 from loopml.security.workspaces import WorkspaceMiddleware
+from loopml.server._access_log import AccessLogMiddleware
 from loopml.server._guard import HttpGuard
 from loopml.server._http import JSONResponse, log
+from loopml.server._openapi import openapi_handlers
 from loopml.server._prom import HttpMetrics, MetricsMiddleware
 from loopml.server.routes import (
     artifacts,
@@ -47,6 +51,9 @@ from loopml.server.services import Services
 # Starlette tries routes in order, one regex each: the tracking hot paths (log-metric,
 # log-batch, search, get-history) come first so that a training loop's requests match
 # within the first few dozen routes instead of after the health and experiment routes.
+DESCRIPTION = ("The loopml tracking server: MLflow's REST API (/api/2.0/mlflow/..., "
+               "/api/2.0/mlflow-artifacts/...), loopml's own API (/api/loopml/v1/...), the "
+               "dashboard (/ui/...), health and Prometheus metrics.")
 ROUTE_MODULES = (runs, metrics, experiments, health, artifacts, logged_models, registry,
                  deployments, monitoring, pipelines, loops, identities, secrets, workspaces,
                  targets, ui, oidc, audit)
@@ -83,11 +90,15 @@ def create_app(services: Services) -> Starlette:
     for module in ROUTE_MODULES:
         routes += module.routes(services)
     routes.append(route("/metrics", http_metrics.endpoint, ["GET"], Permission.READ, services.auth))
+    spec, docs = openapi_handlers(lambda: routes, "loopml", __version__, DESCRIPTION)
+    routes += [route("/openapi.json", spec, ["GET"], Permission.PUBLIC, services.auth),
+               route("/docs", docs, ["GET"], Permission.PUBLIC, services.auth)]
     app = Starlette(
         routes=routes,
         # The audit middleware wraps the guard, so refused state-changing requests are
         # recorded too.
-        middleware=[Middleware(MetricsMiddleware, metrics=http_metrics),
+        middleware=[Middleware(AccessLogMiddleware),
+                    Middleware(MetricsMiddleware, metrics=http_metrics),
                     Middleware(AuditMiddleware, audit=services.audit),
                     Middleware(HttpGuard, policy=services.guard),
                     Middleware(WorkspaceMiddleware)],

@@ -38,9 +38,13 @@ from loopml._version import __version__
 from loopml.errors import InternalError, LoopmlError
 from loopml.inference_log import InferenceLogWriter
 from loopml.security import Authenticator, Permission, PermissionedRoute
+from loopml.server._access_log import AccessLogMiddleware
 from loopml.server._guard import GuardPolicy, HttpGuard, mlflow_error_body
 from loopml.server._http import read_body
+from loopml.server._openapi import SCORING_REQUEST, V2_INFER_REQUEST, openapi_handlers
 from loopml.serving import codec
+from loopml.serving._explain_api import explain_handlers
+from loopml.serving._repo_api import repository_handlers
 from loopml.serving.batcher import Overloaded
 from loopml.serving.metrics import ServingMetrics
 from loopml.serving.repository import ModelRepository
@@ -56,6 +60,12 @@ OFFLOAD_BYTES = 1024 * 1024
 TOO_LARGE_ADVICE = ("Send fewer rows per request (or the V2 binary tensor extension), or "
                     "raise the server's --max-body-mb.")
 # Probes answer whatever the Host header (a kubelet calls the pod IP).
+DESCRIPTION = ("loopml's model server: the Open Inference Protocol V2 (KServe/Triton; also "
+               "over gRPC) with Triton's model repository extension, MLflow's scoring "
+               "protocol (/invocations), KServe V1 explanations (/v1/models/M:explain), "
+               "health and Prometheus metrics.")
+# Open Inference Protocol extensions this server implements (server metadata lists them).
+EXTENSIONS = ("binary_tensor_data", "model_repository")
 PROBES = frozenset({"/v2/health/live", "/v2/health/ready", "/ping", "/health", "/version"})
 
 
@@ -99,16 +109,24 @@ def _v2_error(e: LoopmlError, rid: str) -> Response:
     return _json({"error": e.message}, e.http_status, headers)
 
 
-async def predict(batcher: Any, rows: Any) -> Any:
+async def predict(batcher: Any, rows: Any, outputs: tuple[str, ...] | None = None) -> Any:
     """Queue ``rows`` and wait for the model's answer. A ValueError or TypeError raised by
     the model's own predict is its verdict on this request's data (sklearn's "Found array
     with 0 sample(s)", "Input X contains NaN"): a 400 that carries the model's message. The
     batcher re-runs a failed batch request by request, so the error is this request's."""
     try:
-        return await batcher.submit(rows)
+        return await batcher.submit(rows, outputs)
     except (ValueError, TypeError) as e:
         raise codec.BadInput(f"The model could not predict on this input: "
                              f"{type(e).__name__}: {e}") from None
+
+
+def primary(out: Any) -> Any:
+    """What the inference log records of a result: the array, or of named outputs the
+    ``predict`` output when asked for, else the first."""
+    if isinstance(out, dict):
+        return out.get("predict", next(iter(out.values())))
+    return out
 
 
 def _internal(request: Request, rid: str) -> InternalError:
@@ -127,8 +145,9 @@ def _mlflow_error(e: LoopmlError, rid: str) -> Response:
 
 
 Handler = Callable[[Request], Awaitable[Response]]
-# (model, request body) -> (rows for the batcher, context for encoding the response)
-Prepare = Callable[["ServedModel", bytes], tuple[Any, Any]]
+# (model, request body) -> (rows for the batcher, context for encoding the response,
+# the named outputs to compute or None for the default)
+Prepare = Callable[["ServedModel", bytes], tuple[Any, Any, tuple[str, ...] | None]]
 Encode = Callable[["ServedModel", Any, Any], bytes]
 
 
@@ -165,7 +184,8 @@ def create_serving_app(state: ServingState) -> Starlette:
         return _json({"ready": ready()}, 200 if ready() else 503)
 
     async def server_meta(_: Request) -> Response:
-        return _json({"name": "loopml", "version": __version__, "extensions": []})
+        return _json({"name": "loopml", "version": __version__,
+                      "extensions": list(EXTENSIONS)})
 
     def entry_of(name: str) -> str:
         """A deployment answers metadata and readiness with its first route's model."""
@@ -207,17 +227,17 @@ def create_serving_app(state: ServingState) -> Starlette:
             body = await read_body(request, state.max_body_bytes, TOO_LARGE_ADVICE)
             model, batcher = await repo.get(entry, None if router else version)
             mv = model.version
-            rows, ctx = prepare(model, body) if len(body) <= OFFLOAD_BYTES else \
+            rows, ctx, outputs = prepare(model, body) if len(body) <= OFFLOAD_BYTES else \
                 await run_in_threadpool(prepare, model, body)
-            out = await predict(batcher, rows)
+            out = await predict(batcher, rows, outputs)
             headers = {"x-request-id": rid, "x-model-version": model.version}
             if route:
                 headers["x-loopml-route"] = route
             resp = Response(encode(model, ctx, out), media_type=JSON, headers=headers)
             deployment = name if router else state.deployment
             if state.logger:
-                state.logger.record(deployment, rid, route or name, model.version, rows, out,
-                                    (time.perf_counter() - t0) * 1000)
+                state.logger.record(deployment, rid, route or name, model.version, rows,
+                                    primary(out), (time.perf_counter() - t0) * 1000)
             if router and router.shadow:
                 for shadow in router.shadow:
                     asyncio.get_running_loop().create_task(
@@ -260,12 +280,16 @@ def create_serving_app(state: ServingState) -> Starlette:
         name = request.path_params["name"]
         hlen = request.headers.get("inference-header-content-length")
 
-        def prepare(model: ServedModel, body: bytes) -> tuple[Any, Any]:
-            inputs, body_id, _ = codec.decode_v2_request(body, codec.parse_header_length(hlen))
-            return model.rows_from_v2(inputs), body_id
+        def prepare(model: ServedModel, body: bytes) -> tuple[Any, Any, Any]:
+            inputs, body_id, names = codec.decode_v2_request(
+                body, codec.parse_header_length(hlen))
+            outputs = model.check_outputs(names)
+            return model.rows_from_v2(inputs), body_id, outputs
 
         def encode(model: ServedModel, body_id: Any, out: Any) -> bytes:
-            return codec.encode_v2_response(name, model.version, body_id, {"predict": out})
+            outs = out if isinstance(out, dict) else \
+                {"predict": model.outputs["predict"].cast(out)}
+            return codec.encode_v2_response(name, model.version, body_id, outs)
 
         return await run(request, "v2", name, request.path_params.get("version"), prepare,
                          encode, _v2_error)
@@ -273,9 +297,10 @@ def create_serving_app(state: ServingState) -> Starlette:
     async def invocations(request: Request) -> Response:
         ctype = request.headers.get("content-type", JSON)
 
-        def prepare(model: ServedModel, body: bytes) -> tuple[Any, Any]:
+        def prepare(model: ServedModel, body: bytes) -> tuple[Any, Any, Any]:
             columns = model.spec.column_types
-            return model.rows_from_any(codec.decode_invocations(body, ctype, columns)), None
+            return (model.rows_from_any(codec.decode_invocations(body, ctype, columns)), None,
+                    None)
 
         def encode(model: ServedModel, _: Any, out: Any) -> bytes:
             return codec.encode_invocations(out)
@@ -299,6 +324,8 @@ def create_serving_app(state: ServingState) -> Starlette:
         return await metrics.endpoint(request)
 
     P = Permission
+    repo_api = repository_handlers(repo)
+    explain = explain_handlers(repo, state.max_body_bytes)
     table: list[tuple[str, Handler, list[str], Permission]] = [
         ("/v2/health/live", live, ["GET"], P.PUBLIC),
         ("/v2/health/ready", server_ready, ["GET"], P.PUBLIC),
@@ -315,13 +342,30 @@ def create_serving_app(state: ServingState) -> Starlette:
         ("/version", version_, ["GET"], P.PUBLIC),
         ("/api/loopml/v1/serving/models", models_status, ["GET"], P.READ),
         ("/metrics", metrics_ep, ["GET"], P.READ),
+        ("/v1/models/{name}:explain", explain["v1"], ["POST"], P.WRITE),
+        ("/v2/models/{name}/explain", explain["v2"], ["POST"], P.WRITE),
+        ("/v2/repository/index", repo_api["index"], ["POST"], P.READ),
+        ("/v2/repository/models/{name}/load", repo_api["load"], ["POST"], P.DEPLOY),
+        ("/v2/repository/models/{name}/unload", repo_api["unload"], ["POST"], P.DEPLOY),
     ]
     routes: list[BaseRoute] = [_route(state, p, f, m, perm) for p, f, m, perm in table]
+    for r in routes:  # request bodies the OpenAPI description declares
+        path = getattr(r, "path", "")
+        if path.endswith(("/infer", "/explain")) and path.startswith("/v2/"):
+            r.openapi_body = V2_INFER_REQUEST  # type: ignore[attr-defined]
+        elif path == "/invocations" or path.endswith(":explain"):
+            r.openapi_body = SCORING_REQUEST  # type: ignore[attr-defined]
+        elif path.startswith("/v2/repository"):
+            r.openapi_body = {"type": "object"}  # type: ignore[attr-defined]
+    spec, docs = openapi_handlers(lambda: routes, "loopml serve", __version__, DESCRIPTION)
+    routes += [_route(state, "/openapi.json", spec, ["GET"], P.PUBLIC),
+               _route(state, "/docs", docs, ["GET"], P.PUBLIC)]
 
     async def not_found(request: Request, exc: Exception) -> Response:
         return _json({"error": f"No endpoint {request.method} {request.url.path}."}, 404)
 
     app = Starlette(routes=routes, exception_handlers={404: not_found},
-                    middleware=[Middleware(HttpGuard, policy=state.guard)])
+                    middleware=[Middleware(AccessLogMiddleware),
+                                Middleware(HttpGuard, policy=state.guard)])
     app.state.serving = state
     return app

@@ -144,9 +144,7 @@ def decode_v2_request(body: bytes, header_length: int | None = None
                        '{"inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP64", '
                        '"data": [...]}]}.')
     _parameters(req, "the request")
-    outputs = req.get("outputs")
-    names = [str(o.get("name")) for o in outputs if isinstance(o, dict)] \
-        if isinstance(outputs, list) else None
+    names = _output_names(req.get("outputs"))
     rid = req.get("id")
     tensors, offset = [], 0
     for t in req["inputs"]:
@@ -160,6 +158,18 @@ def decode_v2_request(body: bytes, header_length: int | None = None
         tensors.append(decode_tensor(t, binary=tail[offset:offset + size]))
         offset += size
     return tensors, rid if isinstance(rid, str) else None, names
+
+
+def _output_names(outputs: Any) -> list[str] | None:
+    """The request's ``outputs`` (``[{"name": "predict_proba"}, ...]``) as names; None when
+    absent. Anything else is a BadInput."""
+    if outputs is None:
+        return None
+    if not isinstance(outputs, list) or not all(
+            isinstance(o, dict) and isinstance(o.get("name"), str) for o in outputs):
+        raise BadInput("'outputs' must be a list of objects with a 'name', e.g. "
+                       '[{"name": "predict_proba"}].')
+    return [o["name"] for o in outputs]
 
 
 def parse_header_length(value: str | None) -> int | None:

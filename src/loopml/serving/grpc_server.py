@@ -21,7 +21,8 @@ from loopml.errors import InternalError, LoopmlError, ResourceDoesNotExist, Serv
 from loopml.security import Permission
 from loopml.serving._proto import open_inference_pb2 as pb
 from loopml.serving._proto import open_inference_pb2_grpc as pb_grpc
-from loopml.serving.app import log, predict
+from loopml.serving._repo_api import check_load_parameters
+from loopml.serving.app import EXTENSIONS, log, predict, primary
 from loopml.serving.codec import (
     V2_TO_NUMPY,
     BadInput,
@@ -120,7 +121,8 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
     async def ServerMetadata(self, request: Any, context: Any) -> Any:  # noqa: N802
         await self._authorize(context, Permission.READ)
-        return pb.ServerMetadataResponse(name="loopml", version=__version__)
+        return pb.ServerMetadataResponse(name="loopml", version=__version__,
+                                         extensions=list(EXTENSIONS))
 
     async def ModelMetadata(self, request: Any, context: Any) -> Any:  # noqa: N802
         await self._authorize(context, Permission.READ)
@@ -151,18 +153,22 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                 model, batcher = await st.repo.get(name, request.model_version or None)
             mv = model.version
             rows = model.rows_from_v2(decode_inputs(request))
-            out = np.asarray(await predict(batcher, rows))
+            names = model.check_outputs([o.name for o in request.outputs] or None)
+            out = await predict(batcher, rows, names)
+            outs = out if isinstance(out, dict) else \
+                {"predict": model.outputs["predict"].cast(np.asarray(out))}
             if st.logger:
-                st.logger.record(st.deployment, rid, name, mv, rows, out,
+                st.logger.record(st.deployment, rid, name, mv, rows, primary(out),
                                  (time.perf_counter() - t0) * 1000)
-            dtype = v2_datatype(out)
-            raw = _encode_bytes(out) if dtype == "BYTES" else \
-                np.ascontiguousarray(out).astype(out.dtype.newbyteorder("<")).tobytes()
-            return pb.ModelInferResponse(
-                model_name=name, model_version=mv, id=request.id,
-                outputs=[pb.ModelInferResponse.InferOutputTensor(
-                    name="predict", datatype=dtype, shape=list(out.shape))],
-                raw_output_contents=[raw])
+            tensors, raws = [], []
+            for n, arr in outs.items():
+                dtype = v2_datatype(arr)
+                tensors.append(pb.ModelInferResponse.InferOutputTensor(
+                    name=n, datatype=dtype, shape=list(arr.shape)))
+                raws.append(_encode_bytes(arr) if dtype == "BYTES" else np.ascontiguousarray(
+                    arr).astype(arr.dtype.newbyteorder("<")).tobytes())
+            return pb.ModelInferResponse(model_name=name, model_version=mv, id=request.id,
+                                         outputs=tensors, raw_output_contents=raws)
         except Exception as exc:
             if isinstance(exc, LoopmlError):
                 e = exc
@@ -175,6 +181,34 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         finally:
             st.metrics.requests.labels(name, mv, "grpc", status).inc()
             st.metrics.latency.labels(name, mv, "grpc").observe(time.perf_counter() - t0)
+
+
+    # ---- the model repository extension (Triton's RepositoryIndex/Load/Unload) -----------
+    async def RepositoryIndex(self, request: Any, context: Any) -> Any:  # noqa: N802
+        await self._authorize(context, Permission.READ)
+        index = pb.RepositoryIndexResponse.ModelIndex
+        return pb.RepositoryIndexResponse(
+            models=[index(**m) for m in self.state.repo.index(request.ready)])
+
+    async def RepositoryModelLoad(self, request: Any, context: Any) -> Any:  # noqa: N802
+        await self._authorize(context, Permission.DEPLOY)
+        try:
+            check_load_parameters(dict(request.parameters))
+            await self.state.repo.load(request.model_name)
+        except LoopmlError as e:
+            await context.abort(_code(e), e.message)
+        except Exception as e:  # the model's files: unreadable, untrusted pickle, ...
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"Model {request.model_name!r} failed to load: {e}")
+        return pb.RepositoryModelLoadResponse()
+
+    async def RepositoryModelUnload(self, request: Any, context: Any) -> Any:  # noqa: N802
+        await self._authorize(context, Permission.DEPLOY)
+        try:
+            await self.state.repo.unload(request.model_name)
+        except LoopmlError as e:
+            await context.abort(_code(e), e.message)
+        return pb.RepositoryModelUnloadResponse()
 
 
 async def start_grpc(state: Any, host: str, port: int) -> grpc.aio.Server:

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from loopml.errors import ResourceDoesNotExist
+from loopml.errors import ResourceDoesNotExist, ServiceUnavailable
 from loopml.serving.batcher import Batcher
-from loopml.serving.runtime import ServedModel
+from loopml.serving.runtime import ServedModel, limit_native_threads
 
 
 @dataclass
@@ -27,6 +27,8 @@ class ServingSettings:
     trust_pickle: bool = False
     prefer_onnx: bool = True
     convert_onnx: bool = False  # export models without an ONNX flavor at load (parity-checked)
+    explain_budget_ms: float = 2000.0  # an explanation estimated to take longer is refused
+    inline_below_ms: float = 1.0  # a lone request's native predict this quick skips the thread
 
 
 @dataclass
@@ -38,10 +40,15 @@ class Entry:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     last_used: float = 0.0
     error: str | None = None
+    unloaded: bool = False  # by the repository API: requests get ModelUnloaded until a load
 
     @property
     def ready(self) -> bool:
         return self.model is not None
+
+
+class ModelUnloaded(ServiceUnavailable):
+    """A model unloaded through the repository API (HTTP 503, gRPC UNAVAILABLE)."""
 
 
 class ModelRepository:
@@ -69,6 +76,10 @@ class ModelRepository:
 
     async def get(self, name: str, version: str | None = None) -> tuple[ServedModel, Batcher]:
         e = self.entry(name)
+        if e.unloaded:
+            raise ModelUnloaded(
+                f"Model {name!r} is unloaded. Load it again with POST "
+                f"/v2/repository/models/{name}/load (tritonclient: load_model).")
         if e.model is None:
             async with e.lock:
                 if e.model is None:
@@ -94,7 +105,9 @@ class ModelRepository:
         e.batcher = Batcher(
             model.predict_rows, s.max_batch_size, s.max_batch_delay_s, s.max_queue,
             inline=model.model.flavor.name == "onnx",
-            on_batch=(lambda n, dt: hook(name, n, dt)) if hook else None)
+            on_batch=(lambda n, dt: hook(name, n, dt)) if hook else None,
+            predict_outputs=model.predict_outputs, thread_init=limit_native_threads,
+            inline_below_s=s.inline_below_ms / 1000)
         e.model = model
         e.last_used = time.monotonic()
         await self._evict(keep=e)
@@ -112,12 +125,53 @@ class ModelRepository:
                 await victim.batcher.stop()
             victim.model, victim.batcher = None, None
 
+    # ---- the repository extension (Triton's model repository protocol) ---------------------
+    def index(self, ready_only: bool = False) -> list[dict[str, str]]:
+        """Every model this server may serve: ``{name, version, state, reason}`` with state
+        READY or UNAVAILABLE (Triton's model repository index)."""
+        out = []
+        for n in self.names():
+            e = self.entries[n]
+            if e.model is not None:
+                row = {"name": n, "version": e.model.version, "state": "READY", "reason": ""}
+            else:
+                reason = "unloaded" if e.unloaded else e.error or \
+                    "not loaded yet (loads on its first request)"
+                row = {"name": n, "version": "", "state": "UNAVAILABLE", "reason": reason}
+            if not ready_only or row["state"] == "READY":
+                out.append(row)
+        return out
+
+    async def load(self, name: str) -> None:
+        """Load (or reload, re-resolving its URI) a model of the configured repository; a name
+        not in it is a ResourceDoesNotExist. The old copy serves until the new one is in."""
+        e = self.entry(name)
+        if "::" in name:
+            raise ResourceDoesNotExist(f"Model {name!r} is not in this server's repository.")
+        async with e.lock:
+            old = e.batcher
+            e.unloaded = False
+            await self._load(e)
+        if old is not None and old is not e.batcher:
+            await old.drain_and_stop()
+
+    async def unload(self, name: str) -> None:
+        """Stop serving a model until the next ``load``: queued requests finish first."""
+        e = self.entry(name)
+        if "::" in name:
+            raise ResourceDoesNotExist(f"Model {name!r} is not in this server's repository.")
+        async with e.lock:
+            e.unloaded = True
+            batcher, e.model, e.batcher = e.batcher, None, None
+        if batcher is not None:
+            await batcher.drain_and_stop()
+
     async def load_all(self) -> None:
         for name in self.names():
             await self.get(name)
 
     def status(self) -> dict[str, Any]:
-        return {n: {"ready": e.ready, "uri": e.uri, "error": e.error,
+        return {n: {"ready": e.ready, "uri": e.uri, "error": e.error, "unloaded": e.unloaded,
                     "version": e.model.version if e.model else None,
                     "runtime": e.model.model.flavor.name if e.model else None,
                     "onnx_conversion": e.model.conversion if e.model else None}

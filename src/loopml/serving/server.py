@@ -22,6 +22,7 @@ from starlette.applications import Starlette
 from loopml.entities import Deployment
 from loopml.inference_log import InferenceLogWriter
 from loopml.security import Authenticator
+from loopml.server._access_log import configure_logging, uvicorn_level
 from loopml.server._guard import GuardPolicy
 from loopml.serving.app import (
     DEFAULT_MAX_BODY_BYTES,
@@ -55,6 +56,13 @@ class ServeOptions:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     log_flush_ms: int = 1000  # inference log: compaction to Parquet at least this often (ms)
     log_flush_records: int = 5000  # ... or as soon as this many records wait
+    fail_fast: bool = False  # exit at start when a model fails to load (else readiness 503)
+    log_level: str = "info"  # loopml.* loggers and the access log (one line per request)
+    access_log: bool = True
+
+
+class StartupFailed(RuntimeError):
+    """A model failed to load at start under ``fail_fast`` (the process exits with 3)."""
 
 
 def model_names(uris: list[str]) -> dict[str, str]:
@@ -117,12 +125,21 @@ def build_app(models: dict[str, str], settings: ServingSettings, opts: ServeOpti
                 w.error = str(err)
                 log.error("deployment %s: %s", w.name, err)
             w.start()
-        if not opts.lazy:
+        if not opts.lazy or opts.fail_fast:
+            failed = []
             for name in repo.names():
                 try:
                     await repo.get(name)
                 except Exception as err:  # readiness reports it; the server still starts
                     log.error("model %s failed to load: %s", name, err)
+                    failed.append(f"{name}: {err}")
+            if failed and opts.fail_fast:
+                for w in state.watchers:
+                    await w.stop()
+                if grpc_server is not None:
+                    await grpc_server.stop(0)
+                raise StartupFailed("--fail-fast: model(s) failed to load at start: "
+                                    + "; ".join(failed))
         try:
             yield
         finally:
@@ -194,6 +211,7 @@ def app_from_env() -> Starlette:
 
     limit_threads()
     cfg = json.loads(os.environ[ENV_CONFIG])
+    configure_logging(cfg["opts"]["log_level"], cfg["opts"]["access_log"])
     o = cfg["opts"]
     opts = ServeOptions(**{**o, "deployments": tuple(o["deployments"]),
                            "cors_allowed_origins": tuple(o["cors_allowed_origins"]),
@@ -220,6 +238,7 @@ def serve(models: dict[str, str], settings: ServingSettings, opts: ServeOptions,
     from loopml.serving.runtime import limit_threads
 
     limit_threads()
+    configure_logging(opts.log_level, opts.access_log)
     if workers > 1:
         import dataclasses
         import json
@@ -233,12 +252,16 @@ def serve(models: dict[str, str], settings: ServingSettings, opts: ServeOptions,
         # Multi-process: uvicorn's supervisor forwards SIGTERM; each worker stops accepting,
         # finishes in-flight requests and flips readiness as its lifespan ends.
         uvicorn.run("loopml.serving.server:app_from_env", factory=True, host=opts.host,
-                    port=opts.port, workers=workers, log_level="warning", access_log=False,
+                    port=opts.port, workers=workers, log_level=uvicorn_level(opts.log_level),
+                    access_log=False,
                     timeout_graceful_shutdown=int(opts.grace_s))
         return
     app = build_app(models, settings, opts, auth)
-    config = uvicorn.Config(app, host=opts.host, port=opts.port, log_level="warning",
+    config = uvicorn.Config(app, host=opts.host, port=opts.port,
+                            log_level=uvicorn_level(opts.log_level),
                             access_log=False, timeout_graceful_shutdown=int(opts.grace_s),
                             lifespan="on")
     server = DrainingServer(config, app.state.serving, opts.drain_delay_s)
     asyncio.run(server.serve())
+    if not server.started:  # the lifespan failed (--fail-fast) or the port was taken
+        raise SystemExit(3)
