@@ -71,3 +71,12 @@ def test_schema_and_validate(files) -> None:
     assert ok.returncode == 0 and "No anomalies" in ok.stdout
     bad = _run(["validate", str(files["bad"]), "--schema", str(schema)])
     assert bad.returncode == 1 and "out_of_domain" in bad.stdout and "zzz" in bad.stdout
+
+
+def test_commands_accept_globs_and_uris(files) -> None:
+    uri = f"duckdb://?query=SELECT * FROM read_parquet('{files['ref']}') WHERE x > 0"
+    r = _run(["drift", "-r", str(files["dir"] / "ref.*"), "-c", uri])
+    assert r.returncode == 0, r.stderr
+    assert "of 3 column(s) drifted" in r.stdout
+    nomatch = _run(["profile", str(files["dir"] / "*.nothing"), "-o", str(files["dir"] / "p.json")])
+    assert nomatch.returncode == 2 and "no file matches" in nomatch.stderr
