@@ -54,6 +54,7 @@ def _root(
 
 
 from loopml.cli.data import data_app  # noqa: E402
+from loopml.cli.datasets import datasets_app  # noqa: E402
 from loopml.cli.demo import demo  # noqa: E402
 from loopml.cli.deployments import deployments_app  # noqa: E402
 from loopml.cli.gc import gc  # noqa: E402
@@ -73,6 +74,7 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(experiments_app, name="experiments")
 app.add_typer(models_app, name="models")
 app.add_typer(data_app, name="data")
+app.add_typer(datasets_app, name="datasets")
 app.add_typer(deployments_app, name="deployments")
 app.add_typer(monitor_app, name="monitor")
 app.add_typer(pipeline_app, name="pipeline")

@@ -19,6 +19,7 @@ from loopml.server._permissions import Permission, route
 from loopml.server._prom import HttpMetrics, MetricsMiddleware
 from loopml.server.routes import (
     artifacts,
+    datasets,
     deployments,
     experiments,
     health,
@@ -37,7 +38,7 @@ from loopml.server.services import Services
 # log-batch, search, get-history) come first so that a training loop's requests match
 # within the first few dozen routes instead of after the health and experiment routes.
 ROUTE_MODULES = (runs, metrics, experiments, health, artifacts, logged_models, registry,
-                 deployments, monitoring, pipelines, loops, ui)
+                 deployments, monitoring, pipelines, loops, datasets, ui)
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:

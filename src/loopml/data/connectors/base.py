@@ -180,3 +180,8 @@ def _fsspec_fallback(scheme: str) -> type[DataSource] | None:
     from loopml.data.connectors.files import FsspecFiles
 
     return FsspecFiles
+
+
+__all__ = [
+    "DEFAULT_BATCH_ROWS", "DataChanged", "DataSource", "is_uri", "open_source", "register_source", "registered_schemes", "resolve_references", "scheme_of", "set_secret_resolver",
+]

@@ -61,3 +61,8 @@ class DuckDBQuery(DataSource):
                 raise InvalidParameterValue(self.error("the query failed", e)) from None
         finally:
             con.close()
+
+
+__all__ = [
+    "DuckDBQuery",
+]

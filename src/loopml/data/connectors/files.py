@@ -319,3 +319,8 @@ class FsspecFiles(_Files):
 
         fs, path = fsspec.core.url_to_fs(resolve_references(self.uri))
         return pafs.PyFileSystem(pafs.FSSpecHandler(fs)), path
+
+
+__all__ = [
+    "FORMATS", "FsspecFiles", "LocalFiles", "S3Files", "file_format", "s3_filesystem",
+]

@@ -185,3 +185,8 @@ def _rows_to_batch(rows: Sequence[Any], names: list[str], schema: pa.Schema | No
                 arr = arr.cast(pa.decimal128(38, arr.type.scale))
             arrays.append(arr)
     return pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+__all__ = [
+    "SqlQuery",
+]
