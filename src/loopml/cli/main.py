@@ -62,6 +62,7 @@ from loopml.cli.loop import approve, controller, loop_app  # noqa: E402
 from loopml.cli.models import lineage_cmd, models_app  # noqa: E402
 from loopml.cli.monitor import feedback, monitor_app  # noqa: E402
 from loopml.cli.pipeline import pipeline_app  # noqa: E402
+from loopml.cli.predict import predict  # noqa: E402
 from loopml.cli.runs import experiments_app, runs_app  # noqa: E402
 from loopml.cli.serve import serve  # noqa: E402
 from loopml.cli.server import server  # noqa: E402
@@ -70,6 +71,7 @@ app.command()(demo)
 app.command()(server)
 app.command()(serve)
 app.command()(gc)
+app.command()(predict)
 app.add_typer(runs_app, name="runs")
 app.add_typer(experiments_app, name="experiments")
 app.add_typer(models_app, name="models")

@@ -108,8 +108,12 @@ class DataSource(ABC):
 
     def schema(self) -> pa.Schema:
         """The Arrow schema of the rows (the default reads one batch to learn it)."""
-        for batch in self.batches(batch_rows=1024):
-            return batch.schema
+        it: Any = self.batches(batch_rows=1024)  # a generator: close() is what we need
+        try:
+            for batch in it:
+                return batch.schema
+        finally:
+            it.close()  # let a database cursor go now, not at garbage collection
         raise InvalidParameterValue(f"{self.redacted}: the source returned no columns.")
 
     def read_table(self, columns: list[str] | None = None) -> pa.Table:
