@@ -80,6 +80,7 @@ def drift(
     column: list[str] = typer.Option(None, "--column", help="Only these columns (repeatable)."),
     test: str = typer.Option(None, "--test", help="One test for every column: ks, wasserstein, psi, jensenshannon or chisquare. Default: by column type and size."),
     drift_share: float = typer.Option(0.5, min=0.0, max=1.0, help="Share of drifted columns at which the dataset counts as drifted."),
+    html: Path = typer.Option(None, "--html", help="Also write a self-contained HTML report (plots, verdicts, data quality) here."),
 ) -> None:
     """Compare CURRENT with REFERENCE column by column and print a table. Exits 0 whether or
     not drift is found (2 on bad input)."""
@@ -92,6 +93,11 @@ def drift(
         cur = read_table(current, "--current")
         ref = _load(reference) if _is_profile(reference) else read_table(reference,
                                                                           "--reference")
+        if html is not None:  # the page plots both profiles: compute them once
+            from loopml.data import profile as make_profile
+
+            ref = ref if not hasattr(ref, "num_rows") else make_profile(ref)
+            cur = make_profile(cur)
         report = detect_drift(ref, cur, columns=column or None, tests=test,
                               drift_share=drift_share)
     except LoopmlError as e:
@@ -109,6 +115,62 @@ def drift(
     if output:
         output.write_text(report.to_json())
         typer.echo(f"Report written to {output}")
+    if html:
+        from loopml.data.report import drift_report_html
+
+        _write_html(html, drift_report_html(ref, cur, report=report))
+        typer.echo(f"HTML report written to {html}")
+
+
+def _write_html(path: Path, text: str) -> None:
+    """Temporary name, then rename: a CI job never publishes half a page."""
+    import os
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+@data_app.command("report")
+def report_cmd(
+    data: str = typer.Argument(..., help="Current data: a path, glob or URI."),
+    output: Path = typer.Option(..., "--output", "-o", help="HTML file to write."),
+    reference: str = typer.Option(None, "--reference", "-r", help="Reference data or profile .json: adds drift and new-category checks."),
+    title: str = typer.Option("Data report", "--title"),
+) -> None:
+    """Write a self-contained HTML page: distributions, missing values, and with a
+    reference, drift per feature, new categories and range violations."""
+    from loopml.data.report import data_report_html
+
+    cur = read_table(data, "")
+    ref = None if reference is None else _load(reference)
+    _write_html(output, data_report_html(cur, ref, title=title))
+    typer.echo(f"HTML report written to {output}")
+
+
+@data_app.command("check")
+def check_cmd(
+    data: str = typer.Argument(..., help="Data to check: a path, glob or URI."),
+    suite: Path = typer.Option(..., "--suite", "-s", help="Suite YAML (checks with bounds; see docs/data.md)."),
+    reference: str = typer.Option(None, "--reference", "-r", help="Reference data or profile .json (overrides the suite's)."),
+    output: Path = typer.Option(None, "--output", "-o", help="Write the results as JSON here."),
+) -> None:
+    """Run a test suite on DATA. Exit 0 when every check passes, 1 when one fails, 2 on bad
+    input (a CI gate)."""
+    from loopml.data.checks import load_suite, run_suite
+
+    s = load_suite(str(suite))
+    ref_src = reference if reference is not None else s.reference
+    results = run_suite(s, read_table(data, ""),
+                        None if ref_src is None else _load(ref_src))
+    for r in results:
+        typer.echo(f"{'PASS' if r.passed else 'FAIL'}  {r.check:32} {r.message}")
+    failed = [r for r in results if not r.passed]
+    typer.echo(f"{len(results) - len(failed)} of {len(results)} check(s) passed.")
+    if output:
+        output.write_text(json.dumps([r.to_dict() for r in results], indent=2))
+    if failed:
+        raise typer.Exit(1)
 
 
 @data_app.command("profile")
