@@ -100,3 +100,20 @@ def test_cli(setup, tmp_path) -> None:
                           "--input", str(setup["missing"]), "--output", str(tmp_path / "b.pq")],
                          capture_output=True, text=True, env=env, timeout=120)
     assert bad.returncode == 2 and "lacks column" in bad.stderr
+
+
+def test_pipeline_step(setup, tmp_path, embedded_home) -> None:
+    from loopml.batch.step import batch_predict
+    from loopml.pipelines import pipeline
+
+    out = str(tmp_path / "step.parquet")
+
+    @pipeline
+    def nightly(chunk: int = 2000):
+        return batch_predict(str(setup["model"]), str(setup["input"]), out, chunk_rows=chunk,
+                             keep_columns="id")
+
+    result = nightly.run({"chunk": 2000})
+    assert result.status == "SUCCEEDED", result
+    assert result.output("batch_predict")["rows"] == 5000
+    assert pq.read_table(out).column_names == ["request_id", "id", "prediction"]
