@@ -117,3 +117,26 @@ def test_pipeline_step(setup, tmp_path, embedded_home) -> None:
     assert result.status == "SUCCEEDED", result
     assert result.output("batch_predict")["rows"] == 5000
     assert pq.read_table(out).column_names == ["request_id", "id", "prediction"]
+
+
+@pytest.mark.slow
+def test_ray_executor(setup, tmp_path) -> None:
+    ray = pytest.importorskip("ray")
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    try:
+        out = tmp_path / "ray.parquet"
+        r = predict_batch(str(setup["model"]), str(setup["input"]), out, chunk_rows=1000,
+                          workers=2, executor="ray", keep_columns=["id"])
+        assert (r.rows, r.chunks) == (5000, 6)
+        t = pq.read_table(out)
+        assert t.column("id").to_pylist() == list(range(5000))
+        np.testing.assert_allclose(t.column("prediction").to_numpy(), _expected(setup),
+                                   atol=1e-9)
+    finally:
+        ray.shutdown()
+
+
+def test_unknown_executor(setup, tmp_path) -> None:
+    with pytest.raises(InvalidParameterValue, match="Unknown executor"):
+        predict_batch(str(setup["model"]), str(setup["input"]), tmp_path / "x.pq",
+                      executor="dask")

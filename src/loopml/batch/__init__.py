@@ -146,16 +146,25 @@ def _check_columns(schema_names: list[str], inputs: list[str], required: list[st
 def predict_batch(model_uri: str, input_uri: str, output: str | Path, *,
                   chunk_rows: int = 100_000, workers: int = 1, trust: bool = False,
                   flavor: str | None = None, keep_columns: list[str] | None = None,
-                  inference_log: str | None = None, deployment: str = "batch") -> BatchResult:
+                  inference_log: str | None = None, deployment: str = "batch",
+                  executor: str = "process") -> BatchResult:
     """Score every row of ``input_uri`` (any connector URI) with ``model_uri`` into the
     Parquet file ``output``. Raises InvalidParameterValue before any work when the input
-    lacks a column the signature requires; resumes an interrupted run of the same job."""
+    lacks a column the signature requires; resumes an interrupted run of the same job.
+
+    ``executor``: ``process`` (``workers`` local processes; 1 = this process) or ``ray`` /
+    ``ray:ADDRESS`` (Ray tasks, at most 2 x ``workers`` chunks in flight, on the cluster at
+    ADDRESS or a local one; the parts folder must be on storage every node can write)."""
     from loopml.data.connectors import open_source
     from loopml.models._load import load_folder
     from loopml.models.uris import resolve
 
     if chunk_rows < 1 or workers < 1:
         raise InvalidParameterValue("--chunk-rows and --workers must be at least 1.")
+    kind, _, address = executor.partition(":")
+    if kind not in ("process", "ray"):
+        raise InvalidParameterValue(f"Unknown executor {executor!r}: use process, ray or "
+                                    "ray:ADDRESS.")
     t0 = time.perf_counter()
     resolved = resolve(model_uri)
     source = open_source(input_uri)
@@ -176,8 +185,10 @@ def predict_batch(model_uri: str, input_uri: str, output: str | Path, *,
     version = resolved.version.version if resolved.version else ""
     chunks = 0
     try:
-        for result, batch in _run(job, source.batches(chunk_rows), done, str(parts), workers,
-                                  args, probe):
+        run = _run_ray(job, source.batches(chunk_rows), done, str(parts), workers, args,
+                       address) if kind == "ray" else \
+            _run(job, source.batches(chunk_rows), done, str(parts), workers, args, probe)
+        for result, batch in run:
             chunks += 1
             if writer is not None:
                 writer.record(deployment, result["request_id"], model_uri, str(version),
@@ -229,3 +240,30 @@ def _run(job: str, batches: Iterator[Any], done: set[int], parts: str, workers: 
                 yield f.result(), pending.pop(f)
     finally:
         _restore_env(old)
+
+
+def _run_ray(job: str, batches: Iterator[Any], done: set[int], parts: str, workers: int,
+             args: tuple[Any, ...], address: str) -> Iterator[tuple[dict[str, Any], Any]]:
+    """Like ``_run`` on Ray tasks (one CPU each), in submission-bounded order."""
+    try:
+        import ray
+    except ImportError as e:
+        raise InvalidParameterValue("--executor ray needs Ray: pip install 'loopml[ray]'."
+                                    ) from e
+    if not ray.is_initialized():
+        ray.init(address=address or None, ignore_reinit_error=True, log_to_driver=False,
+                 include_dashboard=False)
+    remote = ray.remote(_worker.ray_score).options(num_cpus=1, max_retries=2)
+    pending: dict[Any, Any] = {}
+    for i, batch in enumerate(batches):
+        if i in done:
+            continue
+        pending[remote.remote(args, job, i, batch, parts)] = batch
+        while len(pending) >= 2 * workers:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                yield ray.get(ref), pending.pop(ref)
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        for ref in ready:
+            yield ray.get(ref), pending.pop(ref)

@@ -70,3 +70,18 @@ def score(job: str, index: int, batch: Any, parts_dir: str) -> dict[str, Any]:
     out = np.asarray(preds) if not hasattr(preds, "to_numpy") else preds.to_numpy()
     return {"index": index, "request_id": request_id, "rows": batch.num_rows,
             "latency_ms": latency_ms, "outputs": out}
+
+
+def ray_score(args: tuple[Any, ...], job: str, index: int, batch: Any,
+              parts_dir: str) -> dict[str, Any]:
+    """``score`` as a Ray task: a Ray worker process is reused across tasks, so the model
+    is loaded on its first chunk of this job and kept (Ray pins OMP_NUM_THREADS to the
+    task's num_cpus, 1)."""
+    global _LOADED
+    if args != _LOADED:
+        init(*args)
+        _LOADED = args
+    return score(job, index, batch, parts_dir)
+
+
+_LOADED: Any = None

@@ -14,7 +14,8 @@ def predict(
     input: str = typer.Option(..., "--input", "-i", help="Data: a path, glob or URI (s3://, postgresql://...?query=, duckdb://?query=)."),
     output: Path = typer.Option(..., "--output", "-o", help="Parquet file to write (written under a temporary name, then renamed)."),
     chunk_rows: int = typer.Option(100_000, "--chunk-rows", min=1, help="Rows per chunk (the unit of work, of resume and of the inference log)."),
-    workers: int = typer.Option(1, "--workers", min=1, help="Worker processes (each pinned to one BLAS/OpenMP thread)."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Worker processes (each pinned to one BLAS/OpenMP thread); with Ray, chunks in flight / 2."),
+    executor: str = typer.Option("process", "--executor", help="process, ray (a local Ray cluster) or ray:ADDRESS."),
     keep_column: list[str] = typer.Option(None, "--keep-column", help="Input column copied to the output (an id), repeatable."),
     inference_log: str = typer.Option(None, "--inference-log", help="Also log every chunk to this inference log (folder or s3://), so monitors cover batch scoring."),
     deployment: str = typer.Option("batch", "--deployment", help="Deployment name in the inference log."),
@@ -30,7 +31,7 @@ def predict(
     tracking_client(tracking_uri)
     r = predict_batch(model_uri, input, output, chunk_rows=chunk_rows, workers=workers,
                       trust=trust_pickle, flavor=flavor, keep_columns=keep_column or None,
-                      inference_log=inference_log, deployment=deployment)
+                      inference_log=inference_log, deployment=deployment, executor=executor)
     resumed = f" ({r.skipped_chunks} chunk(s) from an earlier run)" if r.skipped_chunks else ""
     typer.echo(f"Predicted {r.rows} rows in {r.chunks} chunk(s){resumed} in {r.seconds:.2f} s "
                f"({r.rows_per_s:,.0f} rows/s) -> {r.output}")
