@@ -71,3 +71,41 @@ def test_schema_and_validate(files) -> None:
     assert ok.returncode == 0 and "No anomalies" in ok.stdout
     bad = _run(["validate", str(files["bad"]), "--schema", str(schema)])
     assert bad.returncode == 1 and "out_of_domain" in bad.stdout and "zzz" in bad.stdout
+
+
+def test_commands_accept_globs_and_uris(files) -> None:
+    uri = f"duckdb://?query=SELECT * FROM read_parquet('{files['ref']}') WHERE x > 0"
+    r = _run(["drift", "-r", str(files["dir"] / "ref.*"), "-c", uri])
+    assert r.returncode == 0, r.stderr
+    assert "of 3 column(s) drifted" in r.stdout
+    nomatch = _run(["profile", str(files["dir"] / "*.nothing"), "-o", str(files["dir"] / "p.json")])
+    assert nomatch.returncode == 2 and "no file matches" in nomatch.stderr
+
+
+def test_html_reports_are_self_contained(files) -> None:
+    html = files["dir"] / "drift.html"
+    r = _run(["drift", "-r", str(files["ref"]), "-c", str(files["cur"]), "--html", str(html)])
+    assert r.returncode == 0, r.stderr
+    page = html.read_text()
+    assert page.count("<svg") == 3 and "<script" not in page and "http://" not in page.replace(
+        'xmlns="http://www.w3.org/2000/svg"', "")
+    assert "wasserstein" in page and "Data quality" in page
+    rep = files["dir"] / "report.html"
+    r2 = _run(["report", str(files["bad"]), "-r", str(files["ref"]), "-o", str(rep)])
+    assert r2.returncode == 0, r2.stderr
+    assert "zzz" in rep.read_text()  # a category the reference never had
+
+
+def test_check_suite_gate(files) -> None:
+    suite = files["dir"] / "suite.yaml"
+    suite.write_text(f"reference: {files['ref']}\nchecks:\n"
+                     "  - {metric: row_count, ge: 1000}\n"
+                     "  - {metric: missing_rate, column: x, le: 0.01}\n"
+                     "  - {metric: column_drifted, column: x, eq: 0}\n")
+    ok = _run(["check", str(files["ref"]), "--suite", str(suite)])
+    assert ok.returncode == 0 and "3 of 3 check(s) passed" in ok.stdout, ok.stdout + ok.stderr
+    bad = _run(["check", str(files["cur"]), "--suite", str(suite)])
+    assert bad.returncode == 1 and "FAIL  column_drifted(x)" in bad.stdout
+    suite.write_text("checks:\n  - {metric: missing_rate, le: 0.1}\n")
+    wrong = _run(["check", str(files["ref"]), "--suite", str(suite)])
+    assert wrong.returncode == 2 and "needs a 'column'" in wrong.stderr

@@ -14,7 +14,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "loopml"
 
 
 def test_metric_table_matches_compute_window() -> None:
-    text = (SRC / "monitoring" / "monitor.py").read_text()
+    text = "".join((SRC / "monitoring" / f).read_text() for f in ("monitor.py", "staleness.py"))
     computed = set(re.findall(r'(?:metrics|m)\["([a-z_]+\.[a-z0-9_]+)"\]', text))
     computed |= set(re.findall(r'\{"([a-z_.0-9]+)": float', text))  # dict literals
     assert computed == set(METRICS), computed ^ set(METRICS)

@@ -177,7 +177,9 @@ def recent_labelled(log_dir: str, deployment: str, monitoring: MonitoringStore,
     labels = monitoring.get_feedback(rows.request_id.tolist()) if len(rows) else {}
     keep = rows[rows.request_id.isin(list(labels))]
     if part is not None and holdout_percent:
-        inside = keep.request_id.map(lambda r: in_holdout(str(r), holdout_percent))
+        # astype(bool): on no rows, map() gives an empty object Series, which pandas would
+        # take as a list of column labels and drop every column.
+        inside = keep.request_id.map(lambda r: in_holdout(str(r), holdout_percent)).astype(bool)
         keep = keep[inside if part == "holdout" else ~inside]
     feats, ys = [], []
     for rid, raw in zip(keep.request_id, keep.inputs, strict=True):

@@ -1,7 +1,9 @@
 """``loopml data ...``: drift reports, profiles, schemas and validation from a terminal.
 
-DATA arguments are Parquet or CSV files; a reference may also be a profile JSON written by
-``loopml data profile`` (drift then needs no raw reference data).
+DATA arguments are paths, globs or URIs that a connector reads (``loopml.data.connectors``:
+Parquet/CSV/Arrow/JSON-lines files, ``s3://``, ``postgresql://...?query=``,
+``mysql+pymysql://...?table=``, ``duckdb://?query=``); a reference may also be a profile JSON
+written by ``loopml data profile`` (drift then needs no raw reference data).
 """
 
 from __future__ import annotations
@@ -16,34 +18,52 @@ from loopml.cli._common import fail
 from loopml.errors import InvalidParameterValue, LoopmlError
 
 data_app = typer.Typer(
-    help="Data drift, profiles, schema inference and validation on Parquet/CSV files.",
+    help="Data drift, profiles, schema inference and validation on files, globs and URIs "
+         "(s3://, postgresql://...?query=, duckdb://?query=).",
     no_args_is_help=True,
 )
 
 
 
 
-def _load(path: Path) -> Any:
-    """A data file, or a profile JSON (recognised by its content, not its name)."""
+def _is_profile(uri: str) -> bool:
+    return uri.lower().endswith(".json") and "://" not in uri
+
+
+def _load(uri: str) -> Any:
+    """A profile JSON (by its suffix; checked by its content), else the data as a table."""
     from loopml.data import load_profile
 
-    if path.suffix.lower() == ".json":
+    if _is_profile(uri):
+        if not Path(uri).is_file():
+            raise InvalidParameterValue(f"{uri} does not exist.")
         try:
-            return load_profile(path)
+            return load_profile(uri)
         except (KeyError, ValueError, TypeError, AttributeError):
             raise InvalidParameterValue(
-                f"{path} is not a profile written by `loopml data profile`.") from None
-    return path
+                f"{uri} is not a profile written by `loopml data profile`.") from None
+    return read_table(uri, "")
 
 
-def _not_empty(path: Path, flag: str) -> None:
-    """No rows (or no columns) is bad input: "no drift" on an empty file would be a lie."""
-    from loopml.data._io import read_path
-    from loopml.errors import InvalidParameterValue
+def read_table(uri: str, flag: str) -> Any:
+    """Every row ``uri`` names as a pyarrow Table, read once through its connector. No rows
+    (or no columns) is bad input: "no drift" on an empty file would be a lie."""
+    from loopml.data.connectors import open_source
 
-    cols = read_path(path)
-    if not cols or not any(len(v) for v in cols.values()):
-        raise InvalidParameterValue(f"{flag} {path}: the file has no rows; nothing to compare.")
+    table = open_source(uri).read_table()
+    if table.num_columns == 0 or table.num_rows == 0:
+        from loopml._redact import redact_uri
+
+        raise InvalidParameterValue(
+            f"{flag + ' ' if flag else ''}{redact_uri(uri)}: the data has no rows; "
+            "nothing to compare.")
+    return table
+
+
+def _plain_parquet(uri: str) -> bool:
+    """A local Parquet file: profiled one column at a time (less memory than the table)."""
+    return "://" not in uri and uri.lower().endswith((".parquet", ".pq")) and Path(
+        uri).is_file()
 
 
 def _fmt(v: float | None) -> str:
@@ -52,14 +72,15 @@ def _fmt(v: float | None) -> str:
 
 @data_app.command("drift")
 def drift(
-    reference: Path = typer.Option(..., "--reference", "-r", exists=True, dir_okay=False,
-                                   help="Reference data (.parquet/.csv) or a profile .json."),
-    current: Path = typer.Option(..., "--current", "-c", exists=True, dir_okay=False,
-                                 help="Current data (.parquet/.csv)."),
+    reference: str = typer.Option(..., "--reference", "-r",
+                                  help="Reference data (path, glob or URI) or a profile .json."),
+    current: str = typer.Option(..., "--current", "-c",
+                                help="Current data (path, glob or URI)."),
     output: Path = typer.Option(None, "--output", "-o", help="Write the report as JSON here."),
     column: list[str] = typer.Option(None, "--column", help="Only these columns (repeatable)."),
     test: str = typer.Option(None, "--test", help="One test for every column: ks, wasserstein, psi, jensenshannon or chisquare. Default: by column type and size."),
     drift_share: float = typer.Option(0.5, min=0.0, max=1.0, help="Share of drifted columns at which the dataset counts as drifted."),
+    html: Path = typer.Option(None, "--html", help="Also write a self-contained HTML report (plots, verdicts, data quality) here."),
 ) -> None:
     """Compare CURRENT with REFERENCE column by column and print a table. Exits 0 whether or
     not drift is found (2 on bad input)."""
@@ -69,10 +90,15 @@ def drift(
     from loopml.data import detect_drift
 
     try:
-        _not_empty(current, "--current")
-        if reference.suffix.lower() != ".json":
-            _not_empty(reference, "--reference")
-        report = detect_drift(_load(reference), current, columns=column or None, tests=test,
+        cur = read_table(current, "--current")
+        ref = _load(reference) if _is_profile(reference) else read_table(reference,
+                                                                          "--reference")
+        if html is not None:  # the page plots both profiles: compute them once
+            from loopml.data import profile as make_profile
+
+            ref = ref if not hasattr(ref, "num_rows") else make_profile(ref)
+            cur = make_profile(cur)
+        report = detect_drift(ref, cur, columns=column or None, tests=test,
                               drift_share=drift_share)
     except LoopmlError as e:
         raise fail(e) from None
@@ -89,11 +115,67 @@ def drift(
     if output:
         output.write_text(report.to_json())
         typer.echo(f"Report written to {output}")
+    if html:
+        from loopml.data.report import drift_report_html
+
+        _write_html(html, drift_report_html(ref, cur, report=report))
+        typer.echo(f"HTML report written to {html}")
+
+
+def _write_html(path: Path, text: str) -> None:
+    """Temporary name, then rename: a CI job never publishes half a page."""
+    import os
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+@data_app.command("report")
+def report_cmd(
+    data: str = typer.Argument(..., help="Current data: a path, glob or URI."),
+    output: Path = typer.Option(..., "--output", "-o", help="HTML file to write."),
+    reference: str = typer.Option(None, "--reference", "-r", help="Reference data or profile .json: adds drift and new-category checks."),
+    title: str = typer.Option("Data report", "--title"),
+) -> None:
+    """Write a self-contained HTML page: distributions, missing values, and with a
+    reference, drift per feature, new categories and range violations."""
+    from loopml.data.report import data_report_html
+
+    cur = read_table(data, "")
+    ref = None if reference is None else _load(reference)
+    _write_html(output, data_report_html(cur, ref, title=title))
+    typer.echo(f"HTML report written to {output}")
+
+
+@data_app.command("check")
+def check_cmd(
+    data: str = typer.Argument(..., help="Data to check: a path, glob or URI."),
+    suite: Path = typer.Option(..., "--suite", "-s", help="Suite YAML (checks with bounds; see docs/data.md)."),
+    reference: str = typer.Option(None, "--reference", "-r", help="Reference data or profile .json (overrides the suite's)."),
+    output: Path = typer.Option(None, "--output", "-o", help="Write the results as JSON here."),
+) -> None:
+    """Run a test suite on DATA. Exit 0 when every check passes, 1 when one fails, 2 on bad
+    input (a CI gate)."""
+    from loopml.data.checks import load_suite, run_suite
+
+    s = load_suite(str(suite))
+    ref_src = reference if reference is not None else s.reference
+    results = run_suite(s, read_table(data, ""),
+                        None if ref_src is None else _load(ref_src))
+    for r in results:
+        typer.echo(f"{'PASS' if r.passed else 'FAIL'}  {r.check:32} {r.message}")
+    failed = [r for r in results if not r.passed]
+    typer.echo(f"{len(results) - len(failed)} of {len(results)} check(s) passed.")
+    if output:
+        output.write_text(json.dumps([r.to_dict() for r in results], indent=2))
+    if failed:
+        raise typer.Exit(1)
 
 
 @data_app.command("profile")
 def profile_cmd(
-    data: Path = typer.Argument(..., exists=True, dir_okay=False, help="Data (.parquet/.csv)."),
+    data: str = typer.Argument(..., help="Data: a path, glob or URI."),
     output: Path = typer.Option(..., "--output", "-o", help="Profile JSON to write."),
 ) -> None:
     """Profile DATA (counts, moments, histograms, top categories) into a JSON file that
@@ -101,7 +183,7 @@ def profile_cmd(
     from loopml.data import profile
 
     try:
-        p = profile(data)
+        p = profile(data if _plain_parquet(data) else read_table(data, ""))
     except LoopmlError as e:
         raise fail(e) from None
     output.write_text(json.dumps(p.to_dict()))
@@ -110,14 +192,14 @@ def profile_cmd(
 
 @data_app.command("schema")
 def schema_cmd(
-    data: Path = typer.Argument(..., exists=True, dir_okay=False, help="Training data (.parquet/.csv)."),
+    data: str = typer.Argument(..., help="Training data: a path, glob or URI."),
     output: Path = typer.Option(None, "--output", "-o", help="Write the schema JSON here (default: print it)."),
 ) -> None:
     """Infer a schema (types, nullability, ranges, quantiles, categorical domains)."""
     from loopml.data import infer_schema
 
     try:
-        s = infer_schema(data)
+        s = infer_schema(read_table(data, ""))
     except LoopmlError as e:
         raise fail(e) from None
     if output:
@@ -129,7 +211,7 @@ def schema_cmd(
 
 @data_app.command("validate")
 def validate_cmd(
-    data: Path = typer.Argument(..., exists=True, dir_okay=False, help="Data to check (.parquet/.csv)."),
+    data: str = typer.Argument(..., help="Data to check: a path, glob or URI."),
     schema: Path = typer.Option(..., "--schema", "-s", exists=True, dir_okay=False, help="Schema JSON from `loopml data schema`."),
 ) -> None:
     """Check DATA against SCHEMA and list anomalies. Exit code 1 when an error-severity
@@ -137,7 +219,7 @@ def validate_cmd(
     from loopml.data import load_schema, validate
 
     try:
-        anomalies = validate(data, load_schema(schema))
+        anomalies = validate(read_table(data, ""), load_schema(schema))
     except LoopmlError as e:
         raise fail(e) from None
     except (KeyError, ValueError, TypeError, AttributeError):

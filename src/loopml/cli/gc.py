@@ -6,8 +6,6 @@ import re
 
 import typer
 
-from loopml.config import default_artifact_root, default_backend_uri
-
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -25,6 +23,7 @@ def gc(
     run_ids: list[str] = typer.Option(None, "--run-id", help="Only these runs (repeatable). They must be deleted already."),
 ) -> None:
     """Permanently delete runs in the 'deleted' stage, artifacts first, then their rows."""
+    from loopml.config import default_artifact_root, default_backend_uri
     from loopml.store import get_store
     from loopml.tracking._gc import blob_resolver, collect_garbage
 

@@ -55,6 +55,7 @@ def _root(
 
 from loopml.cli.audit import audit_app  # noqa: E402
 from loopml.cli.data import data_app  # noqa: E402
+from loopml.cli.datasets import datasets_app  # noqa: E402
 from loopml.cli.demo import demo  # noqa: E402
 from loopml.cli.deployments import deployments_app  # noqa: E402
 from loopml.cli.edge import edge_app  # noqa: E402
@@ -64,6 +65,7 @@ from loopml.cli.loop import approve, controller, loop_app  # noqa: E402
 from loopml.cli.models import lineage_cmd, models_app  # noqa: E402
 from loopml.cli.monitor import feedback, monitor_app  # noqa: E402
 from loopml.cli.pipeline import pipeline_app  # noqa: E402
+from loopml.cli.predict import predict  # noqa: E402
 from loopml.cli.runs import experiments_app, runs_app  # noqa: E402
 from loopml.cli.secrets import secrets_app  # noqa: E402
 from loopml.cli.serve import serve  # noqa: E402
@@ -76,10 +78,12 @@ app.command()(demo)
 app.command()(server)
 app.command()(serve)
 app.command()(gc)
+app.command()(predict)
 app.add_typer(runs_app, name="runs")
 app.add_typer(experiments_app, name="experiments")
 app.add_typer(models_app, name="models")
 app.add_typer(data_app, name="data")
+app.add_typer(datasets_app, name="datasets")
 app.add_typer(deployments_app, name="deployments")
 app.add_typer(monitor_app, name="monitor")
 app.add_typer(pipeline_app, name="pipeline")

@@ -11,7 +11,6 @@ from pathlib import Path
 import typer
 
 from loopml._redact import redact_text, redact_uri
-from loopml.config import load_settings
 from loopml.server._access_log import check_level, uvicorn_level
 
 
@@ -68,6 +67,7 @@ def server(
     """
     import uvicorn
 
+    from loopml.config import load_settings
     from loopml.errors import LoopmlError
     from loopml.server import _factory as f
 

@@ -1,8 +1,9 @@
 """Any tabular input -> named numpy columns, the one form profiling and validation read.
 
 Accepted: pandas DataFrame, polars DataFrame, pyarrow Table, a dict of arrays, a 2-D numpy
-array, or a path to a Parquet or CSV file (read with pyarrow, which is several times faster
-than pandas for CSV). Numeric and boolean columns become float64 arrays with NaN for missing;
+array, a path to a Parquet or CSV file (read with pyarrow, which is several times faster
+than pandas for CSV), or any URI a connector reads (``loopml.data.connectors``: globs,
+``s3://``, ``postgresql://...?query=``, ``duckdb://?query=``). Numeric and boolean columns become float64 arrays with NaN for missing;
 everything else becomes an object array with None for missing.
 """
 
@@ -37,9 +38,23 @@ def _from_arrow(table: Any) -> Columns:
             for n, c in zip(table.column_names, table.columns, strict=True)}
 
 
+def read_uri(uri: str) -> Any:
+    """The whole pyarrow Table a connector URI names (streamed in batches, then joined)."""
+    from loopml.data.connectors import open_source
+
+    return open_source(uri).read_table()
+
+
 def iter_columns(data: Any) -> Iterator[tuple[str, np.ndarray]]:
     """Columns one at a time. For Parquet files only one column is in memory at once, which
     is what keeps profiling a file far below the file's decoded size."""
+    from loopml.data.connectors import is_uri
+
+    if is_uri(data):
+        table = read_uri(data)
+        for name in table.column_names:
+            yield str(name), _arrow_column(table.column(name))
+        return
     if isinstance(data, str | Path) and Path(data).suffix.lower() in (".parquet", ".pq"):
         import pyarrow.parquet as pq
 
@@ -89,6 +104,10 @@ def read_path(path: str | Path) -> Columns:
 
 def to_columns(data: Any) -> Columns:
     """Normalise any accepted input; raises InvalidParameterValue for anything else."""
+    from loopml.data.connectors import is_uri
+
+    if is_uri(data):
+        return _from_arrow(read_uri(data))
     if isinstance(data, str | Path):
         return read_path(data)
     if isinstance(data, pd.DataFrame):

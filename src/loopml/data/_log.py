@@ -17,9 +17,19 @@ def log_dataset(data: Any, name: str = "dataset", source: str = "",
                 context: str | None = "training") -> dict[str, str]:
     """Log ``data`` as an input of the active run, plus its schema and profile as artifacts
     under ``datasets/<digest>/``. The run tag ``loopml.dataset.<name>`` holds the digest.
-    Returns the artifact paths. The profile is what later drift checks compare against."""
+    Returns the artifact paths. The profile is what later drift checks compare against.
+
+    ``data`` may be a table or a path, glob or URI that a connector reads
+    (``s3://...``, ``postgresql://...?query=...``); the recorded source is then the URI with
+    its credentials masked, unless ``source`` is given."""
     from loopml.tracking._fluent import _run_id, client, log_input, set_tag
 
+    if isinstance(data, str | Path):
+        from loopml.data.connectors import open_source
+
+        src = open_source(str(data))
+        source = source or src.redacted
+        data = src.read_table().to_pandas()
     digest = log_input(data, name=name, source=source, context=context)
     prof = make_profile(data)
     schema = infer_schema(prof)

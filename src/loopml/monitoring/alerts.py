@@ -54,6 +54,10 @@ METRICS: dict[str, str | None] = {
     "quality.labels": "task", "quality.accuracy": "task=classification",
     "quality.f1": "task=classification", "quality.roc_auc": "task=classification",
     "quality.mae": "task=regression", "quality.rmse": "task=regression",
+    # monitoring/staleness.py: computed when the reference follows a registered model.
+    "staleness.model_age_days": "reference_profile",
+    "staleness.data_age_days": "reference_profile",
+    "staleness.labels_age_days": "reference_profile",
 }
 
 

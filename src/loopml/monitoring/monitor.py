@@ -169,6 +169,15 @@ def model_reference(spec: MonitorSpec, client: Any) -> tuple[str, Profile]:
     return f"models:/{name}/{mv.version}", prof
 
 
+def _followed_version(client: Any, uri: str) -> Any:
+    """The ModelVersion of ``models:/NAME/VERSION``."""
+    from loopml.models.uris import parse_models_uri
+    from loopml.store import get_registry_store
+
+    name, version, _ = parse_models_uri(uri)
+    return get_registry_store(client.store).get_model_version(name, str(version))
+
+
 def run_monitor(spec: MonitorSpec, store: MonitoringStore, engine: AlertEngine | None = None,
                 now_ms: int | None = None, client: Any = None) -> list[WindowResult]:
     """Compute every closed window not computed yet; feed the alert rules; return the new
@@ -179,10 +188,13 @@ def run_monitor(spec: MonitorSpec, store: MonitoringStore, engine: AlertEngine |
     now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
     followed: str | None = None
     reference: Profile | None
+    stale: Any = None  # the followed model version, for the staleness metrics
     if follows_model(spec):
         from loopml.tracking._fluent import client as current
 
-        followed, reference = model_reference(spec, client or current())
+        client = client or current()
+        followed, reference = model_reference(spec, client)
+        stale = _followed_version(client, followed)
     else:
         reference = load_profile(spec.reference_profile) if spec.reference_profile else None
     predictions = load_profile(spec.prediction_profile) if spec.prediction_profile else None
@@ -199,6 +211,10 @@ def run_monitor(spec: MonitorSpec, store: MonitoringStore, engine: AlertEngine |
         metrics, details = compute_window(spec, window, store, reference, predictions, schema)
         if followed:
             details["reference"] = followed
+        if stale is not None:
+            from loopml.monitoring.staleness import staleness_metrics
+
+            metrics.update(staleness_metrics(client, store, stale, end))
         result = WindowResult(spec.name, start, end, metrics, details)
         if store.put_result(result):  # False: another runner stored it first
             new.append(result)

@@ -43,7 +43,8 @@ log = logging.getLogger("loopml.pipelines")
 # this table in step with the types the stores append); ``loop.*`` are the closed loop's
 # audit actions.
 EVENT_TYPES = frozenset({
-    "alert.firing", "alert.resolved", "alias.deleted", "alias.set", "dataset.version_created",
+    "alert.firing", "alert.resolved", "alias.deleted", "alias.set", "dataset.alias_set",
+    "dataset.version_created",
     "deployment.deleted", "deployment.updated", "experiment.created", "feedback.logged",
     "logged_model.created", "logged_model.finalized", "model_version.created",
     "model_version.deleted", "model_version.stage_changed", "model_version.trust_changed",

@@ -29,6 +29,7 @@ from loopml.server._prom import HttpMetrics, MetricsMiddleware
 from loopml.server.routes import (
     artifacts,
     audit,
+    datasets,
     deployments,
     experiments,
     health,
@@ -55,8 +56,8 @@ DESCRIPTION = ("The loopml tracking server: MLflow's REST API (/api/2.0/mlflow/.
                "/api/2.0/mlflow-artifacts/...), loopml's own API (/api/loopml/v1/...), the "
                "dashboard (/ui/...), health and Prometheus metrics.")
 ROUTE_MODULES = (runs, metrics, experiments, health, artifacts, logged_models, registry,
-                 deployments, monitoring, pipelines, loops, identities, secrets, workspaces,
-                 targets, ui, oidc, audit)
+                 deployments, monitoring, pipelines, loops, datasets, identities, secrets,
+                 workspaces, targets, ui, oidc, audit)
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:

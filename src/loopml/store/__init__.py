@@ -9,6 +9,7 @@ from loopml._redact import redact_uri
 from loopml.config import default_artifact_root, default_backend_uri
 from loopml.errors import InvalidParameterValue
 from loopml.store.base import TrackingStore
+from loopml.store.datasets_base import DatasetStore
 from loopml.store.deployments_base import DeploymentStore
 from loopml.store.loops_base import LoopStore
 from loopml.store.monitoring_base import MonitoringStore
@@ -96,7 +97,12 @@ def get_loop_store(tracking: TrackingStore) -> LoopStore:
                    "loopml.store.loops_rest:RestLoopStore", "loop store")
 
 
+def get_dataset_store(tracking: TrackingStore) -> DatasetStore:
+    return _beside(tracking, "loopml.store.datasets_sql:SqlDatasetStore",  # type: ignore[no-any-return]
+                   "loopml.store.datasets_rest:RestDatasetStore", "dataset registry")
+
+
 __all__ = [
-    "BACKENDS", "DeploymentStore", "LoopStore", "get_loop_store", "RegistryStore", "TrackingStore", "get_deployment_store", "get_identity_store",
+    "BACKENDS", "DatasetStore", "get_dataset_store", "DeploymentStore", "LoopStore", "get_loop_store", "RegistryStore", "TrackingStore", "get_deployment_store", "get_identity_store",
     "MonitoringStore", "PipelineStore", "get_monitoring_store", "get_pipeline_store", "get_registry_store", "get_store",
 ]

@@ -636,3 +636,74 @@ audit_log = sa.Table(
     sa.Index("ix_audit_log_actor_seq", "actor", "seq"),
     sa.Index("ix_audit_log_time", "time"),
 )
+# ---- dataset registry (migration 0012) ----------------------------------------------------
+
+# Named, versioned datasets. A version is one content digest of a name (registering the same
+# content again returns the existing version); `source` is the URI with credentials masked
+# (references such as ${env:NAME} kept), `schema`/`profile` are loopml's DataSchema/Profile
+# JSON, `artifact_uri` the materialised Parquet copy when one was made.
+dataset_names = sa.Table(
+    "dataset_names",
+    metadata,
+    sa.Column("name", sa.String(256), primary_key=True),
+    sa.Column("workspace", sa.String(256), nullable=False, server_default="default"),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_time", sa.BigInteger, nullable=False),
+    sa.Column("updated_time", sa.BigInteger, nullable=False),
+)
+
+dataset_versions = sa.Table(
+    "dataset_versions",
+    metadata,
+    sa.Column("name", sa.String(256), sa.ForeignKey("dataset_names.name", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("source", sa.Text, nullable=False, server_default=""),
+    sa.Column("source_type", sa.String(36), nullable=False, server_default=""),
+    sa.Column("schema", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("profile", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("num_rows", sa.BigInteger, nullable=True),
+    sa.Column("artifact_uri", sa.Text, nullable=True),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_time", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("name", "digest", name="uq_dataset_versions_name_digest"),
+)
+
+# version 0: a tag of the dataset (its name), otherwise of that version.
+dataset_tags = sa.Table(
+    "dataset_tags",
+    metadata,
+    sa.Column("name", sa.String(256), sa.ForeignKey("dataset_names.name", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+dataset_aliases = sa.Table(
+    "dataset_aliases",
+    metadata,
+    sa.Column("name", sa.String(256), sa.ForeignKey("dataset_names.name", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("alias", sa.String(256), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+# Which runs, pipeline runs and model versions read (role "input") or wrote ("output") a
+# version. Runs that logged the digest as an MLflow input are found through
+# run_dataset_inputs as well, without a row here.
+dataset_lineage = sa.Table(
+    "dataset_lineage",
+    metadata,
+    sa.Column("name", sa.String(256), sa.ForeignKey("dataset_names.name", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(32), primary_key=True),  # run | pipeline_run | model_version
+    sa.Column("ref", sa.String(500), primary_key=True),
+    sa.Column("role", sa.String(16), primary_key=True),  # input | output
+    sa.Column("created_time", sa.BigInteger, nullable=False),
+)
+
+DATASET_TABLES = [dataset_names, dataset_versions, dataset_tags, dataset_aliases,
+                  dataset_lineage]

@@ -55,6 +55,7 @@ from loopml.store._sql_util import (
     validate_name,
 )
 from loopml.store.base import TrackingStore
+from loopml.store.datasets_sql import register_logged_dataset
 
 _E, _R = t.experiments.c, t.runs.c
 _M = t.metrics.c
@@ -340,9 +341,11 @@ class SqlStore(SqlExperiments, TrackingStore):
         with self._tx() as conn:
             _, eid = self._active_run(conn, run_id, "log_inputs")
             for d in _sql_models.write_inputs(conn, run_id, eid, datasets, model_ids):
+                # The dataset registry lists what any client logs (mlflow.log_input too).
+                version = register_logged_dataset(conn, d)
                 self._event(conn, "dataset.version_created", d.name, {
                     "name": d.name, "digest": d.digest, "source": d.source,
-                    "experiment_id": str(eid), "run_id": run_id})
+                    "experiment_id": str(eid), "run_id": run_id, "version": version})
 
     def log_outputs(self, run_id: str, models: Sequence[LoggedModelOutput]) -> None:
         with self._tx() as conn:

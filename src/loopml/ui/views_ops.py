@@ -69,6 +69,25 @@ def _dur(ms: int | None) -> str:
     return "" if ms is None else f"{ms / 1000:.2f}s"
 
 
+def _age_days(s: Any, uri: str) -> float | None:
+    """Days since the registered version a ``models:/`` route names was created (None for
+    other URIs or one that no longer resolves): the stale-model figure the page shows."""
+    if not uri.startswith("models:/"):
+        return None
+    import time
+
+    from loopml.errors import LoopmlError
+    from loopml.models.uris import parse_models_uri
+
+    try:
+        name, version, alias = parse_models_uri(uri)
+        mv = s.registry.get_model_version_by_alias(name, alias) if alias else \
+            s.registry.get_model_version(name, str(version))
+    except (LoopmlError, ValueError):
+        return None
+    return (time.time() * 1000 - mv.creation_timestamp) / 86_400_000
+
+
 def deployments(s: Any, q: dict[str, str]) -> dict[str, Any]:
     out = []
     for d in s.deployments.list_deployments():
@@ -86,7 +105,8 @@ def deployments(s: Any, q: dict[str, str]) -> dict[str, Any]:
                 [(k, [(i, float(x[k])) for i, x in enumerate(stats) if k in x])
                  for k in ("latency.p50_ms", "latency.p99_ms")], "latency (ms) per window",
                 x_label="window"))
-        out.append({"d": d, "routes": [(r.model_uri, r.weight / total) for r in d.routes],
+        out.append({"d": d, "routes": [(r.model_uri, r.weight / total, _age_days(s, r.model_uri))
+                                       for r in d.routes],
                     "stats": stats[-5:], "chart": chart})
     return {"deployments": out}
 

@@ -25,6 +25,7 @@ from loopml.security.audit import record_decision
 from loopml.server._http import content_disposition
 from loopml.server._login import LoginLimiter, clear_session, client_key, set_session
 from loopml.server.services import Services
+from loopml.ui import views_data as vd
 from loopml.ui import views_ops as ops
 from loopml.ui import views_tracking as tr
 from loopml.ui._render import HEADERS, HERE, check_csrf, render
@@ -174,6 +175,8 @@ def routes(s: Services) -> list[PermissionedRoute]:
         ui("/ui/pipelines/{run_id}", page("pipeline_run.html", ops.pipeline_run)),
         ui("/ui/pipelines/{run_id}/rerun", rerun, P.DEPLOY, ("POST",)),
         ui("/ui/deployments", page("deployments.html", ops.deployments)),
+        ui("/ui/datasets", page("datasets.html", vd.datasets)),
+        ui("/ui/datasets/{name}", page("dataset.html", vd.dataset)),
         ui("/ui/monitors", page("monitors.html", ops.monitors)),
         ui("/ui/loop", page("loop.html", ops.loop)),
         ui("/ui/loop/{loop_id}/approve", approve, P.APPROVE, ("POST",)),
