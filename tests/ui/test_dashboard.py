@@ -166,10 +166,10 @@ def test_sign_in_when_auth_is_on(tmp_path, browser: Any) -> None:  # type: ignor
         page.goto(f"{srv.url}/ui/models")
         assert "/ui/login" in page.url
         page.fill("input[name=token]", "wrong")
-        page.click("form button")
+        page.click("main form button")
         assert "Wrong token" in page.inner_text("main")
         page.fill("input[name=token]", "s3cret")
-        page.click("form button")
+        page.click("main form button")
         assert page.url.endswith("/ui/models") and "Registered models" in page.inner_text("h1")
         cookies = {c["name"]: c["value"] for c in ctx.cookies()}
         # The sign-in cookie works on dashboard pages only, never on the JSON API.

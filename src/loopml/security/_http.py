@@ -48,11 +48,19 @@ _AUTH_HELP = ("Authentication required: send 'Authorization: Bearer <token>' "
               "(MLFLOW_TRACKING_USERNAME/PASSWORD).")
 
 
-def request_workspace(headers: Mapping[str, str]) -> str:
-    """The workspace a request addresses: the ``X-MLFLOW-WORKSPACE`` header, else
-    ``default``."""
-    ws = headers.get(WORKSPACE_HEADER, "").strip()
-    return ws or DEFAULT_WORKSPACE
+def request_workspace(headers: Mapping[str, str], path: str = "") -> str:
+    """The workspace a request addresses, by ``workspaces.workspace_for`` (the header,
+    else the dashboard's cookie on ``/ui`` paths, else ``default``): the same rule
+    ``WorkspaceMiddleware`` scopes the stores by. An invalid header name is returned as
+    sent (no role is bound to it, so the check denies; the middleware has already
+    answered 400 on HTTP)."""
+    from loopml.errors import InvalidParameterValue
+    from loopml.security.workspaces import workspace_for
+
+    try:
+        return workspace_for(headers, path)
+    except InvalidParameterValue:
+        return headers.get(WORKSPACE_HEADER, "").strip() or DEFAULT_WORKSPACE
 
 
 class SharedTokenVerifier:
@@ -160,7 +168,8 @@ class Authenticator:
         not). ``cookie``: also accept the dashboard's login cookie (only on dashboard
         routes, whose forms carry CSRF tokens; never on the JSON API). Raises
         ``Unauthenticated`` (401) or ``PermissionDenied`` (403, naming the role needed)."""
-        workspace = request_workspace(request.headers)
+        url = getattr(request, "url", None)  # gRPC metadata has no URL
+        workspace = request_workspace(request.headers, getattr(url, "path", "") or "")
         if permission is Permission.PUBLIC:
             principal = ANONYMOUS if not self.required else UNAUTHENTICATED
         else:

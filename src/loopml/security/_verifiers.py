@@ -194,8 +194,12 @@ def serving_verifiers(tracking_uri: str | None) -> list[CredentialVerifier]:
 def build_verifiers(store: IdentityStore | None,
                     jwt: Sequence[CredentialVerifier] = (),
                     ttl_s: float = TOKEN_CACHE_TTL_S) -> list[CredentialVerifier]:
-    """The chain in its fixed order: API tokens, OIDC JWTs (``jwt``), passwords. The legacy
-    shared credential is appended by ``Authenticator`` itself, last."""
+    """The chain in its fixed order: API tokens, dashboard password sessions, OIDC JWTs
+    (``jwt``), passwords. The legacy shared credential is appended by ``Authenticator``
+    itself, last."""
     if store is None:
         return list(jwt)
-    return [ApiTokenVerifier(store, ttl_s), *jwt, PasswordVerifier(store, ttl_s)]
+    from loopml.security._sessions import SessionVerifier
+
+    return [ApiTokenVerifier(store, ttl_s), SessionVerifier(store), *jwt,
+            PasswordVerifier(store, ttl_s)]

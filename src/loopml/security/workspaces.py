@@ -28,8 +28,9 @@ from loopml.security._principal import ALL_WORKSPACES
 
 DEFAULT_WORKSPACE = "default"
 WORKSPACE_HEADER = "X-MLFLOW-WORKSPACE"
+# Set by the dashboard's workspace switcher; read only on /ui routes (no header sent there).
+WORKSPACE_COOKIE = "loopml_workspace"
 ENV_WORKSPACE = "LOOPML_WORKSPACE"
-_HEADER_KEY = WORKSPACE_HEADER.lower().encode()
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _RESERVED = frozenset({"workspaces", "api", "ajax-api", "static-files"})
 _current: ContextVar[str | None] = ContextVar("loopml_workspace", default=None)
@@ -73,12 +74,41 @@ class _HasHeaders(Protocol):
     def headers(self) -> Any: ...
 
 
+def workspace_for(headers: Any, path: str = "") -> str:
+    """The workspace a request acts in, the one rule both the role check
+    (``security._http.request_workspace``) and ``WorkspaceMiddleware`` (store scoping) use:
+    the ``X-MLFLOW-WORKSPACE`` header (what ``mlflow.set_workspace`` sends); else, on
+    dashboard routes (``path`` under ``/ui``), the ``loopml_workspace`` cookie the
+    dashboard's switcher sets; else ``default``. ``headers``: a case-insensitive mapping
+    (Starlette ``Headers``). Raises ``InvalidParameterValue`` (400) for an invalid header;
+    an invalid cookie is ignored (``default``), so a stale cookie never locks a browser out.
+    Whether the workspace exists is not checked here."""
+    raw = (headers.get(WORKSPACE_HEADER.lower()) or "").strip()  # also plain gRPC dicts
+    if raw:
+        return check_workspace_name(raw)
+    if path == "/ui" or path.startswith("/ui/"):
+        from starlette.requests import cookie_parser
+
+        cookie = cookie_parser(headers.get("cookie") or "").get(WORKSPACE_COOKIE, "").strip()
+        if cookie and is_workspace_name(cookie):
+            return cookie
+    return DEFAULT_WORKSPACE
+
+
+def is_workspace_name(name: str) -> bool:
+    """``check_workspace_name`` as a predicate."""
+    try:
+        check_workspace_name(name)
+    except InvalidParameterValue:
+        return False
+    return True
+
+
 def workspace_of(request: _HasHeaders) -> str:
-    """The workspace a request acts in: its ``X-MLFLOW-WORKSPACE`` header (what
-    ``mlflow.set_workspace`` sends), else ``default``. Raises ``InvalidParameterValue``
-    (400) for an invalid name. Whether the workspace exists is not checked here."""
-    raw = (request.headers.get(WORKSPACE_HEADER) or "").strip()
-    return check_workspace_name(raw) if raw else DEFAULT_WORKSPACE
+    """The workspace a request acts in (``workspace_for`` with the request's headers and
+    path). Raises ``InvalidParameterValue`` (400) for an invalid header."""
+    url = getattr(request, "url", None)
+    return workspace_for(request.headers, getattr(url, "path", "") or "")
 
 
 def current_workspace() -> str:
@@ -134,7 +164,7 @@ def get_workspace_store(tracking: Any) -> Any:
 
 
 class WorkspaceMiddleware:
-    """Pure ASGI middleware: binds each HTTP request's workspace (``workspace_of``) for the
+    """Pure ASGI middleware: binds each HTTP request's workspace (``workspace_for``) for the
     handlers and the store calls they make (the thread pool copies the context). A request
     with an invalid workspace header is answered 400 here."""
 
@@ -145,13 +175,10 @@ class WorkspaceMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        raw = ""
-        for k, v in scope.get("headers", ()):
-            if k == _HEADER_KEY:
-                raw = v.decode("latin-1").strip()
-                break
+        from starlette.datastructures import Headers
+
         try:
-            name = check_workspace_name(raw) if raw else DEFAULT_WORKSPACE
+            name = workspace_for(Headers(scope=scope), scope.get("path", ""))
         except InvalidParameterValue as e:
             from loopml.server._http import error_response
 
@@ -164,5 +191,7 @@ class WorkspaceMiddleware:
             _current.reset(token)
 
 
-__all__ = ["ALL_WORKSPACES", "DEFAULT_WORKSPACE", "Workspace", "creating_workspace", "scoped", "ENV_WORKSPACE", "WORKSPACE_HEADER", "WorkspaceMiddleware",
-           "check_workspace_name", "current_workspace", "get_workspace_store", "use_workspace", "workspace_of"]
+__all__ = ["ALL_WORKSPACES", "DEFAULT_WORKSPACE", "ENV_WORKSPACE", "WORKSPACE_COOKIE",
+           "WORKSPACE_HEADER", "Workspace", "WorkspaceMiddleware", "check_workspace_name",
+           "creating_workspace", "current_workspace", "get_workspace_store",
+           "is_workspace_name", "scoped", "use_workspace", "workspace_for", "workspace_of"]

@@ -1,5 +1,6 @@
-"""Dashboard sign-in: attempts limited per client with exponential backoff, and the session
-cookie's attributes (HttpOnly, SameSite=Strict, Max-Age, Secure over TLS).
+"""Dashboard sign-in: attempts limited per client with exponential backoff, the session
+cookie's attributes (HttpOnly, SameSite=Strict, Max-Age, Secure over TLS), password
+sessions, and the workspace switcher's cookie.
 
 The limiter is in memory, per process: with ``--workers N`` each worker counts on its own,
 so a client gets at most N times the attempts. That still turns guessing a token into years;
@@ -12,11 +13,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from loopml.security import TOKEN_COOKIE
+from loopml.errors import InvalidParameterValue, LoopmlError, PermissionDenied
+from loopml.security import TOKEN_COOKIE, IdentityKind
 
 
 @dataclass
@@ -95,3 +98,54 @@ def set_session(resp: Response, request: Request, token: str, max_age_s: int,
 def clear_session(resp: Response, request: Request, trust_proxy: bool) -> None:
     resp.delete_cookie(TOKEN_COOKIE, httponly=True, samesite="strict",
                        secure=is_tls(request, trust_proxy))
+
+
+def password_session(s: Any, username: str, password: str) -> str | None:
+    """A signed session cookie value (``security._sessions``) when ``username`` is a local
+    user and ``password`` theirs, else None (unknown user, no password, wrong password or
+    no identity store: the caller counts it as a failed attempt)."""
+    from loopml.security._passwords import verify_password
+    from loopml.security._sessions import new_session
+
+    if s.identities is None:
+        return None
+    try:
+        ident = s.identities.get_identity(username)
+    except LoopmlError:
+        return None
+    if (ident.kind is not IdentityKind.USER or ident.password_hash is None
+            or not verify_password(ident.password_hash, password)):
+        return None
+    return new_session(ident, s.session_max_age_s)
+
+
+def switchable(s: Any, request: Request, workspace: str) -> str:
+    """``workspace`` when the caller may switch to it: a valid name, in the registry, and one
+    the caller holds a role in. Raises ``InvalidParameterValue`` (400),
+    ``Unauthenticated`` (401) or ``PermissionDenied`` (403) naming the problem."""
+    from loopml.security.workspaces import check_workspace_name
+    from loopml.ui._identity import all_workspaces
+
+    name = check_workspace_name(workspace.strip())
+    caller = s.auth.authenticate(request.headers, request.cookies)
+    if name not in all_workspaces(s):
+        raise InvalidParameterValue(
+            f"Workspace {name!r} does not exist; an admin can create it with `loopml "
+            f"workspaces create {name}`.")
+    if caller.role_in(name) is None:
+        raise PermissionDenied(
+            f"{caller.kind.value} {caller.subject!r} has no role in workspace {name!r}; an "
+            f"admin can grant one: loopml users grant {caller.subject} --workspace {name} "
+            "--role viewer.")
+    return name
+
+
+def set_workspace_cookie(resp: Response, request: Request, workspace: str,
+                         trust_proxy: bool) -> None:
+    """The switcher's choice, read by ``workspaces.workspace_for`` on ``/ui`` paths. Lax
+    rather than Strict so that a link into the dashboard keeps the workspace; it grants
+    nothing by itself (the role check still applies in that workspace)."""
+    from loopml.security.workspaces import WORKSPACE_COOKIE
+
+    resp.set_cookie(WORKSPACE_COOKIE, workspace, httponly=True, samesite="lax",
+                    secure=is_tls(request, trust_proxy))

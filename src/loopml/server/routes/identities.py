@@ -59,10 +59,15 @@ def _role(b: Body, name: str = "role") -> Role:
         raise InvalidParameterValue(f"{b.where}: {e}") from None
 
 
-def _service(s: Services) -> IdentityService:
+def identity_service(s: Services) -> IdentityService:
+    """The ``IdentityService`` over the server's identity store (the REST routes and the
+    dashboard's admin pages both act through it). Raises ``InvalidState`` without one."""
     if s.identities is None:
         raise InvalidState("This server keeps no identities (its metadata store is not SQL).")
     return IdentityService(s.identities)
+
+
+_service = identity_service
 
 
 def _mlflow_user(i: Identity) -> dict[str, Any]:
@@ -267,4 +272,4 @@ def _mlflow_routes(s: Services) -> list[PermissionedRoute]:
     return out
 
 
-__all__ = ["MLFLOW_TO_ROLE", "ROLE_TO_MLFLOW", "routes"]
+__all__ = ["MLFLOW_TO_ROLE", "ROLE_TO_MLFLOW", "identity_service", "routes"]

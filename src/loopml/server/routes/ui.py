@@ -2,8 +2,10 @@
 
 Pages need READ; actions need a CSRF token plus DEPLOY (re-run a pipeline) or APPROVE
 (approve a loop).
-When auth is on, browsers sign in with the token (a cookie, accepted only on these routes,
-whose forms all carry the CSRF token) or with basic auth. Sign-in attempts are limited per
+When auth is on, browsers sign in with a token or a local user's password (a cookie,
+accepted only on these routes, whose forms all carry the CSRF token) or with basic auth.
+``POST /ui/workspace`` (the header's switcher) sets the ``loopml_workspace`` cookie that
+dashboard routes act in when no ``X-MLFLOW-WORKSPACE`` header is sent. Sign-in attempts are limited per
 client with exponential backoff (``_login.py``); the cookie expires after
 ``Services.session_max_age_s`` and is Secure over TLS; ``POST /ui/logout`` clears it."""
 
@@ -18,12 +20,21 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 
+import loopml.ui._identity  # noqa: F401 - registers the header's `nav` template global
 from loopml.errors import InvalidParameterValue, LoopmlError, Unauthenticated
 from loopml.security import IdentityKind, PermissionedRoute, principal_of, route
 from loopml.security import Permission as P
 from loopml.security.audit import record_decision
 from loopml.server._http import content_disposition
-from loopml.server._login import LoginLimiter, clear_session, client_key, set_session
+from loopml.server._login import (
+    LoginLimiter,
+    clear_session,
+    client_key,
+    password_session,
+    set_session,
+    set_workspace_cookie,
+    switchable,
+)
 from loopml.server.services import Services
 from loopml.ui import views_data as vd
 from loopml.ui import views_ops as ops
@@ -78,6 +89,7 @@ def routes(s: Services) -> list[PermissionedRoute]:
         except LoopmlError as e:
             return render(request, "error.html", 403, status=403, message=e.message)
         token = str(form.get("token", ""))
+        username = str(form.get("username", "")).strip()
         nxt = str(form.get("next") or "/ui/experiments")
         if not nxt.startswith("/ui/") or nxt.startswith("//"):
             nxt = "/ui/experiments"  # no open redirect
@@ -88,9 +100,16 @@ def routes(s: Services) -> list[PermissionedRoute]:
                           wait=int(wait) + 1)
             resp.headers["Retry-After"] = str(int(wait) + 1)
             return resp
-        ok = bool(token) and _token_ok(s, token)
-        record_decision(request, "login.token", "allow" if ok else "deny", actor=who,
-                        via="token", target="dashboard")
+        if username:  # a local user's password: the cookie holds a signed session
+            session = await run_in_threadpool(password_session, s, username,
+                                              str(form.get("password", "")))
+            ok, token = session is not None, session or ""
+            record_decision(request, "login.password", "allow" if ok else "deny",
+                            actor=username, via="password", target="dashboard")
+        else:
+            ok = bool(token) and _token_ok(s, token)
+            record_decision(request, "login.token", "allow" if ok else "deny", actor=who,
+                            via="token", target="dashboard")
         if not ok:
             limiter.failed(who)
             return render(request, "login.html", 401, next=nxt, failed=True)
@@ -107,6 +126,21 @@ def routes(s: Services) -> list[PermissionedRoute]:
             return render(request, "error.html", 403, status=403, message=e.message)
         resp = RedirectResponse("/ui/login", 303)
         clear_session(resp, request, s.trust_proxy)
+        return resp
+
+    async def switch(request: Request) -> Response:
+        form = await request.form()
+        try:
+            check_csrf(request, form)
+            ws = await run_in_threadpool(switchable, s, request, str(form.get("workspace", "")))
+        except LoopmlError as e:
+            return render(request, "error.html", e.http_status, status=e.http_status,
+                          message=e.message)
+        nxt = str(form.get("next") or "/ui/experiments")
+        if not nxt.startswith("/ui/") or nxt.startswith("//"):
+            nxt = "/ui/experiments"  # no open redirect
+        resp = RedirectResponse(nxt, 303)
+        set_workspace_cookie(resp, request, ws, s.trust_proxy)
         return resp
 
     async def artifact(request: Request) -> Response:
@@ -163,6 +197,9 @@ def routes(s: Services) -> list[PermissionedRoute]:
         route("/ui/static/app.css", static, ["GET"], P.PUBLIC, s.auth),
         route("/ui/login", login, ["GET", "POST"], P.PUBLIC, s.auth),
         route("/ui/logout", logout, ["POST"], P.PUBLIC, s.auth),
+        # PUBLIC so that a caller without a role in the current workspace can still leave
+        # it; ``switchable`` authenticates and checks the target itself.
+        route("/ui/workspace", switch, ["POST"], P.PUBLIC, s.auth),
         ui("/ui/experiments", page("experiments.html", tr.experiments)),
         ui("/ui/experiments/{experiment_id}", page("runs.html", tr.runs)),
         ui("/ui/runs/{run_id}", page("run.html", tr.run)),
