@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -221,3 +222,43 @@ def test_self_service_tokens(env: Env) -> None:
     assert r.status_code == 403
     assert c.post(f"/ui/me/tokens/{tok.token_id}/revoke", data=CSRF).status_code == 303
     assert env.svc.store.get_token(tok.token_id).revoked_time is not None
+
+
+def test_browser_sign_in_switch_and_create_token(tmp_path: Path, browser: Any) -> None:
+    """Chromium: sign in with a password, see your name, switch workspace, create a token
+    (its secret shown once)."""
+    from loopml.store import get_store
+    from loopml.store.identities_sql import SqlIdentityStore
+    from tests.server.conftest import start_server
+
+    srv = start_server(tmp_path / "srv", token="s3cret")
+    try:
+        engine = get_store(f"sqlite:///{tmp_path / 'srv' / 'db.sqlite'}").engine  # type: ignore[attr-defined]
+        svc = IdentityService(SqlIdentityStore(engine))
+        svc.create_user("ann", PASSWORD)
+        svc.grant("ann", "default", Role.VIEWER)
+        svc.grant("ann", "team-a", Role.EDITOR)
+        SqlWorkspaceStore(engine).create("team-a")
+        ctx = browser.new_context()
+        page = ctx.new_page()
+        page.goto(f"{srv.url}/ui/experiments")
+        assert "/ui/login" in page.url
+        page.fill("input[name=username]", "ann")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("main form button")
+        assert page.url.endswith("/ui/experiments")
+        assert "ann · user · viewer in default" in page.inner_text("#whoami")
+        page.select_option("#workspace-switch select[name=workspace]", "team-a")
+        page.click("#workspace-switch button")
+        assert "ann · user · editor in team-a" in page.inner_text("#whoami")
+        page.click("#nav-my-tokens")
+        page.fill("#create-token input[name=name]", "laptop")
+        page.click("#create-token button")
+        secret = page.inner_text("#token-secret")
+        assert secret.startswith("lml_")
+        assert "laptop" in page.inner_text("#tokens") and "team-a" in page.inner_text("#tokens")
+        page.goto(f"{srv.url}/ui/me/tokens")
+        assert page.locator("#token-secret").count() == 0  # shown once
+        ctx.close()
+    finally:
+        srv.stop()
