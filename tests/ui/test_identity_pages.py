@@ -262,3 +262,38 @@ def test_browser_sign_in_switch_and_create_token(tmp_path: Path, browser: Any) -
         ctx.close()
     finally:
         srv.stop()
+
+
+def test_workspace_rule_is_shared() -> None:
+    """``workspace_for``: the header, else the cookie on /ui paths only, else default; the
+    role check (``request_workspace``) gives the same answer."""
+    from starlette.datastructures import Headers
+
+    from loopml.security import request_workspace
+    from loopml.security.workspaces import workspace_for
+
+    cookie = {"cookie": "loopml_workspace=team-a"}
+    cases = [({}, "/ui/models", "default"), (cookie, "/ui/models", "team-a"),
+             (cookie, "/api/2.0/mlflow/experiments/search", "default"),
+             ({**cookie, "x-mlflow-workspace": "team-b"}, "/ui/models", "team-b"),
+             ({"cookie": "loopml_workspace=NOT_VALID"}, "/ui/models", "default")]
+    for raw, path, want in cases:
+        h = Headers(raw)
+        assert workspace_for(h, path) == want == request_workspace(h, path), (raw, path)
+
+
+def test_session_verifier_refuses_tampering_and_expiry(env: Env) -> None:
+    from loopml.errors import Unauthenticated
+    from loopml.security._sessions import SessionVerifier
+
+    ident = env.svc.store.get_identity("vera")
+    v = SessionVerifier(env.svc.store)
+    good = new_session(ident, 60)
+    p = v.verify("bearer", good)
+    assert p is not None and p.subject == "vera" and p.via == "password"
+    assert v.verify("bearer", "lml_x_y") is None and v.verify("basic", good) is None
+    forged = good.replace("dmVyYQ", "cm9vdA")  # vera -> root, same mac
+    expired = new_session(ident, 60, clock=lambda: 0.0)
+    for bad in (forged, expired, "lms.x", good[:-2] + "00"):
+        with pytest.raises(Unauthenticated):
+            v.verify("bearer", bad)

@@ -83,13 +83,15 @@ def workspace_for(headers: Any, path: str = "") -> str:
     (Starlette ``Headers``). Raises ``InvalidParameterValue`` (400) for an invalid header;
     an invalid cookie is ignored (``default``), so a stale cookie never locks a browser out.
     Whether the workspace exists is not checked here."""
-    raw = (headers.get(WORKSPACE_HEADER.lower()) or "").strip()  # also plain gRPC dicts
+    # Starlette's Headers ignore case; plain dicts (gRPC metadata, tests) may use either.
+    raw = (headers.get(WORKSPACE_HEADER.lower()) or headers.get(WORKSPACE_HEADER) or "").strip()
     if raw:
         return check_workspace_name(raw)
     if path == "/ui" or path.startswith("/ui/"):
         from starlette.requests import cookie_parser
 
-        cookie = cookie_parser(headers.get("cookie") or "").get(WORKSPACE_COOKIE, "").strip()
+        jar = cookie_parser(headers.get("cookie") or headers.get("Cookie") or "")
+        cookie = jar.get(WORKSPACE_COOKIE, "").strip()
         if cookie and is_workspace_name(cookie):
             return cookie
     return DEFAULT_WORKSPACE
