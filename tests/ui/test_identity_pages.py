@@ -297,3 +297,19 @@ def test_session_verifier_refuses_tampering_and_expiry(env: Env) -> None:
     for bad in (forged, expired, "lms.x", good[:-2] + "00"):
         with pytest.raises(Unauthenticated):
             v.verify("bearer", bad)
+
+
+def test_workspace_cookie_is_secure_behind_a_trusted_tls_proxy(env: Env) -> None:
+    env.services.trust_proxy = True
+    c = env.client("vera")
+    r = c.post("/ui/workspace", data={**CSRF, "workspace": "team-a"},
+               headers={"X-Forwarded-Proto": "https"})
+    assert r.status_code == 303 and "secure" in r.headers["set-cookie"].lower()
+    env.services.trust_proxy = False
+    r = c.post("/ui/workspace", data={**CSRF, "workspace": "team-a"},
+               headers={"X-Forwarded-Proto": "https"})
+    assert "secure" not in r.headers["set-cookie"].lower()
+    # Signing out forgets the workspace too.
+    out = c.post("/ui/logout", data=CSRF).headers.get_list("set-cookie")
+    assert any(h.startswith('loopml_workspace=""') or h.startswith("loopml_workspace=;")
+               for h in out), out

@@ -96,7 +96,13 @@ def set_session(resp: Response, request: Request, token: str, max_age_s: int,
 
 
 def clear_session(resp: Response, request: Request, trust_proxy: bool) -> None:
+    """Sign out: the session cookie and the workspace choice go (the next person at this
+    browser starts in ``default``)."""
+    from loopml.security.workspaces import WORKSPACE_COOKIE
+
     resp.delete_cookie(TOKEN_COOKIE, httponly=True, samesite="strict",
+                       secure=is_tls(request, trust_proxy))
+    resp.delete_cookie(WORKSPACE_COOKIE, httponly=True, samesite="lax",
                        secure=is_tls(request, trust_proxy))
 
 
