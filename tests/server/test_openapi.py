@@ -4,6 +4,7 @@ it generates from the description may produce a server error (5xx)."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 
 import httpx
@@ -27,7 +28,9 @@ def _documented(url: str) -> dict:  # type: ignore[type-arg]
 
 
 def _route_table(app: object) -> set[tuple[str, str]]:
-    return {(path.replace(":path}", "}"), m.lower()) for path, r in _walk(app.routes)  # type: ignore[attr-defined]
+    # OpenAPI names a parameter without Starlette's converter: {p:path} and {p:int} are {p}
+    return {(re.sub(r"\{(\w+):\w+\}", r"{\1}", path), m.lower())
+            for path, r in _walk(app.routes)  # type: ignore[attr-defined]
             if isinstance(r, Route) for m in (r.methods or ()) if m != "HEAD"}
 
 

@@ -86,7 +86,9 @@ def workspace_for(headers: Any, path: str = "") -> str:
     # Starlette's Headers ignore case; plain dicts (gRPC metadata, tests) may use either.
     raw = (headers.get(WORKSPACE_HEADER.lower()) or headers.get(WORKSPACE_HEADER) or "").strip()
     if raw:
-        return check_workspace_name(raw)
+        # "*" (every workspace) is what a model server or controller sends to list across
+        # workspaces; the role check then needs a role bound on "*" itself.
+        return check_workspace_name(raw, all_ok=True)
     if path == "/ui" or path.startswith("/ui/"):
         from starlette.requests import cookie_parser
 
