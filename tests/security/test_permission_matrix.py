@@ -70,8 +70,9 @@ class Env:
 
 
 def _fill(path: str) -> str:
-    """A concrete URL for a route path: each {param} (or {param:path}) becomes 'x'."""
-    return re.sub(r"\{[^}]+\}", "x", path)
+    """A concrete URL for a route path: each {param} (or {param:path}) becomes 'x', each
+    {param:int} '1'."""
+    return re.sub(r"\{[^}]+\}", "x", re.sub(r"\{[^}:]+:int\}", "1", path))
 
 
 @pytest.fixture(scope="module")
