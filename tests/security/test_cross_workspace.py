@@ -107,6 +107,7 @@ def _cases(ids: dict[str, str]) -> list[tuple[str, str, dict[str, Any]]]:
         ("PUT", art, {}),
         ("GET", art, {}),
         ("POST", f"{V2}/runs/create", {"experiment_id": exp}),
+        ("POST", f"{V2}/runs/create", {}),  # experiment 0, of workspace default
         ("GET", f"{V2}/experiments/get", {"experiment_id": exp}),
         ("GET", f"{V2}/experiments/get-by-name", {"experiment_name": "exp-b"}),
         ("POST", f"{V2}/experiments/set-experiment-tag",

@@ -62,16 +62,20 @@ _LABEL = {
 class Addresses:
     """What a route addresses: an entity ``kind`` (one of this module's constants) named by
     the first of ``fields`` present in the request (body fields, query parameters and path
-    parameters together). A list value (``experiment_ids``, ``run_ids``) names several."""
+    parameters together). A list value (``experiment_ids``, ``run_ids``) names several.
+    ``default``: the key the handler uses when no field is given (``runs/create`` without an
+    ``experiment_id`` creates in experiment ``0``)."""
 
     kind: str
     fields: tuple[str, ...]
+    default: str | None
 
-    def __init__(self, kind: str, *fields: str) -> None:
+    def __init__(self, kind: str, *fields: str, default: str | None = None) -> None:
         if kind not in _LABEL:
             raise ValueError(f"Unknown entity kind {kind!r}; known: {', '.join(_LABEL)}.")
         object.__setattr__(self, "kind", kind)
         object.__setattr__(self, "fields", fields)
+        object.__setattr__(self, "default", default)
 
     def keys(self, data: Mapping[str, Any]) -> list[str]:
         """The entity keys ``data`` names (strings and ints; other values are left to the
@@ -82,7 +86,7 @@ class Addresses:
                 continue
             values = v if isinstance(v, list) else [v]
             return [str(x) for x in values if isinstance(x, (str, int)) and x != ""]
-        return []
+        return [] if self.default is None else [self.default]
 
 
 def _int_key(key: str) -> int | None:

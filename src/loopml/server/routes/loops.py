@@ -13,7 +13,7 @@ from typing import Any
 from loopml.errors import InvalidState, PermissionDenied, invalid_param
 from loopml.security import IdentityKind, PermissionedRoute
 from loopml.security import Permission as P
-from loopml.security.entity_scope import LOOP, Addresses
+from loopml.security.entity_scope import LOOP, REGISTERED_MODEL, Addresses
 from loopml.server._api import api
 from loopml.server._http import Body, entity
 from loopml.server.services import Services
@@ -121,7 +121,8 @@ def routes(s: Services) -> list[PermissionedRoute]:
         *api(s, "/loops/create", "POST", P.DEPLOY, create, _PREFIX),
         *api(s, "/loops/history", "GET", P.READ, history, _PREFIX),
         *api(s, "/loops/audit", "POST", P.DEPLOY, audit, _PREFIX),
-        *api(s, "/loops/trigger", "POST", P.DEPLOY, trigger, _PREFIX),
+        *api(s, "/loops/trigger", "POST", P.DEPLOY, trigger, _PREFIX,
+             entity=(Addresses(REGISTERED_MODEL, "model"),)),
         *api(s, "/loops/cursors/{name}", "GET", P.READ, get_cursor, _PREFIX),
         *api(s, "/loops/cursors/{name}", "POST", P.DEPLOY, move_cursor, _PREFIX),
         *api(s, "/loops/{loop_id}", "GET", P.READ, get, _PREFIX,

@@ -75,7 +75,7 @@ def metrics_from(b: Body) -> list[Metric]:
 
 # What the routes address (security/entity_scope.py): checked in the entity's workspace.
 _RUN = (Addresses(RUN, "run_id", "run_uuid"),)
-_EXP = (Addresses(EXPERIMENT, "experiment_id"),)
+_EXP = (Addresses(EXPERIMENT, "experiment_id", default="0"),)  # as create() does
 _EXPS = (Addresses(EXPERIMENT, "experiment_ids"),)
 
 
