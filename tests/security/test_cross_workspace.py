@@ -8,6 +8,7 @@ client with a ``team-a`` token cannot log to a ``team-b`` run."""
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,6 +158,20 @@ def test_admin_of_every_workspace_reaches_them(env: Env) -> None:
     assert not wrong, "\n".join(wrong)
 
 
+def test_dashboard_pages_of_another_workspace_are_a_404(env: Env) -> None:
+    ids = env.ids
+    pages: list[tuple[str, dict[str, Any]]] = [
+        (f"/ui/runs/{ids['run']}", {}), (f"/ui/experiments/{ids['exp']}", {}),
+        ("/ui/compare", {"run": [ids["run"], ids["run_a"]]}),
+        (f"/ui/artifact/{ids['run']}", {"path": "x.txt"}), ("/ui/models/model-b", {}),
+        ("/ui/pipelines/prunb", {}), ("/ui/datasets/ds-b", {})]
+    for url, query in pages:
+        r = _call(env.client, "GET", url, query, f"Bearer {env.editor_a}")
+        assert r.status_code == 404, (url, r.status_code, r.text[-300:])
+        r = _call(env.client, "GET", url, query, f"Bearer {env.admin_all}")
+        assert r.status_code == 200, (url, r.status_code, r.text[-300:])
+
+
 def test_a_lower_role_in_the_entitys_workspace_is_a_403(env: Env) -> None:
     c, run = env.client, env.ids["run"]
     assert _call(c, "GET", f"{V2}/runs/get", {"run_id": run}, env.mixed).status_code == 200
@@ -175,6 +190,28 @@ def test_own_workspace_and_missing_entities_are_unchanged(env: Env) -> None:
     # Searches list the caller's workspace only: team-b's model versions stay hidden.
     r = _call(c, "GET", f"{V2}/model-versions/search", {"filter": "name='model-b'"}, tok)
     assert r.status_code == 200 and not r.json().get("model_versions")
+
+
+# Routes that address an existing entity of a workspace-scoped kind by id or name. Each
+# must declare it (``api(..., entity=...)``); a new one added without fails here.
+_PREFIX = re.compile(r"^/(ajax-)?api/[23]\.0/mlflow(-artifacts)?|^/api/loopml/v1")
+_ADDRESSING = re.compile(
+    r"/(runs/(?!search$)|experiments/(?!search$|create$)|registered-models/(?!search$|create$)"
+    r"|model-versions/(?!search$)|logged-models/|logged-models$|deployments/|loops/\{"
+    r"|loops/trigger|pipelines/runs/\{|pipelines/triggers/\{|datasets/"
+    r"|artifacts/list|metrics/|artifacts/\{|artifacts$|gc/purge-run"
+    r"|ui/(runs|experiments|artifact|preview|models|pipelines|datasets|loop)/)")
+
+
+def test_every_addressing_route_declares_its_entity(env: Env) -> None:
+    app = env.client.app
+    missing = []
+    for r in app.routes:  # type: ignore[attr-defined]
+        path = _PREFIX.sub("", r.path)
+        if _ADDRESSING.match(path) and not r.entity:
+            missing.append(f"{sorted(r.methods or ())} {r.path}")
+    assert not missing, "routes addressing an entity without entity=...:\n" + "\n".join(
+        missing)
 
 
 def test_run_workspaces_are_cached(env: Env, tmp_path: Path) -> None:

@@ -57,7 +57,7 @@ def api(
         r.openapi_summary = (fn.__doc__ or "").strip() or f"{method} {where}"  # type: ignore[attr-defined]
         if method != "GET":
             r.openapi_body = {"type": "object"}  # type: ignore[attr-defined]
-        r.entity = tuple(entity)  # type: ignore[attr-defined]
+        r.entity = tuple(entity)
     return made
 
 

@@ -157,9 +157,12 @@ def routes(s: Services) -> list[PermissionedRoute]:
              entity=_PATH),
     ]
     for p in PROXY_PREFIXES:
-        out += [
+        proxied = [
             route(p + "/artifacts/{path:path}", upload, ["PUT"], P.WRITE, s.auth),
             route(p + "/artifacts/{path:path}", download, ["GET"], P.READ, s.auth),
             route(p + "/artifacts/{path:path}", delete, ["DELETE"], P.WRITE, s.auth),
         ]
+        for r in proxied:
+            r.entity = _PATH  # checked in the handlers (check_path)
+        out += proxied
     return out

@@ -57,9 +57,12 @@ def routes(s: Services) -> list[PermissionedRoute]:
         )
         return {"metrics": [J.metric(m) for m in pts]}
 
+    history_routes = [route(p + "/metrics/get-history", history_handler, ["GET"], P.READ,
+                            s.auth) for p in MLFLOW_PREFIXES]
+    for r in history_routes:
+        r.entity = _RUN  # checked in history() (it runs where the store call runs)
     return [
-        *[route(p + "/metrics/get-history", history_handler, ["GET"], P.READ, s.auth)
-          for p in MLFLOW_PREFIXES],
+        *history_routes,
         *api(s, "/metrics/get-history-bulk-interval", "GET", P.READ, bulk_interval,
              entity=(Addresses(RUN, "run_ids"),)),
     ]
