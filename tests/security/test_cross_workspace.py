@@ -46,6 +46,8 @@ class Env:
     admin_all: str  # token: admin on "*"
     mixed: str  # basic credentials: editor in team-a, viewer in team-b
     ids: dict[str, str]  # team-b's entities (exp, run, model_id) and a team-a run
+    deployer_a: str  # token: deployer in team-a only
+    deployer_mixed: str  # basic credentials: deployer in team-a, viewer in team-b
 
 
 def _seed(services: Any) -> dict[str, str]:
@@ -85,12 +87,19 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     svc.create_user("mixed", "mixed-password")
     svc.grant("mixed", "team-a", Role.EDITOR)
     svc.grant("mixed", "team-b", Role.VIEWER)
+    svc.create_service_account("dep-a")
+    svc.grant("dep-a", "team-a", Role.DEPLOYER)
+    svc.create_user("dmixed", "dmixed-password")
+    svc.grant("dmixed", "team-a", Role.DEPLOYER)
+    svc.grant("dmixed", "team-b", Role.VIEWER)
     services.auth.required = True
     mixed = base64.b64encode(b"mixed:mixed-password").decode()
+    dmixed = base64.b64encode(b"dmixed:dmixed-password").decode()
     with TestClient(create_app(services), base_url="http://127.0.0.1",
                     raise_server_exceptions=False) as c:
         yield Env(c, svc.issue_token("ed-a", "team-a").token,
-                  svc.issue_token("root", "*").token, f"Basic {mixed}", ids)
+                  svc.issue_token("root", "*").token, f"Basic {mixed}", ids,
+                  f"Bearer {svc.issue_token('dep-a', 'team-a').token}", f"Basic {dmixed}")
 
 
 def _cases(ids: dict[str, str]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -178,6 +187,21 @@ def test_a_lower_role_in_the_entitys_workspace_is_a_403(env: Env) -> None:
     r = _call(c, "POST", f"{V2}/runs/log-metric",
               {"run_id": run, "key": "m", "value": 2.0, "timestamp": 2, "step": 1}, env.mixed)
     assert r.status_code == 403 and "'team-b'" in r.json()["message"]
+
+
+def test_a_deployment_routes_only_to_models_its_deployer_can_read(env: Env) -> None:
+    c, run_b = env.client, env.ids["run"]
+    for i, uri in enumerate(["models:/model-b/1", "models:/model-b@champion",
+                             f"runs:/{run_b}/model"]):
+        body = {"name": f"dep-x{i}", "routes": [{"model_uri": uri, "weight": 100}]}
+        r = _call(c, "POST", f"{LML}/deployments", body, env.deployer_a)
+        assert r.status_code == 404, (uri, r.status_code, r.text[:200])
+    r = _call(c, "POST", f"{LML}/deployments",
+              {"name": "dep-y", "routes": [], "shadow": ["models:/model-b/1"]}, env.deployer_a)
+    assert r.status_code == 404, r.text
+    body = {"name": "dep-z", "routes": [{"model_uri": "models:/model-b/1", "weight": 100}]}
+    r = _call(c, "POST", f"{LML}/deployments", body, env.deployer_mixed)  # reads team-b
+    assert r.status_code == 200, r.text
 
 
 def test_own_workspace_and_missing_entities_are_unchanged(env: Env) -> None:

@@ -46,6 +46,8 @@ TRIGGER = "trigger"
 DATASET = "dataset"
 # A path under the mlflow-artifacts proxy root: ``<experiment_id>/<run_id>/artifacts/...``.
 ARTIFACT_PATH = "artifact_path"
+# A model URI: ``models:/NAME/...`` (its registered model) or ``runs:/RUN_ID/...`` (its run).
+MODEL_URI = "model_uri"
 
 CACHE_TTL_S = 60.0
 _CACHE_MAX = 100_000
@@ -55,6 +57,7 @@ _LABEL = {
     LOGGED_MODEL: "Logged model", REGISTERED_MODEL: "Registered model",
     DEPLOYMENT: "Deployment", LOOP: "Loop", PIPELINE_RUN: "Pipeline run",
     TRIGGER: "Trigger", DATASET: "Dataset", ARTIFACT_PATH: "Artifact path",
+    MODEL_URI: "Model",
 }
 
 
@@ -62,26 +65,35 @@ _LABEL = {
 class Addresses:
     """What a route addresses: an entity ``kind`` (one of this module's constants) named by
     the first of ``fields`` present in the request (body fields, query parameters and path
-    parameters together). A list value (``experiment_ids``, ``run_ids``) names several.
+    parameters together). A list value (``experiment_ids``, ``run_ids``) names several;
+    ``"routes[].model_uri"`` reads that field of each object of the ``routes`` list.
     ``default``: the key the handler uses when no field is given (``runs/create`` without an
-    ``experiment_id`` creates in experiment ``0``)."""
+    ``experiment_id`` creates in experiment ``0``). ``need``: the permission needed in the
+    entity's workspace when it is not the route's (a deployment, which needs DEPLOY, only
+    reads the models it routes to)."""
 
     kind: str
     fields: tuple[str, ...]
     default: str | None
+    need: Permission | None
 
-    def __init__(self, kind: str, *fields: str, default: str | None = None) -> None:
+    def __init__(self, kind: str, *fields: str, default: str | None = None,
+                 need: Permission | None = None) -> None:
         if kind not in _LABEL:
             raise ValueError(f"Unknown entity kind {kind!r}; known: {', '.join(_LABEL)}.")
         object.__setattr__(self, "kind", kind)
         object.__setattr__(self, "fields", fields)
         object.__setattr__(self, "default", default)
+        object.__setattr__(self, "need", need)
 
     def keys(self, data: Mapping[str, Any]) -> list[str]:
         """The entity keys ``data`` names (strings and ints; other values are left to the
         handler's own validation)."""
         for f in self.fields:
-            v = data.get(f)
+            outer, _, inner = f.partition("[].")
+            v = data.get(outer)
+            if inner and isinstance(v, list):
+                v = [x.get(inner) for x in v if isinstance(x, dict)]
             if v is None or v == "":
                 continue
             values = v if isinstance(v, list) else [v]
@@ -145,6 +157,12 @@ class EntityScope:
         if kind == ARTIFACT_PATH:
             key = key.lstrip("/").split("/", 1)[0]
             kind = EXPERIMENT
+        if kind == MODEL_URI:
+            scheme, sep, rest = key.partition(":/")
+            name = rest.lstrip("/").split("/", 1)[0].split("@", 1)[0]
+            if not sep or not name or scheme not in ("models", "runs"):
+                return None
+            return self.workspace(REGISTERED_MODEL if scheme == "models" else RUN, name)
         if kind == EXPERIMENT:
             eid = _int_key(key)
             if eid is None:
@@ -166,12 +184,14 @@ class EntityScope:
         ``data`` names through ``addresses``. Entities of ``request_ws`` pass at once:
         ``route()`` already checked the caller there. Raises ``ResourceDoesNotExist`` (no
         role in the entity's workspace) or ``PermissionDenied`` (a role too low)."""
-        if principal.roles.get(ALL_WORKSPACES, 0) >= _needed(permission):
-            return  # a role on "*" holds wherever the entity lives: skip the lookups
+        wild = principal.roles.get(ALL_WORKSPACES, 0)
         for a in addresses:
+            need = a.need or permission
+            if wild >= _needed(need):
+                continue  # a role on "*" holds wherever the entity lives: skip the lookups
             for key in a.keys(data):
                 ws = self.workspace(a.kind, key)
-                if ws is None or ws == request_ws or principal.allows(permission, ws):
+                if ws is None or ws == request_ws or principal.allows(need, ws):
                     continue
                 if principal.role_in(ws) is None:
                     raise ResourceDoesNotExist(
@@ -179,7 +199,7 @@ class EntityScope:
                         f"{request_ws!r}.")
                 from loopml.security._http import denied_message
 
-                raise PermissionDenied(denied_message(principal, permission, ws))
+                raise PermissionDenied(denied_message(principal, need, ws))
 
 
 def _needed(permission: Permission) -> int:
@@ -195,5 +215,5 @@ def _by(table: sa.Table, column: str) -> Callable[[str], Any]:
 
 
 __all__ = ["ARTIFACT_PATH", "CACHE_TTL_S", "DATASET", "DEPLOYMENT", "EXPERIMENT",
-           "EXPERIMENT_NAME", "LOGGED_MODEL", "LOOP", "PIPELINE_RUN", "REGISTERED_MODEL",
+           "EXPERIMENT_NAME", "LOGGED_MODEL", "LOOP", "MODEL_URI", "PIPELINE_RUN", "REGISTERED_MODEL",
            "RUN", "TRIGGER", "Addresses", "EntityScope"]

@@ -18,7 +18,7 @@ from loopml.server.services import Services
 _RM, _MV = "/registered-models", "/model-versions"
 # What the routes address (security/entity_scope.py): checked in the entity's workspace.
 _MODEL = Addresses(REGISTERED_MODEL, "name")
-_SOURCE_RUN = Addresses(RUN, "run_id")
+_SOURCE_RUN = Addresses(RUN, "run_id", need=P.READ)  # a version reads its run
 
 
 def routes(s: Services) -> list[PermissionedRoute]:
