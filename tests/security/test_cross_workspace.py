@@ -204,6 +204,17 @@ def test_a_deployment_routes_only_to_models_its_deployer_can_read(env: Env) -> N
     assert r.status_code == 200, r.text
 
 
+def test_the_artifact_proxy_root_lists_only_readable_experiments(env: Env) -> None:
+    url = "/api/2.0/mlflow-artifacts/artifacts"
+    put = f"{url}/{env.ids['exp']}/{env.ids['run']}/artifacts/y.txt"
+    assert _call(env.client, "PUT", put, {}, f"Bearer {env.admin_all}").status_code == 200
+    seen = {f["path"] for f in _call(env.client, "GET", url, {}, f"Bearer {env.admin_all}")
+            .json()["files"]}
+    assert env.ids["exp"] in seen
+    r = _call(env.client, "GET", url, {}, f"Bearer {env.editor_a}")
+    assert env.ids["exp"] not in {f["path"] for f in r.json()["files"]}
+
+
 def test_own_workspace_and_missing_entities_are_unchanged(env: Env) -> None:
     c, tok = env.client, f"Bearer {env.editor_a}"
     r = _call(c, "POST", f"{V2}/runs/log-metric",

@@ -18,7 +18,7 @@ from starlette.responses import Response, StreamingResponse
 
 from loopml.artifacts import BlobStore, confine
 from loopml.artifacts._paths import join
-from loopml.errors import InvalidParameterValue, RequestTooLarge
+from loopml.errors import InvalidParameterValue, LoopmlError, RequestTooLarge
 from loopml.security import Permission as P
 from loopml.security import PermissionedRoute, route
 from loopml.security.entity_scope import ARTIFACT_PATH, LOGGED_MODEL, RUN, Addresses
@@ -70,10 +70,25 @@ def routes(s: Services) -> list[PermissionedRoute]:
         blobs, base = resolve(s, model.artifact_location)
         return {"root_uri": model.artifact_location, "files": _file_entries(blobs, base, rel)}
 
+    def visible(b: Body, top: str) -> bool:
+        """At the proxy root, each entry is an experiment's folder: list it only for a
+        caller who may read that experiment (its workspace is the request's, or the caller
+        has a role there), so the root does not enumerate other workspaces' experiments."""
+        scope = s.entity_scope
+        if scope is None:
+            return True
+        try:
+            scope.check(_PATH, {"path": top}, b.caller, P.READ, b.workspace)
+        except LoopmlError:
+            return False
+        return True
+
     def proxy_list(b: Body) -> dict[str, Any]:
         path = confine(b.text("path") or "")
         files = []
         for f in s.blobs.list(path):
+            if not path and not visible(b, f.path):
+                continue
             entry: dict[str, Any] = {"path": f.path, "is_dir": f.is_dir}
             if f.file_size is not None:
                 entry["file_size"] = f.file_size
