@@ -205,6 +205,9 @@ def principal_of(request: Request) -> Principal:
 
 class PermissionedRoute(Route):
     permission: Permission
+    # The entities the route addresses by id or name (security/entity_scope.Addresses),
+    # checked in their own workspace; () for routes that address none.
+    entity: tuple[Any, ...] = ()
 
 
 def route(

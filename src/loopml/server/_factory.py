@@ -18,6 +18,7 @@ from loopml.errors import InvalidParameterValue
 from loopml.security import Authenticator, CredentialVerifier
 from loopml.security._verifiers import build_verifiers
 from loopml.security.audit import AuditLog
+from loopml.security.entity_scope import EntityScope
 from loopml.server._guard import GuardPolicy
 from loopml.server.app import create_app
 from loopml.server.services import PROXY_SCHEME, Services
@@ -87,7 +88,14 @@ def build_services(
         inline_store_calls=backend_store_uri.startswith("sqlite"),
         allowed_model_roots=[PROXY_SCHEME, blobs.root_uri, *extra], runnable=runnable,
         audit=AuditLog.for_store(store),
+        entity_scope=_entity_scope(store),
     )
+
+
+def _entity_scope(store: object) -> EntityScope | None:
+    """The entity-workspace resolver of a SQL store (None for REST: no database here)."""
+    engine = getattr(store, "engine", None)
+    return EntityScope(engine) if engine is not None else None
 
 
 def _oidc_verifiers(settings: Settings) -> list[CredentialVerifier]:

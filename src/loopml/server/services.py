@@ -20,6 +20,7 @@ from loopml.store.registry_base import RegistryStore
 if TYPE_CHECKING:  # the pipelines package is imported when a registry is built, not here
     from loopml.pipelines._registry import PipelineRegistry
     from loopml.security.audit import AuditLog
+    from loopml.security.entity_scope import EntityScope
 
 PROXY_SCHEME = "mlflow-artifacts:"
 
@@ -70,3 +71,6 @@ class Services:
     secrets: Any = None
     # The audit trail (security/audit.py): None for a store without one (REST).
     audit: AuditLog | None = None
+    # Resolves the workspace of an entity a route addresses by id or name
+    # (security/entity_scope.py); None for a store without one (REST): header checks only.
+    entity_scope: EntityScope | None = None

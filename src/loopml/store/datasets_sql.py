@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from loopml.errors import InvalidParameterValue, ResourceDoesNotExist
+from loopml.security.workspaces import creating_workspace, scoped
 from loopml.store import _schema as t
 from loopml.store._sql_base import SqlBase
 from loopml.store._sql_util import now_ms
@@ -50,8 +51,9 @@ def insert_version(conn: Connection, v: DatasetVersion) -> tuple[int, bool]:
     if found is not None:
         return int(found), False
     if conn.execute(sa.select(_N.name).where(_N.name == v.name)).first() is None:
-        conn.execute(sa.insert(t.dataset_names).values(
-            name=v.name, created_time=now, updated_time=now, description=""))
+        conn.execute(sa.insert(t.dataset_names).values(  # a new name joins this workspace
+            name=v.name, created_time=now, updated_time=now, description="",
+            workspace=creating_workspace()))
     else:
         conn.execute(sa.update(t.dataset_names).where(_N.name == v.name).values(
             updated_time=now))
@@ -128,6 +130,7 @@ class SqlDatasetStore(SqlBase, DatasetStore):
         q = (sa.select(t.dataset_names, latest.label("latest"),
                        sa.func.count(_V.version).label("n"))
              .join(t.dataset_versions, _V.name == _N.name).group_by(*t.dataset_names.c))
+        q = scoped(q, _N.workspace)  # the current workspace's datasets only
         if name_like:
             q = q.where(_N.name.like(name_like))
         with self._read() as conn:

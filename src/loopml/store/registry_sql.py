@@ -21,7 +21,12 @@ from loopml.errors import (
     invalid_param,
 )
 from loopml.security import quotas
-from loopml.security.workspaces import creating_workspace, scoped
+from loopml.security.workspaces import (
+    ALL_WORKSPACES,
+    creating_workspace,
+    current_workspace,
+    scoped,
+)
 from loopml.store import _schema as t
 from loopml.store._search_registry import model_versions_select, registered_models_select
 from loopml.store._sql_base import SqlBase
@@ -383,8 +388,10 @@ class SqlRegistryStore(SqlBase, RegistryStore):
         limit = check_max_results(max_results, where, SEARCH_MODEL_VERSIONS_MAX)
         offset = decode_page_token(page_token, where)
         with self._read() as conn:
-            keys = [(r[0], int(r[1])) for r in conn.execute(
-                model_versions_select(filter_string, order_by, offset, limit + 1))]
+            q = model_versions_select(filter_string, order_by, offset, limit + 1)
+            if current_workspace() != ALL_WORKSPACES:  # versions of this workspace's models
+                q = q.where(_MV.name.in_(scoped(sa.select(_RM.name), _RM.workspace)))
+            keys = [(r[0], int(r[1])) for r in conn.execute(q)]
             items = self._versions(conn, keys[:limit])
         token = encode_page_token(offset + limit) if len(keys) > limit else None
         return PagedList(items, token)

@@ -18,15 +18,19 @@ from starlette.responses import Response, StreamingResponse
 
 from loopml.artifacts import BlobStore, confine
 from loopml.artifacts._paths import join
-from loopml.errors import InvalidParameterValue, RequestTooLarge
+from loopml.errors import InvalidParameterValue, LoopmlError, RequestTooLarge
 from loopml.security import Permission as P
 from loopml.security import PermissionedRoute, route
-from loopml.server._api import api
+from loopml.security.entity_scope import ARTIFACT_PATH, LOGGED_MODEL, RUN, Addresses
+from loopml.server._api import api, check_entities
 from loopml.server._http import Body, JSONResponse, content_disposition
 from loopml.server.routes.runs import run_id
 from loopml.server.services import PROXY_SCHEME, Services
 
 PROXY_PREFIXES = ("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts")
+# A proxy path starts with the experiment id (``<experiment>/<run>/artifacts/...``): the
+# caller's role is checked in that experiment's workspace (security/entity_scope.py).
+_PATH = (Addresses(ARTIFACT_PATH, "path"),)
 
 
 def resolve(s: Services, uri: str) -> tuple[BlobStore, str]:
@@ -66,10 +70,25 @@ def routes(s: Services) -> list[PermissionedRoute]:
         blobs, base = resolve(s, model.artifact_location)
         return {"root_uri": model.artifact_location, "files": _file_entries(blobs, base, rel)}
 
+    def visible(b: Body, top: str) -> bool:
+        """At the proxy root, each entry is an experiment's folder: list it only for a
+        caller who may read that experiment (its workspace is the request's, or the caller
+        has a role there), so the root does not enumerate other workspaces' experiments."""
+        scope = s.entity_scope
+        if scope is None:
+            return True
+        try:
+            scope.check(_PATH, {"path": top}, b.caller, P.READ, b.workspace)
+        except LoopmlError:
+            return False
+        return True
+
     def proxy_list(b: Body) -> dict[str, Any]:
         path = confine(b.text("path") or "")
         files = []
         for f in s.blobs.list(path):
+            if not path and not visible(b, f.path):
+                continue
             entry: dict[str, Any] = {"path": f.path, "is_dir": f.is_dir}
             if f.file_size is not None:
                 entry["file_size"] = f.file_size
@@ -90,8 +109,17 @@ def routes(s: Services) -> list[PermissionedRoute]:
             ws = quotas.workspace_of_experiment(conn, path.split("/", 1)[0])
         quotas.charge(engine, ws or creating_workspace(), "artifact_bytes", size)
 
+    async def check_path(request: Request, path: str, permission: P) -> None:
+        body = Body({"path": path}, "mlflow-artifacts")
+        body.principal, body.workspace = request.state.principal, request.state.workspace
+        if s.inline_store_calls:
+            check_entities(s, _PATH, body, permission)
+        else:
+            await run_in_threadpool(check_entities, s, _PATH, body, permission)
+
     async def upload(request: Request) -> Response:
         path = confine(request.path_params["path"])
+        await check_path(request, path, P.WRITE)
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > s.max_artifact_bytes:
             raise RequestTooLarge(f"Artifact of {length} bytes exceeds the server's limit.")
@@ -114,6 +142,7 @@ def routes(s: Services) -> list[PermissionedRoute]:
 
     async def download(request: Request) -> Response:
         path = confine(request.path_params["path"])
+        await check_path(request, path, P.READ)
         chunks = await run_in_threadpool(s.blobs.open_stream, path)
         name = path.rsplit("/", 1)[-1]
         return StreamingResponse(
@@ -130,19 +159,25 @@ def routes(s: Services) -> list[PermissionedRoute]:
         path = confine(request.path_params["path"])
         if not path:
             raise InvalidParameterValue("Refusing to delete the artifact root.")
+        await check_path(request, path, P.WRITE)
         await run_in_threadpool(s.blobs.delete, path)
         return JSONResponse({})
 
     out = [
-        *api(s, "/artifacts/list", "GET", P.READ, list_run_artifacts),
+        *api(s, "/artifacts/list", "GET", P.READ, list_run_artifacts,
+             entity=(Addresses(RUN, "run_id", "run_uuid"),)),
         *api(s, "/logged-models/{model_id}/artifacts/directories", "GET", P.READ,
-             list_model_artifacts),
-        *api(s, "/artifacts", "GET", P.READ, proxy_list, prefixes=PROXY_PREFIXES),
+             list_model_artifacts, entity=(Addresses(LOGGED_MODEL, "model_id"),)),
+        *api(s, "/artifacts", "GET", P.READ, proxy_list, prefixes=PROXY_PREFIXES,
+             entity=_PATH),
     ]
     for p in PROXY_PREFIXES:
-        out += [
+        proxied = [
             route(p + "/artifacts/{path:path}", upload, ["PUT"], P.WRITE, s.auth),
             route(p + "/artifacts/{path:path}", download, ["GET"], P.READ, s.auth),
             route(p + "/artifacts/{path:path}", delete, ["DELETE"], P.WRITE, s.auth),
         ]
+        for r in proxied:
+            r.entity = _PATH  # checked in the handlers (check_path)
+        out += proxied
     return out

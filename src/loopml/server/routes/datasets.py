@@ -9,12 +9,16 @@ from typing import Any
 from loopml.errors import invalid_param
 from loopml.security import Permission as P
 from loopml.security import PermissionedRoute
+from loopml.security.entity_scope import DATASET, Addresses
 from loopml.server._api import api
 from loopml.server._http import Body, entity
 from loopml.server.services import Services
 from loopml.store.datasets_base import DatasetVersion
 
 _PREFIX = ("/api/loopml/v1",)
+
+
+_DATASET = (Addresses(DATASET, "name"),)  # checked in its own workspace
 
 
 def routes(s: Services) -> list[PermissionedRoute]:
@@ -72,16 +76,16 @@ def routes(s: Services) -> list[PermissionedRoute]:
 
     return [
         *api(s, "/datasets", "GET", P.READ, list_, _PREFIX),
-        *api(s, "/datasets/create-version", "POST", P.WRITE, create, _PREFIX),
-        *api(s, "/datasets/{name}/versions", "GET", P.READ, versions, _PREFIX),
+        *api(s, "/datasets/create-version", "POST", P.WRITE, create, _PREFIX, entity=_DATASET),
+        *api(s, "/datasets/{name}/versions", "GET", P.READ, versions, _PREFIX, entity=_DATASET),
         *api(s, "/datasets/{name}/versions/{version:int}/lineage", "GET", P.READ, lineage,
-             _PREFIX),
+             _PREFIX, entity=_DATASET),
         *api(s, "/datasets/{name}/versions/{version:int}/lineage", "POST", P.WRITE,
-             add_lineage, _PREFIX),
-        *api(s, "/datasets/{name}/versions/{ref}", "GET", P.READ, get, _PREFIX),
-        *api(s, "/datasets/{name}/tags", "POST", P.WRITE, set_tag, _PREFIX),
-        *api(s, "/datasets/{name}/aliases", "POST", P.WRITE, set_alias, _PREFIX),
-        *api(s, "/datasets/{name}/aliases/{alias}", "DELETE", P.WRITE, delete_alias, _PREFIX),
+             add_lineage, _PREFIX, entity=_DATASET),
+        *api(s, "/datasets/{name}/versions/{ref}", "GET", P.READ, get, _PREFIX, entity=_DATASET),
+        *api(s, "/datasets/{name}/tags", "POST", P.WRITE, set_tag, _PREFIX, entity=_DATASET),
+        *api(s, "/datasets/{name}/aliases", "POST", P.WRITE, set_alias, _PREFIX, entity=_DATASET),
+        *api(s, "/datasets/{name}/aliases/{alias}", "DELETE", P.WRITE, delete_alias, _PREFIX, entity=_DATASET),
     ]
 
 

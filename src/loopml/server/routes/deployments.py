@@ -9,6 +9,7 @@ from loopml.entities import TrafficRoute
 from loopml.errors import invalid_param
 from loopml.security import Permission as P
 from loopml.security import PermissionedRoute
+from loopml.security.entity_scope import DEPLOYMENT, MODEL_URI, Addresses
 from loopml.server._api import api
 from loopml.server._http import Body
 from loopml.server.services import Services
@@ -31,6 +32,13 @@ def _routes(b: Body) -> list[TrafficRoute] | None:
             raise invalid_param("routes[].weight", b.where, "a number", w)
         out.append(TrafficRoute(r["model_uri"], float(w)))
     return out
+
+
+_DEP = (Addresses(DEPLOYMENT, "name"),)  # checked in its own workspace
+# The models a deployment routes to (models:/NAME/..., runs:/ID/...) must be readable where
+# they live, or a deployment would serve another workspace's model.
+_MODELS = (Addresses(MODEL_URI, "routes[].model_uri", need=P.READ),
+           Addresses(MODEL_URI, "shadow", need=P.READ))
 
 
 def routes(s: Services) -> list[PermissionedRoute]:
@@ -58,9 +66,12 @@ def routes(s: Services) -> list[PermissionedRoute]:
         return {}
 
     return [
-        *api(s, "/deployments", "POST", P.DEPLOY, create, _PREFIX),
+        *api(s, "/deployments", "POST", P.DEPLOY, create, _PREFIX, entity=_MODELS),
         *api(s, "/deployments", "GET", P.READ, list_, _PREFIX),
-        *api(s, "/deployments/{name}", "GET", P.READ, get, _PREFIX),
-        *api(s, "/deployments/{name}", "PATCH", P.DEPLOY, update, _PREFIX),
-        *api(s, "/deployments/{name}", "DELETE", P.DEPLOY, delete, _PREFIX),
+        *api(s, "/deployments/{name}", "GET", P.READ, get, _PREFIX,
+             entity=_DEP),
+        *api(s, "/deployments/{name}", "PATCH", P.DEPLOY, update, _PREFIX,
+             entity=(*_DEP, *_MODELS)),
+        *api(s, "/deployments/{name}", "DELETE", P.DEPLOY, delete, _PREFIX,
+             entity=_DEP),
     ]

@@ -9,6 +9,7 @@ from loopml.entities import ViewType
 from loopml.errors import InvalidParameterValue, ResourceDoesNotExist, invalid_param
 from loopml.security import Permission as P
 from loopml.security import PermissionedRoute
+from loopml.security.entity_scope import EXPERIMENT, EXPERIMENT_NAME, Addresses
 from loopml.server import _mlflow_json as J
 from loopml.server._api import api
 from loopml.server._http import Body
@@ -23,6 +24,10 @@ def view_type(b: Body, name: str) -> ViewType:
         return ViewType.parse(raw[0] if isinstance(raw, list) else raw)
     except (ValueError, KeyError):
         raise invalid_param(name, b.where, "one of ACTIVE_ONLY, DELETED_ONLY, ALL", raw) from None
+
+
+# What the routes address (security/entity_scope.py): checked in the entity's workspace.
+_EXP = (Addresses(EXPERIMENT, "experiment_id", "experiment_uuid"),)
 
 
 def routes(s: Services) -> list[PermissionedRoute]:
@@ -88,13 +93,14 @@ def routes(s: Services) -> list[PermissionedRoute]:
 
     return [
         *api(s, "/experiments/create", "POST", P.WRITE, create),
-        *api(s, "/experiments/get", "GET", P.READ, get),
-        *api(s, "/experiments/get-by-name", "GET", P.READ, get_by_name),
+        *api(s, "/experiments/get", "GET", P.READ, get, entity=_EXP),
+        *api(s, "/experiments/get-by-name", "GET", P.READ, get_by_name,
+             entity=(Addresses(EXPERIMENT_NAME, "experiment_name"),)),
         *api(s, "/experiments/search", "POST", P.READ, search),
         *api(s, "/experiments/search", "GET", P.READ, search),
-        *api(s, "/experiments/update", "POST", P.WRITE, update),
-        *api(s, "/experiments/delete", "POST", P.WRITE, delete),
-        *api(s, "/experiments/restore", "POST", P.WRITE, restore),
-        *api(s, "/experiments/set-experiment-tag", "POST", P.WRITE, set_tag),
-        *api(s, "/experiments/delete-experiment-tag", "POST", P.WRITE, delete_tag),
+        *api(s, "/experiments/update", "POST", P.WRITE, update, entity=_EXP),
+        *api(s, "/experiments/delete", "POST", P.WRITE, delete, entity=_EXP),
+        *api(s, "/experiments/restore", "POST", P.WRITE, restore, entity=_EXP),
+        *api(s, "/experiments/set-experiment-tag", "POST", P.WRITE, set_tag, entity=_EXP),
+        *api(s, "/experiments/delete-experiment-tag", "POST", P.WRITE, delete_tag, entity=_EXP),
     ]

@@ -11,6 +11,7 @@ from loopml._version import __version__
 from loopml.errors import PermissionDenied
 from loopml.security import IdentityKind, PermissionedRoute, route
 from loopml.security import Permission as P
+from loopml.security.entity_scope import RUN, Addresses
 from loopml.server._api import api
 from loopml.server._http import Body, JSONResponse
 from loopml.server.services import Services
@@ -90,5 +91,6 @@ def routes(s: Services) -> list[PermissionedRoute]:
         *api(s, "/events", "GET", P.READ, read_events, prefixes=LOOPML_PREFIX),
         *api(s, "/events", "POST", P.WRITE, append_event, prefixes=LOOPML_PREFIX),
         *api(s, "/gc/deleted-runs", "GET", P.ADMIN, deleted_runs, prefixes=LOOPML_PREFIX),
-        *api(s, "/gc/purge-run", "POST", P.ADMIN, purge_run, prefixes=LOOPML_PREFIX),
+        *api(s, "/gc/purge-run", "POST", P.ADMIN, purge_run, prefixes=LOOPML_PREFIX,
+             entity=(Addresses(RUN, "run_id"),)),
     ]

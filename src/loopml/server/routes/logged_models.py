@@ -7,10 +7,13 @@ from typing import Any
 from loopml.errors import invalid_param
 from loopml.security import Permission as P
 from loopml.security import PermissionedRoute
+from loopml.security.entity_scope import EXPERIMENT, LOGGED_MODEL, Addresses
 from loopml.server import _mlflow_json as J
 from loopml.server._api import api
 from loopml.server._http import Body
 from loopml.server.services import Services
+
+_MODEL = (Addresses(LOGGED_MODEL, "model_id"),)  # checked in its experiment's workspace
 
 
 def routes(s: Services) -> list[PermissionedRoute]:
@@ -63,12 +66,14 @@ def routes(s: Services) -> list[PermissionedRoute]:
         return J.page("models", [J.logged_model(m) for m in page], page.next_page_token)
 
     return [
-        *api(s, "/logged-models", "POST", P.WRITE, create),
-        *api(s, "/logged-models/search", "POST", P.READ, search),
-        *api(s, "/logged-models/{model_id}", "GET", P.READ, get),
-        *api(s, "/logged-models/{model_id}", "PATCH", P.WRITE, finalize),
-        *api(s, "/logged-models/{model_id}", "DELETE", P.WRITE, delete),
-        *api(s, "/logged-models/{model_id}/tags", "PATCH", P.WRITE, set_tags),
-        *api(s, "/logged-models/{model_id}/tags/{tag_key}", "DELETE", P.WRITE, delete_tag),
-        *api(s, "/logged-models/{model_id}/params", "POST", P.WRITE, log_params),
+        *api(s, "/logged-models", "POST", P.WRITE, create,
+             entity=(Addresses(EXPERIMENT, "experiment_id"),)),
+        *api(s, "/logged-models/search", "POST", P.READ, search,
+             entity=(Addresses(EXPERIMENT, "experiment_ids"),)),
+        *api(s, "/logged-models/{model_id}", "GET", P.READ, get, entity=_MODEL),
+        *api(s, "/logged-models/{model_id}", "PATCH", P.WRITE, finalize, entity=_MODEL),
+        *api(s, "/logged-models/{model_id}", "DELETE", P.WRITE, delete, entity=_MODEL),
+        *api(s, "/logged-models/{model_id}/tags", "PATCH", P.WRITE, set_tags, entity=_MODEL),
+        *api(s, "/logged-models/{model_id}/tags/{tag_key}", "DELETE", P.WRITE, delete_tag, entity=_MODEL),
+        *api(s, "/logged-models/{model_id}/params", "POST", P.WRITE, log_params, entity=_MODEL),
     ]

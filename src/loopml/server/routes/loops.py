@@ -13,6 +13,7 @@ from typing import Any
 from loopml.errors import InvalidState, PermissionDenied, invalid_param
 from loopml.security import IdentityKind, PermissionedRoute
 from loopml.security import Permission as P
+from loopml.security.entity_scope import LOOP, REGISTERED_MODEL, Addresses
 from loopml.server._api import api
 from loopml.server._http import Body, entity
 from loopml.server.services import Services
@@ -45,6 +46,9 @@ def _no_approval(b: Body, fields: dict[str, Any], action: str | None = None) -> 
         raise PermissionDenied(
             f"{b.where}: a loop's approval cannot be written here; use POST "
             "/api/loopml/v1/loops/{loop_id}/approve, which needs the approver role.")
+
+
+_LOOP = (Addresses(LOOP, "loop_id"),)  # checked in its own workspace
 
 
 def routes(s: Services) -> list[PermissionedRoute]:
@@ -117,10 +121,14 @@ def routes(s: Services) -> list[PermissionedRoute]:
         *api(s, "/loops/create", "POST", P.DEPLOY, create, _PREFIX),
         *api(s, "/loops/history", "GET", P.READ, history, _PREFIX),
         *api(s, "/loops/audit", "POST", P.DEPLOY, audit, _PREFIX),
-        *api(s, "/loops/trigger", "POST", P.DEPLOY, trigger, _PREFIX),
+        *api(s, "/loops/trigger", "POST", P.DEPLOY, trigger, _PREFIX,
+             entity=(Addresses(REGISTERED_MODEL, "model"),)),
         *api(s, "/loops/cursors/{name}", "GET", P.READ, get_cursor, _PREFIX),
         *api(s, "/loops/cursors/{name}", "POST", P.DEPLOY, move_cursor, _PREFIX),
-        *api(s, "/loops/{loop_id}", "GET", P.READ, get, _PREFIX),
-        *api(s, "/loops/{loop_id}/advance", "POST", P.DEPLOY, advance, _PREFIX),
-        *api(s, "/loops/{loop_id}/approve", "POST", P.APPROVE, approve, _PREFIX),
+        *api(s, "/loops/{loop_id}", "GET", P.READ, get, _PREFIX,
+             entity=_LOOP),
+        *api(s, "/loops/{loop_id}/advance", "POST", P.DEPLOY, advance, _PREFIX,
+             entity=_LOOP),
+        *api(s, "/loops/{loop_id}/approve", "POST", P.APPROVE, approve, _PREFIX,
+             entity=_LOOP),
     ]

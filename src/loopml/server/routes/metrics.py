@@ -12,17 +12,21 @@ from starlette.responses import Response
 from loopml._json import float_to_json
 from loopml.security import Permission as P
 from loopml.security import PermissionedRoute, route
+from loopml.security.entity_scope import RUN, Addresses
 from loopml.server import _mlflow_json as J
-from loopml.server._api import MLFLOW_PREFIXES, api
+from loopml.server._api import MLFLOW_PREFIXES, api, check_entities
 from loopml.server._http import Body, read_json
 from loopml.server.routes.runs import run_id
 from loopml.server.services import Services
+
+_RUN = (Addresses(RUN, "run_id", "run_uuid"),)  # checked in its experiment's workspace
 
 
 def routes(s: Services) -> list[PermissionedRoute]:
     st = s.store
 
     def history(b: Body) -> bytes:
+        check_entities(s, _RUN, b, P.READ)
         page = st.get_metric_history(
             run_id(b), b.req_text("metric_key"), max_results=b.integer("max_results"),
             page_token=b.text("page_token"),
@@ -41,6 +45,7 @@ def routes(s: Services) -> list[PermissionedRoute]:
 
     async def history_handler(request: Request) -> Response:
         body = await read_json(request, s.max_body_bytes, "metrics/get-history")
+        body.principal, body.workspace = request.state.principal, request.state.workspace
         data = history(body) if s.inline_store_calls else await run_in_threadpool(history, body)
         return Response(data, media_type="application/json")
 
@@ -52,8 +57,12 @@ def routes(s: Services) -> list[PermissionedRoute]:
         )
         return {"metrics": [J.metric(m) for m in pts]}
 
+    history_routes = [route(p + "/metrics/get-history", history_handler, ["GET"], P.READ,
+                            s.auth) for p in MLFLOW_PREFIXES]
+    for r in history_routes:
+        r.entity = _RUN  # checked in history() (it runs where the store call runs)
     return [
-        *[route(p + "/metrics/get-history", history_handler, ["GET"], P.READ, s.auth)
-          for p in MLFLOW_PREFIXES],
-        *api(s, "/metrics/get-history-bulk-interval", "GET", P.READ, bulk_interval),
+        *history_routes,
+        *api(s, "/metrics/get-history-bulk-interval", "GET", P.READ, bulk_interval,
+             entity=(Addresses(RUN, "run_ids"),)),
     ]

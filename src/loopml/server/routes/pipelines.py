@@ -18,6 +18,7 @@ from typing import Any
 from loopml.errors import invalid_param
 from loopml.security import Permission as P
 from loopml.security import PermissionedRoute
+from loopml.security.entity_scope import PIPELINE_RUN, TRIGGER, Addresses
 from loopml.server._api import api
 from loopml.server._http import Body, entity, entity_fields
 from loopml.server.services import Services
@@ -37,6 +38,11 @@ def pipeline_ref(b: Body) -> str:
         raise invalid_param("pipeline", b.where, "module:attribute (dotted names), e.g. "
                             "mypackage.flows:training", ref)
     return ref
+
+
+# What the routes address (security/entity_scope.py): checked in the entity's workspace.
+_PRUN = (Addresses(PIPELINE_RUN, "run_id"),)
+_TRIGGER = (Addresses(TRIGGER, "name"),)
 
 
 def routes(s: Services) -> list[PermissionedRoute]:
@@ -145,15 +151,21 @@ def routes(s: Services) -> list[PermissionedRoute]:
         *api(s, "/pipelines/runs", "GET", P.READ, list_runs, _PREFIX),
         *api(s, "/pipelines/runs/create", "POST", P.WRITE, create_run, _PREFIX),
         *api(s, "/pipelines/runs/start", "POST", P.DEPLOY, start_run, _PREFIX),
-        *api(s, "/pipelines/runs/{run_id}", "GET", P.READ, get_run, _PREFIX),
-        *api(s, "/pipelines/runs/{run_id}", "PATCH", P.WRITE, update_run, _PREFIX),
-        *api(s, "/pipelines/runs/{run_id}/steps", "POST", P.WRITE, put_step, _PREFIX),
-        *api(s, "/pipelines/runs/{run_id}/resume", "POST", P.DEPLOY, resume_run, _PREFIX),
+        *api(s, "/pipelines/runs/{run_id}", "GET", P.READ, get_run, _PREFIX,
+             entity=_PRUN),
+        *api(s, "/pipelines/runs/{run_id}", "PATCH", P.WRITE, update_run, _PREFIX,
+             entity=_PRUN),
+        *api(s, "/pipelines/runs/{run_id}/steps", "POST", P.WRITE, put_step, _PREFIX,
+             entity=_PRUN),
+        *api(s, "/pipelines/runs/{run_id}/resume", "POST", P.DEPLOY, resume_run, _PREFIX,
+             entity=_PRUN),
         *api(s, "/pipelines/cache/{key}", "GET", P.READ, cache_get, _PREFIX),
         *api(s, "/pipelines/cache/{key}", "POST", P.WRITE, cache_put, _PREFIX),
         *api(s, "/pipelines/cache/{key}", "DELETE", P.WRITE, cache_delete, _PREFIX),
         *api(s, "/pipelines/triggers", "GET", P.READ, list_triggers, _PREFIX),
         *api(s, "/pipelines/triggers", "POST", P.DEPLOY, create_trigger, _PREFIX),
-        *api(s, "/pipelines/triggers/{name}", "DELETE", P.DEPLOY, delete_trigger, _PREFIX),
-        *api(s, "/pipelines/triggers/{name}/fire", "POST", P.DEPLOY, fire_trigger, _PREFIX),
+        *api(s, "/pipelines/triggers/{name}", "DELETE", P.DEPLOY, delete_trigger, _PREFIX,
+             entity=_TRIGGER),
+        *api(s, "/pipelines/triggers/{name}/fire", "POST", P.DEPLOY, fire_trigger, _PREFIX,
+             entity=_TRIGGER),
     ]

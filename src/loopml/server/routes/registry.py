@@ -9,12 +9,16 @@ from typing import Any
 from loopml.registry.sources import resolve_source
 from loopml.security import Permission as P
 from loopml.security import PermissionedRoute
+from loopml.security.entity_scope import REGISTERED_MODEL, RUN, Addresses
 from loopml.server import _mlflow_json as J
 from loopml.server._api import api
 from loopml.server._http import Body
 from loopml.server.services import Services
 
 _RM, _MV = "/registered-models", "/model-versions"
+# What the routes address (security/entity_scope.py): checked in the entity's workspace.
+_MODEL = Addresses(REGISTERED_MODEL, "name")
+_SOURCE_RUN = Addresses(RUN, "run_id", need=P.READ)  # a version reads its run
 
 
 def routes(s: Services) -> list[PermissionedRoute]:
@@ -155,10 +159,14 @@ def routes(s: Services) -> list[PermissionedRoute]:
     ]
     out: list[PermissionedRoute] = []
     for path, method, perm, fn in table:
-        out += api(s, path, method, perm, fn)
+        # Every route but create and search names an existing registered model (versions
+        # live in their model's workspace); create-version may also name a source run.
+        addressed: tuple[Addresses, ...] = () if fn in (create_rm, search_rm, search_mv) \
+            else (_MODEL, _SOURCE_RUN) if fn is create_mv else (_MODEL,)
+        out += api(s, path, method, perm, fn, entity=addressed)
     loopml = ("/api/loopml/v1",)
-    out += api(s, f"{_MV}/trust", "POST", P.APPROVE, trust, prefixes=loopml)
-    out += api(s, f"{_MV}/trust", "GET", P.READ, get_trust, prefixes=loopml)
+    out += api(s, f"{_MV}/trust", "POST", P.APPROVE, trust, prefixes=loopml, entity=(_MODEL,))
+    out += api(s, f"{_MV}/trust", "GET", P.READ, get_trust, prefixes=loopml, entity=(_MODEL,))
     return out + lineage_routes(s)
 
 
@@ -170,4 +178,5 @@ def lineage_routes(s: Services) -> list[PermissionedRoute]:
                     deployments=s.deployments)
         return g.to_dict()
 
-    return api(s, "/lineage", "GET", P.READ, get, prefixes=("/api/loopml/v1",))
+    return api(s, "/lineage", "GET", P.READ, get, prefixes=("/api/loopml/v1",),
+               entity=(_SOURCE_RUN,))

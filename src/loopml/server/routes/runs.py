@@ -17,6 +17,7 @@ from loopml.entities import (
 from loopml.errors import invalid_param
 from loopml.security import Permission as P
 from loopml.security import PermissionedRoute
+from loopml.security.entity_scope import EXPERIMENT, RUN, Addresses
 from loopml.server import _mlflow_json as J
 from loopml.server._api import api
 from loopml.server._http import INT64_MAX, INT64_MIN, Body
@@ -70,6 +71,12 @@ def metrics_from(b: Body) -> list[Metric]:
             raise invalid_param(f"metrics[{i}]", b.where, "an object", d)
         out.append(metric_from(Body(d, f"{b.where} (metrics[{i}])")))
     return out
+
+
+# What the routes address (security/entity_scope.py): checked in the entity's workspace.
+_RUN = (Addresses(RUN, "run_id", "run_uuid"),)
+_EXP = (Addresses(EXPERIMENT, "experiment_id", default="0"),)  # as create() does
+_EXPS = (Addresses(EXPERIMENT, "experiment_ids"),)
 
 
 def routes(s: Services) -> list[PermissionedRoute]:
@@ -176,19 +183,19 @@ def routes(s: Services) -> list[PermissionedRoute]:
         return J.page("runs", [J.run(r) for r in page], page.next_page_token)
 
     return [  # the per-step logging routes first (see app.ROUTE_MODULES)
-        *api(s, "/runs/log-metric", "POST", P.WRITE, log_metric),
+        *api(s, "/runs/log-metric", "POST", P.WRITE, log_metric, entity=_RUN),
         *api(s, "/runs/log-batch", "POST", P.WRITE, log_batch,
-             max_objects=LOG_BATCH_MAX_OBJECTS),
-        *api(s, "/runs/create", "POST", P.WRITE, create),
-        *api(s, "/runs/get", "GET", P.READ, get),
-        *api(s, "/runs/update", "POST", P.WRITE, update),
-        *api(s, "/runs/delete", "POST", P.WRITE, delete),
-        *api(s, "/runs/restore", "POST", P.WRITE, restore),
-        *api(s, "/runs/log-parameter", "POST", P.WRITE, log_param),
-        *api(s, "/runs/set-tag", "POST", P.WRITE, set_tag),
-        *api(s, "/runs/delete-tag", "POST", P.WRITE, delete_tag),
-        *api(s, "/runs/log-inputs", "POST", P.WRITE, log_inputs),
-        *api(s, "/runs/outputs", "POST", P.WRITE, log_outputs),
-        *api(s, "/runs/log-model", "POST", P.WRITE, log_model),
-        *api(s, "/runs/search", "POST", P.READ, search),
+             max_objects=LOG_BATCH_MAX_OBJECTS, entity=_RUN),
+        *api(s, "/runs/create", "POST", P.WRITE, create, entity=_EXP),
+        *api(s, "/runs/get", "GET", P.READ, get, entity=_RUN),
+        *api(s, "/runs/update", "POST", P.WRITE, update, entity=_RUN),
+        *api(s, "/runs/delete", "POST", P.WRITE, delete, entity=_RUN),
+        *api(s, "/runs/restore", "POST", P.WRITE, restore, entity=_RUN),
+        *api(s, "/runs/log-parameter", "POST", P.WRITE, log_param, entity=_RUN),
+        *api(s, "/runs/set-tag", "POST", P.WRITE, set_tag, entity=_RUN),
+        *api(s, "/runs/delete-tag", "POST", P.WRITE, delete_tag, entity=_RUN),
+        *api(s, "/runs/log-inputs", "POST", P.WRITE, log_inputs, entity=_RUN),
+        *api(s, "/runs/outputs", "POST", P.WRITE, log_outputs, entity=_RUN),
+        *api(s, "/runs/log-model", "POST", P.WRITE, log_model, entity=_RUN),
+        *api(s, "/runs/search", "POST", P.READ, search, entity=_EXPS),
     ]

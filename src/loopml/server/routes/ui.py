@@ -25,7 +25,17 @@ from loopml.errors import InvalidParameterValue, LoopmlError, Unauthenticated
 from loopml.security import IdentityKind, PermissionedRoute, principal_of, route
 from loopml.security import Permission as P
 from loopml.security.audit import record_decision
-from loopml.server._http import content_disposition
+from loopml.security.entity_scope import (
+    DATASET,
+    EXPERIMENT,
+    LOOP,
+    PIPELINE_RUN,
+    REGISTERED_MODEL,
+    RUN,
+    Addresses,
+)
+from loopml.server._api import check_entities
+from loopml.server._http import Body, content_disposition
 from loopml.server._login import (
     LoginLimiter,
     clear_session,
@@ -51,6 +61,11 @@ def _denied(request: Request, e: Exception) -> Response:
     return render(request, "error.html", 403, status=403, message=str(e))
 
 
+# What dashboard pages address (security/entity_scope.py): checked in the entity's workspace.
+_RUN = (Addresses(RUN, "run_id"),)
+_PRUN = (Addresses(PIPELINE_RUN, "run_id"),)
+
+
 def routes(s: Services) -> list[PermissionedRoute]:
     limiter = LoginLimiter()
 
@@ -68,9 +83,33 @@ def routes(s: Services) -> list[PermissionedRoute]:
         return handler
 
     def ui(path: str, handler: Callable[[Request], Any], perm: P = P.READ,
-           methods: tuple[str, ...] = ("GET",)) -> PermissionedRoute:
-        return route(path, handler, list(methods), perm, s.auth, cookie_auth=True,
-                     on_denied=_denied)
+           methods: tuple[str, ...] = ("GET",),
+           entity: tuple[Addresses, ...] = ()) -> PermissionedRoute:
+        """A dashboard route; ``entity``: what it addresses by id or name, checked in the
+        entity's own workspace before ``handler`` (security/entity_scope.py)."""
+        r = route(path, scoped_page(handler, perm, entity) if entity else handler,
+                  list(methods), perm, s.auth, cookie_auth=True, on_denied=_denied)
+        r.entity = entity
+        return r
+
+    def scoped_page(handler: Callable[[Request], Any], perm: P,
+                    entity: tuple[Addresses, ...]) -> Callable[[Request], Any]:
+        async def checked(request: Request) -> Response:
+            data: dict[str, Any] = {**request.query_params, **request.path_params}
+            if "run" in request.query_params:  # compare: ?run=A&run=B or ?runs=A,B
+                data["run"] = request.query_params.getlist("run")
+            if isinstance(data.get("runs"), str):
+                data["runs"] = [x for x in data["runs"].split(",") if x]
+            body = Body(data, request.url.path)
+            body.principal, body.workspace = principal_of(request), request.state.workspace
+            try:
+                await run_in_threadpool(check_entities, s, entity, body, perm)
+            except LoopmlError as e:
+                return render(request, "error.html", e.http_status, status=e.http_status,
+                              message=e.message)
+            result: Response = await handler(request)
+            return result
+        return checked
 
     async def root(request: Request) -> Response:
         return RedirectResponse("/ui/experiments", 303)
@@ -201,22 +240,28 @@ def routes(s: Services) -> list[PermissionedRoute]:
         # it; ``switchable`` authenticates and checks the target itself.
         route("/ui/workspace", switch, ["POST"], P.PUBLIC, s.auth),
         ui("/ui/experiments", page("experiments.html", tr.experiments)),
-        ui("/ui/experiments/{experiment_id}", page("runs.html", tr.runs)),
-        ui("/ui/runs/{run_id}", page("run.html", tr.run)),
-        ui("/ui/compare", page("compare.html", tr.compare)),
-        ui("/ui/artifact/{run_id}", artifact),
-        ui("/ui/preview/{run_id}", image),
+        ui("/ui/experiments/{experiment_id}", page("runs.html", tr.runs),
+           entity=(Addresses(EXPERIMENT, "experiment_id"),)),
+        ui("/ui/runs/{run_id}", page("run.html", tr.run), entity=_RUN),
+        ui("/ui/compare", page("compare.html", tr.compare),
+           entity=(Addresses(RUN, "run", "runs"),)),
+        ui("/ui/artifact/{run_id}", artifact, entity=_RUN),
+        ui("/ui/preview/{run_id}", image, entity=_RUN),
         ui("/ui/models", page("models.html", ops.models)),
-        ui("/ui/models/{name}", page("model.html", ops.model)),
+        ui("/ui/models/{name}", page("model.html", ops.model),
+           entity=(Addresses(REGISTERED_MODEL, "name"),)),
         ui("/ui/pipelines", page("pipelines.html", ops.pipelines)),
-        ui("/ui/pipelines/{run_id}", page("pipeline_run.html", ops.pipeline_run)),
-        ui("/ui/pipelines/{run_id}/rerun", rerun, P.DEPLOY, ("POST",)),
+        ui("/ui/pipelines/{run_id}", page("pipeline_run.html", ops.pipeline_run),
+           entity=_PRUN),
+        ui("/ui/pipelines/{run_id}/rerun", rerun, P.DEPLOY, ("POST",), entity=_PRUN),
         ui("/ui/deployments", page("deployments.html", ops.deployments)),
         ui("/ui/datasets", page("datasets.html", vd.datasets)),
-        ui("/ui/datasets/{name}", page("dataset.html", vd.dataset)),
+        ui("/ui/datasets/{name}", page("dataset.html", vd.dataset),
+           entity=(Addresses(DATASET, "name"),)),
         ui("/ui/monitors", page("monitors.html", ops.monitors)),
         ui("/ui/loop", page("loop.html", ops.loop)),
-        ui("/ui/loop/{loop_id}/approve", approve, P.APPROVE, ("POST",)),
+        ui("/ui/loop/{loop_id}/approve", approve, P.APPROVE, ("POST",),
+           entity=(Addresses(LOOP, "loop_id"),)),
     ]
 
 

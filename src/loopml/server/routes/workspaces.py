@@ -68,6 +68,8 @@ def routes(s: Services) -> list[PermissionedRoute]:
 
     def delete(b: Body) -> None:
         store().delete(b.req_text("name"), b.text("mode") or "RESTRICT")
+        if s.entity_scope is not None:  # SET_DEFAULT moved its runs to default
+            s.entity_scope.invalidate()
 
     def get_quotas(b: Body) -> dict[str, Any]:
         name = check_workspace_name(b.req_text("name"))
