@@ -58,6 +58,12 @@ def live_server(tmp_path_factory) -> Iterator[LiveServer]:
 def mlflow_client_env(live_server: LiveServer, monkeypatch) -> str:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", live_server.url)
     import mlflow
+    import mlflow.tracking.fluent as fluent
 
     mlflow.set_tracking_uri(live_server.url)
+    # The client remembers the experiment an earlier test set (a module global): a fresh
+    # server has no such experiment, so start each test from the default one.
+    monkeypatch.setattr(fluent, "_active_experiment_id", None)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
     return live_server.url
