@@ -148,3 +148,11 @@ def test_pattern_without_key_is_unbounded() -> None:
     del spec["sources"]["s"]["key"]
     with pytest.raises(InvalidConfig, match="without a key"):
         compile_rules(spec)
+
+
+def test_cli_lint_refuses_a_binary_file_as_bad_input(tmp_path: Path) -> None:
+    binary = tmp_path / "rules.yaml"
+    binary.write_bytes(b"\x00\xff\xfe")
+    r = CliRunner().invoke(cli, ["stream", "lint", str(binary)])
+    assert r.exit_code == 2, r.output
+    assert "cannot read it" in r.output and "unexpected" not in r.output
