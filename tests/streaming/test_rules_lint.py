@@ -156,3 +156,18 @@ def test_cli_lint_refuses_a_binary_file_as_bad_input(tmp_path: Path) -> None:
     r = CliRunner().invoke(cli, ["stream", "lint", str(binary)])
     assert r.exit_code == 2, r.output
     assert "cannot read it" in r.output and "unexpected" not in r.output
+
+
+def test_a_rule_name_used_twice_is_a_problem(tmp_path: Path) -> None:
+    f = tmp_path / "rules.yaml"
+    f.write_text("""version: 1
+app: x
+sources:
+  s: {key: k, event_time: ts, schema: {k: str, v: float64, ts: int64}}
+rules:
+  - {name: a, from: s, where: v > 1}
+  - {name: a, from: s, where: v < 0}
+""")
+    r = CliRunner().invoke(cli, ["stream", "lint", str(f)])
+    assert r.exit_code == 2, r.output
+    assert "used twice" in r.output
