@@ -125,6 +125,9 @@ def test_cli_explain_and_replay(tmp_path: Path) -> None:
     assert r.exit_code == 0 and "hot: 2 rows" in r.output, r.output
     r = CliRunner().invoke(cli, ["stream", "replay", str(rules), "--data", str(csv), "--source", "nope"])
     assert r.exit_code == 2 and "not a source" in r.output
+    # --out is a folder: an existing file is bad input, found before any work.
+    r = CliRunner().invoke(cli, ["stream", "replay", str(rules), "--data", str(csv), "--out", str(data)])
+    assert r.exit_code == 2 and "is a file" in r.output, r.output
 
 
 @pytest.mark.parametrize("rule,why", [
