@@ -237,6 +237,10 @@ def test_cli_set_get_list_rotate_delete(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert r.invoke(app, ["secrets", "get", "hook", "--reveal"]).output.strip() == "v2-secret"
     out = r.invoke(app, ["secrets", "get", "hook", "--reveal", "--version", "1"]).output
     assert out.strip() == "v1-secret"
+    binary = tmp_path / "key.bin"
+    binary.write_bytes(b"\xff\xfe\x00")
+    nontext = r.invoke(app, ["secrets", "set", "bin", "--from-file", str(binary)])
+    assert nontext.exit_code == 2 and "UTF-8" in nontext.output, nontext.output
     nobody = r.invoke(app, ["secrets", "grant", "hook", "trainer"])
     assert nobody.exit_code == 2 and "service-accounts create trainer" in nobody.output
     assert r.invoke(app, ["service-accounts", "create", "trainer"]).exit_code == 0
