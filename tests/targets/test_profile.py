@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from loopml.errors import InvalidConfig, InvalidParameterValue, ResourceDoesNotExist
+from loopml.errors import InvalidConfig, ResourceDoesNotExist
 from loopml.targets import ProfileStore, probe, profile_from_dict
 from loopml.targets.profile import host_isa, is_this_host, usable_cores
 
@@ -59,7 +59,7 @@ def test_store_versions_profiles(embedded_home: Path) -> None:
         store.get("edg")
     # An empty or malformed name is bad input, not "the newest profile of any name".
     for bad in ("", "@1", "a'b"):
-        with pytest.raises(InvalidParameterValue, match="profile name"):
+        with pytest.raises(ResourceDoesNotExist, match="NAME or NAME@VERSION"):
             store.get(bad)
 
 

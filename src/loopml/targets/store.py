@@ -68,9 +68,10 @@ class ProfileStore:
                 raise InvalidParameterValue(f"Profile version in {name}@{v} must be a number.")
             version = int(v)
         if not _NAME.match(name):  # else '' would match every profile, and a quote the filter
-            raise InvalidParameterValue(
-                f"Invalid target profile name {name!r}: use NAME or NAME@VERSION, NAME being "
-                "1-100 letters, digits, '_', '-' or '.'; list them with `loopml target list`.")
+            raise ResourceDoesNotExist(
+                f"No target profile {name!r}: a stored profile is NAME or NAME@VERSION, NAME "
+                "being 1-100 letters, digits, '_', '-' or '.' (see `loopml target list`); a "
+                "profile file must exist.")
         runs = self._runs(name)
         if version is not None:
             runs = [r for r in runs if r.data.tags.get(TAG_VERSION) == str(version)]
