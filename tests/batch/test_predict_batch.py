@@ -140,3 +140,14 @@ def test_unknown_executor(setup, tmp_path) -> None:
     with pytest.raises(InvalidParameterValue, match="Unknown executor"):
         predict_batch(str(setup["model"]), str(setup["input"]), tmp_path / "x.pq",
                       executor="dask")
+
+
+def test_output_that_is_an_input_file_is_refused(setup, tmp_path) -> None:
+    src = tmp_path / "in.parquet"
+    pd.read_parquet(setup["dir"] / "in-0.parquet").to_parquet(src)
+    before = src.read_bytes()
+    with pytest.raises(InvalidParameterValue, match="would overwrite the input"):
+        predict_batch(str(setup["model"]), str(src), src)
+    with pytest.raises(InvalidParameterValue, match="would overwrite the input"):
+        predict_batch(str(setup["model"]), str(tmp_path / "*.parquet"), tmp_path / "in.parquet")
+    assert src.read_bytes() == before

@@ -109,3 +109,26 @@ def test_check_suite_gate(files) -> None:
     suite.write_text("checks:\n  - {metric: missing_rate, le: 0.1}\n")
     wrong = _run(["check", str(files["ref"]), "--suite", str(suite)])
     assert wrong.returncode == 2 and "needs a 'column'" in wrong.stderr
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    ("checks: []\n", "at least one check"),
+    ("checks:\n  - {metric: row_count, ge: .nan}\n", "finite"),
+    ("checks:\n  - {metric: row_count, le: .inf}\n", "finite"),
+])
+def test_check_suite_that_gates_nothing_is_wrong(files, text: str, why: str) -> None:
+    suite = files["dir"] / "empty-suite.yaml"
+    suite.write_text(text)
+    r = _run(["check", str(files["ref"]), "--suite", str(suite)])
+    assert r.returncode == 2 and why in r.stderr, r.stdout + r.stderr
+
+
+def test_report_to_a_folder_is_bad_input(files, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from loopml.cli.main import app
+
+    monkeypatch.chdir(files["dir"])
+    for out in (str(files["dir"]), "."):
+        r = CliRunner().invoke(app, ["data", "report", str(files["ref"]), "-o", out])
+        assert r.exit_code == 2 and "is a folder" in r.output, r.output

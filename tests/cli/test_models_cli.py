@@ -69,6 +69,11 @@ def test_bad_input_and_trust(home: Path) -> None:
     h = home / "h"
     bad = _run(["models", "predict", "models:/bc/1", "-i", str(home / "bad.csv")], h)
     assert bad.returncode == 2 and "Missing column(s) ['mean radius']" in bad.stderr
+    for name, text in (("broken.json", "{"), ("empty.json", ""),
+                       ("split.json", '{"dataframe_split": {"columns": ["a"]}}')):
+        (home / name).write_text(text)
+        r = _run(["models", "predict", "models:/bc/1", "-i", str(home / name)], h)
+        assert r.returncode == 2 and name in r.stderr and "unexpected" not in r.stderr, r.stderr
     missing = _run(["models", "predict", "models:/bc/99", "-i", str(home / "rows.csv")], h)
     assert missing.returncode == 2 and "does not exist" in missing.stderr
     pickled = _run(["models", "predict", "models:/bc/2", "-i", str(home / "rows.csv")], h)

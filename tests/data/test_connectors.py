@@ -228,3 +228,9 @@ def test_s3_bucket_without_permission(moto_with_auth: str,
     with pytest.raises(PermissionDenied, match="permission denied") as e:
         open_source("s3://locked/data/*.parquet").read_table()
     assert key["SecretAccessKey"] not in str(e.value)
+
+
+def test_unreachable_fsspec_store_is_a_clear_error() -> None:
+    # ftp:// goes through fsspec, whose file system connects when it is made.
+    with pytest.raises(ServiceUnavailable, match="cannot reach the store"):
+        open_source("ftp://127.0.0.1:1/x.parquet").read_table()

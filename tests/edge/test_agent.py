@@ -158,3 +158,25 @@ def test_agent_promotion_tamper_and_offline(tmp_path: Path, embedded_home: Path)
         server.terminate()
         server.wait(20)
         np.random.seed(0)
+
+
+@pytest.mark.parametrize(("args", "why"), [
+    (["--server", "notaurl"], "http"),
+    (["--deployment", "../x"], "deployment name"),
+    (["--port", "-1"], "--port"),
+    (["--port", "70000"], "--port"),
+    (["--dir", "FILE"], "Invalid value for '--dir'"),
+])
+def test_agent_cli_refuses_bad_input_before_starting(tmp_path: Path, args: list[str],
+                                                     why: str) -> None:
+    from typer.testing import CliRunner
+
+    from loopml.cli.main import app
+
+    file = tmp_path / "f.txt"
+    file.write_text("x")
+    base = {"--server": "http://127.0.0.1:1", "--deployment": "d",
+            "--dir": str(tmp_path / "ag"), "--port": "0"}
+    base.update(dict(zip(args[::2], [str(file) if a == "FILE" else a for a in args[1::2]])))
+    r = CliRunner().invoke(app, ["edge", "agent", *[x for kv in base.items() for x in kv]])
+    assert r.exit_code == 2 and why in r.output, r.output

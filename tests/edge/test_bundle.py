@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from loopml.edge import BundleRefused, package, verify_bundle
+from loopml.errors import InvalidParameterValue
 from loopml.targets import probe, profile_from_dict
 from tests.conftest import free_port
 
@@ -44,6 +45,10 @@ def test_bundle_has_manifest_digests_and_pins(onnx_model, tmp_path: Path) -> Non
     assert "loopml==" in reqs and "onnxruntime==" in reqs
     tar = package(str(folder), probe("here"), tmp_path / "t", tarball=True)
     assert tar.name == "t.tar.gz" and tar.is_file()
+    before = tar.read_bytes()
+    with pytest.raises(InvalidParameterValue, match="exists"):  # as a folder would be
+        package(str(folder), probe("here"), tmp_path / "t", tarball=True)
+    assert tar.read_bytes() == before
 
 
 def test_bundle_refusals(onnx_model, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

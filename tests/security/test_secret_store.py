@@ -33,6 +33,7 @@ from loopml.security.secrets import (
     parse_refs,
     resolve_refs,
 )
+from loopml.security.workspaces import get_workspace_store
 from loopml.store.sql import SqlStore
 
 
@@ -54,7 +55,10 @@ def test_builtin_versions_rotation_and_workspaces(builtin: BuiltinSecretBackend)
     assert builtin.rotate("hook", "third-value") == 3
     with pytest.raises(ResourceDoesNotExist):
         builtin.rotate("missing", "x")
-    # Same name, another workspace: another secret.
+    # Same name, another workspace: another secret (in a workspace that exists).
+    with pytest.raises(ResourceDoesNotExist, match="loopml workspaces create team-a"):
+        builtin.put("hook", "team-value", "team-a")
+    get_workspace_store(builtin.engine).create("team-a")
     assert builtin.put("hook", "team-value", "team-a") == 1
     assert builtin.get("hook", "team-a").value == "team-value"
     assert builtin.list_names() == [SecretInfo("hook", "default", 3,
@@ -233,6 +237,13 @@ def test_cli_set_get_list_rotate_delete(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert r.invoke(app, ["secrets", "get", "hook", "--reveal"]).output.strip() == "v2-secret"
     out = r.invoke(app, ["secrets", "get", "hook", "--reveal", "--version", "1"]).output
     assert out.strip() == "v1-secret"
+    binary = tmp_path / "key.bin"
+    binary.write_bytes(b"\xff\xfe\x00")
+    nontext = r.invoke(app, ["secrets", "set", "bin", "--from-file", str(binary)])
+    assert nontext.exit_code == 2 and "UTF-8" in nontext.output, nontext.output
+    nobody = r.invoke(app, ["secrets", "grant", "hook", "trainer"])
+    assert nobody.exit_code == 2 and "service-accounts create trainer" in nobody.output
+    assert r.invoke(app, ["service-accounts", "create", "trainer"]).exit_code == 0
     assert r.invoke(app, ["secrets", "grant", "hook", "trainer"]).exit_code == 0
     assert r.invoke(app, ["secrets", "revoke", "hook", "trainer"]).exit_code == 0
     assert r.invoke(app, ["secrets", "delete", "hook"]).exit_code == 0

@@ -64,6 +64,16 @@ def test_crud_and_values_never_listed(tmp_path: Path) -> None:
     assert bad.status_code == 400 and "secret name" in bad.json()["message"]
 
 
+def _create_service_account(folder: Path, name: str) -> None:
+    from typer.testing import CliRunner
+
+    from loopml.cli.main import app
+
+    uri = f"sqlite:///{folder / 'db'}"
+    r = CliRunner().invoke(app, ["service-accounts", "create", name, "--tracking-uri", uri])
+    assert r.exit_code == 0, r.output
+
+
 def test_only_admins_and_granted_service_accounts_read(tmp_path: Path) -> None:
     admin = _client(tmp_path / "one")
     admin.post(API, json={"name": "db", "value": "pg-password-1"})
@@ -81,6 +91,11 @@ def test_only_admins_and_granted_service_accounts_read(tmp_path: Path) -> None:
     denied = client_as(job).get(f"{API}/db/value")
     assert denied.status_code == 403 and "loopml secrets grant db" in denied.json()["message"]
     assert client_as(person).get(f"{API}/db/value").status_code == 403
+    # Only an existing service account can be granted a secret.
+    for subject in ("trainer", "../x"):
+        bad = admin.post(f"{API}/db/grants", json={"subject": subject})
+        assert bad.status_code == 400 and "service-accounts create" in bad.json()["message"]
+    _create_service_account(engine_dir, "trainer")
     assert admin.post(f"{API}/db/grants", json={"subject": "trainer"}).status_code == 200
     assert admin.get(f"{API}/db/grants").json() == {"grants": ["trainer"]}
     assert client_as(job).get(f"{API}/db/value").json()["value"] == "pg-password-1"
@@ -122,6 +137,9 @@ def test_cli_against_a_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     try:
         r, uri = CliRunner(), ["--tracking-uri", srv.url]
         ws = ["--workspace", "team-a"]
+        nope = r.invoke(app, ["secrets", "set", "hook", "--workspace", "nope", *uri],
+                        input="remote-value-0")
+        assert nope.exit_code == 2 and "loopml workspaces create nope" in nope.output
         assert r.invoke(app, ["workspaces", "create", "team-a", *uri]).exit_code == 0
         out = r.invoke(app, ["secrets", "set", "hook", *ws, *uri], input="remote-value-1")
         assert out.exit_code == 0 and "version 1" in out.output, out.output

@@ -153,6 +153,12 @@ def test_cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert r.invoke(app, ["workspaces", "create", "team-a"]).exit_code == 2
     out = r.invoke(app, ["workspaces", "quota", "set", "team-a", "--runs", "10"]).output
     assert "runs\t0 / 10" in out
+    # Only -1 means "no limit": another negative number is a typo, not unlimited.
+    neg = r.invoke(app, ["workspaces", "quota", "set", "team-a", "--runs", "-5"])
+    assert neg.exit_code == 2 and "-1" in neg.output
+    assert "runs\t0 / 10" in r.invoke(app, ["workspaces", "quota", "show", "team-a"]).output
+    out = r.invoke(app, ["workspaces", "quota", "set", "team-a", "--runs", "-1"]).output
+    assert "runs\t0 / unlimited" in out
     assert r.invoke(app, ["workspaces", "delete", "team-a"]).exit_code == 0
     assert r.invoke(app, ["workspaces", "delete", "nope"]).exit_code == 2
 

@@ -125,6 +125,9 @@ def test_cli_explain_and_replay(tmp_path: Path) -> None:
     assert r.exit_code == 0 and "hot: 2 rows" in r.output, r.output
     r = CliRunner().invoke(cli, ["stream", "replay", str(rules), "--data", str(csv), "--source", "nope"])
     assert r.exit_code == 2 and "not a source" in r.output
+    # --out is a folder: an existing file is bad input, found before any work.
+    r = CliRunner().invoke(cli, ["stream", "replay", str(rules), "--data", str(csv), "--out", str(data)])
+    assert r.exit_code == 2 and "is a file" in r.output, r.output
 
 
 @pytest.mark.parametrize("rule,why", [
@@ -148,3 +151,26 @@ def test_pattern_without_key_is_unbounded() -> None:
     del spec["sources"]["s"]["key"]
     with pytest.raises(InvalidConfig, match="without a key"):
         compile_rules(spec)
+
+
+def test_cli_lint_refuses_a_binary_file_as_bad_input(tmp_path: Path) -> None:
+    binary = tmp_path / "rules.yaml"
+    binary.write_bytes(b"\x00\xff\xfe")
+    r = CliRunner().invoke(cli, ["stream", "lint", str(binary)])
+    assert r.exit_code == 2, r.output
+    assert "cannot read it" in r.output and "unexpected" not in r.output
+
+
+def test_a_rule_name_used_twice_is_a_problem(tmp_path: Path) -> None:
+    f = tmp_path / "rules.yaml"
+    f.write_text("""version: 1
+app: x
+sources:
+  s: {key: k, event_time: ts, schema: {k: str, v: float64, ts: int64}}
+rules:
+  - {name: a, from: s, where: v > 1}
+  - {name: a, from: s, where: v < 0}
+""")
+    r = CliRunner().invoke(cli, ["stream", "lint", str(f)])
+    assert r.exit_code == 2, r.output
+    assert "used twice" in r.output

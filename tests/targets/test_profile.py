@@ -38,6 +38,8 @@ def test_isa_flags_from_cpuinfo_text() -> None:
     ({"name": "x", "hardware": {"cpu": {"arch": "sparc"}}}, "hardware.cpu.arch"),
     ({"name": "x", "slo": {"latncy": {}}}, "did you mean 'latency'"),
     ({"name": "bad name"}, "name"),
+    ({"name": "x", "hardware": {"memory_mb": float("inf")}}, "hardware.memory_mb"),
+    ({"name": "x", "slo": {"peak_memory_mb": float("nan")}}, "slo.peak_memory_mb"),
 ])
 def test_impossible_profiles_name_the_field(body: dict, key: str) -> None:
     with pytest.raises(InvalidConfig, match=key.replace(".", r"\.").replace("(", r"\(")):
@@ -55,6 +57,10 @@ def test_store_versions_profiles(embedded_home: Path) -> None:
     assert store.list() == [{"name": "edge", "latest": 2, "versions": 2}]
     with pytest.raises(ResourceDoesNotExist, match="did you mean 'edge'"):
         store.get("edg")
+    # An empty or malformed name is bad input, not "the newest profile of any name".
+    for bad in ("", "@1", "a'b"):
+        with pytest.raises(ResourceDoesNotExist, match="NAME or NAME@VERSION"):
+            store.get(bad)
 
 
 def _cli(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:

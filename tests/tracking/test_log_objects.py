@@ -53,7 +53,7 @@ def test_explicit_run_id_without_active_run():
     assert _read(run.info.run_id, "t.txt") == b"x"
 
 
-@pytest.mark.parametrize("bad", ["", "/etc/passwd", "../up.txt", "a/../../b.txt"])
+@pytest.mark.parametrize("bad", ["", "/etc/passwd", "../up.txt", "a/../../b.txt", "notes/"])
 def test_bad_artifact_paths_refused(bad):
     with loopml.start_run(), pytest.raises(InvalidParameterValue, match="artifact_file"):
         loopml.log_text("x", bad)
@@ -82,6 +82,9 @@ def test_log_table_bad_input():
             loopml.log_table({"a": [1]}, "t:1.json")
         with pytest.raises(InvalidParameterValue, match="DataFrame or a dict"):
             loopml.log_table([1, 2], "t.json")
+        # Columns of different lengths are not one row of lists.
+        with pytest.raises(InvalidParameterValue, match="same length"):
+            loopml.log_table({"a": [1, 2], "b": [1]}, "t.json")
 
 
 def test_log_figure_matplotlib(tmp_path):

@@ -143,6 +143,19 @@ def _check_columns(schema_names: list[str], inputs: list[str], required: list[st
                                     f"({schema_names}).")
 
 
+def _refuse_overwriting_input(source: Any, output: Path) -> None:
+    """InvalidParameterValue when ``output`` is one of the local files ``source`` reads: the
+    join would replace the data with its predictions."""
+    if getattr(source, "kind", "") != "local":
+        return
+    target = output.resolve()
+    for path, _ in source.files():
+        if Path(path).resolve() == target:
+            raise InvalidParameterValue(
+                f"--output {output} would overwrite the input {path}: write the predictions "
+                "to another file.")
+
+
 def predict_batch(model_uri: str, input_uri: str, output: str | Path, *,
                   chunk_rows: int = 100_000, workers: int = 1, trust: bool = False,
                   flavor: str | None = None, keep_columns: list[str] | None = None,
@@ -175,6 +188,7 @@ def predict_batch(model_uri: str, input_uri: str, output: str | Path, *,
     _check_columns(schema.names, names, required, keep, source.redacted)
     inputs = [c for c in names if c in schema.names] or list(schema.names)
     output = Path(output)
+    _refuse_overwriting_input(source, output)
     output.parent.mkdir(parents=True, exist_ok=True)
     manifest = _manifest(model_uri, source, chunk_rows)
     job = _job_id(manifest)

@@ -126,6 +126,9 @@ def _write_html(path: Path, text: str) -> None:
     """Temporary name, then rename: a CI job never publishes half a page."""
     import os
 
+    if not path.name or path.is_dir():
+        raise InvalidParameterValue(f"{path} is a folder: give the HTML file to write, such "
+                                    "as report.html.")
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)

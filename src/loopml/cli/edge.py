@@ -40,10 +40,10 @@ def package_cmd(
 def agent_cmd(
     server: str = typer.Option(..., "--server", help="The central loopml server, e.g. http://10.0.0.2:5000."),
     deployment: str = typer.Option(..., "--deployment", help="The deployment whose (alias) route this device serves."),
-    work_dir: Path = typer.Option(Path(".loopml-edge"), "--dir", help="Models, state and the offline inference-log spool."),
+    work_dir: Path = typer.Option(Path(".loopml-edge"), "--dir", file_okay=False, help="Models, state and the offline inference-log spool (a folder)."),
     name: str = typer.Option("model", help="Model name clients use (/v2/models/NAME/infer)."),
     host: str = typer.Option("127.0.0.1", help="Address to serve on."),
-    port: int = typer.Option(8090, help="Port to serve on."),
+    port: int = typer.Option(8090, min=0, max=65535, help="Port to serve on (0: any free one)."),
     poll_seconds: float = typer.Option(2.0, min=0.05, help="How often to check the deployment."),
     upload_seconds: float = typer.Option(5.0, min=0.05, help="How often to upload the inference log."),
 ) -> None:
@@ -52,6 +52,15 @@ def agent_cmd(
     buffering it while the server is unreachable."""
     from loopml.cli.server import is_loopback
     from loopml.edge.agent import EdgeAgent
+    from loopml.store.deployments_base import _NAME as _DEPLOYMENT_NAME
+
+    if not server.startswith(("http://", "https://")):
+        raise typer.BadParameter(f"{server!r} is not an http(s):// URL of a loopml server.",
+                                 param_hint="--server")
+    if not _DEPLOYMENT_NAME.match(deployment):
+        raise typer.BadParameter(f"{deployment!r} is not a deployment name (letters, digits, "
+                                 "'_', '-', '.'); list them with `loopml deployments list`.",
+                                 param_hint="--deployment")
 
     if not is_loopback(host):
         typer.echo("Error: the edge agent binds loopback only in this version; put a proxy "

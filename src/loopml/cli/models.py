@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from loopml.errors import LoopmlError
+from loopml.errors import InvalidParameterValue, LoopmlError
 
 models_app = typer.Typer(
     help="Register, inspect, trust, convert and run models. MODEL_URI: models:/<name>/<version>,"
@@ -45,6 +45,18 @@ def _fail(e: LoopmlError) -> typer.Exit:
 
 
 def _read_input(path: Path) -> Any:
+    """The rows in ``path``; InvalidParameterValue (exit 2) naming the file when they cannot
+    be read (malformed JSON or CSV, a dataframe_split without data)."""
+    try:
+        return _parse_input(path)
+    except (ValueError, KeyError, TypeError) as e:  # JSONDecodeError and pandas' errors too
+        raise InvalidParameterValue(
+            f"{path}: cannot read the rows ({type(e).__name__}: {e}); give a CSV with a header "
+            "row or JSON (dataframe_split, dataframe_records, inputs/instances, or a list of "
+            "rows).") from None
+
+
+def _parse_input(path: Path) -> Any:
     import pandas as pd
 
     if path.suffix == ".csv":

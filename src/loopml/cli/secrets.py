@@ -51,12 +51,17 @@ class _Target:
 
 
 def _read_value(from_file: Path | None) -> str:
-    if from_file is not None:
-        value = from_file.read_text()
-    elif sys.stdin.isatty():
-        value = typer.prompt("Value", hide_input=True, confirmation_prompt=True)
-    else:
-        value = sys.stdin.read()
+    try:
+        if from_file is not None:
+            value = from_file.read_text()
+        elif sys.stdin.isatty():
+            value = typer.prompt("Value", hide_input=True, confirmation_prompt=True)
+        else:
+            value = sys.stdin.read()
+    except UnicodeDecodeError:
+        raise InvalidParameterValue(
+            f"The secret value in {from_file or 'stdin'} is not UTF-8 text; store binary data "
+            "encoded, e.g. `base64 -w0 FILE | loopml secrets set NAME`.") from None
     value = value.removesuffix("\n")
     if not value:
         raise InvalidParameterValue("The secret value is empty: pipe it on stdin or give "

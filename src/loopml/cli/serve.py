@@ -13,8 +13,8 @@ from loopml.cli.server import is_loopback, log_level_option
 def serve(
     model_uris: list[str] = typer.Argument(None, metavar="[MODEL_URI...]", help="Models to serve: models:/<name>/<version>, models:/<name>@<alias>, runs:/<run_id>/<path> or a model folder. Name one with name=URI; otherwise the registered name or folder name is used."),
     host: str = typer.Option("127.0.0.1", help="Address to bind (REST and gRPC). Anything but loopback needs --auth-token-file or --insecure."),
-    port: int = typer.Option(8080, help="REST port (V2 and /invocations)."),
-    grpc_port: int = typer.Option(8081, help="gRPC port (Open Inference Protocol). 0 disables gRPC."),
+    port: int = typer.Option(8080, min=0, max=65535, help="REST port (V2 and /invocations)."),
+    grpc_port: int = typer.Option(8081, min=0, max=65535, help="gRPC port (Open Inference Protocol). 0 disables gRPC."),
     workers: int = typer.Option(1, min=1, help="Worker processes, each with its own batchers and gRPC server (on the same ports). With one worker, SIGTERM flips readiness before connections close."),
     max_batch_size: int = typer.Option(64, min=1, help="Most rows one predict call takes."),
     max_batch_delay_ms: float = typer.Option(2.0, min=0.0, help="Longest a request waits for others to join its batch, under load."),

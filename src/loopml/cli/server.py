@@ -39,7 +39,7 @@ def is_loopback(host: str) -> bool:
 
 def server(
     host: str = typer.Option("127.0.0.1", help="Address to bind. Anything but loopback needs auth (--auth-token-file, LOOPML_AUTH_TOKEN, or LOOPML_AUTH_USERNAME/PASSWORD) or --insecure."),
-    port: int = typer.Option(5000, help="TCP port to listen on."),
+    port: int = typer.Option(5000, min=0, max=65535, help="TCP port to listen on."),
     backend_store_uri: str = typer.Option(None, help="Metadata store: sqlite:///path.db or postgresql://user@host:port/db. Default: SQLite under LOOPML_HOME."),
     artifacts_destination: str = typer.Option(None, help="Where artifacts are stored and served from: a folder or s3://bucket/prefix. Default: LOOPML_HOME/artifacts."),
     workers: int = typer.Option(1, min=1, help="Number of worker processes."),

@@ -40,7 +40,7 @@ def replay_cmd(
     rules: Path = _RULES,
     data: Path = typer.Option(..., "--data", exists=True, dir_okay=False, help="Parquet or CSV file of events."),
     source: str = typer.Option(None, help="The source the file feeds (default: the only source)."),
-    out: Path = typer.Option(None, help="Folder to write one Parquet file per output stream."),
+    out: Path = typer.Option(None, file_okay=False, help="Folder to write one Parquet file per output stream."),
     batch_size: int = typer.Option(65536, min=1, help="Rows per micro-batch (results do not depend on it)."),
 ) -> None:
     """Run the rules over the file (in file order) and print the rows per output stream."""

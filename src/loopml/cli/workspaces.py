@@ -115,8 +115,10 @@ def _show(report: dict[str, Any]) -> None:
 
 
 def _limit(v: int | None) -> int | None:
-    # -1 on the command line removes a limit (null in the API).
-    return None if v is not None and v < 0 else v
+    # -1 on the command line removes a limit (null in the API); -5 is a typo, not "no limit".
+    if v is not None and v < -1:
+        raise typer.BadParameter(f"a quota is a limit >= 0, or -1 for no limit; got {v}.")
+    return None if v == -1 else v
 
 
 @quota_app.command("set")

@@ -17,6 +17,7 @@ Each check names a metric (per column where the metric needs one) and one or mor
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -49,8 +50,11 @@ class Check:
     def _shape(self) -> Check:
         if self.metric in _COLUMN and not self.column:
             raise ValueError(f"metric {self.metric!r} needs a 'column'")
-        if all(getattr(self, b) is None for b in ("lt", "le", "gt", "ge", "eq")):
+        bounds = [getattr(self, b) for b in ("lt", "le", "gt", "ge", "eq")]
+        if all(b is None for b in bounds):
             raise ValueError("give at least one bound: lt, le, gt, ge or eq")
+        if any(b is not None and not math.isfinite(b) for b in bounds):
+            raise ValueError("bounds must be finite numbers (a NaN bound never holds)")
         return self
 
     @property
@@ -63,6 +67,12 @@ class Suite:
     checks: list[Check]
     reference: str | None = None
     drift_test: str | None = None
+
+    @model_validator(mode="after")
+    def _some(self) -> Suite:
+        if not self.checks:  # an empty suite would pass every data set: a gate that never shuts
+            raise ValueError("a suite needs at least one check under 'checks:'")
+        return self
 
 
 @dataclass(frozen=True)

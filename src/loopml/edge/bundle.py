@@ -130,6 +130,9 @@ def package(model_uri: str, profile: TargetProfile, out: str | Path, *, tarball:
     dest = Path(out)
     if dest.exists() and any(dest.iterdir()):
         raise InvalidParameterValue(f"{dest} exists and is not empty; pick a new folder.")
+    tar = dest.with_name(dest.name + ".tar.gz")
+    if tarball and tar.exists():  # never replace a bundle silently, as for a folder
+        raise InvalidParameterValue(f"{tar} exists; pick a new name or remove it first.")
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copytree(resolved.folder, dest / "model")
     (dest / "requirements.txt").write_text("\n".join(_pins(packages)) + "\n")
@@ -142,7 +145,6 @@ def package(model_uri: str, profile: TargetProfile, out: str | Path, *, tarball:
     (dest / "manifest.json").write_text(json.dumps(manifest, indent=1))
     if not tarball:
         return dest
-    tar = dest.with_name(dest.name + ".tar.gz")
     with tarfile.open(tar, "w:gz") as tf:
         tf.add(dest, arcname=dest.name)
     shutil.rmtree(dest)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from loopml.errors import InvalidParameterValue
 from loopml.security._principal import IdentityKind, Principal, Role
 from loopml.security.secrets import check_name
 from loopml.store import _schema as t
@@ -15,9 +16,19 @@ _G = t.secret_grants.c
 
 
 def grant(engine: Engine, name: str, subject: str, workspace: str) -> None:
-    """Let service account ``subject`` read ``name`` in ``workspace`` (idempotent)."""
+    """Let service account ``subject`` read ``name`` in ``workspace`` (idempotent).
+    ``InvalidParameterValue`` when ``subject`` is not an existing service account: a grant
+    to anyone else could never be used (users read values only as admins)."""
     check_name(name)
     with engine.begin() as conn:
+        kind = conn.execute(sa.select(t.identities.c.kind).where(
+            t.identities.c.name == subject)).scalar()
+        if kind != IdentityKind.SERVICE_ACCOUNT.value:
+            what = "no identity" if kind is None else "not a service account"
+            raise InvalidParameterValue(
+                f"{subject!r} is {what}: secrets are granted to service accounts; create one "
+                f"with `loopml service-accounts create {subject}` or list them with "
+                "`loopml service-accounts list`.")
         exists = conn.execute(sa.select(_G.subject).where(
             _G.workspace == workspace, _G.name == name, _G.subject == subject)).first()
         if exists is None:

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from loopml.errors import InternalError, ResourceDoesNotExist
 from loopml.security._secrets_keys import KeyProvider
+from loopml.security.quotas import require_workspace
 from loopml.security.secrets import (
     DEFAULT_WORKSPACE,
     SecretBackend,
@@ -97,6 +98,7 @@ class BuiltinSecretBackend(SecretBackend):
     def _add(self, name: str, value: str, workspace: str, must_exist: bool) -> int:
         check_name(name)
         with self.engine.begin() as conn:  # BEGIN IMMEDIATE on SQLite: versions never race
+            require_workspace(conn, workspace)  # things are created only in workspaces that exist
             version = self._latest(conn, workspace, name) + 1
             if must_exist and version == 1:
                 raise ResourceDoesNotExist(

@@ -54,7 +54,7 @@ def read_with_lines(path: str | Path) -> tuple[Any, Lines]:
     p = Path(path)
     try:
         text = p.read_text()
-    except OSError as e:
+    except (OSError, UnicodeDecodeError) as e:
         raise InvalidConfig(f"{path}: cannot read it ({e.__class__.__name__}: {e}).") from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)

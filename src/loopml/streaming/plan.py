@@ -316,9 +316,23 @@ def build_plan(app: RuleApp, models: Mapping[str, Callable[..., Any]] | None = N
         else:
             streams[rule.output] = ex.out_info
     probs.extend(semantic_problems(app, streams))
+    probs.extend(_duplicate_names(app))
     if probs:
         return None
     return Plan(app, execs, streams)
+
+
+def _duplicate_names(app: RuleApp) -> list[Problem]:
+    """A rule name used twice: snapshots key rule state by name, so one rule's state would
+    be lost (or restored into the other)."""
+    seen: set[str] = set()
+    out: list[Problem] = []
+    for i, rule in enumerate(app.rules):
+        if rule.name in seen:
+            out.append(Problem(("rules", i, "name"), f"rule name {rule.name!r} is used twice",
+                               "give each rule its own name (use 'as' to write the same stream)"))
+        seen.add(rule.name)
+    return out
 
 
 def _ordered(app: RuleApp, problems: list[Problem]) -> list[tuple[int, Any]]:

@@ -24,6 +24,7 @@ a named percentile and batch size. Bad values raise ``InvalidConfig`` naming the
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import re
@@ -41,8 +42,8 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
 
 
 def _positive(v: float | None, what: str = "must be > 0") -> float | None:
-    if v is not None and not v > 0:
-        raise ValueError(f"{what}, got {v}")
+    if v is not None and not (v > 0 and math.isfinite(v)):  # inf would be stored as bad JSON
+        raise ValueError(f"{what} and finite, got {v}")
     return v
 
 

@@ -15,7 +15,7 @@ import json
 from typing import Any
 
 from loopml.errors import InvalidParameterValue, ResourceDoesNotExist
-from loopml.targets.profile import TargetProfile, profile_from_dict
+from loopml.targets.profile import _NAME, TargetProfile, profile_from_dict
 
 EXPERIMENT = "loopml-targets"
 TAG_NAME, TAG_VERSION, TAG_SPEC = "loopml.target.name", "loopml.target.version", "loopml.target.spec"
@@ -67,6 +67,11 @@ class ProfileStore:
             if not v.isdigit():
                 raise InvalidParameterValue(f"Profile version in {name}@{v} must be a number.")
             version = int(v)
+        if not _NAME.match(name):  # else '' would match every profile, and a quote the filter
+            raise ResourceDoesNotExist(
+                f"No target profile {name!r}: a stored profile is NAME or NAME@VERSION, NAME "
+                "being 1-100 letters, digits, '_', '-' or '.' (see `loopml target list`); a "
+                "profile file must exist.")
         runs = self._runs(name)
         if version is not None:
             runs = [r for r in runs if r.data.tags.get(TAG_VERSION) == str(version)]

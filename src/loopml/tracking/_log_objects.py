@@ -26,7 +26,8 @@ _TABLE_FORBIDDEN = ['"', "'", ",", ":", "[", "]", "{", "}"]  # MLflow's _check_a
 def check_artifact_file(artifact_file: str) -> str:
     """The normalised run-relative posix path; raises InvalidParameterValue for an empty,
     absolute or ``..`` path (which would escape the run's artifact root)."""
-    if not isinstance(artifact_file, str) or not artifact_file.strip():
+    if not isinstance(artifact_file, str) or not artifact_file.strip() \
+            or artifact_file.replace("\\", "/").endswith("/"):  # a folder, not a file
         raise InvalidParameterValue(
             f"artifact_file must be a run-relative file path such as 'dir/file.json'. Got {artifact_file!r}.")
     norm = posixpath.normpath(artifact_file.replace("\\", "/"))
@@ -100,7 +101,12 @@ def _as_frame(data: Any) -> Any:
             f"log_table data must be a pandas.DataFrame or a dict of column lists. Got {type(data).__name__}.")
     try:
         return pd.DataFrame(data)
-    except ValueError:  # all scalars, e.g. {"inputs": "What is MLflow?"}: one row, as MLflow
+    except ValueError as e:  # all scalars, e.g. {"inputs": "What is MLflow?"}: one row, as MLflow
+        if any(isinstance(v, (list, tuple)) for v in data.values()):
+            raise InvalidParameterValue(
+                f"log_table columns must all have the same length; got lengths "
+                f"{ {k: len(v) for k, v in data.items() if isinstance(v, (list, tuple))} } "
+                f"({e}).") from None
         return pd.DataFrame([data])
 
 

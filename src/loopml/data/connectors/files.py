@@ -75,7 +75,8 @@ class _Files(DataSource):
         if ("nosuchbucket" in low or "not_found" in low or "does not exist" in low
                 or "no such file" in low or isinstance(e, FileNotFoundError)):
             return ResourceDoesNotExist(self.error(what, e))
-        if "connect" in low or "network" in low or "timed out" in low:
+        if ("connect" in low or "network" in low or "timed out" in low or "resolve" in low
+                or "name or service not known" in low):  # the last: a DNS failure
             return ServiceUnavailable(self.error(f"{what}: cannot reach the store", e))
         return InvalidParameterValue(self.error(what, e))
 
@@ -317,7 +318,10 @@ class FsspecFiles(_Files):
         import fsspec
         import pyarrow.fs as pafs
 
-        fs, path = fsspec.core.url_to_fs(resolve_references(self.uri))
+        try:  # some file systems (ftp, sftp ...) connect when they are made
+            fs, path = fsspec.core.url_to_fs(resolve_references(self.uri))
+        except OSError as e:
+            raise self._translate(e, "cannot open") from None
         return pafs.PyFileSystem(pafs.FSSpecHandler(fs)), path
 
 
