@@ -26,3 +26,15 @@ class TestPostgresIdentities(IdentityStoreContract):
         s = SqlStore(postgres_uri, str(tmp_path / "artifacts"))
         yield SqlIdentityStore(s.engine)
         s.close()
+
+
+@pytest.mark.parametrize("bad", ["Team_A", "a.b", "_x", "api", "x" * 64, ""])
+def test_roles_follow_the_workspace_naming_rule(bad: str) -> None:
+    """A role bound to a name no workspace can have would grant nothing: refused, with the
+    same rule the workspaces registry uses ('*' still means every workspace)."""
+    from loopml.errors import InvalidParameterValue
+    from loopml.store.identities_base import validate_workspace
+
+    assert validate_workspace("*") == "*" and validate_workspace("team-a") == "team-a"
+    with pytest.raises(InvalidParameterValue, match="Workspace name"):
+        validate_workspace(bad)

@@ -17,7 +17,6 @@ from loopml.errors import InvalidParameterValue
 from loopml.security._principal import IdentityKind, Role
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+\-]{0,254}$")
-_WORKSPACE = re.compile(r"^(\*|[A-Za-z0-9][A-Za-z0-9_.\-]{0,62})$")
 
 
 def validate_name(name: str) -> str:
@@ -31,12 +30,12 @@ def validate_name(name: str) -> str:
 
 
 def validate_workspace(workspace: str) -> str:
-    """A workspace name, or ``*`` for every workspace. Raises InvalidParameterValue."""
-    if not isinstance(workspace, str) or not _WORKSPACE.match(workspace):
-        raise InvalidParameterValue(
-            f"Invalid workspace {workspace!r}: use letters, digits, '_', '.', '-' (at most 63 "
-            "characters), or '*' for every workspace.")
-    return workspace
+    """A workspace name, or ``*`` for every workspace: the one naming rule of
+    ``security.workspaces`` (a role bound to a name no workspace could ever have would grant
+    nothing). Raises InvalidParameterValue."""
+    from loopml.security.workspaces import check_workspace_name
+
+    return check_workspace_name(workspace, all_ok=True)
 
 
 @dataclass(frozen=True)
