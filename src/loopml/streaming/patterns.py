@@ -145,7 +145,10 @@ class AbsentOp:
 
     def __init__(self, within: int, columns: Sequence[str]) -> None:
         self.within, self.columns = within, list(columns)
-        self.pending: dict[Any, list[list[Any]]] = {}  # key -> [[deadline, row...], ...]
+        # key -> [[deadline, seq, row...], ...]; seq numbers arming events in arrival order,
+        # which orders alerts that share a deadline (as Siddhi does) whatever the batching
+        self.pending: dict[Any, list[list[Any]]] = {}
+        self.seq = 0
 
     def process(self, keys: np.ndarray, b: Batch, after: np.ndarray | None,
                 cancel: np.ndarray | None, wm: int) -> list[list[Any]]:
@@ -165,32 +168,38 @@ class AbsentOp:
                 if pend:
                     self.pending[key] = [p for p in pend if not (p[0] - self.within <= t < p[0])]
             if after is None or after[i]:
-                self.pending.setdefault(key, []).append([t + self.within] + [_py(c[i]) for c in cols])
+                self.seq += 1
+                self.pending.setdefault(key, []).append(
+                    [t + self.within, self.seq] + [_py(c[i]) for c in cols])
         return self.fire(wm)
 
     def fire(self, wm: int) -> list[list[Any]]:
-        out: list[list[Any]] = []
-        # key order, then (stable) deadline order: the rows of one deadline come out in the
-        # same order whatever batches the arming events came in
-        for key in sorted(self.pending, key=_order):
-            keep = []
+        due: list[list[Any]] = []
+        for key in list(self.pending):
+            keep: list[list[Any]] = []
             for p in self.pending[key]:
-                if p[0] < wm:
-                    out.append(p[1:] + [p[0]])
-                else:
-                    keep.append(p)
+                (due if p[0] < wm else keep).append(p)
             if keep:
                 self.pending[key] = keep
             else:
                 del self.pending[key]
-        out.sort(key=lambda r: r[-1])
-        return out
+        # deadline, then arrival of the arming event: the same order whatever the batching
+        due.sort(key=lambda p: (p[0], p[1]))
+        return [p[2:] + [p[0]] for p in due]
 
     def snapshot(self) -> dict[str, Any]:
-        return {"pending": [[k, v] for k, v in self.pending.items()]}
+        return {"pending": [[k, v] for k, v in self.pending.items()], "seq": self.seq}
 
     def restore(self, s: dict[str, Any]) -> None:
+        if "seq" not in s:  # a snapshot from before arrival numbers: number them now
+            entries = sorted(((p[0], k, i) for k, v in s["pending"] for i, p in enumerate(v)),
+                             key=lambda e: (e[0], _order(e[1]), e[2]))
+            order = {(k, i): n for n, (_, k, i) in enumerate(entries, 1)}
+            s = {"seq": len(entries), "pending": [
+                [k, [[p[0], order[(k, i)], *p[1:]] for i, p in enumerate(v)]]
+                for k, v in s["pending"]]}
         self.pending = {k: v for k, v in s["pending"]}
+        self.seq = int(s["seq"])
 
 
 def _order(key: Any) -> tuple[bool, str, Any]:
