@@ -174,3 +174,32 @@ rules:
     r = CliRunner().invoke(cli, ["stream", "lint", str(f)])
     assert r.exit_code == 2, r.output
     assert "used twice" in r.output
+
+
+def test_rules_writing_one_stream_must_agree_on_its_columns(tmp_path: Path) -> None:
+    head = """version: 1
+app: x
+sources:
+  s: {key: k, event_time: ts, schema: {k: str, v: float64, w: float64, ts: int64}}
+rules:
+"""
+    f = tmp_path / "rules.yaml"
+    f.write_text(head + """  - {name: a, from: s, where: v > 1, select: [k, v], as: o}
+  - {name: b, from: s, where: v < 0, select: [k, w], as: o}
+""")
+    r = CliRunner().invoke(cli, ["stream", "lint", str(f)])
+    assert r.exit_code == 2 and "writes stream 'o'" in r.output, r.output
+
+
+def test_a_reader_runs_after_every_writer_of_its_stream() -> None:
+    from loopml.streaming import compile_rules
+
+    spec = {"version": 1, "app": "x",
+            "sources": {"s": {"key": "k", "event_time": "ts",
+                              "schema": {"k": "str", "v": "float64", "ts": "int64"}}},
+            "rules": [{"name": "r", "from": "o", "where": "v != 0"},  # listed before the writers
+                      {"name": "a", "from": "s", "where": "v > 1", "as": "o"},
+                      {"name": "b", "from": "s", "where": "v < 0", "as": "o"}]}
+    plan = compile_rules(spec)
+    out = plan.run_batches([("s", {"k": ["p", "q"], "v": [5.0, -5.0], "ts": [1, 2]})])
+    assert sorted(out["r"].column("v").to_pylist()) == [-5.0, 5.0]

@@ -307,6 +307,7 @@ def build_plan(app: RuleApp, models: Mapping[str, Callable[..., Any]] | None = N
     ctx = Context(udfs=udfs or {}, models=models or {}, tables=tables or {})
     streams = {name: StreamInfo({k: v for k, v in s.schema_.items()}, s.key) for name, s in app.sources.items()}
     execs: list[RuleExec] = []
+    writers: dict[str, str] = {}  # stream -> the first rule that wrote it
     for i, rule in _ordered(app, probs):
         ex = RuleExec(rule, i, streams, ctx, probs)
         execs.append(ex)
@@ -314,7 +315,17 @@ def build_plan(app: RuleApp, models: Mapping[str, Callable[..., Any]] | None = N
             probs.append(Problem(("rules", i, "as"), f"rule {rule.name!r} writes to the source {rule.output!r}",
                                  "give the rule's output another name with 'as'"))
         else:
+            before = streams.get(rule.output) if writers.get(rule.output) else None
+            if before is not None and before.fields != ex.out_info.fields:
+                probs.append(Problem(
+                    ("rules", i, "as"),
+                    f"rule {rule.name!r} writes stream {rule.output!r} with columns "
+                    f"{sorted(ex.out_info.fields)}, but {writers[rule.output]!r} writes it with "
+                    f"{sorted(before.fields)}: rules reading it would see one schema",
+                    "select the same columns (and types) in every rule writing the stream, or "
+                    "give this rule's output another name with 'as'"))
             streams[rule.output] = ex.out_info
+            writers.setdefault(rule.output, rule.name)
     probs.extend(semantic_problems(app, streams))
     probs.extend(_duplicate_names(app))
     if probs:
@@ -338,9 +349,11 @@ def _duplicate_names(app: RuleApp) -> list[Problem]:
 def _ordered(app: RuleApp, problems: list[Problem]) -> list[tuple[int, Any]]:
     """Rules in dependency order (a rule after the rules whose output it reads); a cycle is
     a problem naming the rules on it."""
-    produced = {r.output: i for i, r in enumerate(app.rules)}
-    deps = {i: {produced[s] for s in _reads(r) if s in produced and s not in app.sources}
-            for i, r in enumerate(app.rules)}
+    produced: dict[str, set[int]] = {}  # a stream may have several writers: read after all
+    for i, r in enumerate(app.rules):
+        produced.setdefault(r.output, set()).add(i)
+    deps = {i: {w for s in _reads(r) if s in produced and s not in app.sources
+                for w in produced[s]} for i, r in enumerate(app.rules)}
     done: list[int] = []
     state: dict[int, int] = {}
 
