@@ -179,3 +179,14 @@ def test_loopml_rest_store_sends_the_workspace(server: LiveServer,
         assert "rest-ws-exp" not in [e.name for e in rest.search_experiments().items]
     finally:
         rest.close()
+
+
+@pytest.mark.parametrize("root", ["../x", "rel/dir", "ftp://host/x", "s3://", "file://"])
+def test_an_unusable_artifact_root_is_refused(store: SqlStore, root: str) -> None:
+    ws = SqlWorkspaceStore(store.engine)
+    with pytest.raises(InvalidParameterValue, match="Artifact root"):
+        ws.create("team-r", artifact_root=root)
+    ws.create("team-r", artifact_root="s3://bucket/team-r")
+    with pytest.raises(InvalidParameterValue, match="Artifact root"):
+        ws.update("team-r", artifact_root=root)
+    assert ws.update("team-r", artifact_root="").artifact_root is None

@@ -20,7 +20,12 @@ from loopml.errors import (
     ResourceAlreadyExists,
     ResourceDoesNotExist,
 )
-from loopml.security.workspaces import DEFAULT_WORKSPACE, Workspace, check_workspace_name
+from loopml.security.workspaces import (
+    DEFAULT_WORKSPACE,
+    Workspace,
+    check_artifact_root,
+    check_workspace_name,
+)
 from loopml.store import _schema as t
 from loopml.store._sql_util import now_ms
 
@@ -75,6 +80,7 @@ class SqlWorkspaceStore:
     def create(self, name: str, description: str | None = None,
                artifact_root: str | None = None) -> Workspace:
         check_workspace_name(name)
+        check_artifact_root(artifact_root)
         now = now_ms()
         with self.engine.begin() as conn:
             if self._get(conn, name) is not None:
@@ -87,6 +93,7 @@ class SqlWorkspaceStore:
     def update(self, name: str, description: str | None = None,
                artifact_root: str | None = None) -> Workspace:
         """Change what is given (None keeps it; an empty ``artifact_root`` clears it)."""
+        check_artifact_root(artifact_root)
         now = now_ms()
         with self.engine.begin() as conn:
             ws = self._get(conn, check_workspace_name(name))

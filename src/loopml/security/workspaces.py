@@ -69,6 +69,23 @@ def check_workspace_name(name: object, all_ok: bool = False) -> str:
     return name
 
 
+def check_artifact_root(root: str | None) -> str | None:
+    """A workspace's artifact root: empty or None (the server's root), an absolute folder,
+    ``file://`` or ``s3://bucket/prefix`` (the artifact stores loopml has). A relative path
+    would depend on where each server process starts. Raises ``InvalidParameterValue``."""
+    if not root:
+        return root
+    from loopml.artifacts import BACKENDS
+
+    scheme = root.split("://", 1)[0].lower() if "://" in root else ""
+    if scheme not in BACKENDS or (not scheme and not os.path.isabs(root)) or (
+            scheme and not root.split("://", 1)[1].strip("/")):
+        raise InvalidParameterValue(
+            f"Artifact root {root!r} is not usable: give an absolute folder, file:///path or "
+            "s3://bucket/prefix.")
+    return root
+
+
 class _HasHeaders(Protocol):
     @property
     def headers(self) -> Any: ...
@@ -196,6 +213,7 @@ class WorkspaceMiddleware:
 
 
 __all__ = ["ALL_WORKSPACES", "DEFAULT_WORKSPACE", "ENV_WORKSPACE", "WORKSPACE_COOKIE",
-           "WORKSPACE_HEADER", "Workspace", "WorkspaceMiddleware", "check_workspace_name",
+           "WORKSPACE_HEADER", "Workspace", "WorkspaceMiddleware", "check_artifact_root",
+           "check_workspace_name",
            "creating_workspace", "current_workspace", "get_workspace_store",
            "is_workspace_name", "scoped", "use_workspace", "workspace_for", "workspace_of"]
