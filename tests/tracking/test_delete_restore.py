@@ -73,3 +73,13 @@ def test_unknown_ids_exit_2(server: LiveServer) -> None:
     assert code == 2, out
     code, out = _cli("experiments", "restore", "no-such-exp", "--tracking-uri", server.url)
     assert code == 2 and "No experiment named" in out, out
+
+
+def test_an_unknown_id_among_several_deletes_none(server: LiveServer) -> None:
+    client = TrackingClient(server.url)
+    exp = client.get_or_create_experiment("all-or-nothing").experiment_id
+    a = client.create_run(exp).info.run_id
+    b = client.create_run(exp).info.run_id
+    code, out = _cli("runs", "delete", a, "f" * 32, b, "--tracking-uri", server.url)
+    assert code == 2, out
+    assert [client.get_run(r).info.lifecycle_stage for r in (a, b)] == ["active", "active"]

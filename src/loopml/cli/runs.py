@@ -59,6 +59,8 @@ def delete_run(
     from loopml.tracking import TrackingClient
 
     client = TrackingClient(tracking_uri)
+    for rid in run_ids:  # all or nothing: an unknown id (exit 2) before any is deleted
+        client.get_run(rid)
     for rid in run_ids:
         client.delete_run(rid)
         typer.echo(f"deleted run {rid}")
@@ -73,6 +75,8 @@ def restore_run(
     from loopml.tracking import TrackingClient
 
     client = TrackingClient(tracking_uri)
+    for rid in run_ids:  # all or nothing: an unknown id (exit 2) before any is restored
+        client.get_run(rid)
     for rid in run_ids:
         client.restore_run(rid)
         typer.echo(f"restored run {rid}")
