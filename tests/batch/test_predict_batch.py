@@ -151,3 +151,9 @@ def test_output_that_is_an_input_file_is_refused(setup, tmp_path) -> None:
     with pytest.raises(InvalidParameterValue, match="would overwrite the input"):
         predict_batch(str(setup["model"]), str(tmp_path / "*.parquet"), tmp_path / "in.parquet")
     assert src.read_bytes() == before
+
+
+def test_output_must_be_a_parquet_file_name(setup, tmp_path) -> None:
+    with pytest.raises(InvalidParameterValue, match="must name a Parquet file"):
+        predict_batch(str(setup["model"]), str(setup["dir"] / "in-0.parquet"), tmp_path / "o.csv")
+    assert not (tmp_path / "o.csv").exists()

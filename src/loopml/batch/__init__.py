@@ -188,6 +188,10 @@ def predict_batch(model_uri: str, input_uri: str, output: str | Path, *,
     _check_columns(schema.names, names, required, keep, source.redacted)
     inputs = [c for c in names if c in schema.names] or list(schema.names)
     output = Path(output)
+    if output.suffix.lower() not in (".parquet", ".pq"):
+        raise InvalidParameterValue(
+            f"--output {output} must name a Parquet file (.parquet): predictions are written "
+            "as Parquet, and a file named otherwise would mislead its readers.")
     _refuse_overwriting_input(source, output)
     output.parent.mkdir(parents=True, exist_ok=True)
     manifest = _manifest(model_uri, source, chunk_rows)
