@@ -80,9 +80,11 @@ class ProfileStore:
             from loopml._config import suggest
 
             what = f"{name} version {version}" if version else name
+            hint = suggest(name, known)
+            end = " " if hint.endswith("?") else ". "  # no "?." after a suggestion
             raise ResourceDoesNotExist(
-                f"No target profile {what!r}{suggest(name, known)}. Create one with "
-                "`loopml target create` or `loopml target probe --save`.")
+                f"No target profile {what!r}{hint}{end}Create one with `loopml target create` "
+                "or `loopml target probe --save`.")
         best = max(runs, key=lambda r: int(r.data.tags.get(TAG_VERSION, 0)))
         spec = json.loads(best.data.tags[TAG_SPEC])
         return profile_from_dict(spec, f"profile {name}"), int(best.data.tags[TAG_VERSION])
