@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import time
 
 import httpx
 import pytest
@@ -14,13 +15,22 @@ from loopml.server._access_log import check_level, configure_logging
 from tests.server.conftest import LiveServer
 
 
+def _access(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "loopml.access"]
+
+
 def test_tracking_server_logs_one_line_per_request(live_server: LiveServer, caplog) -> None:
     with caplog.at_level(logging.INFO, logger="loopml.access"):
         httpx.get(f"{live_server.url}/health", headers={"x-request-id": "abc123"})
         httpx.get(f"{live_server.url}/api/2.0/mlflow/experiments/get?experiment_id=nope")
         httpx.get(f"{live_server.url}/api/2.0/mlflow/experiments/search",
                   headers={"host": "evil.example"})
-    lines = [r.getMessage() for r in caplog.records if r.name == "loopml.access"]
+        # The line is written once the server's handler returns, which can be just after
+        # the client has the whole response: wait for it (bounded).
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and len(_access(caplog)) < 3:
+            time.sleep(0.01)
+    lines = _access(caplog)
     assert len(lines) == 3
     method, path, status, ms, rid = lines[0].split()
     assert (method, path, status, rid) == ("GET", "/health", "200", "request_id=abc123")
