@@ -39,6 +39,10 @@ __all__ = ["BatchResult", "predict_batch", "required_columns"]
 
 @dataclass(frozen=True)
 class BatchResult:
+    """What ``predict_batch`` did: the Parquet file written (``output``), its row count,
+    the chunks it holds, how many of them an interrupted earlier run had already written
+    (``skipped_chunks``, not predicted again), and the wall time in seconds."""
+
     output: Path
     rows: int
     chunks: int

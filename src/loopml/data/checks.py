@@ -37,6 +37,11 @@ _REFERENCE = {"drift_share", "column_drifted", "drift_statistic", "new_category_
 
 @config_model
 class Check:
+    """One condition of a suite: ``metric`` (of ``column`` when the metric is per column)
+    compared with bounds ``lt``/``le``/``gt``/``ge``/``eq``, all of which must hold. At least
+    one bound, all finite; ``name`` labels it in the report. Raises (as ``InvalidConfig``
+    through ``load_suite``) when the shape is wrong."""
+
     metric: Metric
     column: str | None = None
     name: str | None = None
@@ -64,6 +69,9 @@ class Check:
 
 @config_model
 class Suite:
+    """A ``loopml data check --suite`` file: ``checks`` (at least one) and, for drift
+    metrics, the ``reference`` data URI and the ``drift_test`` to use."""
+
     checks: list[Check]
     reference: str | None = None
     drift_test: str | None = None
@@ -77,6 +85,9 @@ class Suite:
 
 @dataclass(frozen=True)
 class CheckResult:
+    """One check's outcome: its label, the measured ``value`` (None when it could not be
+    measured, e.g. a missing column), ``passed`` and a one-line ``message``."""
+
     check: str
     value: float | None
     passed: bool

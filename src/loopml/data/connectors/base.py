@@ -152,6 +152,7 @@ def _load_builtins() -> None:
 
 
 def registered_schemes() -> list[str]:
+    """The URI schemes a data source is registered for (``""`` is a local path), sorted."""
     _load_builtins()
     return sorted(_REGISTRY)
 

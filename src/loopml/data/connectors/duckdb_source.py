@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 
 @register_source
 class DuckDBQuery(DataSource):
+    """``duckdb://[PATH]?query=SQL``: a DuckDB SQL query (over Parquet/CSV files it names,
+    or the database file ``PATH``; in memory without one), read as Arrow record batches.
+    Raises ``InvalidParameterValue`` without a query."""
+
     schemes: ClassVar[tuple[str, ...]] = ("duckdb",)
     kind = "duckdb"
 
