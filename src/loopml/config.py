@@ -239,12 +239,15 @@ def load_settings(config_file: str | Path | None = None, **flags: Any) -> Settin
 
 
 def loopml_home() -> Path:
+    """The resolved ``LOOPML_HOME`` folder (settings: flag > env > file > ``./.loopml``)."""
     return load_settings().resolved_home
 
 
 def default_backend_uri() -> str:
+    """The metadata store URI from the settings (default: SQLite under ``LOOPML_HOME``)."""
     return load_settings().backend_uri
 
 
 def default_artifact_root() -> str:
+    """The artifact root from the settings (default: ``LOOPML_HOME/artifacts``)."""
     return load_settings().artifact_root

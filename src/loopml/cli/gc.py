@@ -10,6 +10,8 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def parse_age(text: str) -> int:
+    """``"30d"``/``"12h"``/``"15m"``/``"45s"`` -> seconds. Raises ``typer.BadParameter``
+    (exit 2) for anything else."""
     m = re.fullmatch(r"(\d+)([smhd])", text.strip())
     if not m:
         raise typer.BadParameter("Use a number and a unit, e.g. 30d, 12h, 90m or 45s.")

@@ -25,6 +25,7 @@ def log_level_option(value: str | None) -> str | None:
 
 
 def is_loopback(host: str) -> bool:
+    """True when ``host`` (an IP address or a name resolving to one) is a loopback address."""
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:

@@ -54,6 +54,7 @@ class BundleRefused(InvalidParameterValue):
 
 
 def sha256(path: Path) -> str:
+    """Hex SHA-256 of the file at ``path``, read in 1 MiB blocks (bundle manifests)."""
     h = hashlib.sha256()
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
