@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         EvaluationResult,
         TrackingClient,
         active_run,
+        autolog,
         end_run,
         evaluate,
         flush,
@@ -42,7 +43,8 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
-    "ActiveRun", "EvaluationResult", "TrackingClient", "__version__", "active_run", "end_run",
+    "ActiveRun", "EvaluationResult", "TrackingClient", "__version__", "active_run", "autolog",
+    "end_run",
     "evaluate", "flush", "get_tracking_uri", "log_artifact", "log_artifacts", "log_dict",
     "log_figure", "log_input", "log_metric", "log_metrics", "log_param", "log_params",
     "log_table", "log_text", "set_experiment", "set_tag", "set_tags", "set_tracking_uri",

@@ -2,6 +2,7 @@
 
 from loopml.tracking._client import TrackingClient
 from loopml.tracking._evaluate import EvaluationResult, evaluate
+from loopml.tracking.autolog import autolog
 from loopml.tracking._fluent import (
     ActiveRun,
     active_run,
@@ -29,7 +30,7 @@ from loopml.tracking._fluent import (
 )
 
 __all__ = [
-    "ActiveRun", "EvaluationResult", "TrackingClient", "active_run", "client", "current_run_id",
+    "ActiveRun", "EvaluationResult", "TrackingClient", "active_run", "autolog", "client", "current_run_id",
     "end_run", "evaluate", "flush", "get_tracking_uri", "log_artifact", "log_artifacts",
     "log_dict", "log_figure", "log_input", "log_metric", "log_metrics", "log_param",
     "log_params", "log_table", "log_text", "set_experiment", "set_tag", "set_tags",
