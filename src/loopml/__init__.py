@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         evaluate,
         flush,
         get_tracking_uri,
+        last_active_run,
         log_artifact,
         log_artifacts,
         log_dict,
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ActiveRun", "EvaluationResult", "TrackingClient", "__version__", "active_run", "autolog",
     "end_run",
-    "evaluate", "flush", "get_tracking_uri", "log_artifact", "log_artifacts", "log_dict",
+    "evaluate", "flush", "get_tracking_uri", "last_active_run", "log_artifact", "log_artifacts", "log_dict",
     "log_figure", "log_input", "log_metric", "log_metrics", "log_param", "log_params",
     "log_table", "log_text", "set_experiment", "set_tag", "set_tags", "set_tracking_uri",
     "start_run",

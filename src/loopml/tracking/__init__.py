@@ -2,7 +2,6 @@
 
 from loopml.tracking._client import TrackingClient
 from loopml.tracking._evaluate import EvaluationResult, evaluate
-from loopml.tracking.autolog import autolog
 from loopml.tracking._fluent import (
     ActiveRun,
     active_run,
@@ -11,6 +10,7 @@ from loopml.tracking._fluent import (
     end_run,
     flush,
     get_tracking_uri,
+    last_active_run,
     log_artifact,
     log_artifacts,
     log_dict,
@@ -28,10 +28,11 @@ from loopml.tracking._fluent import (
     set_tracking_uri,
     start_run,
 )
+from loopml.tracking.autolog import autolog
 
 __all__ = [
     "ActiveRun", "EvaluationResult", "TrackingClient", "active_run", "autolog", "client", "current_run_id",
-    "end_run", "evaluate", "flush", "get_tracking_uri", "log_artifact", "log_artifacts",
+    "end_run", "evaluate", "flush", "get_tracking_uri", "last_active_run", "log_artifact", "log_artifacts",
     "log_dict", "log_figure", "log_input", "log_metric", "log_metrics", "log_param",
     "log_params", "log_table", "log_text", "set_experiment", "set_tag", "set_tags",
     "set_tracking_uri", "start_run",

@@ -40,6 +40,7 @@ class _ThreadState(threading.local):
         self.active: list[ActiveRun] = []
         self.client: TrackingClient | None = None
         self.lazy_run: Callable[[], Run] | None = None
+        self.last_run_id: str | None = None
 
 
 _tls = _ThreadState()
@@ -224,6 +225,15 @@ def end_run(status: str = "FINISHED") -> None:
         return
     run = _tls.active.pop()
     client().terminate(run.run_id, status)
+    _tls.last_run_id = run.run_id
+
+
+def last_active_run() -> Run | None:
+    """The active run, else the run this thread ended last (one ``autolog`` started and
+    ended, say), read from the store; None when there is neither. As
+    ``mlflow.last_active_run``."""
+    run_id = _tls.active[-1].run_id if _tls.active else _tls.last_run_id
+    return client().get_run(run_id) if run_id else None
 
 
 def log_param(key: str, value: object) -> None:

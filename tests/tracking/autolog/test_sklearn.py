@@ -142,3 +142,12 @@ def test_disable_restores_the_original_fit():
 def test_unknown_flavor_is_refused():
     with pytest.raises(InvalidParameterValue, match="'flavors' parameter of autolog"):
         loopml.autolog(flavors=["sklearn", "keras"])
+
+
+def test_last_active_run_is_the_run_autolog_ended():
+    assert loopml.last_active_run() is None
+    loopml.autolog(log_models=False, log_datasets=False)
+    LinearRegression().fit(*load_diabetes(return_X_y=True))
+    (run,) = runs()
+    last = loopml.last_active_run()
+    assert last.info.run_id == run.info.run_id and "training_r2_score" in last.data.metrics
