@@ -224,6 +224,24 @@ logged_model_params = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
 )
 
+# MLflow 3: a metric logged with a model_id is a run metric and also the model's (its
+# LoggedModel.data.metrics). A NULL value is NaN (SQLite stores NaN as NULL).
+logged_model_metrics = sa.Table(
+    "logged_model_metrics",
+    metadata,
+    sa.Column(
+        "model_id", sa.String(64), sa.ForeignKey("logged_models.model_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("timestamp", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("step", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Float),
+    sa.Column("dataset_name", sa.String(500)),
+    sa.Column("dataset_digest", sa.String(64)),
+)
+
 # Run <-> logged model links: direction "input" (the run consumed the model) or "output".
 run_model_links = sa.Table(
     "run_model_links",

@@ -10,7 +10,14 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from loopml.entities import Dataset, DatasetInput, LoggedModel, LoggedModelOutput, LoggedModelStatus
+from loopml.entities import (
+    Dataset,
+    DatasetInput,
+    LoggedModel,
+    LoggedModelOutput,
+    LoggedModelStatus,
+    Metric,
+)
 from loopml.errors import InvalidParameterValue, ResourceDoesNotExist, invalid_param
 from loopml.store import _schema as t
 from loopml.store._sql_util import generate_run_name, now_ms, validate_key
@@ -81,6 +88,30 @@ def set_tags(conn: Connection, model_id: str, tags: dict[str, str], check: bool 
     )
 
 
+def log_metrics(conn: Connection, model_id: str, run_id: str, metrics: Sequence[Metric],
+                dataset_name: str | None = None, dataset_digest: str | None = None) -> None:
+    """The model's copy of metrics logged with its id (MLflow 3); a repeat is a no-op."""
+    _exists(conn, model_id)
+    from loopml.store._sql_write import _insert
+
+    rows = [{"model_id": model_id, "run_id": run_id, "key": m.key, "timestamp": m.timestamp,
+             "step": m.step, "value": None if m.value != m.value else m.value,
+             "dataset_name": dataset_name, "dataset_digest": dataset_digest} for m in metrics]
+    if rows:
+        conn.execute(_insert(conn, t.logged_model_metrics).on_conflict_do_nothing(), rows)
+
+
+def _metrics(conn: Connection, ids: Sequence[str]) -> dict[str, list[Metric]]:
+    c = t.logged_model_metrics.c
+    out: dict[str, list[Metric]] = {i: [] for i in ids}
+    for mid, key, value, ts, step, run_id in conn.execute(
+        sa.select(c.model_id, c.key, c.value, c.timestamp, c.step, c.run_id)
+        .where(c.model_id.in_(list(ids))).order_by(c.key, c.step, c.timestamp)
+    ):
+        out[mid].append(Metric(key, float("nan") if value is None else value, ts, step, run_id))
+    return out
+
+
 def log_params(conn: Connection, model_id: str, params: dict[str, str]) -> None:
     _exists(conn, model_id)
     c = t.logged_model_params.c
@@ -136,6 +167,7 @@ def load(conn: Connection, ids: Sequence[str]) -> list[LoggedModel]:
             sa.select(c.model_id, c.key, c.value).where(c.model_id.in_(list(ids)))
         ):
             target[mid][k] = v
+    metrics = _metrics(conn, ids)
     out = []
     for i in ids:
         r = rows.get(i)
@@ -148,6 +180,7 @@ def load(conn: Connection, ids: Sequence[str]) -> list[LoggedModel]:
                 last_updated_timestamp=r.last_updated_timestamp, status=r.status,
                 status_message=r.status_message, model_type=r.model_type,
                 source_run_id=r.source_run_id, tags=tags[i], params=params[i],
+                metrics=tuple(metrics[i]),
             )
         )
     return out

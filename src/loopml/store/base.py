@@ -236,6 +236,14 @@ class TrackingStore(abc.ABC):
         """Params are write-once, as for runs."""
 
     @abc.abstractmethod
+    def log_logged_model_metrics(self, model_id: str, run_id: str, metrics: Sequence[Metric],
+                                 dataset_name: str | None = None,
+                                 dataset_digest: str | None = None) -> None:
+        """Record ``metrics`` (already logged to run ``run_id``) as logged model
+        ``model_id``'s too, as MLflow 3 does for a metric logged with a ``model_id``. Idempotent.
+        Raises ResourceDoesNotExist for an unknown model."""
+
+    @abc.abstractmethod
     def search_logged_models(
         self,
         experiment_ids: Sequence[str],

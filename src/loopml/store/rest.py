@@ -300,6 +300,16 @@ class RestStore(TrackingStore):
         self._call("POST", f"{_API}/logged-models/{model_id}/params",
                    {"params": [{"key": k, "value": v} for k, v in params.items()]})
 
+    def log_logged_model_metrics(self, model_id: str, run_id: str, metrics: Sequence[Metric],
+                                 dataset_name: str | None = None,
+                                 dataset_digest: str | None = None) -> None:
+        # MLflow's wire form: run metrics that carry a model_id (the run copies are no-ops).
+        extra = {"model_id": model_id, **({"dataset_name": dataset_name} if dataset_name else {}),
+                 **({"dataset_digest": dataset_digest} if dataset_digest else {})}
+        self._call("POST", f"{_API}/runs/log-batch", {"run_id": run_id, "metrics": [
+            {"key": m.key, "value": float_to_json(m.value), "timestamp": m.timestamp,
+             "step": m.step, **extra} for m in metrics]})
+
     def delete_logged_model(self, model_id: str) -> None:
         self._call("DELETE", f"{_API}/logged-models/{model_id}")
 

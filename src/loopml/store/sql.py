@@ -426,6 +426,12 @@ class SqlStore(SqlExperiments, TrackingStore):
         with self._tx() as conn:
             _sql_models.log_params(conn, model_id, params)
 
+    def log_logged_model_metrics(self, model_id: str, run_id: str, metrics: Sequence[Metric],
+                                 dataset_name: str | None = None,
+                                 dataset_digest: str | None = None) -> None:
+        with self._tx() as conn:
+            _sql_models.log_metrics(conn, model_id, run_id, metrics, dataset_name, dataset_digest)
+
     def delete_logged_model(self, model_id: str) -> None:
         with self._tx() as conn:
             _sql_models.delete(conn, model_id)

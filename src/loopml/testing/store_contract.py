@@ -365,6 +365,23 @@ class TrackingStoreContract:
         with pytest.raises(ResourceDoesNotExist):
             store.get_logged_model(m2.model_id)
 
+    def test_logged_model_metrics(self, store: TrackingStore) -> None:
+        eid = store.create_experiment(_name())
+        rid = store.create_run(eid).info.run_id
+        m = store.create_logged_model(eid, name="clf", source_run_id=rid)
+        points = [Metric("acc", 0.9, 1000, 0), Metric("acc", 0.95, 2000, 1),
+                  Metric("loss", float("nan"), 1000, 0)]
+        store.log_batch(rid, metrics=points)
+        store.log_logged_model_metrics(m.model_id, rid, points, "eval", "d1")
+        store.log_logged_model_metrics(m.model_id, rid, points[:1])  # a repeat: no-op
+        got = store.get_logged_model(m.model_id).metrics
+        assert [(x.key, x.step, x.run_id) for x in got] == [("acc", 0, rid), ("acc", 1, rid),
+                                                             ("loss", 0, rid)]
+        assert got[1].value == 0.95 and math.isnan(got[2].value)
+        assert store.get_run(rid).data.metrics["acc"].value == 0.95
+        with pytest.raises(ResourceDoesNotExist):
+            store.log_logged_model_metrics("m-missing", rid, points[:1])
+
     # ---- events and gc -------------------------------------------------------------------
     def test_events(self, store: TrackingStore) -> None:
         start = max([e.seq for e in store.read_events(limit=100000)], default=0)

@@ -4,7 +4,7 @@ pages work offline, and every label goes through ``escape`` like the rest of the
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from html import escape
 
 PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4d7c0f",
@@ -18,8 +18,10 @@ def _fmt(v: float) -> str:
 
 
 def line_chart(series: Sequence[tuple[str, Sequence[tuple[float, float]]]], title: str = "",
-               width: int = 560, height: int = 220, x_label: str = "step") -> str:
-    """Lines of (x, y) points, one per series, with axes, ticks and a legend."""
+               width: int = 560, height: int = 220, x_label: str = "step",
+               x_format: Callable[[float], str] | None = None) -> str:
+    """Lines of (x, y) points, one per series, with axes, ticks and a legend; ``x_format``
+    writes the x ticks (e.g. timestamps as clock times), numbers by default."""
     pts = [(x, y) for _, s in series for x, y in s if math.isfinite(y)]
     if not pts:
         return f'<p class="muted">No values for {escape(title)}.</p>'
@@ -51,7 +53,7 @@ def line_chart(series: Sequence[tuple[str, Sequence[tuple[float, float]]]], titl
                    f'text-anchor="end">{_fmt(yv)}</text>')
         xv = x0 + (x1 - x0) * i / 4
         out.append(f'<text x="{sx(xv):.1f}" y="{top + h + 14}" class="tk" '
-                   f'text-anchor="middle">{_fmt(xv)}</text>')
+                   f'text-anchor="middle">{escape((x_format or _fmt)(xv))}</text>')
     out.append(f'<text x="{left + w}" y="{height - 2}" class="tk" text-anchor="end">'
                f'{escape(x_label)}</text>')
     for i, (name, s) in enumerate(series):

@@ -46,6 +46,19 @@ def metric_from(b: Body) -> Metric:
     )
 
 
+def _model_metrics(b: Body, metrics: list[Metric]) -> dict[tuple[str, str | None, str | None], list[Metric]]:
+    """log-batch metrics that carry a ``model_id`` (MLflow 3), grouped by (model, dataset)."""
+    out: dict[tuple[str, str | None, str | None], list[Metric]] = {}
+    for d, m in zip(b.data.get("metrics") or [], metrics, strict=False):
+        model_id = d.get("model_id") if isinstance(d, dict) else None
+        if model_id:
+            if not isinstance(model_id, str):
+                raise invalid_param("model_id", b.where, "a string", model_id)
+            key = (model_id, d.get("dataset_name") or None, d.get("dataset_digest") or None)
+            out.setdefault(key, []).append(m)
+    return out
+
+
 def metrics_from(b: Body) -> list[Metric]:
     """Parse a log-batch metric list in one tight loop (the hot path for 1,000 points); any
     item that is not plainly well-formed goes through ``metric_from`` for a precise error."""
@@ -111,7 +124,11 @@ def routes(s: Services) -> list[PermissionedRoute]:
         return {}
 
     def log_metric(b: Body) -> dict[str, Any]:
-        st.log_metric(run_id(b), metric_from(b))
+        rid, m = run_id(b), metric_from(b)
+        st.log_metric(rid, m)
+        if b.text("model_id"):  # MLflow 3: the metric is the logged model's too
+            st.log_logged_model_metrics(b.req_text("model_id"), rid, [m], b.text("dataset_name"),
+                                        b.text("dataset_digest"))
         return {}
 
     def log_param(b: Body) -> dict[str, Any]:
@@ -132,12 +149,15 @@ def routes(s: Services) -> list[PermissionedRoute]:
             items = b.data.get(name)
             if isinstance(items, list) and len(items) > most:
                 raise invalid_param(name, b.where, f"at most {most} items", len(items))
+        rid, metrics = run_id(b), metrics_from(b)
         st.log_batch(
-            run_id(b),
-            metrics=metrics_from(b),
+            rid,
+            metrics=metrics,
             params=[Param(k, v) for k, v in b.key_values("params")],
             tags=[RunTag(k, v) for k, v in b.key_values("tags")],
         )
+        for (model_id, ds_name, ds_digest), ms in _model_metrics(b, metrics).items():
+            st.log_logged_model_metrics(model_id, rid, ms, ds_name, ds_digest)
         return {}
 
     def log_inputs(b: Body) -> dict[str, Any]:

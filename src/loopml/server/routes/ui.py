@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 import loopml.ui._identity  # noqa: F401 - registers the header's `nav` template global
 from loopml.errors import InvalidParameterValue, LoopmlError, Unauthenticated
@@ -28,6 +28,7 @@ from loopml.security.audit import record_decision
 from loopml.security.entity_scope import (
     DATASET,
     EXPERIMENT,
+    LOGGED_MODEL,
     LOOP,
     PIPELINE_RUN,
     REGISTERED_MODEL,
@@ -49,6 +50,7 @@ from loopml.server.services import Services
 from loopml.ui import views_data as vd
 from loopml.ui import views_ops as ops
 from loopml.ui import views_tracking as tr
+from loopml.ui._mlflow_links import ROOT_HEADERS, ROOT_PAGE
 from loopml.ui._render import HEADERS, HERE, check_csrf, render
 
 View = Callable[..., dict[str, Any]]
@@ -112,7 +114,23 @@ def routes(s: Services) -> list[PermissionedRoute]:
         return checked
 
     async def root(request: Request) -> Response:
-        return RedirectResponse("/ui/experiments", 303)
+        # Not a redirect: the mlflow client's "View run" links carry their route in the
+        # fragment, which only a script on this page can read (ui/_mlflow_links.py).
+        return HTMLResponse(ROOT_PAGE, headers=ROOT_HEADERS)
+
+    def lifecycle(kind: str, action: str) -> Callable[[Request], Any]:
+        """POST: delete or restore a run or an experiment (editor; CSRF-checked form)."""
+        async def handler(request: Request) -> Response:
+            form = await request.form()
+            ident = request.path_params["run_id" if kind == "run" else "experiment_id"]
+            try:
+                check_csrf(request, form)
+                back = await run_in_threadpool(tr.set_lifecycle, s, kind, ident, action)
+            except LoopmlError as e:
+                return render(request, "error.html", e.http_status, status=e.http_status,
+                              message=e.message)
+            return RedirectResponse(back, 303)
+        return handler
 
     async def static(request: Request) -> Response:
         return FileResponse(HERE / "static" / "app.css", media_type="text/css",
@@ -243,6 +261,16 @@ def routes(s: Services) -> list[PermissionedRoute]:
         ui("/ui/experiments/{experiment_id}", page("runs.html", tr.runs),
            entity=(Addresses(EXPERIMENT, "experiment_id"),)),
         ui("/ui/runs/{run_id}", page("run.html", tr.run), entity=_RUN),
+        ui("/ui/runs/{run_id}/delete", lifecycle("run", "delete"), P.WRITE, ("POST",),
+           entity=_RUN),
+        ui("/ui/runs/{run_id}/restore", lifecycle("run", "restore"), P.WRITE, ("POST",),
+           entity=_RUN),
+        ui("/ui/experiments/{experiment_id}/delete", lifecycle("experiment", "delete"), P.WRITE,
+           ("POST",), entity=(Addresses(EXPERIMENT, "experiment_id"),)),
+        ui("/ui/experiments/{experiment_id}/restore", lifecycle("experiment", "restore"),
+           P.WRITE, ("POST",), entity=(Addresses(EXPERIMENT, "experiment_id"),)),
+        ui("/ui/logged-models/{model_id}", page("logged_model.html", tr.logged_model),
+           entity=(Addresses(LOGGED_MODEL, "model_id"),)),
         ui("/ui/compare", page("compare.html", tr.compare),
            entity=(Addresses(RUN, "run", "runs"),)),
         ui("/ui/artifact/{run_id}", artifact, entity=_RUN),
