@@ -85,9 +85,9 @@ def test_compare_draws_parallel_coordinates_and_time_axes(populated: Populated, 
     ids = ",".join(populated.run_ids[:3])
     _open(page, f"{base}/ui/compare?runs={ids}")
     assert page.locator("#parallel polyline").count() == 3
-    assert "params.lr" in page.inner_text("#parallel")  # a param that differs between runs
+    assert "params.lr" in page.text_content("#parallel")  # a param that differs between runs
     _open(page, f"{base}/ui/runs/{populated.run_ids[0]}?x=time")
-    ticks = page.locator("#charts svg.chart text.tk").all_inner_texts()
+    ticks = page.locator("#charts svg.chart text.tk").all_text_contents()
     assert any(re.fullmatch(r"\d\d:\d\d:\d\d", t) for t in ticks), ticks
     r = httpx.get(f"{base}/ui/runs/{populated.run_ids[0]}?x=wallclock")
     assert r.status_code == 400 and "&#39;x&#39; parameter must be one of" in r.text
