@@ -46,8 +46,9 @@ def test_classifier_run_contents():
     assert "signature:" in mlmodel and "saved_input_example_info" in mlmodel
 
 
-def test_same_params_and_metrics_as_mlflow_autolog(tmp_path):
+def test_same_params_and_metrics_as_mlflow_autolog(tmp_path, monkeypatch):
     mlflow = pytest.importorskip("mlflow")
+    monkeypatch.chdir(tmp_path)  # MLflow's sqlite store puts artifacts under ./mlruns
     x, y = load_iris(return_X_y=True)
 
     def script() -> None:
