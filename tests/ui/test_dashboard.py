@@ -77,7 +77,8 @@ def test_search_sort_paginate_and_compare(populated: Populated, page: Any) -> No
     boxes.nth(1).check()
     page.click("#compare-form button[type=submit]")
     assert "Compare 2 runs" in page.inner_text("h1")
-    assert page.locator("svg.chart").count() == 2
+    assert page.locator(".charts svg.chart").count() == 2  # one per metric
+    assert page.locator("#parallel polyline").count() == 2  # one per run
     assert page.locator("#compare tbody th", has_text="params.lr").count() == 1
 
 
