@@ -46,10 +46,10 @@ class Resources(_Model):
 
 
 class Image(_Model):
-    repository: str = Field(default="ghcr.io/loopml/loopml", min_length=1)
+    repository: str = Field(default="ghcr.io/loopml/loopml", min_length=1, description="The loopml image (built from the Dockerfile).")
     tag: str = Field(default="0.1.0", min_length=1, description="A fixed tag or a digest (never "
                      "'latest').", json_schema_extra={"not": {"const": "latest"}})
-    pullPolicy: Literal["IfNotPresent", "Always", "Never"] = "IfNotPresent"
+    pullPolicy: Literal["IfNotPresent", "Always", "Never"] = Field(default="IfNotPresent", description="IfNotPresent, Always or Never.")
 
 
     @field_validator("tag")
@@ -63,9 +63,9 @@ class Image(_Model):
 class PodSecurity(_Model):
     """The user and group every pod runs as. 0 (root) is refused."""
 
-    runAsUser: int = Field(default=10001, ge=1)
-    runAsGroup: int = Field(default=10001, ge=1)
-    fsGroup: int = Field(default=10001, ge=1)
+    runAsUser: int = Field(default=10001, ge=1, description="User id of every container (not 0).")
+    runAsGroup: int = Field(default=10001, ge=1, description="Group id of every container (not 0).")
+    fsGroup: int = Field(default=10001, ge=1, description="Group owning the mounted volumes (not 0).")
 
 
 class SecretRef(_Model):
@@ -79,30 +79,30 @@ class Credentials(_Model):
     ``auth-token``, ``db-password``, ``aws-credentials``); else the chart creates one from
     the values below (convenient for tests; keep real credentials out of values files)."""
 
-    existingSecret: str = Field(default="", pattern=r"^$|" + _DNS)
-    authToken: str = ""
-    dbPassword: str = ""
-    awsAccessKeyId: str = ""
-    awsSecretAccessKey: str = ""
+    existingSecret: str = Field(default="", pattern=r"^$|" + _DNS, description="A Secret you created with keys auth-token, db-password and aws-credentials; empty: the chart creates one from the values below.")
+    authToken: str = Field(default="", description="Bearer token of both servers (chart-made Secret only).")
+    dbPassword: str = Field(default="", description="PostgreSQL password (chart-made Secret only).")
+    awsAccessKeyId: str = Field(default="", description="S3 access key (chart-made Secret only; empty: the pod's own identity).")
+    awsSecretAccessKey: str = Field(default="", description="S3 secret key (chart-made Secret only).")
 
 
 class Postgres(_Model):
-    host: str = Field(default="postgresql", min_length=1)
-    port: int = Field(default=5432, ge=1, le=65535)
-    database: str = Field(default="loopml", min_length=1)
-    user: str = Field(default="loopml", min_length=1)
+    host: str = Field(default="postgresql", min_length=1, description="PostgreSQL host (metadata store).")
+    port: int = Field(default=5432, ge=1, le=65535, description="PostgreSQL port.")
+    database: str = Field(default="loopml", min_length=1, description="Database name.")
+    user: str = Field(default="loopml", min_length=1, description="Database user (password: credentials db-password).")
 
 
 class Redis(_Model):
-    enabled: bool = False
-    port: int = Field(default=6379, ge=1, le=65535)
+    enabled: bool = Field(default=False, description="Open egress to Redis (online feature store).")
+    port: int = Field(default=6379, ge=1, le=65535, description="Redis port.")
 
 
 class S3(_Model):
-    bucket: str = Field(default="loopml", min_length=1)
-    prefix: str = "artifacts"
+    bucket: str = Field(default="loopml", min_length=1, description="Bucket of artifacts and the inference log.")
+    prefix: str = Field(default="artifacts", description="Artifact root inside the bucket.")
     endpoint: str = Field(default="", description="S3-compatible endpoint URL; empty: AWS.")
-    region: str = "us-east-1"
+    region: str = Field(default="us-east-1", description="AWS_DEFAULT_REGION.")
     port: int = Field(default=443, ge=1, le=65535, description="Egress port the NetworkPolicy opens.")
 
 
@@ -113,13 +113,13 @@ class External(_Model):
 
 
 class Disruption(_Model):
-    minAvailable: int = Field(default=1, ge=0)
+    minAvailable: int = Field(default=1, ge=0, description="Pods a voluntary disruption must leave running.")
 
 
 class ControlPlane(_Model):
-    replicas: int = Field(default=2, ge=1)
+    replicas: int = Field(default=2, ge=1, description="Control plane pods.")
     workers: int = Field(default=2, ge=1, description="`loopml server --workers`.")
-    port: int = Field(default=5000, ge=1024, le=65535)
+    port: int = Field(default=5000, ge=1024, le=65535, description="HTTP port of the tracking server and dashboard.")
     resources: Resources = Resources(requests=CpuMemory(cpu="250m", memory="512Mi"),
                                      limits=CpuMemory(cpu="1", memory="1Gi"))
     monitors: list[dict[str, Any]] = Field(default_factory=list, description="Monitor specs "
@@ -135,9 +135,9 @@ class ControlPlane(_Model):
 
 
 class Autoscaling(_Model):
-    enabled: bool = True
-    minReplicas: int = Field(default=2, ge=1)
-    maxReplicas: int = Field(default=10, ge=1)
+    enabled: bool = Field(default=True, description="An HPA instead of a fixed replica count.")
+    minReplicas: int = Field(default=2, ge=1, description="Fewest pods.")
+    maxReplicas: int = Field(default=10, ge=1, description="Most pods.")
     cpuUtilization: int = Field(default=70, ge=1, le=100, description="Target average CPU, percent.")
     requestsPerSecond: str = Field(default="50", pattern=r"^[0-9]+(\.[0-9]+)?m?$",
                                    description="Target requests/s per pod (custom metric).")
@@ -151,23 +151,23 @@ class ModelServerDefaults(_Model):
 
     workspace: str = Field(default="", description="A workspace of `workspaces`: runs in its "
                            "namespace. Empty: the release namespace.")
-    replicas: int = Field(default=2, ge=1)
-    workers: int = Field(default=1, ge=1)
-    port: int = Field(default=8080, ge=1024, le=65535)
-    grpcPort: int = Field(default=8081, ge=1024, le=65535)
+    replicas: int = Field(default=2, ge=1, description="Pods when autoscaling is off.")
+    workers: int = Field(default=1, ge=1, description="`loopml serve --workers`.")
+    port: int = Field(default=8080, ge=1024, le=65535, description="REST port (V2, /invocations, /metrics).")
+    grpcPort: int = Field(default=8081, ge=1024, le=65535, description="gRPC port (Open Inference Protocol).")
     graceSeconds: int = Field(default=30, ge=1, le=600, description="`--grace-seconds`; the pod's "
                               "terminationGracePeriodSeconds is this + 10.")
     inferenceLog: bool = Field(default=True, description="Write the inference log to S3.")
     resources: Resources = Resources(requests=CpuMemory(cpu="500m", memory="512Mi"),
                                      limits=CpuMemory(cpu="2", memory="2Gi"))
     autoscaling: Autoscaling = Autoscaling()
-    rbacRules: list[dict[str, Any]] = Field(default_factory=list)
+    rbacRules: list[dict[str, Any]] = Field(default_factory=list, description="Rules of its Role; loopml calls no Kubernetes API.")
 
 
 class ModelServer(ModelServerDefaults):
     """One ``loopml serve --serve-deployment DEPLOYMENT`` Deployment."""
 
-    name: str = Field(pattern=_DNS, max_length=40)
+    name: str = Field(pattern=_DNS, max_length=40, description="Suffix of the Deployment's name (<release>-serve-<name>).")
     deployment: str = Field(min_length=1, description="The loopml deployment it serves.")
 
     @model_validator(mode="after")
@@ -188,23 +188,23 @@ class WorkspaceDefaults(_Model):
     quota: dict[str, str] = Field(default_factory=lambda: {
         "requests.cpu": "8", "requests.memory": "16Gi", "limits.cpu": "16",
         "limits.memory": "32Gi", "pods": "40"}, description="ResourceQuota spec.hard.")
-    defaultRequest: CpuMemory = CpuMemory(cpu="250m", memory="256Mi")
-    defaultLimit: CpuMemory = CpuMemory(cpu="1", memory="1Gi")
-    maxLimit: CpuMemory = CpuMemory(cpu="4", memory="8Gi")
+    defaultRequest: CpuMemory = Field(default=CpuMemory(cpu="250m", memory="256Mi"), description="LimitRange default requests per container.")
+    defaultLimit: CpuMemory = Field(default=CpuMemory(cpu="1", memory="1Gi"), description="LimitRange default limits per container.")
+    maxLimit: CpuMemory = Field(default=CpuMemory(cpu="4", memory="8Gi"), description="LimitRange largest limits per container.")
 
 
 class Workspace(WorkspaceDefaults):
     """A loopml workspace mapped to its own namespace with a quota and default limits."""
 
-    name: str = Field(pattern=_DNS)
-    namespace: str = Field(pattern=_DNS, max_length=63)
+    name: str = Field(pattern=_DNS, description="The loopml workspace.")
+    namespace: str = Field(pattern=_DNS, max_length=63, description="Its namespace (the chart creates it).")
 
 
 class NetworkPolicy(_Model):
     """Default deny, then: clients -> control plane and model servers, model servers ->
     control plane, Prometheus -> /metrics, everything -> DNS and the external services."""
 
-    enabled: bool = True
+    enabled: bool = Field(default=True, description="Default-deny NetworkPolicies plus the allowed flows.")
     clientNamespaceLabels: dict[str, str] = Field(
         default_factory=lambda: {"loopml.io/client": "true"},
         description="Namespaces whose pods may call the APIs.")
@@ -219,19 +219,23 @@ class RayCluster(_Model):
     """A KubeRay RayCluster (needs the KubeRay operator) for distributed training steps."""
 
     enabled: bool = False
-    rayVersion: str = "2.40.0"
-    workers: int = Field(default=2, ge=0)
-    maxWorkers: int = Field(default=4, ge=0)
-    head: Resources = Resources(requests=CpuMemory(cpu="1", memory="2Gi"),
-                                limits=CpuMemory(cpu="2", memory="4Gi"))
-    worker: Resources = Resources(requests=CpuMemory(cpu="1", memory="2Gi"),
-                                  limits=CpuMemory(cpu="2", memory="4Gi"))
+    rayVersion: str = Field(default="2.40.0", description="Ray version of the image (KubeRay's rayVersion).")
+    workers: int = Field(default=2, ge=0, description="Worker pods.")
+    maxWorkers: int = Field(default=4, ge=0, description="Most worker pods (KubeRay maxReplicas).")
+    head: Resources = Field(
+        default=Resources(requests=CpuMemory(cpu="1", memory="2Gi"),
+                          limits=CpuMemory(cpu="2", memory="4Gi")),
+        description="Head pod resources.")
+    worker: Resources = Field(
+        default=Resources(requests=CpuMemory(cpu="1", memory="2Gi"),
+                          limits=CpuMemory(cpu="2", memory="4Gi")),
+        description="Worker pod resources.")
 
 
 class Grafana(_Model):
     dashboards: bool = Field(default=True, description="ConfigMap of the dashboards, labelled for "
                              "Grafana's sidecar.")
-    label: str = "grafana_dashboard"
+    label: str = Field(default="grafana_dashboard", description="Label Grafana's dashboard sidecar watches.")
 
 
 class Values(_Model):
