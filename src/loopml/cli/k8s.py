@@ -61,3 +61,6 @@ def values_cmd() -> None:
     from loopml.k8s import default_values
 
     typer.echo(yaml.safe_dump(default_values(), sort_keys=False), nl=False)
+
+
+__all__ = ["k8s_app"]
