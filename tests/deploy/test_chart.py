@@ -30,6 +30,10 @@ INSECURE = [
     ({"image": {"tag": "latest"}}, "tag"),
     ({"credentials": {"existingSecret": ""}}, "authToken"),
     ({"controlPlane": {"port": 80}}, "port"),
+    ({"controlPlane": {"rbacRules": [{"apiGroups": [""], "resources": ["*"],
+                                      "verbs": ["get"]}]}}, "resources"),
+    ({"modelServers": [{"name": "a", "deployment": "a", "rbacRules": [
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["*"]}]}]}, "verbs"),
 ]
 
 
@@ -66,7 +70,7 @@ def test_helm_lint_is_clean() -> None:
     assert [m for m in report["messages"] if m["severity"] >= 2] == []
 
 
-@pytest.mark.parametrize(("bad", "word"), INSECURE, ids=[w for _, w in INSECURE])
+@pytest.mark.parametrize(("bad", "word"), INSECURE, ids=[f"{i}-{w}" for i, (_, w) in enumerate(INSECURE)])
 def test_insecure_values_fail_both_renders_with_the_reason(bad: dict[str, Any],
                                                            word: str) -> None:
     with pytest.raises(InvalidConfig, match=word):

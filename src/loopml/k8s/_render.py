@@ -115,7 +115,8 @@ def control_plane(r: Release) -> list[Obj]:
     sel = r.selector("control-plane")
     meta = r.meta(name, "control-plane")
     return [
-        *_pods.rbac(r, name, "control-plane", r.namespace, cp.rbacRules),
+        *_pods.rbac(r, name, "control-plane", r.namespace,
+                   [x.model_dump(exclude_none=True) for x in cp.rbacRules]),
         {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta, "spec": {
             "replicas": cp.replicas, "selector": {"matchLabels": sel},
             "template": {"metadata": {"labels": r.labels("control-plane"),
@@ -197,7 +198,8 @@ def model_server(r: Release, m: ModelServer) -> list[Obj]:
     if not m.autoscaling.enabled:
         spec = {"replicas": m.replicas, **spec}
     out = [
-        *_pods.rbac(r, name, "model-server", ns, m.rbacRules),
+        *_pods.rbac(r, name, "model-server", ns,
+                   [x.model_dump(exclude_none=True) for x in m.rbacRules]),
         {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta, "spec": spec},
         {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": {
             "type": "ClusterIP", "selector": sel, "ports": [

@@ -11,7 +11,7 @@ so does Helm through the schema.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -43,6 +43,26 @@ class Resources(_Model):
 
     requests: CpuMemory
     limits: CpuMemory
+
+
+class RbacRule(_Model):
+    """One rule of a workload's Role: named API groups, resources and verbs, never ``*``
+    (a wildcard would turn the minimal Role into a broad one)."""
+
+    apiGroups: list[str] = Field(description="API groups ('' is the core group).",
+                                 json_schema_extra={"items": {"pattern": r"^$|^[a-z0-9.-]+$"}})
+    resources: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9./-]*$")]] = Field(
+        min_length=1, description="Resources (no '*').")
+    verbs: list[Literal["get", "list", "watch", "create", "update", "patch", "delete"]] = \
+        Field(min_length=1, description="Verbs (no '*', no escalate/bind/impersonate).")
+    resourceNames: list[str] | None = Field(default=None, description="Only these objects.")
+
+    @field_validator("apiGroups")
+    @classmethod
+    def _no_wildcard(cls, v: list[str]) -> list[str]:
+        if "*" in v:
+            raise ValueError("apiGroups '*' grants every API group: name the groups")
+        return v
 
 
 class Image(_Model):
@@ -130,7 +150,7 @@ class ControlPlane(_Model):
                                  "the server may run (installed in the image).")
     allowedHosts: list[str] = Field(default_factory=list, description="Extra Host headers.")
     podDisruptionBudget: Disruption = Disruption()
-    rbacRules: list[dict[str, Any]] = Field(default_factory=list, description="Rules of its "
+    rbacRules: list[RbacRule] = Field(default_factory=list, description="Rules of its "
                                             "Role; loopml calls no Kubernetes API.")
 
 
@@ -161,7 +181,8 @@ class ModelServerDefaults(_Model):
     resources: Resources = Resources(requests=CpuMemory(cpu="500m", memory="512Mi"),
                                      limits=CpuMemory(cpu="2", memory="2Gi"))
     autoscaling: Autoscaling = Autoscaling()
-    rbacRules: list[dict[str, Any]] = Field(default_factory=list, description="Rules of its Role; loopml calls no Kubernetes API.")
+    rbacRules: list[RbacRule] = Field(default_factory=list, description="Rules of its "
+                                      "Role; loopml calls no Kubernetes API.")
 
 
 class ModelServer(ModelServerDefaults):
