@@ -191,3 +191,21 @@ def test_server_guard_settings_keep_their_variables(monkeypatch) -> None:
     s = load_settings()
     assert s.bind_host == "0.0.0.0" and s.allowed_hosts == ("a.example", "b.example")
     assert s.trust_proxy is False and s.max_body_bytes == 64 * 1024 * 1024
+
+
+def test_tracking_token_file_fills_the_token(tmp_path, monkeypatch) -> None:
+    """A mounted Secret (the chart's model servers) gives the token without an env value."""
+    token = tmp_path / "token"
+    token.write_text("s3cret\n")
+    monkeypatch.delenv("LOOPML_TRACKING_TOKEN", raising=False)
+    monkeypatch.setenv("LOOPML_TRACKING_TOKEN_FILE", str(token))
+    assert load_settings().tracking_token == "s3cret"
+    monkeypatch.setenv("LOOPML_TRACKING_TOKEN", "direct")  # a token given directly wins
+    assert load_settings().tracking_token == "direct"
+    monkeypatch.delenv("LOOPML_TRACKING_TOKEN")
+    token.write_text("\n")
+    with pytest.raises(InvalidConfig, match="tracking_token_file .* empty"):
+        load_settings()
+    monkeypatch.setenv("LOOPML_TRACKING_TOKEN_FILE", str(tmp_path / "missing"))
+    with pytest.raises(InvalidConfig, match="cannot read it"):
+        load_settings()

@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     tracking_uri: str | None = Field(None, description="Where clients and commands track: "
                                      "http(s)://server, sqlite:///file, postgresql://...")
     tracking_token: str | None = Field(None, description="Bearer token sent to a server.")
+    tracking_token_file: Path | None = Field(None, description="File holding tracking_token "
+                                             "(a mounted Kubernetes Secret).")
     backend_store_uri: str | None = Field(None, description="The server's metadata store.")
     artifacts_destination: str | None = Field(None, description="The server's artifact root.")
     auth_token: str | None = Field(None, description="Bearer token the server requires.")
@@ -111,6 +113,23 @@ class Settings(BaseSettings):
     log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
         "info", description="Level of the servers' loopml.* loggers.")
     access_log: bool = Field(True, description="One log line per request (both servers).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _token_from_file(cls, data: Any) -> Any:
+        """tracking_token_file fills tracking_token (a token given directly wins)."""
+        if not isinstance(data, dict) or not data.get("tracking_token_file") or \
+                data.get("tracking_token"):
+            return data
+        path = Path(data["tracking_token_file"]).expanduser()
+        try:
+            token = path.read_text().strip()
+        except OSError as e:
+            raise ValueError(f"tracking_token_file {path}: cannot read it ({e.strerror})") \
+                from None
+        if not token:
+            raise ValueError(f"tracking_token_file {path}: the file is empty")
+        return {**data, "tracking_token": token}
 
     @field_validator("log_level", mode="before")
     @classmethod

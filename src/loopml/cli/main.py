@@ -61,6 +61,7 @@ from loopml.cli.deployments import deployments_app  # noqa: E402
 from loopml.cli.edge import edge_app  # noqa: E402
 from loopml.cli.gc import gc  # noqa: E402
 from loopml.cli.identities import service_accounts_app, tokens_app, users_app  # noqa: E402
+from loopml.cli.k8s import k8s_app  # noqa: E402
 from loopml.cli.loop import approve, controller, loop_app  # noqa: E402
 from loopml.cli.models import lineage_cmd, models_app  # noqa: E402
 from loopml.cli.monitor import feedback, monitor_app  # noqa: E402
@@ -97,6 +98,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(stream_app, name="stream")
 app.add_typer(target_app, name="target")
 app.add_typer(edge_app, name="edge")
+app.add_typer(k8s_app, name="k8s")
 app.command("approve")(approve)
 app.command("controller")(controller)
 app.command("feedback")(feedback)

@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 
 from loopml._redact import redact_text, redact_uri
-from loopml.server._access_log import check_level, uvicorn_level
+from loopml.server._access_log import WORKER_HEALTHCHECK_S, check_level, uvicorn_level
 
 
 def log_level_option(value: str | None) -> str | None:
@@ -175,6 +175,10 @@ def server(
     typer.echo(f"Metadata: {shown}; artifacts: "
                f"{redact_uri(os.environ[f.ENV_ARTIFACTS])}.")
     typer.echo(f"loopml server on http://{host}:{port} (MLFLOW_TRACKING_URI=http://{host}:{port})")
+    from loopml._prometheus import setup_multiprocess
+
+    # Before the workers start: they write their metrics to one folder a scrape merges.
+    metrics_cleanup = setup_multiprocess(workers)
     try:
         uvicorn.run(
             "loopml.server._factory:app_from_env", factory=True, host=host, port=port,
@@ -182,9 +186,11 @@ def server(
             # uvicorn believes X-Forwarded-* from 127.0.0.1 by default; only behind a proxy
             # the operator declared, so a local page cannot pose as HTTPS or another client.
             proxy_headers=trust_proxy, forwarded_allow_ips="*" if trust_proxy else None,
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
         )
     finally:
         cleanup()
+        metrics_cleanup()
 
 
 def _secrets_out_of_sight(backend: str, token_file: Path | None,

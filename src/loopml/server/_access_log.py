@@ -27,6 +27,10 @@ LEVELS = ("critical", "error", "warning", "info", "debug")
 access_log = logging.getLogger("loopml.access")
 FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 _listener: logging.handlers.QueueListener | None = None
+# uvicorn kills a --workers process that does not answer its supervisor's ping within this
+# many seconds (its default, 5): a worker importing its models on a CPU-starved node (a pod
+# at its CPU limit, a loaded machine) took longer and was killed and restarted in a loop.
+WORKER_HEALTHCHECK_S = 30
 
 
 def check_level(level: str) -> str:

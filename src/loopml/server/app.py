@@ -80,14 +80,20 @@ async def _method_not_allowed(request: Request, exc: Exception) -> Response:
 
 @contextlib.asynccontextmanager
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    import os
+
+    from loopml._prometheus import mark_dead, register_process
+
+    register_process()  # a --workers process: its CPU and memory join the sums
     yield
+    mark_dead(os.getpid())
     audit_log = getattr(app.state.services, "audit", None)
     if audit_log is not None:  # records queued before a clean shutdown are written
         audit_log.close()
 
 
 def create_app(services: Services) -> Starlette:
-    http_metrics = HttpMetrics()
+    http_metrics = HttpMetrics(services)
     routes: list[BaseRoute] = []
     for module in ROUTE_MODULES:
         routes += module.routes(services)

@@ -1,8 +1,10 @@
-"""Prometheus metrics of the data plane, per model and version, on the app's own registry."""
+"""Prometheus metrics of the data plane, per model and version, on the app's own registry,
+plus process CPU and memory; with ``--workers N`` aggregated over the processes
+(loopml._prometheus)."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,16 +26,22 @@ class ServingMetrics:
         self.predict_time = Histogram("loopml_inference_predict_duration_seconds",
                                       "Time in the model per batch", ["model"],
                                       buckets=_LATENCY, registry=r)
+        # livesum: a pod's queue is the sum over its live worker processes (the HPA target)
         self.queue_depth = Gauge("loopml_inference_queue_depth", "Requests waiting for a batch",
-                                 ["model"], registry=r)
+                                 ["model"], registry=r, multiprocess_mode="livesum")
         self.errors = Counter("loopml_inference_errors", "Failed inference requests by kind",
                               ["model", "kind"], registry=r)
         self.log_dropped = Counter("loopml_inference_log_dropped",
                                    "Inference log records dropped under overload", registry=r)
+        from loopml._prometheus import add_process_metrics
+
+        add_process_metrics(r)
 
     def on_batch(self, model: str, rows: int, seconds: float) -> None:
         self.batch_size.labels(model).observe(rows)
         self.predict_time.labels(model).observe(seconds)
 
     async def endpoint(self, _: Request) -> Response:
-        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+        from loopml._prometheus import exposition
+
+        return Response(exposition(self.registry), media_type=CONTENT_TYPE_LATEST)

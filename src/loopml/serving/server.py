@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from starlette.applications import Starlette
 from loopml.entities import Deployment
 from loopml.inference_log import InferenceLogWriter
 from loopml.security import Authenticator
-from loopml.server._access_log import configure_logging, uvicorn_level
+from loopml.server._access_log import WORKER_HEALTHCHECK_S, configure_logging, uvicorn_level
 from loopml.server._guard import GuardPolicy
 from loopml.serving.app import (
     DEFAULT_MAX_BODY_BYTES,
@@ -140,10 +141,17 @@ def build_app(models: dict[str, str], settings: ServingSettings, opts: ServeOpti
                     await grpc_server.stop(0)
                 raise StartupFailed("--fail-fast: model(s) failed to load at start: "
                                     + "; ".join(failed))
+        from loopml._prometheus import mark_dead, multiprocess_dir, register_process
+
+        register_process()  # a --workers process: its CPU and memory join the sums
+        depth = asyncio.create_task(_publish_depth(state)) if multiprocess_dir() else None
         try:
             yield
         finally:
             state.draining = True
+            if depth is not None:
+                depth.cancel()
+            mark_dead(os.getpid())
             for w in state.watchers:
                 await w.stop()
             if grpc_server is not None:
@@ -156,6 +164,15 @@ def build_app(models: dict[str, str], settings: ServingSettings, opts: ServeOpti
 
     app.router.lifespan_context = lifespan
     return app
+
+
+async def _publish_depth(state: ServingState, every_s: float = 0.5) -> None:
+    """Multiprocess mode: keep this worker's queue-depth gauge current, since a scrape is
+    answered by one worker and reads the others' last written values."""
+    while True:
+        for n, e in state.repo.entries.items():
+            state.metrics.queue_depth.labels(n).set(e.batcher.depth if e.batcher else 0)
+        await asyncio.sleep(every_s)
 
 
 def _store_fetch() -> Callable[[str], Deployment]:
@@ -242,7 +259,10 @@ def serve(models: dict[str, str], settings: ServingSettings, opts: ServeOptions,
     if workers > 1:
         import dataclasses
         import json
-        import os
+
+        from loopml._prometheus import setup_multiprocess
+
+        cleanup = setup_multiprocess(workers)  # before the workers create any metric
 
         os.environ[ENV_CONFIG] = json.dumps({
             "models": models, "settings": dataclasses.asdict(settings),
@@ -254,7 +274,9 @@ def serve(models: dict[str, str], settings: ServingSettings, opts: ServeOptions,
         uvicorn.run("loopml.serving.server:app_from_env", factory=True, host=opts.host,
                     port=opts.port, workers=workers, log_level=uvicorn_level(opts.log_level),
                     access_log=False,
-                    timeout_graceful_shutdown=int(opts.grace_s))
+                    timeout_graceful_shutdown=int(opts.grace_s),
+                    timeout_worker_healthcheck=WORKER_HEALTHCHECK_S)
+        cleanup()
         return
     app = build_app(models, settings, opts, auth)
     config = uvicorn.Config(app, host=opts.host, port=opts.port,
