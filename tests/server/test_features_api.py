@@ -60,7 +60,7 @@ def test_without_a_feature_service(tmp_path) -> None:  # type: ignore[no-untyped
     assert r.status_code == 404 and "--features" in r.json()["message"]
 
 
-_json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=6),
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=6),
                      lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=6), kids, max_size=3),
                      max_leaves=8)
 
