@@ -256,3 +256,21 @@ def test_serve_refuses_what_it_could_never_serve(cli, tmp_path) -> None:
                     "models:/nosuch/1 does not exist")
     _one_line_error(cli("serve", "--serve-deployment", "nosuch", "--grpc-port", "0"), 2,
                     "--serve-deployment nosuch: no such deployment")
+
+
+def test_serve_refuses_bad_feature_options(cli, tmp_path) -> None:
+    """--features is checked before binding: the view must be named and exist."""
+    from sklearn.linear_model import LinearRegression
+
+    from loopml import models
+
+    models.save_model(LinearRegression().fit([[0.0], [1.0]], [0.0, 1.0]), tmp_path / "m")
+    views = tmp_path / "features.yaml"
+    views.write_text("views:\n  - {name: stats, entity: machine, features: {x: float64}}\n")
+    _one_line_error(cli("serve", str(tmp_path / "m"), "--grpc-port", "0", "--features", str(views)), 2,
+                    "--features needs --feature-view")
+    _one_line_error(cli("serve", str(tmp_path / "m"), "--grpc-port", "0", "--features", str(views),
+                        "--feature-view", "stat"), 2, "Unknown feature view 'stat'")
+    views.write_text("views:\n  - {name: stats, entity: machine, features: {x: flaot}}\n")
+    _one_line_error(cli("serve", str(tmp_path / "m"), "--grpc-port", "0", "--features", str(views),
+                        "--feature-view", "stats"), 2, "views[0].features")

@@ -39,6 +39,9 @@ def serve(
     fail_fast: bool = typer.Option(False, "--fail-fast", help="Exit (status 3) when a model fails to load at start, instead of starting with readiness 503. Loads every model at start even with --lazy."),
     log_level: str = typer.Option(None, "--log-level", envvar="LOOPML_LOG_LEVEL", help="Level of the server's logs: critical, error, warning, info (default) or debug.", callback=log_level_option),
     access_log: bool = typer.Option(None, "--access-log/--no-access-log", help="One line per request (method, path, status, duration in ms, request id) on the loopml.access logger. Default: on (LOOPML_ACCESS_LOG)."),
+    features: Path = typer.Option(None, exists=True, dir_okay=False, help="YAML feature views (docs/features.md); with --feature-view, /invocations rows that carry the view's entity key get its online features joined before predict."),
+    feature_view: str = typer.Option(None, "--feature-view", help="The view of --features whose features enrich requests (its entity column is the key)."),
+    online_store: str = typer.Option(None, "--online-store", help="Online feature store for --features: memory:// (default; in this process, filled by nothing else) or redis://host:port/db[?prefix=...]."),
     max_body_mb: int = typer.Option(32, min=1, help="Largest request body in MiB; bigger requests get 413. Bodies over 1 MiB are decoded off the event loop."),
 ) -> None:
     """Serve models over the Open Inference Protocol V2 (REST /v2/... and gRPC) and MLflow's
@@ -84,12 +87,33 @@ def serve(
                         max_body_bytes=max_body_mb * 1024 * 1024,
                         log_flush_ms=log_flush_ms, log_flush_records=log_flush_records,
                         fail_fast=fail_fast, log_level=settings_.log_level,
-                        access_log=settings_.access_log)
+                        access_log=settings_.access_log,
+                        features=str(features) if features else None, feature_view=feature_view,
+                        online_store=online_store)
+    if features is not None:
+        check_features(str(features), feature_view, online_store)
     served = [f"{n}={u}" for n, u in models.items()] + \
         [f"deployment {d}" for d in serve_deployment or []]
     typer.echo(f"loopml serve: {', '.join(served)} on "
                f"http://{host}:{port}" + (f" and grpc {host}:{grpc_port}" if grpc_port else ""))
     run(models, settings, opts, serving_auth(token), workers)
+
+
+def check_features(path: str, view: str | None, store_uri: str | None) -> None:
+    """Refuse a bad feature views file, an unknown view or store URI before binding (exit 2)."""
+    from loopml.errors import LoopmlError
+
+    if not view:
+        typer.echo("Error: --features needs --feature-view VIEW (the view whose features "
+                   "enrich requests).", err=True)
+        raise typer.Exit(2)
+    from loopml.features.enrich import FeatureEnricher
+
+    try:
+        FeatureEnricher.open(path, view, store_uri).store.close()
+    except LoopmlError as e:
+        typer.echo(f"Error: {e.message}", err=True)
+        raise typer.Exit(2) from None
 
 
 def check_sources(models: dict[str, str], deployments: list[str]) -> None:

@@ -50,6 +50,8 @@ def server(
     monitor_interval: float = typer.Option(60.0, min=1.0, help="Seconds between monitor passes."),
     triggers: bool = typer.Option(True, help="Run pipeline schedules and event triggers (`loopml pipeline schedule` / `trigger`) in this server. Turn off on all but one server if several share a database and you want one place that runs pipelines (firing is safe either way: each trigger fires once)."),
     policies: Path = typer.Option(None, exists=True, dir_okay=False, help="YAML loop policies (docs/loop.md): run the closed-loop controller in this server."),
+    features: Path = typer.Option(None, exists=True, dir_okay=False, help="YAML feature views (docs/features.md): serve them under /api/loopml/v1/features."),
+    online_store: str = typer.Option(None, "--online-store", help="Online feature store URI for --features: memory:// (default, in this process) or redis://host:port/db[?prefix=...]."),
     controller_interval: float = typer.Option(2.0, min=0.1, help="Seconds between closed-loop controller passes."),
     trigger_interval: float = typer.Option(5.0, min=0.2, help="Seconds between checks of pipeline schedules and trigger events."),
     backend_store_password_file: Path = typer.Option(None, exists=True, dir_okay=False, help="File holding the database password, for a --backend-store-uri without one (a password in the URI shows in `ps`). Or set LOOPML_BACKEND_STORE_PASSWORD."),
@@ -120,6 +122,9 @@ def server(
         from loopml.pipelines._registry import parse_refs
 
         os.environ[f.ENV_PIPELINES] = ",".join(parse_refs(pipelines))
+    if features is not None:  # read in each worker (app_from_env); a bad file fails below, exit 2
+        os.environ[f.ENV_FEATURES] = str(features.resolve())
+        os.environ[f.ENV_ONLINE_STORE] = online_store or ""
     # Build once in the parent: applies migrations before workers start and fails fast on a
     # bad URI with a clean message instead of a traceback per worker.
     try:

@@ -43,6 +43,8 @@ ENV_BASIC_USER = "LOOPML_AUTH_USERNAME"
 ENV_MODEL_ROOTS = "LOOPML_REGISTRY_ALLOWED_SOURCES"
 ENV_MONITORS = "LOOPML_SERVER_MONITORS"  # the --monitors file, for the dashboard
 ENV_POLICIES = "LOOPML_SERVER_POLICIES"  # the --policies file, for manual loop triggers
+ENV_FEATURES = "LOOPML_SERVER_FEATURES"  # the --features file (feature views)
+ENV_ONLINE_STORE = "LOOPML_SERVER_ONLINE_STORE"  # the --online-store URI (default in-process)
 # Comma-separated module:attr of the pipelines this server may run (--pipelines).
 ENV_PIPELINES = "LOOPML_SERVER_PIPELINES"
 ENV_BASIC_PASSWORD = "LOOPML_AUTH_PASSWORD"  # noqa: S105 - the name of a variable, not a secret
@@ -143,6 +145,11 @@ def app_from_env() -> Starlette:
         from loopml.monitoring.scheduler import load_specs
 
         services.monitor_specs = load_specs(os.environ[ENV_MONITORS])
+    if os.environ.get(ENV_FEATURES):
+        from loopml.features.service import FeatureService
+
+        services.features = FeatureService.open(os.environ[ENV_FEATURES],
+                                                os.environ.get(ENV_ONLINE_STORE) or None)
     if os.environ.get(ENV_POLICIES):
         from loopml.automation import load_policies
 

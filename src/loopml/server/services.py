@@ -74,3 +74,6 @@ class Services:
     # Resolves the workspace of an entity a route addresses by id or name
     # (security/entity_scope.py); None for a store without one (REST): header checks only.
     entity_scope: EntityScope | None = None
+    # Feature views + online store (loopml.features.service.FeatureService; ``--features``);
+    # None: the /features routes answer 404 saying how to enable them.
+    features: Any = None

@@ -96,6 +96,9 @@ class ServingState:
     watchers: list[DeploymentWatcher] = field(default_factory=list)
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     guard: GuardPolicy = field(default_factory=default_guard)
+    # loopml.features.enrich.FeatureEnricher (``--features``): joins online features into
+    # /invocations rows that carry the view's entity key, before the signature check.
+    enrich: Callable[..., Any] | None = None
 
 
 def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -299,8 +302,10 @@ def create_serving_app(state: ServingState) -> Starlette:
 
         def prepare(model: ServedModel, body: bytes) -> tuple[Any, Any, Any]:
             columns = model.spec.column_types
-            return (model.rows_from_any(codec.decode_invocations(body, ctype, columns)), None,
-                    None)
+            data = codec.decode_invocations(body, ctype, columns)
+            if state.enrich is not None:
+                data = state.enrich(data, model.spec.names if model.spec.tabular else None)
+            return model.rows_from_any(data), None, None
 
         def encode(model: ServedModel, _: Any, out: Any) -> bytes:
             return codec.encode_invocations(out)

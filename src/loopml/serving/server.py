@@ -60,6 +60,9 @@ class ServeOptions:
     fail_fast: bool = False  # exit at start when a model fails to load (else readiness 503)
     log_level: str = "info"  # loopml.* loggers and the access log (one line per request)
     access_log: bool = True
+    features: str | None = None  # feature views file: enrich /invocations rows (features/enrich.py)
+    feature_view: str | None = None
+    online_store: str | None = None
 
 
 class StartupFailed(RuntimeError):
@@ -105,6 +108,10 @@ def build_app(models: dict[str, str], settings: ServingSettings, opts: ServeOpti
                                                     opts.cors_allowed_origins,
                                                     exempt_paths=PROBES,
                                                     error_body=serving_error_body))
+    if opts.features and opts.feature_view:
+        from loopml.features.enrich import FeatureEnricher
+
+        state.enrich = FeatureEnricher.open(opts.features, opts.feature_view, opts.online_store)
     if opts.deployments:
         if fetch is None:
             fetch, report = _store_fetch(), report or _store_report()

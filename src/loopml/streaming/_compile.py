@@ -44,6 +44,7 @@ class Context:
     udfs: Mapping[str, UDF] = field(default_factory=dict)
     models: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
     tables: Mapping[str, Any] = field(default_factory=dict)
+    resolver: Any = None  # loopml.streaming.predict.ModelResolver: registered models by URI
 
 
 def _arrow_type_name(t: pa.DataType) -> str:
@@ -256,12 +257,38 @@ class RuleExec:
         for c in spec.inputs:
             if c not in fields:
                 self._fail(("predict", "inputs"), f"unknown field {c!r}", f"use one of {sorted(fields)}")
+        self.stream_model: Any = None
         fn = self.ctx.models.get(spec.model)
-        if fn is None:
+        types = {"predict": "float64"}
+        err = None
+        if fn is None and self.ctx.resolver is not None:
+            m, err = self.ctx.resolver.get(spec.model, self.name)
+            if err:
+                self._fail(("predict", "model"), err,
+                           "register the model (loopml models ...) or fix the URI/alias; "
+                           "`loopml models list` shows what exists")
+            elif m is not None:
+                for p in m.input_problems(spec.inputs, fields):
+                    self._fail(("predict", "inputs"), p, "list exactly the signature's columns as inputs")
+                m.bind(spec.inputs, fields)
+                types = m.output_types()
+                self.stream_model = fn = m
+            if m is not None and spec.proba and "predict_proba" not in types:
+                self._fail(("predict", "proba"), f"model {spec.model!r} has no predict_proba",
+                           "remove proba, or use a classifier")
+        if fn is None and err:
+            pass  # reported above
+        elif fn is None:
             self._fail(("predict", "model"), f"no model registered as {spec.model!r}",
-                       "pass models={'name': callable} to compile_rules")
+                       "pass models={'name': callable} to compile_rules, declare it under models: "
+                       "with a uri, or give a model URI such as models:/name@champion")
+        elif spec.proba and self.stream_model is None:
+            self._fail(("predict", "proba"), "proba needs a registered model (a models:/ URI)",
+                       "return a dict of arrays from the callable instead")
         for o in [spec.output] if isinstance(spec.output, str) else spec.output:
-            fields[o] = "float64"
+            fields[o] = types["predict"]
+        if spec.proba:
+            fields[spec.proba] = "float64"
         return fn
 
     # ---- run ---------------------------------------------------------------------------------
@@ -390,8 +417,15 @@ class RuleExec:
     def _run_predict(self, b: Batch) -> Batch:
         spec = self.rule.predict
         assert spec is not None and self.predict_fn is not None
-        res = self.predict_fn({c: b.cols[c] for c in spec.inputs})
         cols = {k: v for k, v in b.cols.items() if k != TIME}
+        if self.stream_model is not None:
+            res = self.stream_model({c: b.cols[c] for c in spec.inputs}, proba=spec.proba is not None)
+            cols[spec.output if isinstance(spec.output, str) else spec.output[0]] = res["predict"]
+            if spec.proba:
+                cols[spec.proba] = res["predict_proba"]
+            cols[TIME] = b.time
+            return Batch(cols, b.n)
+        res = self.predict_fn({c: b.cols[c] for c in spec.inputs})
         if isinstance(res, Mapping):
             cols.update({k: np.asarray(v) for k, v in res.items()})
         else:

@@ -130,8 +130,12 @@ class Stream:
     def suppress(self, per_key: str | int) -> Stream:
         return self._stage("suppress", {"per_key": per_key})
 
-    def predict(self, model: str, inputs: list[str], output: str = "prediction") -> Stream:
-        return self._stage("predict", {"model": model, "inputs": inputs, "output": output})
+    def predict(self, model: str, inputs: list[str], output: str = "prediction",
+                proba: str | None = None) -> Stream:
+        """Score the rows with ``model``: a name given to ``compile(models=...)`` or
+        :meth:`App.model`, or a model URI (``models:/name@champion``)."""
+        return self._stage("predict", {"model": model, "inputs": inputs, "output": output,
+                                       **({"proba": proba} if proba else {})})
 
     def lookup(self, table: str, key: str, fields: list[str] | None = None) -> Stream:
         return self._stage("lookup", {"table": table, "key": key, **({"fields": fields} if fields else {})})
@@ -155,6 +159,8 @@ class App:
         self.sources: dict[str, dict[str, Any]] = {}
         self.sinks: dict[str, dict[str, Any]] = {}
         self.rules: list[dict[str, Any]] = []
+        self.models: dict[str, dict[str, Any]] = {}
+        self.inference_log: str | None = None
 
     def source(self, name: str, uri: str | None = None, *, key: str | None = None, event_time: str,
                schema: dict[str, str]) -> Stream:
@@ -165,9 +171,17 @@ class App:
     def sink(self, name: str, to: str = "memory", key: list[str] | None = None) -> None:
         self.sinks[name] = {"to": to, **({"key": key} if key else {})}
 
+    def model(self, name: str, uri: str, *, refresh: str | int = "5s", trust: bool = False,
+              onnx: bool = True) -> None:
+        """Declare the registered model ``uri`` as ``name`` for :meth:`Stream.predict`; an
+        alias is resolved again every ``refresh`` (0: before every batch)."""
+        self.models[name] = {"uri": uri, "refresh": refresh, "trust": trust, "onnx": onnx}
+
     def to_dict(self) -> dict[str, Any]:
         return {"version": 1, "app": self.name, "time": {"lateness": self.lateness},
-                "sources": self.sources, "sinks": self.sinks, "rules": self.rules}
+                "sources": self.sources, "sinks": self.sinks, "rules": self.rules,
+                **({"models": self.models} if self.models else {}),
+                **({"inference_log": self.inference_log} if self.inference_log else {})}
 
     def compile(self, **kwargs: Any) -> Any:
         """The :class:`~loopml.streaming.Plan` (``compile_rules(self.to_dict(), **kwargs)``)."""

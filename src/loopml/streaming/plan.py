@@ -60,8 +60,10 @@ class Plan:
     """A compiled rule app. ``run_batches``/``replay`` return ``{stream: pyarrow.Table}``
     for every rule output, sink, ``late`` and ``dead_letter`` that got rows."""
 
-    def __init__(self, app: RuleApp, rules: list[RuleExec], streams: dict[str, StreamInfo]) -> None:
+    def __init__(self, app: RuleApp, rules: list[RuleExec], streams: dict[str, StreamInfo],
+                 log_writer: Any = None, own_log: bool = False) -> None:
         self.app, self.rules, self.streams = app, rules, streams
+        self.log_writer, self._own_log = log_writer, own_log
         self.gates = {name: _Gate(app.time.lateness) for name in streams}
         self.subscribers: dict[str, list[RuleExec]] = defaultdict(list)
         for r in rules:
@@ -198,6 +200,21 @@ class Plan:
             self.push(source, b)
         return self.collect()
 
+    @property
+    def models(self) -> dict[str, Any]:
+        """{rule name: its :class:`~loopml.streaming.predict.StreamModel`} for the rules whose
+        ``predict`` calls a registered model (``.version``, ``.swaps``, ``.batches``)."""
+        return {r.name: r.stream_model for r in self.rules if getattr(r, "stream_model", None) is not None}
+
+    def close(self) -> None:
+        """Flush and close the inference-log writer the plan opened (from ``inference_log``
+        given as a URI); a writer passed in by the caller stays the caller's to close."""
+        if self.log_writer is not None:
+            if self._own_log:
+                self.log_writer.close()
+            else:
+                self.log_writer.flush()
+
     # ---- state -------------------------------------------------------------------------------
     def snapshot(self) -> bytes:
         """All state (watermarks, per-key windows and partial matches) as bytes (msgpack;
@@ -299,12 +316,17 @@ def read_table(path: str | Path) -> pa.Table:
 
 def build_plan(app: RuleApp, models: Mapping[str, Callable[..., Any]] | None = None,
                tables: Mapping[str, Any] | None = None, udfs: Mapping[str, Any] | None = None,
-               problems: list[Problem] | None = None) -> Plan | None:
-    """Compile ``app``; problems go to ``problems`` (None is returned when there are any)."""
+               problems: list[Problem] | None = None, inference_log: Any = None) -> Plan | None:
+    """Compile ``app``; problems go to ``problems`` (None is returned when there are any).
+    ``inference_log``: an ``InferenceLogWriter`` or a folder/``s3://`` URI (default: the app's
+    ``inference_log`` key) where registered models log every scored batch."""
     from loopml.streaming.lint import semantic_problems
+    from loopml.streaming.predict import ModelResolver
 
     probs = problems if problems is not None else []
-    ctx = Context(udfs=udfs or {}, models=models or {}, tables=tables or {})
+    writer, own = _log_writer(inference_log if inference_log is not None else app.inference_log, app)
+    ctx = Context(udfs=udfs or {}, models=models or {}, tables=tables or {},
+                  resolver=ModelResolver(app.models, writer, app.app))
     streams = {name: StreamInfo({k: v for k, v in s.schema_.items()}, s.key) for name, s in app.sources.items()}
     execs: list[RuleExec] = []
     writers: dict[str, str] = {}  # stream -> the first rule that wrote it
@@ -329,8 +351,23 @@ def build_plan(app: RuleApp, models: Mapping[str, Callable[..., Any]] | None = N
     probs.extend(semantic_problems(app, streams))
     probs.extend(_duplicate_names(app))
     if probs:
+        if own and writer is not None:
+            writer.close()
         return None
-    return Plan(app, execs, streams)
+    return Plan(app, execs, streams, writer, own)
+
+
+def _log_writer(spec: Any, app: RuleApp) -> tuple[Any, bool]:
+    """(the inference-log writer, whether the plan opened it). Only apps that call a
+    registered model need one; a plain callable's outputs are the caller's own."""
+    if spec is None or not isinstance(spec, str | Path):
+        return spec, False
+    uses_registry = any(r.predict is not None for r in app.rules)
+    if not uses_registry:
+        return None, False
+    from loopml.inference_log import InferenceLogWriter
+
+    return InferenceLogWriter(str(spec)), True
 
 
 def _duplicate_names(app: RuleApp) -> list[Problem]:
@@ -387,10 +424,16 @@ def _reads(rule: Any) -> list[str]:
 def compile_rules(spec: Mapping[str, Any] | str | Path | RuleApp | Any, *,
                   models: Mapping[str, Callable[..., Any]] | None = None,
                   tables: Mapping[str, Any] | None = None,
-                  udfs: Mapping[str, Any] | None = None) -> Plan:
+                  udfs: Mapping[str, Any] | None = None,
+                  inference_log: Any = None) -> Plan:
     """A :class:`Plan` from a rule file path, its parsed dict, a :class:`RuleApp` or a
     builder :class:`~loopml.streaming.App`. Raises ``InvalidConfig`` listing every problem
-    (with the line, for a file) and its fix."""
+    (with the line, for a file) and its fix; a ``predict.model`` URI that does not resolve,
+    or inputs that do not fit the model's signature, are such problems.
+
+    ``models``: callables by name; ``inference_log``: an ``InferenceLogWriter`` or a
+    folder/``s3://`` URI for registered models' predictions (default: the file's
+    ``inference_log``; call :meth:`Plan.close` at the end to flush it)."""
     from loopml.streaming.lint import lint, load_app
 
     if hasattr(spec, "to_dict") and not isinstance(spec, Mapping):
@@ -405,7 +448,7 @@ def compile_rules(spec: Mapping[str, Any] | str | Path | RuleApp | Any, *,
             if partial is not None:  # lint the rules that did validate too: every problem at once
                 app, keep = partial
                 more: list[Problem] = []
-                build_plan(app, models, tables, udfs, more)
+                build_plan(app, models, tables, udfs, more, inference_log)
                 for p in more:
                     if p.path[:1] == ("rules",) and len(p.path) > 1 and isinstance(p.path[1], int):
                         p.path = ("rules", keep[p.path[1]], *p.path[2:])
@@ -413,7 +456,7 @@ def compile_rules(spec: Mapping[str, Any] | str | Path | RuleApp | Any, *,
             raise InvalidConfig(_message(source, schema_problems))
         app = app_or_problems
     problems: list[Problem] = []
-    plan = build_plan(app, models, tables, udfs, problems)
+    plan = build_plan(app, models, tables, udfs, problems, inference_log)
     if plan is None:
         raise InvalidConfig(_message(source, lint(problems, lines)))
     return plan

@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 _UNITS = {"ms": 1, "s": 1000, "sec": 1000, "m": 60_000, "min": 60_000, "h": 3_600_000,
           "d": 86_400_000}
@@ -105,9 +105,23 @@ class Sink(_Model):
 
 
 class ModelRef(_Model):
+    """A model the ``predict`` stage may name: ``uri`` (``models:/name@alias``,
+    ``models:/name/3``, ``runs:/...`` or a folder); ``refresh``: how often an alias is resolved
+    again (a promoted version takes over between batches; 0 = before every batch);
+    ``trust``: load pickles the registry has not marked trusted; ``onnx``: use the ONNX
+    flavor when the model has one."""
+
     uri: str
     batch: int = 512
     timeout: Duration | None = None
+    refresh: int = Field(5_000, ge=0)
+    trust: bool = False
+    onnx: bool = True
+
+    @field_validator("refresh", mode="before")
+    @classmethod
+    def _refresh(cls, v: Any) -> Any:
+        return 0 if v in (0, "0", "0s", "0ms") else parse_duration(v)
 
 
 class Window(_Model):
@@ -188,12 +202,16 @@ class SuppressSpec(_Model):
 
 
 class PredictSpec(_Model):
-    """Call the model registered as ``model`` on the rule's rows (columns ``inputs``); its
-    result becomes column(s) ``output``."""
+    """Call ``model`` on the rule's rows (columns ``inputs``); its result becomes column(s)
+    ``output``. ``model`` is a callable registered with ``compile_rules(models=...)``, a name
+    of the app's ``models:`` section, or a model URI (``models:/name@alias``); for a
+    registered model, ``proba`` names a column for the probability of the last class
+    (the positive one of a binary classifier)."""
 
     model: str
     inputs: list[str] = Field(min_length=1)
     output: str | list[str] = "prediction"
+    proba: str | None = None
 
 
 class LookupSpec(_Model):
@@ -266,6 +284,7 @@ class RuleApp(_Model):
     sources: dict[str, Source]
     sinks: dict[str, Sink] = {}
     models: dict[str, ModelRef] = {}
+    inference_log: str | None = None  # folder or s3:// URI: every predict batch is logged there
     rules: list[Rule] = Field(min_length=1)
 
 
