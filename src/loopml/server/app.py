@@ -34,6 +34,7 @@ from loopml.server.routes import (
     experiments,
     health,
     identities,
+    labeling,
     logged_models,
     loops,
     metrics,
@@ -58,7 +59,7 @@ DESCRIPTION = ("The loopml tracking server: MLflow's REST API (/api/2.0/mlflow/.
                "dashboard (/ui/...), health and Prometheus metrics.")
 ROUTE_MODULES = (runs, metrics, experiments, health, artifacts, logged_models, registry,
                  deployments, monitoring, pipelines, loops, datasets, identities, secrets,
-                 workspaces, targets, ui, ui_admin, oidc, audit)
+                 workspaces, targets, ui, ui_admin, oidc, audit, labeling)
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
