@@ -74,15 +74,20 @@ def _labeler(b: Body) -> str:
     return (b.caller.subject or "anonymous")[:255]
 
 
-def queue_view(s: Services, b: Body) -> dict[str, Any]:
-    """The queue and the classes, as the queue route and the dashboard page read them."""
+def queue_view(s: Services, b: Body, remaining: bool = False) -> dict[str, Any]:
+    """The queue and the classes, as the queue route and the dashboard page read them;
+    with ``remaining``, also how many distinct rows are left to label."""
     dep, strategy = _deployment(b), b.text("strategy", default="entropy") or "entropy"
     svc = labeling_service(s)
     cands = svc.candidates(dep, b.int_or("since_ms", 0))
     ref = reference_for(s, dep) if strategy == "drift" else None
     items = svc.queue(dep, strategy, b.int_or("limit", 20), reference=ref,
                       seed=b.int_or("seed", 0), cands=cands)
-    return {"items": [i.to_dict() for i in items], "classes": svc.classes(dep, cands)}
+    out: dict[str, Any] = {"items": [i.to_dict() for i in items],
+                           "classes": svc.classes(dep, cands)}
+    if remaining:
+        out["remaining"] = len(svc.queue(dep, "random", 10_000, cands=cands)) if items else 0
+    return out
 
 
 def routes(s: Services) -> list[PermissionedRoute]:
