@@ -154,3 +154,5 @@ def stats(
     """Print labelled, skipped, confirmed and corrected counts and the correction rate
     (corrected / pre-labelled) as JSON."""
     typer.echo(json.dumps(_service(tracking_uri, None).stats(deployment).to_dict()))
+
+__all__ = ["label_app"]
