@@ -4,6 +4,7 @@ challenger, one batched request and one refused request (neither is ever an item
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,10 +54,19 @@ def write_log(log_dir: Path, deployment: str, n: int = 30, with_probs: bool = Tr
     return probs
 
 
+@pytest.fixture(scope="session")
+def migrated_db(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+    """An empty, migrated SQLite database, copied by each test (migrating takes seconds)."""
+    path = tmp_path_factory.mktemp("labeling-db") / "db.sqlite"
+    SqlStore(f"sqlite:///{path}", str(path.parent / "art")).engine.dispose()
+    return path
+
+
 @pytest.fixture
-def logged(tmp_path: Path) -> Iterator[Logged]:
+def logged(tmp_path: Path, migrated_db: Path) -> Iterator[Logged]:
     log_dir = tmp_path / "log"
     probs = write_log(log_dir, "dep")
+    shutil.copy(migrated_db, tmp_path / "db.sqlite")
     store = SqlStore(f"sqlite:///{tmp_path / 'db.sqlite'}", str(tmp_path / "art"))
     mon, lab = SqlMonitoringStore(store.engine), SqlLabelingStore(store.engine)
     yield Logged(str(log_dir), LabelingService(mon, lab, lambda d: str(log_dir)), mon, lab,

@@ -120,7 +120,7 @@ _FIELDS = ["request_id", "label", "prelabel", "strategy", "items", "tasks", "lim
            "since_ms", "seed"]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 @given(route=st.sampled_from(["queue", "stats", "records", "export", "labels", "skip", "undo",
                               "import"]),
        dep=st.sampled_from(["dep", "nope", "..", "a b", "x" * 300]),
