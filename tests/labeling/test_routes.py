@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from loopml.security import IdentityService, Role
+from loopml.security import Role
+from loopml.security._identities import IdentityService
 from loopml.store.identities_sql import SqlIdentityStore
 from loopml.store.sql import SqlStore
 from tests.labeling.conftest import write_log
