@@ -62,6 +62,7 @@ from loopml.cli.edge import edge_app  # noqa: E402
 from loopml.cli.gc import gc  # noqa: E402
 from loopml.cli.identities import service_accounts_app, tokens_app, users_app  # noqa: E402
 from loopml.cli.k8s import k8s_app  # noqa: E402
+from loopml.cli.label import label_app  # noqa: E402
 from loopml.cli.loop import approve, controller, loop_app  # noqa: E402
 from loopml.cli.models import lineage_cmd, models_app  # noqa: E402
 from loopml.cli.monitor import feedback, monitor_app  # noqa: E402
@@ -89,6 +90,7 @@ app.add_typer(deployments_app, name="deployments")
 app.add_typer(monitor_app, name="monitor")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(loop_app, name="loop")
+app.add_typer(label_app, name="label")
 app.add_typer(users_app, name="users")
 app.add_typer(service_accounts_app, name="service-accounts")
 app.add_typer(tokens_app, name="tokens")

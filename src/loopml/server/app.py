@@ -35,6 +35,7 @@ from loopml.server.routes import (
     features,
     health,
     identities,
+    labeling,
     logged_models,
     loops,
     metrics,
@@ -47,6 +48,7 @@ from loopml.server.routes import (
     targets,
     ui,
     ui_admin,
+    ui_labeling,
     workspaces,
 )
 from loopml.server.services import Services
@@ -59,7 +61,8 @@ DESCRIPTION = ("The loopml tracking server: MLflow's REST API (/api/2.0/mlflow/.
                "dashboard (/ui/...), health and Prometheus metrics.")
 ROUTE_MODULES = (runs, metrics, experiments, health, artifacts, logged_models, registry,
                  deployments, monitoring, pipelines, loops, datasets, identities, secrets,
-                 workspaces, targets, ui, ui_admin, oidc, audit, features)
+                 workspaces, targets, ui, ui_admin, oidc, audit, features, labeling,
+                 ui_labeling)
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:

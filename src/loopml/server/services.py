@@ -57,6 +57,9 @@ class Services:
     policies: list[Any] = field(default_factory=list)
     # Monitor specs this server runs (``--monitors``): the dashboard lists them.
     monitor_specs: list[Any] = field(default_factory=list)
+    # Folders whose images the labeling page may show (an item whose input names an image
+    # file under one of them); none: image references are shown as text.
+    label_image_roots: list[str] = field(default_factory=list)
     # The pipelines requests, triggers and loop policies may run (``--pipelines``); a
     # request names one of these and nothing else is ever imported (403).
     runnable: PipelineRegistry = field(default_factory=_no_pipelines)

@@ -17,6 +17,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from loopml.store._schema_base import BigIntPK, metadata
+from loopml.store._schema_labeling import (  # noqa: F401 - re-exported: stores read t.<table>
+    LABELING_TABLES,
+    labeling_records,
+)
 from loopml.store._schema_security import (  # noqa: F401 - re-exported: stores read t.<table>
     IDENTITY_TABLES,
     TENANCY_TABLES,
