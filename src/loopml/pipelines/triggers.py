@@ -140,19 +140,22 @@ class TriggerRunner(Poller):
     # ---- one pass ------------------------------------------------------------------------
     def run_once(self, now_ms: int | None = None) -> list[str]:
         now = now_ms or int(time.time() * 1000)
-        fired: list[PipelineRun] = []
+        fired: list[tuple[str, PipelineRun]] = []
         with use_workspace(ALL_WORKSPACES):  # the runner serves every workspace
             triggers = self.store.list_triggers()
         for t in triggers:
             if not t.enabled:
                 continue
             try:
-                fired += self._cron(t, now) if t.kind == "cron" else self._events(t)
+                with use_workspace(t.workspace):  # names are unique per workspace only
+                    recs = self._cron(t, now) if t.kind == "cron" else self._events(t)
+                fired += [(t.workspace, r) for r in recs]
             except Exception:
                 log.exception("trigger %s failed; retrying next pass", t.name)
-        for rec in fired:
-            self._start(rec)
-        return [r.run_id for r in fired]
+        for ws, rec in fired:
+            with use_workspace(ws):  # the run's tracking runs and cache are its workspace's
+                self._start(rec)
+        return [r.run_id for _ws, r in fired]
 
     def _cron(self, t: Trigger, now: int) -> list[PipelineRun]:
         fire, new = cron.step(str(t.spec["cron"]), t.marker, now)
@@ -204,12 +207,13 @@ class TriggerRunner(Poller):
         """Start PENDING runs left by a crash between recording and starting, when the
         trigger that recorded them still exists for the same pipeline."""
         with use_workspace(ALL_WORKSPACES):  # the runner serves every workspace
-            triggers = {t.name: t for t in self.store.list_triggers()}
-            pending = self.store.list_runs(status=PENDING, limit=1000)
-        for rec in pending:
-            t = triggers.get(str(rec.trigger.get("trigger")))
+            triggers = {(t.workspace, t.name): t for t in self.store.list_triggers()}
+            pending = [(r.workspace, r) for r in self.store.list_runs(status=PENDING, limit=1000)]
+        for ws, rec in pending:
+            t = triggers.get((ws, str(rec.trigger.get("trigger"))))
             if t is not None and t.ref == rec.ref:
-                self._start(rec)
+                with use_workspace(ws):
+                    self._start(rec)
 
     def before_first_pass(self) -> None:
         try:

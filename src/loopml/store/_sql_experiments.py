@@ -17,7 +17,7 @@ from loopml.errors import (
     invalid_param,
 )
 from loopml.security.quotas import require_workspace
-from loopml.security.workspaces import creating_workspace, scoped
+from loopml.security.workspaces import creating_workspace, name_workspace, scoped
 from loopml.store import _schema as t
 from loopml.store import _search, _sql_write
 from loopml.store._sql_base import SqlBase
@@ -54,7 +54,8 @@ class SqlExperiments(SqlBase):
                 require_workspace(conn, workspace)
                 root = conn.execute(sa.select(t.workspaces.c.artifact_root).where(
                     t.workspaces.c.name == workspace)).scalar() or self.default_artifact_root
-                if conn.execute(sa.select(_E.experiment_id).where(_E.name == name)).first():
+                if conn.execute(sa.select(_E.experiment_id).where(  # unique per workspace
+                        _E.workspace == workspace, _E.name == name)).first():
                     raise ResourceAlreadyExists(
                         f"Experiment {name!r} already exists (it may be deleted: restore it, "
                         "or pick another name)."
@@ -131,7 +132,9 @@ class SqlExperiments(SqlBase):
 
     def get_experiment_by_name(self, name: str) -> Experiment | None:
         with self._read() as conn:
-            eid = conn.execute(sa.select(_E.experiment_id).where(_E.name == name)).scalar()
+            ws = name_workspace(conn, t.experiments, name)  # names are unique per workspace
+            eid = conn.execute(sa.select(_E.experiment_id).where(
+                _E.workspace == ws, _E.name == name)).scalar()
             return self._load_experiments(conn, [eid])[0] if eid is not None else None
 
     def search_experiments(
@@ -166,8 +169,10 @@ class SqlExperiments(SqlBase):
         with self._tx() as conn:
             if self._experiment_stage(conn, eid) != "active":
                 raise InvalidState("Cannot rename a deleted experiment. Restore it first.")
+            ws = sa.select(_E.workspace).where(_E.experiment_id == eid).scalar_subquery()
             clash = conn.execute(
-                sa.select(_E.experiment_id).where(_E.name == new_name, _E.experiment_id != eid)
+                sa.select(_E.experiment_id).where(_E.name == new_name, _E.experiment_id != eid,
+                                                  _E.workspace == ws)
             ).first()
             if clash:
                 raise ResourceAlreadyExists(f"Experiment {new_name!r} already exists.")

@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine
 from loopml.entities import Deployment, TrafficRoute
 from loopml.errors import ResourceAlreadyExists, ResourceDoesNotExist
 from loopml.security import quotas
-from loopml.security.workspaces import creating_workspace, scoped
+from loopml.security.workspaces import creating_workspace, name_workspace, scoped
 from loopml.store import _schema as t
 from loopml.store._sql_base import SqlBase
 from loopml.store._sql_util import now_ms
@@ -37,15 +37,16 @@ class SqlDeploymentStore(SqlBase, DeploymentStore):
         now = now_ms()
         ws = creating_workspace()
         with self._tx() as conn:
-            if conn.execute(sa.select(_D.name).where(_D.name == name)).first():
+            if conn.execute(sa.select(_D.name).where(_D.workspace == ws,
+                                                     _D.name == name)).first():
                 raise ResourceAlreadyExists(
                     f"Deployment {name!r} already exists; change it with update.")
             quotas.enforce(conn, ws, "deployments")  # before the insert
             conn.execute(sa.insert(t.deployments).values(
                 name=name, spec=orjson.dumps(d.spec()).decode(), revision=1,
                 creation_time=now, last_updated_time=now, workspace=ws))
-            self._event(conn, "deployment.updated", name, {"revision": 1, **d.spec()})
-        return self.get_deployment(name)
+            self._event(conn, "deployment.updated", name, {"revision": 1, **d.spec()}, ws)
+        return self._get(ws, name)
 
     def _check_exist(self, name: str, uris: list[str]) -> None:
         from loopml.store.registry_sql import SqlRegistryStore
@@ -57,8 +58,9 @@ class SqlDeploymentStore(SqlBase, DeploymentStore):
                           sticky_header: str | None = None) -> Deployment:
         self._check_exist(name, [r.model_uri for r in routes or []] + list(shadow or []))
         with self._tx() as conn:
-            row = conn.execute(sa.select(t.deployments).where(_D.name == name)
-                               .with_for_update()).first()
+            ws = name_workspace(conn, t.deployments, name)
+            key = (_D.workspace == ws, _D.name == name)  # names are unique per workspace
+            row = conn.execute(sa.select(t.deployments).where(*key).with_for_update()).first()
             if row is None:
                 raise ResourceDoesNotExist(f"Deployment {name!r} does not exist.")
             cur = _row(row)
@@ -67,15 +69,20 @@ class SqlDeploymentStore(SqlBase, DeploymentStore):
                              sticky_header if sticky_header is not None else cur.sticky_header)
             validate_spec(name, list(new.routes), list(new.shadow), new.sticky_header)
             rev = cur.revision + 1
-            conn.execute(sa.update(t.deployments).where(_D.name == name).values(
+            conn.execute(sa.update(t.deployments).where(*key).values(
                 spec=orjson.dumps(new.spec()).decode(), revision=rev,
                 last_updated_time=now_ms()))
-            self._event(conn, "deployment.updated", name, {"revision": rev, **new.spec()})
-        return self.get_deployment(name)
+            self._event(conn, "deployment.updated", name, {"revision": rev, **new.spec()}, ws)
+        return self._get(ws, name)
 
     def get_deployment(self, name: str) -> Deployment:
+        return self._get(None, name)
+
+    def _get(self, ws: str | None, name: str) -> Deployment:
         with self._read() as conn:
-            row = conn.execute(sa.select(t.deployments).where(_D.name == name)).first()
+            ws = ws or name_workspace(conn, t.deployments, name)
+            row = conn.execute(sa.select(t.deployments).where(
+                _D.workspace == ws, _D.name == name)).first()
         if row is None:
             raise ResourceDoesNotExist(f"Deployment {name!r} does not exist.")
         return _row(row)
@@ -88,6 +95,8 @@ class SqlDeploymentStore(SqlBase, DeploymentStore):
 
     def delete_deployment(self, name: str) -> None:
         with self._tx() as conn:
-            if conn.execute(sa.delete(t.deployments).where(_D.name == name)).rowcount == 0:
+            ws = name_workspace(conn, t.deployments, name)
+            if conn.execute(sa.delete(t.deployments).where(
+                    _D.workspace == ws, _D.name == name)).rowcount == 0:
                 raise ResourceDoesNotExist(f"Deployment {name!r} does not exist.")
-            self._event(conn, "deployment.deleted", name, {})
+            self._event(conn, "deployment.deleted", name, {}, ws)

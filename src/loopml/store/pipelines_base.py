@@ -34,6 +34,8 @@ class PipelineRun:
     creation_time: int = 0
     start_time: int | None = None
     end_time: int | None = None
+    # Where it belongs: set by the store (the current workspace, or its trigger's).
+    workspace: str = "default"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,6 +80,9 @@ class Trigger:
     marker: int = 0  # next fire time in ms (cron) or last consumed event seq (event)
     enabled: bool = True
     creation_time: int = 0
+    # Where it belongs (set by the store: a trigger is created in the current workspace); its
+    # runs are recorded and started there. Names are unique per workspace.
+    workspace: str = "default"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -137,7 +137,8 @@ def _sqlite(bind: Any) -> None:
 def _rebuild(bind: Any, table: str, spec: _Spec) -> None:
     pk, source, fk, drop, add, length = spec
     old = sa.Table(table, sa.MetaData(), autoload_with=bind)
-    indexes = [(ix.name, [c.name for c in ix.columns], ix.unique) for ix in old.indexes]
+    indexes = [(str(ix.name), [c.name for c in ix.columns], ix.unique) for ix in old.indexes
+               if ix.name]
     for name, _cols, _unique in indexes:
         bind.exec_driver_sql(f"DROP INDEX {name}")
     bind.exec_driver_sql(f"ALTER TABLE {table} RENAME TO {table}__old")
