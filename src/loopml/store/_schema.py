@@ -277,6 +277,8 @@ deployments = sa.Table(
     sa.Column("revision", sa.Integer, nullable=False, server_default="1"),
     sa.Column("creation_time", sa.BigInteger, nullable=False),
     sa.Column("last_updated_time", sa.BigInteger, nullable=False),
+    # Also in ``spec``; a column so that the replicas quota sums it (migration 0013).
+    sa.Column("replicas", sa.Integer, nullable=False, server_default="1"),
 )
 
 DEPLOYMENT_TABLES = [deployments]
@@ -327,6 +329,10 @@ pipeline_runs = sa.Table(
     sa.Column("start_time", sa.BigInteger, nullable=True),
     sa.Column("end_time", sa.BigInteger, nullable=True),
     sa.Column("workspace", sa.String(255), nullable=False, server_default="default"),
+    # Cores and GPUs the run asked for (its largest step's), counted by the cpus and gpus
+    # quotas while it is PENDING or RUNNING (migration 0013).
+    sa.Column("cpus", sa.Float, nullable=False, server_default="0"),
+    sa.Column("gpus", sa.Float, nullable=False, server_default="0"),
     sa.Index("ix_pipeline_runs_pipeline_time", "pipeline", "creation_time"),
     sa.Index("ix_pipeline_runs_status", "status"),
 )

@@ -1,4 +1,5 @@
-"""Names unique per workspace, and workspace columns on the tables that lacked one.
+"""Names unique per workspace, workspace columns on the tables that lacked one, and what
+the replica and CPU/GPU quotas count.
 
 Experiments, registered models (and their versions, tags and aliases), deployments, pipeline
 triggers and datasets (and their versions, tags, aliases and lineage) are unique per
@@ -85,6 +86,14 @@ def upgrade() -> None:
         _sqlite(bind)
     else:
         _postgres(bind)
+    # What the replica and CPU/GPU quotas count (a deployment's replicas; the cores and GPUs
+    # a pipeline run asked for, its largest step's).
+    op.add_column("deployments", sa.Column("replicas", sa.Integer(), server_default="1",
+                                           nullable=False))
+    op.add_column("pipeline_runs", sa.Column("cpus", sa.Float(), server_default="0",
+                                             nullable=False))
+    op.add_column("pipeline_runs", sa.Column("gpus", sa.Float(), server_default="0",
+                                             nullable=False))
 
 
 def _postgres(bind: Any) -> None:
