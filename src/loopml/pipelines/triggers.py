@@ -118,10 +118,11 @@ def validate_trigger(t: Trigger) -> Trigger:
                    t.creation_time)
 
 
-def _pending(t: Trigger, extra: dict[str, Any]) -> PipelineRun:
+def _pending(t: Trigger, extra: dict[str, Any],
+             asks: tuple[float, float] = (0.0, 0.0)) -> PipelineRun:
     return PipelineRun(uuid.uuid4().hex, t.ref.rsplit(":", 1)[-1], t.ref, dict(t.params),
                        PENDING, t.executor, {"kind": t.kind, "trigger": t.name, **extra},
-                       creation_time=int(time.time() * 1000))
+                       creation_time=int(time.time() * 1000), cpus=asks[0], gpus=asks[1])
 
 
 class TriggerRunner(Poller):
@@ -161,7 +162,7 @@ class TriggerRunner(Poller):
         fire, new = cron.step(str(t.spec["cron"]), t.marker, now)
         if not fire:
             return []
-        rec = _pending(t, {"scheduled_for": t.marker})
+        rec = _pending(t, {"scheduled_for": t.marker}, self._asks(t))
         return [rec] if self.store.fire_trigger(t.name, t.marker, new, rec) else []
 
     def _events(self, t: Trigger) -> list[PipelineRun]:
@@ -173,8 +174,8 @@ class TriggerRunner(Poller):
         def commit(e: Any, cursor: int) -> bool:
             event = {"seq": e.seq, "type": e.type, "subject": e.subject, "payload": e.payload,
                      "time": e.time}
-            rec = _pending(t, {"event": event}) if fnmatch.fnmatchcase(e.subject, pattern) \
-                else None
+            rec = _pending(t, {"event": event}, self._asks(t)) \
+                if fnmatch.fnmatchcase(e.subject, pattern) else None
             if not self.store.fire_trigger(t.name, cursor, e.seq, rec):
                 return False  # another server consumed it; pick up from its cursor next pass
             if rec is not None:
@@ -183,6 +184,17 @@ class TriggerRunner(Poller):
 
         consume(self.tracking, t.marker, list(t.spec["types"]), commit)
         return out
+
+    def _asks(self, t: Trigger) -> tuple[float, float]:
+        """The CPU cores and GPUs a run of ``t``'s pipeline asks for (counted by the
+        workspace's quotas from the moment it is recorded); (0, 0) when the pipeline is not
+        one this server may run (its start then fails and says why)."""
+        from loopml.pipelines._engine import requested
+
+        try:
+            return requested(self.runnable.resolve(t.ref, f"Trigger {t.name!r}: pipeline"))
+        except Exception:
+            return (0.0, 0.0)
 
     def _start(self, rec: PipelineRun) -> None:
         from loopml.pipelines._engine import start

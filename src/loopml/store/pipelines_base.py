@@ -36,6 +36,10 @@ class PipelineRun:
     end_time: int | None = None
     # Where it belongs: set by the store (the current workspace, or its trigger's).
     workspace: str = "default"
+    # CPU cores and GPUs it asks for (its largest step's ``resources``), counted by the
+    # workspace's cpus and gpus quotas while it is PENDING or RUNNING.
+    cpus: float = 0.0
+    gpus: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -48,7 +48,8 @@ def _dumps(v: Any) -> str:
 def _run(r: Any) -> PipelineRun:
     return PipelineRun(r.run_id, r.pipeline, r.ref, orjson.loads(r.params), r.status,
                        r.executor, orjson.loads(r.trigger), r.tracking_run_id, r.error,
-                       r.attempt, r.creation_time, r.start_time, r.end_time, r.workspace)
+                       r.attempt, r.creation_time, r.start_time, r.end_time, r.workspace,
+                       float(r.cpus), float(r.gpus))
 
 
 def _step(r: Any) -> StepRun:
@@ -71,8 +72,10 @@ class SqlPipelineStore(SqlBase, PipelineStore):
         """``workspace``: where the run belongs (default: the current one). A run that
         starts PENDING or RUNNING counts against the concurrent pipeline runs quota."""
         ws = workspace or creating_workspace()
-        if run.status in (PENDING, RUNNING):
-            quotas.enforce(conn, ws, "concurrent_pipeline_runs")  # before the insert
+        if run.status in (PENDING, RUNNING):  # before the insert: a refusal writes nothing
+            quotas.enforce(conn, ws, "concurrent_pipeline_runs")
+            quotas.enforce(conn, ws, "cpus", run.cpus)
+            quotas.enforce(conn, ws, "gpus", run.gpus)
         row = run.to_dict()
         row.pop("workspace", None)  # the store decides, not the record
         for k in _JSON_RUN:
