@@ -41,8 +41,8 @@ def _env(b: Body) -> dict[str, str] | None:
     return raw
 
 
-def _replicas(b: Body) -> int | None:
-    raw = b.data.get("replicas")
+def _replicas(b: Body, default: int | None = None) -> int | None:
+    raw = b.data.get("replicas", default)
     if raw is not None and (isinstance(raw, bool) or not isinstance(raw, int)):
         raise invalid_param("replicas", b.where, "an integer from 1 to 1000", raw)
     return raw
@@ -61,7 +61,7 @@ def routes(s: Services) -> list[PermissionedRoute]:
     def create(b: Body) -> dict[str, Any]:
         d = store.create_deployment(b.req_text("name"), _routes(b) or [],
                                     b.str_list("shadow"), b.text("sticky_header"),
-                                    _replicas(b) or 1, _env(b))
+                                    _replicas(b, 1) or 0, _env(b))  # 0: refused
         return {"deployment": d.to_dict()}
 
     def update(b: Body) -> dict[str, Any]:
