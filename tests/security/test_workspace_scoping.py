@@ -125,3 +125,21 @@ def test_set_default_refuses_a_name_both_workspaces_use(store: SqlStore) -> None
         reg.delete_registered_model("churn")
     SqlWorkspaceStore(store.engine).delete("team-a", "SET_DEFAULT")
     assert reg.get_registered_model("only-a").name == "only-a"  # moved, children too
+
+
+def test_a_workspace_artifact_root_holds_its_runs_and_confines_locations(
+        store: SqlStore, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    root = tmp_path / "team-r-root"
+    SqlWorkspaceStore(store.engine).create("team-r", artifact_root=str(root))
+    with use_workspace("team-r"):
+        eid = store.create_experiment("e")
+        run = store.create_run(eid)
+        assert run.info.artifact_uri.startswith(f"{root}/{eid}/")
+        inside = store.create_experiment("e2", artifact_location=f"file://{root}/sub")
+        assert store.get_experiment(inside).artifact_location == f"file://{root}/sub"
+        for outside in (str(tmp_path / "team-b-root"), f"{root}/../team-b", "s3://bucket/x",
+                        f"{root}-evil/x"):
+            with pytest.raises(InvalidParameterValue, match="outside the artifact root"):
+                store.create_experiment(f"x-{uuid.uuid4().hex[:6]}", artifact_location=outside)
+    # A workspace without its own root keeps the server's behaviour.
+    assert store.create_experiment("free", artifact_location=str(tmp_path / "anywhere"))

@@ -3,6 +3,8 @@ create, read, search, rename, delete/restore (with their runs) and tags."""
 
 from __future__ import annotations
 
+import os
+import posixpath
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -33,6 +35,29 @@ from loopml.store._sql_util import (
 _E, _R = t.experiments.c, t.runs.c
 
 
+def check_within_root(location: str, root: str, workspace: str) -> str:
+    """``location`` when it lies under the workspace's artifact ``root`` (same scheme; a
+    local path resolved, so ``..`` and symlinks cannot leave it), else
+    ``InvalidParameterValue``: an experiment of a workspace with its own root keeps its
+    artifacts there, not in another team's root."""
+    def split(uri: str) -> tuple[str, str]:
+        scheme, sep, rest = uri.partition("://")
+        if not sep:
+            return "file", os.path.realpath(uri)
+        if scheme.lower() == "file":
+            return "file", os.path.realpath(rest if rest.startswith("/") else "/" + rest)
+        return scheme.lower(), posixpath.normpath("/" + rest).lstrip("/")
+
+    (ls, lp), (rs, rp) = split(location), split(root)
+    inside = ls == rs and (lp == rp or lp.startswith(rp.rstrip("/") + "/"))
+    if not inside:
+        raise InvalidParameterValue(
+            f"Artifact location {location!r} is outside the artifact root {root!r} of "
+            f"workspace {workspace!r}; leave it out (the experiment then uses the root) or "
+            "give a location under the root.")
+    return location
+
+
 class SqlExperiments(SqlBase):
     default_artifact_root: str
 
@@ -52,8 +77,11 @@ class SqlExperiments(SqlBase):
         try:
             with self._tx() as conn:
                 require_workspace(conn, workspace)
-                root = conn.execute(sa.select(t.workspaces.c.artifact_root).where(
-                    t.workspaces.c.name == workspace)).scalar() or self.default_artifact_root
+                own = conn.execute(sa.select(t.workspaces.c.artifact_root).where(
+                    t.workspaces.c.name == workspace)).scalar()
+                if own and artifact_location:
+                    check_within_root(artifact_location, own, workspace)
+                root = own or self.default_artifact_root
                 if conn.execute(sa.select(_E.experiment_id).where(  # unique per workspace
                         _E.workspace == workspace, _E.name == name)).first():
                     raise ResourceAlreadyExists(
