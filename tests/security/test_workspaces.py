@@ -236,7 +236,8 @@ def test_same_names_in_two_workspaces_with_the_mlflow_client(
         for ws, alpha in (("churn-a", 1), ("churn-b", 2)):
             mlflow.set_workspace(ws)
             eid, rid, version = seen[ws]
-            assert mlflow.get_experiment_by_name("churn").experiment_id == eid
+            exp = mlflow.get_experiment_by_name("churn")
+            assert exp is not None and exp.experiment_id == eid
             assert mlflow.get_run(rid).data.params == {"alpha": str(alpha)}
             c = MlflowClient()
             assert c.get_registered_model("churn").description == f"{ws}'s"
