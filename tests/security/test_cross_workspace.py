@@ -158,10 +158,21 @@ def test_editor_of_team_a_gets_404_for_every_team_b_entity(env: Env) -> None:
     assert not wrong, "\n".join(wrong)
 
 
+def _by_name(url: str, data: dict[str, Any]) -> bool:
+    """Whether the case names its entity by name (registered models, versions, deployments,
+    datasets, an experiment by name): names are unique per workspace (migration 0013), so a
+    name means the request's workspace's entity."""
+    return "experiment_name" in data or any(k in url for k in (
+        "registered-models/", "model-versions/", "/deployments/", "/datasets/"))
+
+
 def test_admin_of_every_workspace_reaches_them(env: Env) -> None:
     wrong = []
     for method, url, data in _cases(env.ids):
-        r = _call(env.client, method, url, data, f"Bearer {env.admin_all}")
+        # Ids reach across workspaces (checked where the entity lives); a name is looked up
+        # in the workspace the request names, so the admin names team-b.
+        ws = "team-b" if _by_name(url, data) else "team-a"
+        r = _call(env.client, method, url, data, f"Bearer {env.admin_all}", ws)
         if r.status_code != 200:
             wrong.append(f"{method} {url}: {r.status_code} {r.text[:150]}")
     assert not wrong, "\n".join(wrong)
@@ -177,7 +188,8 @@ def test_dashboard_pages_of_another_workspace_are_a_404(env: Env) -> None:
     for url, query in pages:
         r = _call(env.client, "GET", url, query, f"Bearer {env.editor_a}")
         assert r.status_code == 404, (url, r.status_code, r.text[-300:])
-        r = _call(env.client, "GET", url, query, f"Bearer {env.admin_all}")
+        ws = "team-b" if url.startswith(("/ui/models/", "/ui/datasets/")) else "team-a"
+        r = _call(env.client, "GET", url, query, f"Bearer {env.admin_all}", ws)
         assert r.status_code == 200, (url, r.status_code, r.text[-300:])
 
 
@@ -191,17 +203,19 @@ def test_a_lower_role_in_the_entitys_workspace_is_a_403(env: Env) -> None:
 
 def test_a_deployment_routes_only_to_models_its_deployer_can_read(env: Env) -> None:
     c, run_b = env.client, env.ids["run"]
-    for i, uri in enumerate(["models:/model-b/1", "models:/model-b@champion",
-                             f"runs:/{run_b}/model"]):
-        body = {"name": f"dep-x{i}", "routes": [{"model_uri": uri, "weight": 100}]}
-        r = _call(c, "POST", f"{LML}/deployments", body, env.deployer_a)
-        assert r.status_code == 404, (uri, r.status_code, r.text[:200])
-    r = _call(c, "POST", f"{LML}/deployments",
-              {"name": "dep-y", "routes": [], "shadow": ["models:/model-b/1"]}, env.deployer_a)
-    assert r.status_code == 404, r.text
-    body = {"name": "dep-z", "routes": [{"model_uri": "models:/model-b/1", "weight": 100}]}
+    # A run id reaches across workspaces, so it is checked where the run lives.
+    body = {"name": "dep-x", "routes": [{"model_uri": f"runs:/{run_b}/model", "weight": 100}]}
+    r = _call(c, "POST", f"{LML}/deployments", body, env.deployer_a)
+    assert r.status_code == 404, (r.status_code, r.text[:200])
     r = _call(c, "POST", f"{LML}/deployments", body, env.deployer_mixed)  # reads team-b
     assert r.status_code == 200, r.text
+    # A models:/ URI names a model of the request's workspace (names are unique per
+    # workspace): team-b's model-b is not found from team-a, whatever the caller's roles.
+    for i, uri in enumerate(["models:/model-b/1", "models:/model-b@champion"]):
+        body = {"name": f"dep-m{i}", "routes": [{"model_uri": uri, "weight": 100}]}
+        for who in (env.deployer_a, env.deployer_mixed):
+            r = _call(c, "POST", f"{LML}/deployments", body, who)
+            assert r.status_code == 400 and "does not exist" in r.text, (uri, r.text[:200])
 
 
 def test_the_artifact_proxy_root_lists_only_readable_experiments(env: Env) -> None:

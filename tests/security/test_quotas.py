@@ -168,3 +168,67 @@ def test_artifact_bytes_are_metered_at_upload(server: LiveServer) -> None:
     assert httpx.get(f"{url}/b.bin").status_code == 404  # nothing stored
     report = httpx.get(base + "/api/loopml/v1/workspaces/team-art/quotas").json()["quotas"]
     assert report["artifact_bytes"] == {"limit": 100, "usage": 60}
+
+
+def test_replicas_and_executor_cpus_gpus(store: SqlStore) -> None:
+    """Replicas of deployments and the cores/GPUs pipeline runs ask for are quotas too; a
+    refusal names the quota, the usage and who raises it, and writes nothing (no row, no
+    event, no revision)."""
+    quotas.set_limits(store.engine, "team-a", {"replicas": 4, "cpus": 8, "gpus": 1})
+    reg, dep, pipes = get_registry_store(store), get_deployment_store(store), \
+        get_pipeline_store(store)
+
+    def events() -> int:
+        return len(store.read_events(types=["deployment.updated", "pipeline_run.created"]))
+
+    with use_workspace("team-a"):
+        reg.create_registered_model("m")
+        reg.create_model_version("m", "/tmp/m")  # noqa: S108 - a path, never read
+        route = [TrafficRoute("models:/m/1", 100)]
+        dep.create_deployment("d1", route, replicas=3)
+        before = events()
+        with pytest.raises(QuotaExceeded, match="replicas") as e:
+            dep.create_deployment("d2", route, replicas=2)
+        assert (e.value.details["quota"], e.value.details["usage"],
+                e.value.details["limit"]) == ("replicas", 3, 4)
+        assert "quota set team-a --replicas" in e.value.details["raised_by"]
+        with pytest.raises(QuotaExceeded):
+            dep.update_deployment("d1", replicas=5)
+        assert dep.get_deployment("d1").revision == 1 and events() == before
+        assert [d.name for d in dep.list_deployments()] == ["d1"]
+        assert dep.update_deployment("d1", replicas=1).replicas == 1  # scaling down: free
+        dep.create_deployment("d2", route, replicas=3)  # room again
+
+        def run(rid: str, cpus: float, gpus: float) -> PipelineRun:
+            return PipelineRun(rid, "p", "mod:p", {}, PENDING, cpus=cpus, gpus=gpus)
+
+        pipes.create_run(run("r1", 6, 0.5))
+        before = events()
+        with pytest.raises(QuotaExceeded, match="cpus") as e:
+            pipes.create_run(run("r2", 4, 0))
+        assert (e.value.details["usage"], e.value.details["limit"]) == (6, 8)
+        with pytest.raises(QuotaExceeded, match="gpus"):
+            pipes.create_run(run("r3", 1, 1))  # half a GPU in use counts as one
+        assert [r.run_id for r in pipes.list_runs()] == ["r1"] and events() == before
+        pipes.update_run("r1", status=SUCCEEDED)
+        assert pipes.create_run(run("r2", 4, 1)).cpus == 4  # finished runs free theirs
+    assert quotas.report(store.engine.connect(), "team-a")["cpus"] == {"limit": 8, "usage": 4}
+
+
+def test_a_pipeline_run_asks_for_its_largest_step() -> None:
+    from loopml.pipelines import pipeline, step
+    from loopml.pipelines._engine import requested
+
+    @step(resources={"cpus": 2})
+    def small() -> int:
+        return 1
+
+    @step(resources={"cpus": 4, "gpus": 1})
+    def big(x: int) -> int:
+        return x
+
+    @pipeline
+    def train():  # type: ignore[no-untyped-def]
+        big(small())
+
+    assert requested(train) == (4.0, 1.0)

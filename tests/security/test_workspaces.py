@@ -69,8 +69,13 @@ def test_listings_are_scoped_and_creation_is_stamped(store: SqlStore) -> None:
     assert get_loop_store(store).list_loops() == []
     with use_workspace(ALL_WORKSPACES):  # the controller's view
         assert [d.name for d in dep.list_deployments()] == ["a-dep"]
-    # Direct lookups by name still work (names are unique across workspaces).
-    assert dep.get_deployment("a-dep").name == "a-dep"
+        # Names are unique per workspace: a name means the bound workspace's entity, and
+        # while every workspace is bound, the one workspace holding it.
+        assert dep.get_deployment("a-dep").name == "a-dep"
+    with pytest.raises(ResourceDoesNotExist):
+        dep.get_deployment("a-dep")
+    with pytest.raises(ResourceDoesNotExist):
+        reg.get_registered_model("a-model")
     with use_workspace("team-b"), pytest.raises(ResourceDoesNotExist, match="workspaces create"):
         store.create_experiment("b-exp")  # team-b was never created
 
@@ -190,3 +195,66 @@ def test_an_unusable_artifact_root_is_refused(store: SqlStore, root: str) -> Non
     with pytest.raises(InvalidParameterValue, match="Artifact root"):
         ws.update("team-r", artifact_root=root)
     assert ws.update("team-r", artifact_root="").artifact_root is None
+
+
+def test_same_names_in_two_workspaces_with_the_mlflow_client(
+        server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The unmodified mlflow client, switched with mlflow.set_workspace, keeps an experiment,
+    a registered model (versions, aliases), a deployment and a dataset called ``churn`` in
+    each of two workspaces apart."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    from loopml.store.datasets_base import DatasetVersion
+    from loopml.store.datasets_rest import RestDatasetStore
+    from loopml.store.deployments_rest import RestDeploymentStore
+    from loopml.store.rest import RestStore
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
+    mlflow.set_tracking_uri(server.url)
+    rest = RestStore(server.url)
+    seen: dict[str, tuple[str, str, int]] = {}
+    try:
+        for ws in ("churn-a", "churn-b"):
+            mlflow.create_workspace(ws)
+        for ws, alpha in (("churn-a", 1), ("churn-b", 2)):
+            mlflow.set_workspace(ws)
+            eid = mlflow.create_experiment("churn")
+            with mlflow.start_run(experiment_id=eid) as run:
+                mlflow.log_param("alpha", alpha)
+            c = MlflowClient()
+            c.create_registered_model("churn", description=f"{ws}'s")
+            mv = c.create_model_version("churn", f"runs:/{run.info.run_id}/model",
+                                        run_id=run.info.run_id)
+            c.set_registered_model_alias("churn", "champion", mv.version)
+            with use_workspace(ws):  # loopml's own REST stores send the same header
+                RestDeploymentStore(rest).create_deployment(
+                    "churn", [TrafficRoute("models:/churn/1", 100)])
+                RestDatasetStore(rest).create_version(DatasetVersion(
+                    "churn", 0, f"digest-{ws}", "s3://b/k", "s3", {}, {}, alpha))
+            seen[ws] = (eid, run.info.run_id, int(mv.version))
+        for ws, alpha in (("churn-a", 1), ("churn-b", 2)):
+            mlflow.set_workspace(ws)
+            eid, rid, version = seen[ws]
+            exp = mlflow.get_experiment_by_name("churn")
+            assert exp is not None and exp.experiment_id == eid
+            assert mlflow.get_run(rid).data.params == {"alpha": str(alpha)}
+            c = MlflowClient()
+            assert c.get_registered_model("churn").description == f"{ws}'s"
+            assert c.get_model_version_by_alias("churn", "champion").run_id == rid
+            assert version == 1  # versions are numbered per workspace's model
+            with use_workspace(ws):
+                dep = RestDeploymentStore(rest).get_deployment("churn")
+                assert dep.name == "churn" and dep.revision == 1
+                assert RestDatasetStore(rest).get_version("churn", "latest").num_rows == alpha
+        mlflow.set_workspace(None)
+        assert mlflow.get_experiment_by_name("churn") is None  # default has none
+        with pytest.raises(mlflow.exceptions.MlflowException, match="RESOURCE_DOES_NOT_EXIST"):
+            MlflowClient().get_registered_model("churn")
+        # Serving every workspace: an ambiguous name is a 400 that says what to do.
+        with use_workspace(ALL_WORKSPACES), pytest.raises(InvalidParameterValue,
+                                                         match="several workspaces"):
+            RestDeploymentStore(rest).get_deployment("churn")
+    finally:
+        mlflow.set_workspace(None)
+        rest.close()

@@ -11,24 +11,33 @@ from loopml.store.datasets_rest import RestDatasetStore
 from loopml.store.datasets_sql import SqlDatasetStore
 from loopml.store.rest import RestStore
 from loopml.store.sql import SqlStore
+from loopml.testing._workspaces import new_workspace
 from loopml.testing.dataset_contract import DatasetStoreContract
 from tests.server.conftest import LiveServer, start_server
 
 
 class TestSqliteDatasets(DatasetStoreContract):
     @pytest.fixture
-    def datasets(self, tmp_path) -> Iterator[SqlDatasetStore]:  # type: ignore[no-untyped-def]
+    def tracking(self, tmp_path) -> Iterator[SqlStore]:  # type: ignore[no-untyped-def]
         s = SqlStore(f"sqlite:///{tmp_path / 'db.sqlite'}", str(tmp_path / "artifacts"))
-        yield SqlDatasetStore(s.engine)
+        yield s
         s.close()
+
+    @pytest.fixture
+    def datasets(self, tracking: SqlStore) -> SqlDatasetStore:
+        return SqlDatasetStore(tracking.engine)
+
+    @pytest.fixture
+    def workspace(self, tracking: SqlStore) -> str:
+        return new_workspace(tracking)
 
 
 @pytest.mark.postgres
-class TestPostgresDatasets(DatasetStoreContract):
+class TestPostgresDatasets(TestSqliteDatasets):
     @pytest.fixture
-    def datasets(self, postgres_uri, tmp_path) -> Iterator[SqlDatasetStore]:  # type: ignore[no-untyped-def]
+    def tracking(self, postgres_uri, tmp_path) -> Iterator[SqlStore]:  # type: ignore[no-untyped-def]
         s = SqlStore(postgres_uri, str(tmp_path / "artifacts"))
-        yield SqlDatasetStore(s.engine)
+        yield s
         s.close()
 
 
@@ -41,10 +50,18 @@ def server(tmp_path) -> Iterator[LiveServer]:  # type: ignore[no-untyped-def]
 
 class TestRestDatasets(DatasetStoreContract):
     @pytest.fixture
-    def datasets(self, server: LiveServer) -> Iterator[RestDatasetStore]:
+    def tracking(self, server: LiveServer) -> Iterator[RestStore]:
         s = RestStore(server.url)
-        yield RestDatasetStore(s)
+        yield s
         s.close()
+
+    @pytest.fixture
+    def datasets(self, tracking: RestStore) -> RestDatasetStore:
+        return RestDatasetStore(tracking)
+
+    @pytest.fixture
+    def workspace(self, tracking: RestStore) -> str:
+        return new_workspace(tracking)
 
 
 def test_version_created_event_and_bad_bodies(server: LiveServer) -> None:

@@ -54,6 +54,22 @@ def _show(d) -> None:  # type: ignore[no-untyped-def]
         typer.echo(f"  sticky by header {d.sticky_header}")
 
 
+_REPLICAS_HELP = ("Model-server replicas (1-1000), counted against the workspace's replicas "
+                  "quota.")
+_ENV_HELP = ("NAME=VALUE in the model servers' environment; VALUE may hold ${secret:NAME}, "
+             "resolved by `loopml serve` at start and never stored resolved. Repeatable.")
+
+
+def _parse_env(items: list[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items or []:
+        k, sep, v = item.partition("=")
+        if not sep or not k:
+            raise typer.BadParameter(f"--env takes NAME=VALUE; got {item!r}.")
+        out[k] = v
+    return out
+
+
 def _run(fn):  # type: ignore[no-untyped-def]
     try:
         return fn()
@@ -69,12 +85,14 @@ def create(
     route: list[str] = typer.Option(..., "--route", help=_ROUTE_HELP),
     shadow: list[str] = typer.Option(None, "--shadow", help="Model URI to mirror traffic to (logged, never answered). Repeatable."),
     sticky_header: str = typer.Option(None, help="Route by a hash of this request header (e.g. x-user-id) so a caller keeps its version."),
+    replicas: int = typer.Option(1, "--replicas", help=_REPLICAS_HELP),
+    env: list[str] = typer.Option(None, "--env", help=_ENV_HELP),
     tracking_uri: str = typer.Option(None, help=_URI_HELP),
 ) -> None:
     """Create a deployment."""
     store = _store(tracking_uri)
     _show(_run(lambda: store.create_deployment(name, _parse_routes(route) or [], shadow or [],
-                                               sticky_header)))
+                                               sticky_header, replicas, _parse_env(env))))
 
 
 @deployments_app.command("update")
@@ -84,13 +102,17 @@ def update(
     shadow: list[str] = typer.Option(None, "--shadow", help="Replaces the shadow models."),
     no_shadow: bool = typer.Option(False, "--no-shadow", help="Remove all shadow models."),
     sticky_header: str = typer.Option(None, help="Set the sticky routing header."),
+    replicas: int = typer.Option(None, "--replicas", help=_REPLICAS_HELP),
+    env: list[str] = typer.Option(None, "--env", help=_ENV_HELP + " Replaces the whole env."),
     tracking_uri: str = typer.Option(None, help=_URI_HELP),
 ) -> None:
-    """Change weights, versions, shadow models or stickiness; servers apply it live."""
+    """Change weights, versions, shadow models, stickiness, replicas or env; servers apply
+    it live."""
     store = _store(tracking_uri)
     shadows = [] if no_shadow else (shadow or None)
     _show(_run(lambda: store.update_deployment(name, _parse_routes(route), shadows,
-                                               sticky_header)))
+                                               sticky_header, replicas,
+                                               _parse_env(env) if env else None)))
 
 
 @deployments_app.command("get")

@@ -135,12 +135,21 @@ def quota_set(
     artifact_bytes: int = typer.Option(
         None, "--artifact-bytes", help="Most artifact bytes uploaded through the server "
         "(-1: no limit)."),
+    replicas: int = typer.Option(
+        None, "--replicas", help="Most replicas over all deployments (-1: no limit)."),
+    cpus: int = typer.Option(
+        None, "--cpus", help="Most CPU cores asked for by pending or running pipeline runs, "
+        "each run asking for its largest step's resources (-1: no limit)."),
+    gpus: int = typer.Option(
+        None, "--gpus", help="Most GPUs asked for by pending or running pipeline runs "
+        "(-1: no limit)."),
     tracking_uri: str = _URI,
 ) -> None:
     """Set quotas of workspace NAME (only those given change)."""
     given = {"runs": runs, "registered_models": registered_models, "deployments": deployments,
              "concurrent_pipeline_runs": concurrent_pipeline_runs,
-             "artifact_bytes": artifact_bytes}
+             "artifact_bytes": artifact_bytes, "replicas": replicas, "cpus": cpus,
+             "gpus": gpus}
     limits = {k: _limit(v) for k, v in given.items() if v is not None}
     if not limits:
         raise typer.BadParameter("give at least one quota, e.g. --runs 1000.")

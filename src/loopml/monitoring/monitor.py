@@ -184,7 +184,16 @@ def run_monitor(spec: MonitorSpec, store: MonitoringStore, engine: AlertEngine |
     results in time order. Reads the log incrementally: only records at or after the end of
     the monitor's latest stored window (its cursor, in the store), and only files written
     since then. ``client`` (a TrackingClient; default: the current one) resolves a reference
-    that follows a model; the window's details name the version compared to."""
+    that follows a model; the window's details name the version compared to. Runs in the
+    spec's workspace (results, alert states, events and model lookups are that workspace's)."""
+    from loopml.security.workspaces import use_workspace
+
+    with use_workspace(spec.workspace):
+        return _run_monitor(spec, store, engine, now_ms, client)
+
+
+def _run_monitor(spec: MonitorSpec, store: MonitoringStore, engine: AlertEngine | None,
+                 now_ms: int | None, client: Any) -> list[WindowResult]:
     now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
     followed: str | None = None
     reference: Profile | None

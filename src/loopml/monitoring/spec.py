@@ -66,8 +66,21 @@ class MonitorSpec:
     task: Literal["classification", "regression"] | None = None  # for live quality
     rules: list[AlertRule] = field(default_factory=list)
     webhooks: list[WebhookSpec] = field(default_factory=list)
+    # The workspace the monitor belongs to: its results, alert states and alert events are
+    # that workspace's, and its deployment and model references are looked up there.
+    workspace: str = "default"
 
     _named_keys = field_validator("name", "deployment", "log_dir")(not_empty)
+
+    @field_validator("workspace")
+    @classmethod
+    def _workspace(cls, v: str) -> str:
+        from loopml.security.workspaces import check_workspace_name
+
+        try:
+            return check_workspace_name(v)
+        except Exception as e:  # pydantic wants a ValueError to name the key
+            raise ValueError(str(e)) from None
 
     @model_validator(mode="after")
     def _consistent(self) -> MonitorSpec:
@@ -103,12 +116,13 @@ class MonitorsFile:
 
     @model_validator(mode="after")
     def _unique(self) -> MonitorsFile:
-        names = [m.name for m in self.monitors]
+        names = [(m.workspace, m.name) for m in self.monitors]
         if not names:
             raise ValueError("no monitors; give a list of monitor specs")
-        dup = sorted({n for n in names if names.count(n) > 1})
+        dup = sorted({n for ws, n in names if names.count((ws, n)) > 1})
         if dup:
-            raise ValueError(f"monitor names must be unique (results are keyed by name): {dup}")
+            raise ValueError("monitor names must be unique per workspace (results are keyed "
+                             f"by workspace and name): {dup}")
         return self
 
 

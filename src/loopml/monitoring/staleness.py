@@ -32,7 +32,9 @@ def _data_time(client: Any, run_id: str | None) -> int | None:
         d, ri, v = t.datasets.c, t.run_dataset_inputs.c, t.dataset_versions.c
         q = (sa.select(sa.func.max(v.created_time))
              .select_from(t.run_dataset_inputs.join(t.datasets, d.dataset_uuid == ri.dataset_uuid)
-                          .join(t.dataset_versions, (v.name == d.name) & (v.digest == d.digest)))
+                          .join(t.experiments, t.experiments.c.experiment_id == d.experiment_id)
+                          .join(t.dataset_versions, (v.name == d.name) & (v.digest == d.digest)
+                                & (v.workspace == t.experiments.c.workspace)))
              .where(ri.run_uuid == run_id))
         with engine.connect() as conn:
             found = conn.execute(q).scalar()

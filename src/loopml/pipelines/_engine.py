@@ -328,8 +328,17 @@ def _new_record(p: Pipeline, params: dict[str, Any], ex: str | Executor | None,
     if not isinstance(ex, Executor):
         parse_spec(ex)  # a bad spec is a 400 now, not a failed run later
     ex_name = ex.describe() if isinstance(ex, Executor) else (ex or "inprocess")
+    cpus, gpus = requested(p)
     return PipelineRun(uuid.uuid4().hex, p.name, p.ref or "", params, PENDING, ex_name,
-                       trigger or {"kind": "manual"}, creation_time=_now())
+                       trigger or {"kind": "manual"}, creation_time=_now(), cpus=cpus,
+                       gpus=gpus)
+
+
+def requested(p: Pipeline) -> tuple[float, float]:
+    """(CPU cores, GPUs) a run of ``p`` asks for: its largest step's ``resources`` (what
+    the workspace's cpus and gpus quotas count while the run is pending or running)."""
+    steps = [n.step.resources for n in p.nodes.values()]
+    return (max((r.cpus for r in steps), default=0.0), max((r.gpus for r in steps), default=0.0))
 
 
 def run(p: Pipeline, params: Mapping[str, Any] | None = None, *,

@@ -118,10 +118,11 @@ def validate_trigger(t: Trigger) -> Trigger:
                    t.creation_time)
 
 
-def _pending(t: Trigger, extra: dict[str, Any]) -> PipelineRun:
+def _pending(t: Trigger, extra: dict[str, Any],
+             asks: tuple[float, float] = (0.0, 0.0)) -> PipelineRun:
     return PipelineRun(uuid.uuid4().hex, t.ref.rsplit(":", 1)[-1], t.ref, dict(t.params),
                        PENDING, t.executor, {"kind": t.kind, "trigger": t.name, **extra},
-                       creation_time=int(time.time() * 1000))
+                       creation_time=int(time.time() * 1000), cpus=asks[0], gpus=asks[1])
 
 
 class TriggerRunner(Poller):
@@ -140,25 +141,28 @@ class TriggerRunner(Poller):
     # ---- one pass ------------------------------------------------------------------------
     def run_once(self, now_ms: int | None = None) -> list[str]:
         now = now_ms or int(time.time() * 1000)
-        fired: list[PipelineRun] = []
+        fired: list[tuple[str, PipelineRun]] = []
         with use_workspace(ALL_WORKSPACES):  # the runner serves every workspace
             triggers = self.store.list_triggers()
         for t in triggers:
             if not t.enabled:
                 continue
             try:
-                fired += self._cron(t, now) if t.kind == "cron" else self._events(t)
+                with use_workspace(t.workspace):  # names are unique per workspace only
+                    recs = self._cron(t, now) if t.kind == "cron" else self._events(t)
+                fired += [(t.workspace, r) for r in recs]
             except Exception:
                 log.exception("trigger %s failed; retrying next pass", t.name)
-        for rec in fired:
-            self._start(rec)
-        return [r.run_id for r in fired]
+        for ws, rec in fired:
+            with use_workspace(ws):  # the run's tracking runs and cache are its workspace's
+                self._start(rec)
+        return [r.run_id for _ws, r in fired]
 
     def _cron(self, t: Trigger, now: int) -> list[PipelineRun]:
         fire, new = cron.step(str(t.spec["cron"]), t.marker, now)
         if not fire:
             return []
-        rec = _pending(t, {"scheduled_for": t.marker})
+        rec = _pending(t, {"scheduled_for": t.marker}, self._asks(t))
         return [rec] if self.store.fire_trigger(t.name, t.marker, new, rec) else []
 
     def _events(self, t: Trigger) -> list[PipelineRun]:
@@ -170,8 +174,8 @@ class TriggerRunner(Poller):
         def commit(e: Any, cursor: int) -> bool:
             event = {"seq": e.seq, "type": e.type, "subject": e.subject, "payload": e.payload,
                      "time": e.time}
-            rec = _pending(t, {"event": event}) if fnmatch.fnmatchcase(e.subject, pattern) \
-                else None
+            rec = _pending(t, {"event": event}, self._asks(t)) \
+                if fnmatch.fnmatchcase(e.subject, pattern) else None
             if not self.store.fire_trigger(t.name, cursor, e.seq, rec):
                 return False  # another server consumed it; pick up from its cursor next pass
             if rec is not None:
@@ -180,6 +184,17 @@ class TriggerRunner(Poller):
 
         consume(self.tracking, t.marker, list(t.spec["types"]), commit)
         return out
+
+    def _asks(self, t: Trigger) -> tuple[float, float]:
+        """The CPU cores and GPUs a run of ``t``'s pipeline asks for (counted by the
+        workspace's quotas from the moment it is recorded); (0, 0) when the pipeline is not
+        one this server may run (its start then fails and says why)."""
+        from loopml.pipelines._engine import requested
+
+        try:
+            return requested(self.runnable.resolve(t.ref, f"Trigger {t.name!r}: pipeline"))
+        except Exception:
+            return (0.0, 0.0)
 
     def _start(self, rec: PipelineRun) -> None:
         from loopml.pipelines._engine import start
@@ -204,12 +219,13 @@ class TriggerRunner(Poller):
         """Start PENDING runs left by a crash between recording and starting, when the
         trigger that recorded them still exists for the same pipeline."""
         with use_workspace(ALL_WORKSPACES):  # the runner serves every workspace
-            triggers = {t.name: t for t in self.store.list_triggers()}
-            pending = self.store.list_runs(status=PENDING, limit=1000)
-        for rec in pending:
-            t = triggers.get(str(rec.trigger.get("trigger")))
+            triggers = {(t.workspace, t.name): t for t in self.store.list_triggers()}
+            pending = [(r.workspace, r) for r in self.store.list_runs(status=PENDING, limit=1000)]
+        for ws, rec in pending:
+            t = triggers.get((ws, str(rec.trigger.get("trigger"))))
             if t is not None and t.ref == rec.ref:
-                self._start(rec)
+                with use_workspace(ws):
+                    self._start(rec)
 
     def before_first_pass(self) -> None:
         try:

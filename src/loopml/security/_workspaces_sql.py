@@ -34,7 +34,14 @@ _W = t.workspaces.c
 SCOPED: tuple[tuple[sa.Table, str], ...] = (
     (t.experiments, "name"), (t.registered_models, "name"), (t.deployments, "name"),
     (t.pipeline_runs, "run_id"), (t.pipeline_triggers, "name"), (t.loops, "loop_id"),
+    (t.dataset_names, "name"), (t.monitor_results, "monitor"), (t.alert_states, "monitor"),
+    (t.loop_active, "model"),
 )
+# Bookkeeping that moves along on SET_DEFAULT without counting as content (the registries'
+# child tables follow their parents through ON UPDATE CASCADE), and what is dropped
+# instead (a cache, and cursors of consumers bound to the deleted workspace).
+_MOVED = (t.loop_audit, t.feedback)
+_DROPPED = (t.step_cache, t.consumer_cursors)
 MODES = ("RESTRICT", "SET_DEFAULT", "CASCADE")
 
 
@@ -120,6 +127,27 @@ class SqlWorkspaceStore:
                 out[table.name] = int(n)
         return out
 
+    @staticmethod
+    def _move_to_default(conn: Connection, name: str) -> None:
+        """SET_DEFAULT: what ``name`` holds moves to ``default``. Names are unique per
+        workspace, so a name ``default`` already uses is refused (``InvalidState``) before
+        anything moves."""
+        for table, column in SCOPED:
+            if column != "name":
+                continue
+            mine = sa.select(table.c.name).where(table.c.workspace == name)
+            clash = sorted(str(r[0]) for r in conn.execute(sa.select(table.c.name).where(
+                table.c.workspace == DEFAULT_WORKSPACE, table.c.name.in_(mine)).limit(5)))
+            if clash:
+                raise InvalidState(
+                    f"Cannot move workspace {name!r} into 'default': {table.name} "
+                    f"{', '.join(clash)} exist in both. Rename or delete them first.")
+        for table in (*(tb for tb, _ in SCOPED), *_MOVED):
+            conn.execute(sa.update(table).where(table.c.workspace == name)
+                         .values(workspace=DEFAULT_WORKSPACE))
+        for table in _DROPPED:
+            conn.execute(sa.delete(table).where(table.c.workspace == name))
+
     def delete(self, name: str, mode: str = "RESTRICT") -> None:
         check_workspace_name(name)
         if name == DEFAULT_WORKSPACE:
@@ -139,9 +167,7 @@ class SqlWorkspaceStore:
                 raise InvalidState(
                     f"Workspace {name!r} still holds {what}. Delete them first, or delete "
                     "with mode SET_DEFAULT to move them to the default workspace.")
-            for table, _ in SCOPED:
-                conn.execute(sa.update(table).where(table.c.workspace == name)
-                             .values(workspace=DEFAULT_WORKSPACE))
+            self._move_to_default(conn, name)
             for table in (t.workspace_quotas, t.secrets, t.secret_grants):
                 conn.execute(sa.delete(table).where(table.c.workspace == name))
             conn.execute(sa.delete(t.workspaces).where(_W.name == name))

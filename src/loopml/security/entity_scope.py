@@ -16,6 +16,11 @@ caller's role there:
 - an entity that does not exist, or a value of the wrong type: no decision here (the handler
   answers its own 404 / 400).
 
+Entities known by name (experiments by name, registered models, deployments, triggers,
+datasets) are unique per workspace (migration 0013): a name means the entity of that name in
+the request's workspace, so it resolves there or not at all (the handler answers 404), and
+another workspace's entity of the same name is never reached through it.
+
 Runs are the hot path (log-metric, log-batch, get-history): their workspace is cached per
 process for ``CACHE_TTL_S`` (a run only changes workspace when its workspace is deleted with
 ``SET_DEFAULT``; the workspace routes call ``invalidate()``, other processes catch up within
@@ -127,22 +132,31 @@ class EntityScope:
         self._queries: dict[str, Callable[[str], Any]] = {
             RUN: lambda k: exp_of_run.where(r.run_uuid == k),
             LOGGED_MODEL: lambda k: exp_of_model.where(lm.model_id == k),
-            EXPERIMENT_NAME: lambda k: sa.select(e.workspace).where(e.name == k),
-            REGISTERED_MODEL: _by(t.registered_models, "name"),
-            DEPLOYMENT: _by(t.deployments, "name"),
             LOOP: _by(t.loops, "loop_id"),
             PIPELINE_RUN: _by(t.pipeline_runs, "run_id"),
-            TRIGGER: _by(t.pipeline_triggers, "name"),
-            DATASET: _by(t.dataset_names, "name"),
+        }
+        # Unique per workspace: looked up in the request's workspace only.
+        self._named: dict[str, tuple[sa.Table, str]] = {
+            EXPERIMENT_NAME: (t.experiments, "name"),
+            REGISTERED_MODEL: (t.registered_models, "name"),
+            DEPLOYMENT: (t.deployments, "name"), TRIGGER: (t.pipeline_triggers, "name"),
+            DATASET: (t.dataset_names, "name"),
         }
 
     def invalidate(self) -> None:
         """Forget cached run workspaces (after a workspace was deleted with SET_DEFAULT)."""
         self._runs.clear()
 
-    def workspace(self, kind: str, key: str) -> str | None:
+    def workspace(self, kind: str, key: str, request_ws: str | None = None) -> str | None:
         """The workspace of the entity ``kind``/``key``; None when it does not exist (or the
-        key cannot name one, e.g. a non-numeric experiment id)."""
+        key cannot name one, e.g. a non-numeric experiment id). An entity known by name is
+        looked up in ``request_ws`` (None or ``*``: in any workspace)."""
+        if kind in self._named:
+            table, column = self._named[kind]
+            q = sa.select(table.c.workspace).where(table.c[column] == key)
+            if request_ws not in (None, ALL_WORKSPACES):
+                q = q.where(table.c.workspace == request_ws)
+            return self._query(q.limit(1))
         if kind == RUN:
             hit = self._runs.get(key)
             now = time.monotonic()
@@ -162,7 +176,8 @@ class EntityScope:
             name = rest.lstrip("/").split("/", 1)[0].split("@", 1)[0]
             if not sep or not name or scheme not in ("models", "runs"):
                 return None
-            return self.workspace(REGISTERED_MODEL if scheme == "models" else RUN, name)
+            return self.workspace(REGISTERED_MODEL if scheme == "models" else RUN, name,
+                                  request_ws)
         if kind == EXPERIMENT:
             eid = _int_key(key)
             if eid is None:
@@ -190,7 +205,7 @@ class EntityScope:
             if wild >= _needed(need):
                 continue  # a role on "*" holds wherever the entity lives: skip the lookups
             for key in a.keys(data):
-                ws = self.workspace(a.kind, key)
+                ws = self.workspace(a.kind, key, request_ws)
                 if ws is None or ws == request_ws or principal.allows(need, ws):
                     continue
                 if principal.role_in(ws) is None:

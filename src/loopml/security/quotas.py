@@ -1,5 +1,5 @@
-"""Quotas per workspace: how many runs, registered models, deployments and concurrent
-pipeline runs a workspace may hold, and how many artifact bytes it may upload, set by admins (``loopml workspaces quota set``, ``PUT
+"""Quotas per workspace: how many runs, registered models, deployments (and their replicas)
+and concurrent pipeline runs (and the CPU cores and GPUs they ask for) a workspace may hold, and how many artifact bytes it may upload, set by admins (``loopml workspaces quota set``, ``PUT
 /api/loopml/v1/workspaces/{name}/quotas``) and stored in ``workspace_quotas``.
 
 The SQL stores call ``enforce(conn, workspace, quota)`` in the transaction that inserts the
@@ -22,6 +22,7 @@ primary-key lookup per insert that counts.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -46,6 +47,17 @@ def _count(table: sa.Table, *where: Any) -> Callable[[Connection, str], int]:
     return usage
 
 
+def _sum(column: sa.Column, *where: Any) -> Callable[[Connection, str], int]:  # type: ignore[type-arg]
+    """Usage as the sum of ``column`` (rounded up: 0.5 of a GPU still takes one)."""
+    table = column.table
+
+    def usage(conn: Connection, ws: str) -> int:
+        v = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(column), 0)).where(
+            table.c.workspace == ws, *where)).scalar()
+        return math.ceil(float(v or 0))
+    return usage
+
+
 def _runs(conn: Connection, ws: str) -> int:
     row = _RUNS.first(conn, {"ws": ws})
     return int(row[0] or 0) if row else 0
@@ -59,6 +71,11 @@ USAGE: dict[str, Callable[[Connection, str], int]] = {
     "deployments": _count(t.deployments),
     "concurrent_pipeline_runs": _count(
         t.pipeline_runs, t.pipeline_runs.c.status.in_(("PENDING", "RUNNING"))),
+    # Replicas of every deployment; cores and GPUs asked for by pipeline runs that are
+    # PENDING or RUNNING (each run asks for its largest step's ``resources``).
+    "replicas": _sum(t.deployments.c.replicas),
+    "cpus": _sum(t.pipeline_runs.c.cpus, t.pipeline_runs.c.status.in_(("PENDING", "RUNNING"))),
+    "gpus": _sum(t.pipeline_runs.c.gpus, t.pipeline_runs.c.status.in_(("PENDING", "RUNNING"))),
 }
 # Metered quotas: usage is a counter in ``workspace_usage``, added to by ``charge``.
 METERED = ("artifact_bytes",)
@@ -113,11 +130,15 @@ def require_workspace(conn: Connection, ws: str) -> None:
             f"create {ws}` (or mlflow.create_workspace).")
 
 
-def enforce(conn: Connection, ws: str, quota: str, adding: int = 1) -> None:
+def enforce(conn: Connection, ws: str, quota: str, adding: float = 1) -> None:
     """Refuse (``QuotaExceeded``) when ``adding`` more of ``quota`` would exceed the limit of
     workspace ``ws``; also refuses an unknown workspace. Call it in the inserting
-    transaction, before the insert."""
+    transaction, before the insert. ``adding`` <= 0 (nothing more asked for) always
+    passes; a fraction (half a GPU) counts as a whole one."""
     require_workspace(conn, ws)
+    if adding <= 0:
+        return
+    adding = math.ceil(adding)
     limit = _limit(conn, ws, quota)
     if limit is None:
         return

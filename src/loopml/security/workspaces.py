@@ -157,6 +157,27 @@ def scoped(query: Any, column: Any) -> Any:
     return query if ws == ALL_WORKSPACES else query.where(column == ws)
 
 
+def name_workspace(conn: Any, table: Any, name: str, column: str = "name") -> str:
+    """The workspace a lookup of ``name`` in ``table`` acts in. Names are unique per
+    workspace (migration 0013), so a name means the current workspace's entity. While every
+    workspace is bound (``*``: ``loopml serve``, the loop controller), the one workspace
+    holding that name; ``default`` when none does (the caller's own lookup answers 404).
+    Raises ``InvalidParameterValue`` when several workspaces hold it: bind one
+    (``X-MLFLOW-WORKSPACE``, ``use_workspace`` or ``LOOPML_WORKSPACE``)."""
+    ws = current_workspace()
+    if ws != ALL_WORKSPACES:
+        return ws
+    import sqlalchemy as sa
+
+    found = sorted({str(r[0]) for r in conn.execute(
+        sa.select(table.c.workspace).where(table.c[column] == name).limit(10))})
+    if len(found) > 1:
+        raise InvalidParameterValue(
+            f"{name!r} exists in several workspaces ({', '.join(found)}); name the "
+            "workspace (X-MLFLOW-WORKSPACE header, use_workspace(...) or LOOPML_WORKSPACE).")
+    return found[0] if found else DEFAULT_WORKSPACE
+
+
 @contextlib.contextmanager
 def use_workspace(name: str) -> Iterator[str]:
     """Bind ``name`` as the current workspace inside the ``with`` block (this thread or task,
@@ -216,4 +237,4 @@ __all__ = ["ALL_WORKSPACES", "DEFAULT_WORKSPACE", "ENV_WORKSPACE", "WORKSPACE_CO
            "WORKSPACE_HEADER", "Workspace", "WorkspaceMiddleware", "check_artifact_root",
            "check_workspace_name",
            "creating_workspace", "current_workspace", "get_workspace_store",
-           "is_workspace_name", "scoped", "use_workspace", "workspace_for", "workspace_of"]
+           "is_workspace_name", "name_workspace", "scoped", "use_workspace", "workspace_for", "workspace_of"]

@@ -95,6 +95,10 @@ class DeploymentWatcher:
         routes = [r.model_uri for r in d.routes] + list(d.shadow)
         uri = ""
         try:
+            if d.env:  # before loading: a flavor may read its variables at load time
+                from loopml.serving.deployment_env import apply_env
+
+                await asyncio.to_thread(apply_env, d)
             for entry, uri in needed:
                 self.repo.ensure(entry, uri)
                 await self.repo.get(entry)  # load before any request is routed to it

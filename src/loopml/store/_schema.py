@@ -16,10 +16,24 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from loopml.store._schema_base import BigIntPK, metadata
+from loopml.store._schema_base import WS, BigIntPK, metadata
 from loopml.store._schema_labeling import (  # noqa: F401 - re-exported: stores read t.<table>
     LABELING_TABLES,
     labeling_records,
+)
+from loopml.store._schema_named import (  # noqa: F401 - re-exported: stores read t.<table>
+    DATASET_TABLES,
+    REGISTRY_TABLES,
+    dataset_aliases,
+    dataset_lineage,
+    dataset_names,
+    dataset_tags,
+    dataset_versions,
+    model_version_tags,
+    model_versions,
+    registered_model_aliases,
+    registered_model_tags,
+    registered_models,
 )
 from loopml.store._schema_security import (  # noqa: F401 - re-exported: stores read t.<table>
     IDENTITY_TABLES,
@@ -43,12 +57,14 @@ experiments = sa.Table(
     "experiments",
     metadata,
     sa.Column("experiment_id", BigIntPK, primary_key=True, autoincrement=True),
-    sa.Column("name", sa.String(500), nullable=False, unique=True),
+    sa.Column("name", sa.String(500), nullable=False),
     sa.Column("artifact_location", sa.String(2000), nullable=False),
     sa.Column("lifecycle_stage", sa.String(32), nullable=False, server_default="active"),
     sa.Column("creation_time", sa.BigInteger, nullable=False),
     sa.Column("last_update_time", sa.BigInteger, nullable=False),
     sa.Column("workspace", sa.String(255), nullable=False, server_default="default"),
+    # Names are unique per workspace (migration 0013), as in MLflow with workspaces.
+    sa.UniqueConstraint("workspace", "name", name="uq_experiments_workspace_name"),
 )
 
 experiment_tags = sa.Table(
@@ -271,87 +287,11 @@ events = sa.Table(
     sa.Index("ix_events_type_seq", "type", "seq"),
 )
 
-# ---- model registry (migration 0002) ------------------------------------------------------
-# Child tables reference the model name with ON UPDATE CASCADE so a rename is one UPDATE.
-
-registered_models = sa.Table(
-    "registered_models",
-    metadata,
-    sa.Column("name", sa.String(256), primary_key=True),
-    sa.Column("creation_time", sa.BigInteger, nullable=False),
-    sa.Column("last_updated_time", sa.BigInteger, nullable=False),
-    sa.Column("description", sa.Text),
-    # Versions are numbered from this counter, never from max(version) + 1, so a deleted
-    # version's number is never handed out again (a reused number would silently re-point
-    # every URI and alias that named it).
-    sa.Column("next_version", sa.Integer, nullable=False, server_default="1"),
-    sa.Column("workspace", sa.String(255), nullable=False, server_default="default"),
-)
-
-registered_model_tags = sa.Table(
-    "registered_model_tags",
-    metadata,
-    sa.Column("name", sa.String(256), sa.ForeignKey("registered_models.name", ondelete="CASCADE", onupdate="CASCADE"),
-              primary_key=True),
-    sa.Column("key", sa.String(250), primary_key=True),
-    sa.Column("value", sa.Text, nullable=False),
-)
-
-model_versions = sa.Table(
-    "model_versions",
-    metadata,
-    sa.Column("name", sa.String(256), sa.ForeignKey("registered_models.name", ondelete="CASCADE", onupdate="CASCADE"),
-              primary_key=True),
-    sa.Column("version", sa.Integer, primary_key=True),
-    sa.Column("creation_time", sa.BigInteger, nullable=False),
-    sa.Column("last_updated_time", sa.BigInteger, nullable=False),
-    sa.Column("description", sa.Text),
-    sa.Column("user_id", sa.String(256)),
-    sa.Column("current_stage", sa.String(20), nullable=False, server_default="None"),
-    sa.Column("source", sa.String(2000), nullable=False),
-    # Where the model's files are: ``source`` resolved (runs:/ and models:/ URIs expanded).
-    sa.Column("storage_location", sa.String(2000), nullable=False),
-    sa.Column("run_id", sa.String(32)),
-    sa.Column("run_link", sa.String(500)),
-    sa.Column("model_id", sa.String(64)),
-    sa.Column("status", sa.String(20), nullable=False, server_default="READY"),
-    sa.Column("status_message", sa.Text),
-    # Set only through the loopml admin API, never from the model's own files: it lets the
-    # loaders deserialise this version's pickle-based files.
-    sa.Column("trusted", sa.Boolean, nullable=False, server_default=sa.false()),
-    sa.Index("ix_model_versions_run", "run_id"),
-)
-
-model_version_tags = sa.Table(
-    "model_version_tags",
-    metadata,
-    sa.Column("name", sa.String(256), primary_key=True),
-    sa.Column("version", sa.Integer, primary_key=True),
-    sa.Column("key", sa.String(250), primary_key=True),
-    sa.Column("value", sa.Text, nullable=False),
-    sa.ForeignKeyConstraint(
-        ["name", "version"], ["model_versions.name", "model_versions.version"], ondelete="CASCADE", onupdate="CASCADE"
-    ),
-)
-
-registered_model_aliases = sa.Table(
-    "registered_model_aliases",
-    metadata,
-    sa.Column("name", sa.String(256), sa.ForeignKey("registered_models.name", ondelete="CASCADE", onupdate="CASCADE"),
-              primary_key=True),
-    sa.Column("alias", sa.String(256), primary_key=True),
-    sa.Column("version", sa.Integer, nullable=False),
-)
-
-REGISTRY_TABLES = [
-    registered_models, registered_model_tags, model_versions, model_version_tags,
-    registered_model_aliases,
-]
-
 # ---- deployments (migration 0003) ---------------------------------------------------------
 deployments = sa.Table(
     "deployments",
     metadata,
+    WS(primary_key=True),  # names are unique per workspace (migration 0013)
     sa.Column("name", sa.String(256), primary_key=True),
     # JSON: {"routes": [{"model_uri", "weight"}], "shadow": [uri], "sticky_header": str|null}
     sa.Column("spec", sa.Text, nullable=False),
@@ -359,7 +299,8 @@ deployments = sa.Table(
     sa.Column("revision", sa.Integer, nullable=False, server_default="1"),
     sa.Column("creation_time", sa.BigInteger, nullable=False),
     sa.Column("last_updated_time", sa.BigInteger, nullable=False),
-    sa.Column("workspace", sa.String(255), nullable=False, server_default="default"),
+    # Also in ``spec``; a column so that the replicas quota sums it (migration 0013).
+    sa.Column("replicas", sa.Integer, nullable=False, server_default="1"),
 )
 
 DEPLOYMENT_TABLES = [deployments]
@@ -379,6 +320,7 @@ feedback = sa.Table(
 monitor_results = sa.Table(
     "monitor_results",
     metadata,
+    WS(primary_key=True),  # a monitor's results are its workspace's (migration 0013)
     sa.Column("monitor", sa.String(256), primary_key=True),
     sa.Column("window_start", sa.BigInteger, primary_key=True),  # ms since the epoch
     sa.Column("window_end", sa.BigInteger, nullable=False),
@@ -409,6 +351,10 @@ pipeline_runs = sa.Table(
     sa.Column("start_time", sa.BigInteger, nullable=True),
     sa.Column("end_time", sa.BigInteger, nullable=True),
     sa.Column("workspace", sa.String(255), nullable=False, server_default="default"),
+    # Cores and GPUs the run asked for (its largest step's), counted by the cpus and gpus
+    # quotas while it is PENDING or RUNNING (migration 0013).
+    sa.Column("cpus", sa.Float, nullable=False, server_default="0"),
+    sa.Column("gpus", sa.Float, nullable=False, server_default="0"),
     sa.Index("ix_pipeline_runs_pipeline_time", "pipeline", "creation_time"),
     sa.Index("ix_pipeline_runs_status", "status"),
 )
@@ -436,6 +382,8 @@ step_runs = sa.Table(
 step_cache = sa.Table(
     "step_cache",
     metadata,
+    # A cache hit never crosses workspaces: it would hand one team another's outputs.
+    WS(primary_key=True),
     sa.Column("cache_key", sa.String(64), primary_key=True),
     sa.Column("run_id", sa.String(32), nullable=False),
     sa.Column("step", sa.String(256), nullable=False),
@@ -449,6 +397,7 @@ step_cache = sa.Table(
 pipeline_triggers = sa.Table(
     "pipeline_triggers",
     metadata,
+    WS(primary_key=True),  # names are unique per workspace (migration 0013)
     sa.Column("name", sa.String(256), primary_key=True),
     sa.Column("ref", sa.String(1000), nullable=False),
     sa.Column("kind", sa.String(16), nullable=False),  # cron | event
@@ -458,7 +407,6 @@ pipeline_triggers = sa.Table(
     sa.Column("marker", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("creation_time", sa.BigInteger, nullable=False),
-    sa.Column("workspace", sa.String(255), nullable=False, server_default="default"),
 )
 
 PIPELINE_TABLES = [pipeline_runs, step_runs, step_cache, pipeline_triggers]
@@ -494,6 +442,7 @@ loops = sa.Table(
 loop_active = sa.Table(
     "loop_active",
     metadata,
+    WS(primary_key=True),  # model names are per workspace (migration 0013)
     sa.Column("model", sa.String(256), primary_key=True),
     sa.Column("loop_id", sa.String(32), nullable=False),
 )
@@ -509,6 +458,7 @@ loop_audit = sa.Table(
     sa.Column("message", sa.Text, nullable=False, server_default=""),
     sa.Column("inputs", sa.Text, nullable=False, server_default="{}"),
     sa.Column("time", sa.BigInteger, nullable=False),
+    WS(),
     sa.Index("ix_loop_audit_model_seq", "model", "seq"),
 )
 
@@ -516,6 +466,7 @@ loop_audit = sa.Table(
 consumer_cursors = sa.Table(
     "consumer_cursors",
     metadata,
+    WS(primary_key=True),  # a controller bound to one workspace keeps its own cursor
     sa.Column("name", sa.String(256), primary_key=True),
     sa.Column("seq", sa.BigInteger, nullable=False),
 )
@@ -530,6 +481,7 @@ LOOP_TABLES = [loops, loop_active, loop_audit, consumer_cursors]
 alert_states = sa.Table(
     "alert_states",
     metadata,
+    WS(primary_key=True),  # a monitor's alert states are its workspace's (migration 0013)
     sa.Column("monitor", sa.String(256), primary_key=True),
     sa.Column("rule", sa.String(256), primary_key=True),
     sa.Column("subject", sa.String(500), primary_key=True),
@@ -540,75 +492,3 @@ alert_states = sa.Table(
 )
 
 ALERT_TABLES = [alert_states]
-
-# ---- dataset registry (migration 0012) ----------------------------------------------------
-
-# Named, versioned datasets. A version is one content digest of a name (registering the same
-# content again returns the existing version); `source` is the URI with credentials masked
-# (references such as ${env:NAME} kept), `schema`/`profile` are loopml's DataSchema/Profile
-# JSON, `artifact_uri` the materialised Parquet copy when one was made.
-dataset_names = sa.Table(
-    "dataset_names",
-    metadata,
-    sa.Column("name", sa.String(256), primary_key=True),
-    sa.Column("workspace", sa.String(256), nullable=False, server_default="default"),
-    sa.Column("description", sa.Text, nullable=False, server_default=""),
-    sa.Column("created_time", sa.BigInteger, nullable=False),
-    sa.Column("updated_time", sa.BigInteger, nullable=False),
-)
-
-dataset_versions = sa.Table(
-    "dataset_versions",
-    metadata,
-    sa.Column("name", sa.String(256), sa.ForeignKey("dataset_names.name", ondelete="CASCADE"),
-              primary_key=True),
-    sa.Column("version", sa.Integer, primary_key=True),
-    sa.Column("digest", sa.String(64), nullable=False),
-    sa.Column("source", sa.Text, nullable=False, server_default=""),
-    sa.Column("source_type", sa.String(36), nullable=False, server_default=""),
-    sa.Column("schema", sa.Text, nullable=False, server_default="{}"),
-    sa.Column("profile", sa.Text, nullable=False, server_default="{}"),
-    sa.Column("num_rows", sa.BigInteger, nullable=True),
-    sa.Column("artifact_uri", sa.Text, nullable=True),
-    sa.Column("description", sa.Text, nullable=False, server_default=""),
-    sa.Column("created_time", sa.BigInteger, nullable=False),
-    sa.UniqueConstraint("name", "digest", name="uq_dataset_versions_name_digest"),
-)
-
-# version 0: a tag of the dataset (its name), otherwise of that version.
-dataset_tags = sa.Table(
-    "dataset_tags",
-    metadata,
-    sa.Column("name", sa.String(256), sa.ForeignKey("dataset_names.name", ondelete="CASCADE"),
-              primary_key=True),
-    sa.Column("version", sa.Integer, primary_key=True),
-    sa.Column("key", sa.String(250), primary_key=True),
-    sa.Column("value", sa.Text, nullable=False),
-)
-
-dataset_aliases = sa.Table(
-    "dataset_aliases",
-    metadata,
-    sa.Column("name", sa.String(256), sa.ForeignKey("dataset_names.name", ondelete="CASCADE"),
-              primary_key=True),
-    sa.Column("alias", sa.String(256), primary_key=True),
-    sa.Column("version", sa.Integer, nullable=False),
-)
-
-# Which runs, pipeline runs and model versions read (role "input") or wrote ("output") a
-# version. Runs that logged the digest as an MLflow input are found through
-# run_dataset_inputs as well, without a row here.
-dataset_lineage = sa.Table(
-    "dataset_lineage",
-    metadata,
-    sa.Column("name", sa.String(256), sa.ForeignKey("dataset_names.name", ondelete="CASCADE"),
-              primary_key=True),
-    sa.Column("version", sa.Integer, primary_key=True),
-    sa.Column("kind", sa.String(32), primary_key=True),  # run | pipeline_run | model_version
-    sa.Column("ref", sa.String(500), primary_key=True),
-    sa.Column("role", sa.String(16), primary_key=True),  # input | output
-    sa.Column("created_time", sa.BigInteger, nullable=False),
-)
-
-DATASET_TABLES = [dataset_names, dataset_versions, dataset_tags, dataset_aliases,
-                  dataset_lineage]

@@ -18,16 +18,24 @@ from loopml.store._search import _KV, _Entity, _order_terms, _paged, _where
 from loopml.store._search_parse import parse_order_by
 
 _RM = t.registered_models.c
+# Names are unique per workspace (migration 0013): a tag belongs to "<workspace>:<name>"
+# (workspace names hold no ':', so the owner key is unambiguous).
+_rmt = t.registered_model_tags.c
+_RMT_VIEW = sa.select(
+    (_rmt.workspace + sa.literal(":") + _rmt.name).label("owner"),
+    _rmt.key.label("key"),
+    _rmt.value.label("value"),
+).subquery("rmt")
 REGISTERED_MODELS = _Entity(
     "registered models",
-    _RM.name,
+    _RM.workspace + sa.literal(":") + _RM.name,
     {
         "name": (_RM.name, False),
         "creation_timestamp": (_RM.creation_time, True),
         "last_updated_timestamp": (_RM.last_updated_time, True),
         "timestamp": (_RM.last_updated_time, True),
     },
-    {"tags": _KV(t.registered_model_tags, "name", False)},
+    {"tags": _KV(_RMT_VIEW, "owner", False)},  # type: ignore[arg-type]
     ne_matches_missing=True,
 )
 
@@ -46,17 +54,20 @@ _MV_ATTRS: dict[str, tuple[ColumnElement[Any], bool]] = {
     "timestamp": (_MV.last_updated_time, True),
 }
 # The shared compiler correlates a key/value table on one owner column, but version tags are
-# keyed by (name, version). This view gives them a single owner, "name:version", matched
+# keyed by (workspace, name, version). This view gives them a single owner,
+# "workspace:name:version", matched
 # against the same expression on model_versions.
 _mvt = t.model_version_tags.c
 _MVT_VIEW = sa.select(
-    (_mvt.name + sa.literal(":") + sa.cast(_mvt.version, sa.String)).label("owner"),
+    (_mvt.workspace + sa.literal(":") + _mvt.name + sa.literal(":")
+     + sa.cast(_mvt.version, sa.String)).label("owner"),
     _mvt.key.label("key"),
     _mvt.value.label("value"),
 ).subquery("mvt")
 MODEL_VERSIONS = _Entity(
     "model versions",
-    _MV.name + sa.literal(":") + sa.cast(_MV.version, sa.String),
+    _MV.workspace + sa.literal(":") + _MV.name + sa.literal(":")
+    + sa.cast(_MV.version, sa.String),
     _MV_ATTRS,
     {"tags": _KV(_MVT_VIEW, "owner", False)},  # type: ignore[arg-type]
     ne_matches_missing=True,
@@ -74,22 +85,23 @@ def _order(ent: _Entity, order_by: Sequence[str] | None) -> list[ColumnElement[A
 def registered_models_select(
     filter_string: str | None, order_by: Sequence[str] | None, offset: int, limit: int
 ) -> sa.Select[Any]:
-    q = sa.select(_RM.name)
+    q = sa.select(_RM.workspace, _RM.name)
     cond = _where(filter_string, REGISTERED_MODELS)
     if cond is not None:
         q = q.where(cond)
     terms = _order(REGISTERED_MODELS, order_by)
-    return _paged(q.order_by(*terms, _RM.name.asc()), offset, limit)
+    return _paged(q.order_by(*terms, _RM.name.asc(), _RM.workspace.asc()), offset, limit)
 
 
 def model_versions_select(
     filter_string: str | None, order_by: Sequence[str] | None, offset: int, limit: int
 ) -> sa.Select[Any]:
-    q = sa.select(_MV.name, _MV.version)
+    q = sa.select(_MV.workspace, _MV.name, _MV.version)
     cond = _where(filter_string, MODEL_VERSIONS)
     if cond is not None:
         q = q.where(cond)
     terms = _order(MODEL_VERSIONS, order_by)
     if not order_by:
         terms = [_MV.name.asc(), _MV.version.desc()]
-    return _paged(q.order_by(*terms, _MV.name.asc(), _MV.version.desc()), offset, limit)
+    return _paged(q.order_by(*terms, _MV.name.asc(), _MV.version.desc(), _MV.workspace.asc()),
+                  offset, limit)

@@ -41,9 +41,12 @@ class SqlBase:
             yield conn
 
     def _event(
-        self, conn: Connection, type: str, subject: str, payload: dict[str, Any] | None = None
+        self, conn: Connection, type: str, subject: str, payload: dict[str, Any] | None = None,
+        workspace: str | None = None,
     ) -> None:
+        """Append an event in ``conn``'s transaction, stamped with ``workspace`` (the
+        entity's; None: the one things are created in)."""
         _INSERT_EVENT.execute_many(conn, [
             {"type": type, "subject": subject, "payload": orjson.dumps(payload or {}).decode(),
-             "time": now_ms(), "workspace": creating_workspace()},
+             "time": now_ms(), "workspace": workspace or creating_workspace()},
         ])

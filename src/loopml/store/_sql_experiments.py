@@ -3,6 +3,8 @@ create, read, search, rename, delete/restore (with their runs) and tags."""
 
 from __future__ import annotations
 
+import os
+import posixpath
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -17,7 +19,7 @@ from loopml.errors import (
     invalid_param,
 )
 from loopml.security.quotas import require_workspace
-from loopml.security.workspaces import creating_workspace, scoped
+from loopml.security.workspaces import creating_workspace, name_workspace, scoped
 from loopml.store import _schema as t
 from loopml.store import _search, _sql_write
 from loopml.store._sql_base import SqlBase
@@ -31,6 +33,29 @@ from loopml.store._sql_util import (
 )
 
 _E, _R = t.experiments.c, t.runs.c
+
+
+def check_within_root(location: str, root: str, workspace: str) -> str:
+    """``location`` when it lies under the workspace's artifact ``root`` (same scheme; a
+    local path resolved, so ``..`` and symlinks cannot leave it), else
+    ``InvalidParameterValue``: an experiment of a workspace with its own root keeps its
+    artifacts there, not in another team's root."""
+    def split(uri: str) -> tuple[str, str]:
+        scheme, sep, rest = uri.partition("://")
+        if not sep:
+            return "file", os.path.realpath(uri)
+        if scheme.lower() == "file":
+            return "file", os.path.realpath(rest if rest.startswith("/") else "/" + rest)
+        return scheme.lower(), posixpath.normpath("/" + rest).lstrip("/")
+
+    (ls, lp), (rs, rp) = split(location), split(root)
+    inside = ls == rs and (lp == rp or lp.startswith(rp.rstrip("/") + "/"))
+    if not inside:
+        raise InvalidParameterValue(
+            f"Artifact location {location!r} is outside the artifact root {root!r} of "
+            f"workspace {workspace!r}; leave it out (the experiment then uses the root) or "
+            "give a location under the root.")
+    return location
 
 
 class SqlExperiments(SqlBase):
@@ -52,9 +77,13 @@ class SqlExperiments(SqlBase):
         try:
             with self._tx() as conn:
                 require_workspace(conn, workspace)
-                root = conn.execute(sa.select(t.workspaces.c.artifact_root).where(
-                    t.workspaces.c.name == workspace)).scalar() or self.default_artifact_root
-                if conn.execute(sa.select(_E.experiment_id).where(_E.name == name)).first():
+                own = conn.execute(sa.select(t.workspaces.c.artifact_root).where(
+                    t.workspaces.c.name == workspace)).scalar()
+                if own and artifact_location:
+                    check_within_root(artifact_location, own, workspace)
+                root = own or self.default_artifact_root
+                if conn.execute(sa.select(_E.experiment_id).where(  # unique per workspace
+                        _E.workspace == workspace, _E.name == name)).first():
                     raise ResourceAlreadyExists(
                         f"Experiment {name!r} already exists (it may be deleted: restore it, "
                         "or pick another name)."
@@ -131,7 +160,9 @@ class SqlExperiments(SqlBase):
 
     def get_experiment_by_name(self, name: str) -> Experiment | None:
         with self._read() as conn:
-            eid = conn.execute(sa.select(_E.experiment_id).where(_E.name == name)).scalar()
+            ws = name_workspace(conn, t.experiments, name)  # names are unique per workspace
+            eid = conn.execute(sa.select(_E.experiment_id).where(
+                _E.workspace == ws, _E.name == name)).scalar()
             return self._load_experiments(conn, [eid])[0] if eid is not None else None
 
     def search_experiments(
@@ -166,8 +197,10 @@ class SqlExperiments(SqlBase):
         with self._tx() as conn:
             if self._experiment_stage(conn, eid) != "active":
                 raise InvalidState("Cannot rename a deleted experiment. Restore it first.")
+            ws = sa.select(_E.workspace).where(_E.experiment_id == eid).scalar_subquery()
             clash = conn.execute(
-                sa.select(_E.experiment_id).where(_E.name == new_name, _E.experiment_id != eid)
+                sa.select(_E.experiment_id).where(_E.name == new_name, _E.experiment_id != eid,
+                                                  _E.workspace == ws)
             ).first()
             if clash:
                 raise ResourceAlreadyExists(f"Experiment {new_name!r} already exists.")

@@ -15,6 +15,51 @@ from loopml.errors import InvalidParameterValue
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 _HEADER = re.compile(r"^[A-Za-z0-9\-]{1,64}$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+# Variables that would make a model server import or run other code, or change loopml's own
+# configuration: a deployer must not reach the server's process through them.
+_ENV_DENIED_PREFIXES = ("LD_", "DYLD_", "PYTHON", "LOOPML_", "MLFLOW_")
+_ENV_DENIED = frozenset({"PATH", "HOME"})
+MAX_REPLICAS = 1000
+MAX_ENV = 100
+
+
+def validate_env(name: str, env: Any) -> dict[str, str]:
+    """A deployment's ``env``: at most ``MAX_ENV`` variables named like ``[A-Za-z_][A-Za-z0-9_]*``
+    (not ``LD_*``, ``DYLD_*``, ``PYTHON*``, ``LOOPML_*``, ``MLFLOW_*``, ``PATH``, ``HOME``),
+    string values of at most 8192 characters whose ``${secret:NAME}`` references are well
+    formed. Raises ``InvalidParameterValue`` naming the variable."""
+    from loopml.security.secrets import parse_refs
+
+    if env is None:
+        return {}
+    if not isinstance(env, dict) or len(env) > MAX_ENV:
+        raise InvalidParameterValue(
+            f"Deployment {name!r}: env must be an object of at most {MAX_ENV} "
+            "{NAME: value} pairs.")
+    for k, v in env.items():
+        if not isinstance(k, str) or not _ENV_NAME.match(k):
+            raise InvalidParameterValue(
+                f"Deployment {name!r}: env variable name {k!r} must be letters, digits and "
+                "'_', not starting with a digit.")
+        if k in _ENV_DENIED or k.upper().startswith(_ENV_DENIED_PREFIXES):
+            raise InvalidParameterValue(
+                f"Deployment {name!r}: env variable {k!r} is not allowed (it would change "
+                "what the model server imports or runs, or loopml's own settings).")
+        if not isinstance(v, str) or len(v) > 8192:
+            raise InvalidParameterValue(
+                f"Deployment {name!r}: env variable {k!r} must be a string of at most 8192 "
+                "characters; put a secret there as ${secret:NAME}.")
+        parse_refs(v)  # a malformed reference fails now, not when a server starts
+    return dict(env)
+
+
+def validate_replicas(name: str, replicas: Any) -> int:
+    if type(replicas) is not int or not 1 <= replicas <= MAX_REPLICAS:
+        raise InvalidParameterValue(
+            f"Deployment {name!r}: replicas must be an integer from 1 to {MAX_REPLICAS}. "
+            f"Got {replicas!r}.")
+    return replicas
 
 
 def validate_spec(name: str, routes: list[TrafficRoute], shadow: list[str],
@@ -79,12 +124,17 @@ def check_models_exist(registry: Any, where: str, uris: list[str]) -> None:
 class DeploymentStore(abc.ABC):
     @abc.abstractmethod
     def create_deployment(self, name: str, routes: list[TrafficRoute], shadow: list[str] | None = None,
-                          sticky_header: str | None = None) -> Deployment: ...
+                          sticky_header: str | None = None, replicas: int = 1,
+                          env: dict[str, str] | None = None) -> Deployment:
+        """``replicas`` counts against the workspace's replicas quota; ``env`` values may
+        hold ``${secret:NAME}`` references, stored as written and resolved by ``loopml
+        serve`` (``validate_env`` says what is allowed)."""
 
     @abc.abstractmethod
     def update_deployment(self, name: str, routes: list[TrafficRoute] | None = None,
                           shadow: list[str] | None = None,
-                          sticky_header: str | None = None) -> Deployment:
+                          sticky_header: str | None = None, replicas: int | None = None,
+                          env: dict[str, str] | None = None) -> Deployment:
         """Replace the given parts of the spec (None keeps the current value)."""
 
     @abc.abstractmethod

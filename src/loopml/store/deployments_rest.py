@@ -12,8 +12,13 @@ _API = "/api/loopml/v1/deployments"
 
 
 def _body(routes: list[TrafficRoute] | None, shadow: list[str] | None,
-          sticky_header: str | None) -> dict[str, Any]:
+          sticky_header: str | None, replicas: int | None = None,
+          env: dict[str, str] | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {}
+    if replicas is not None:
+        body["replicas"] = replicas
+    if env is not None:
+        body["env"] = env
     if routes is not None:
         body["routes"] = [{"model_uri": r.model_uri, "weight": r.weight} for r in routes]
     if shadow is not None:
@@ -28,14 +33,17 @@ class RestDeploymentStore(DeploymentStore):
         self._rest = tracking
 
     def create_deployment(self, name: str, routes: list[TrafficRoute], shadow: list[str] | None = None,
-                          sticky_header: str | None = None) -> Deployment:
-        body = {"name": name, **_body(routes, shadow or [], sticky_header)}
+                          sticky_header: str | None = None, replicas: int = 1,
+                          env: dict[str, str] | None = None) -> Deployment:
+        body = {"name": name, **_body(routes, shadow or [], sticky_header, replicas, env)}
         return Deployment.from_dict(self._rest._call("POST", _API, body)["deployment"])
 
     def update_deployment(self, name: str, routes: list[TrafficRoute] | None = None,
                           shadow: list[str] | None = None,
-                          sticky_header: str | None = None) -> Deployment:
-        d = self._rest._call("PATCH", f"{_API}/{name}", _body(routes, shadow, sticky_header))
+                          sticky_header: str | None = None, replicas: int | None = None,
+                          env: dict[str, str] | None = None) -> Deployment:
+        d = self._rest._call("PATCH", f"{_API}/{name}",
+                             _body(routes, shadow, sticky_header, replicas, env))
         return Deployment.from_dict(d["deployment"])
 
     def get_deployment(self, name: str) -> Deployment:

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from loopml.errors import InvalidParameterValue, ResourceDoesNotExist
-from loopml.security.workspaces import creating_workspace, scoped
+from loopml.security.workspaces import current_workspace, name_workspace, scoped
 from loopml.store import _schema as t
 from loopml.store._sql_base import SqlBase
 from loopml.store._sql_util import now_ms
@@ -40,12 +40,16 @@ class SqlLoopStore(SqlBase, LoopStore):
         self.engine = engine
 
     def _audit(self, conn: Connection, model: str, action: str, message: str,
-               inputs: dict[str, Any], loop_id: str | None) -> None:
+               inputs: dict[str, Any], loop_id: str | None, ws: str | None = None) -> None:
+        """``ws``: the loop's workspace (None: the loop's, else the model's)."""
+        if ws is None and loop_id:
+            ws = conn.execute(sa.select(_L.workspace).where(_L.loop_id == loop_id)).scalar()
+        ws = ws or name_workspace(conn, t.registered_models, model)
         conn.execute(sa.insert(t.loop_audit).values(
             loop_id=loop_id, model=model, action=action, message=message,
-            inputs=_dumps(inputs), time=now_ms()))
+            inputs=_dumps(inputs), time=now_ms(), workspace=ws))
         self._event(conn, f"loop.{action}", model,
-                    {"loop_id": loop_id, "message": message})
+                    {"loop_id": loop_id, "message": message}, ws)
 
     def create_loop(self, loop: Loop, audit_message: str, inputs: dict[str, Any]) -> bool:
         row = loop.to_dict()
@@ -54,17 +58,22 @@ class SqlLoopStore(SqlBase, LoopStore):
         row["created_time"] = row["updated_time"] = now_ms()
         try:
             with self._tx() as conn:
+                # The model's workspace (the bound one; while every workspace is bound, the
+                # one holding that model name).
+                ws = name_workspace(conn, t.registered_models, loop.model)
                 conn.execute(sa.insert(t.loop_active).values(model=loop.model,
-                                                             loop_id=loop.loop_id))
-                conn.execute(sa.insert(t.loops).values(**row, workspace=creating_workspace()))
-                self._audit(conn, loop.model, "triggered", audit_message, inputs, loop.loop_id)
+                                                             loop_id=loop.loop_id, workspace=ws))
+                conn.execute(sa.insert(t.loops).values(**row, workspace=ws))
+                self._audit(conn, loop.model, "triggered", audit_message, inputs, loop.loop_id,
+                            ws)
         except IntegrityError:
             with self._tx() as conn:
+                ws = name_workspace(conn, t.registered_models, loop.model)
                 running = conn.execute(sa.select(t.loop_active.c.loop_id).where(
-                    t.loop_active.c.model == loop.model)).scalar()
+                    t.loop_active.c.workspace == ws, t.loop_active.c.model == loop.model)).scalar()
                 self._audit(conn, loop.model, "ignored",
                             f"{audit_message}; not acted on: loop {running} is already "
-                            "running for this model", inputs, running)
+                            "running for this model", inputs, running, ws)
             return False
         return True
 
@@ -115,7 +124,7 @@ class SqlLoopStore(SqlBase, LoopStore):
 
     def history(self, model: str | None = None, loop_id: str | None = None,
                 after_seq: int = 0, limit: int = 1000) -> list[AuditEntry]:
-        q = sa.select(t.loop_audit).where(_A.seq > after_seq)
+        q = scoped(sa.select(t.loop_audit).where(_A.seq > after_seq), _A.workspace)
         if model:
             q = q.where(_A.model == model)
         if loop_id:
@@ -125,17 +134,23 @@ class SqlLoopStore(SqlBase, LoopStore):
         return [AuditEntry(r.seq, r.loop_id, r.model, r.action, r.message,
                            orjson.loads(r.inputs), r.time) for r in rows]
 
+    # Cursors are per workspace bound (``*`` for a consumer serving every workspace, whose
+    # cursor is kept under "*"): a controller run for one workspace keeps its own.
     def get_cursor(self, name: str) -> int:
         with self._read() as conn:
-            v = conn.execute(sa.select(_C.seq).where(_C.name == name)).scalar()
+            v = conn.execute(sa.select(_C.seq).where(_C.workspace == current_workspace(),
+                                                     _C.name == name)).scalar()
         return int(v or 0)
 
     def move_cursor(self, name: str, expected: int, new: int) -> bool:
+        ws = current_workspace()
+        key = (_C.workspace == ws, _C.name == name)
         with self._tx() as conn:
-            if conn.execute(sa.select(_C.seq).where(_C.name == name)).first() is None:
+            if conn.execute(sa.select(_C.seq).where(*key)).first() is None:
                 if expected != 0:
                     return False
-                conn.execute(sa.insert(t.consumer_cursors).values(name=name, seq=new))
+                conn.execute(sa.insert(t.consumer_cursors).values(name=name, seq=new,
+                                                                  workspace=ws))
                 return True
             return bool(conn.execute(sa.update(t.consumer_cursors).where(
-                _C.name == name, _C.seq == expected).values(seq=new)).rowcount == 1)
+                *key, _C.seq == expected).values(seq=new)).rowcount == 1)

@@ -10,6 +10,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from loopml.security.workspaces import creating_workspace, name_workspace
 from loopml.store import _schema as t
 from loopml.store._sql_base import SqlBase
 from loopml.store._sql_util import now_ms
@@ -26,8 +27,15 @@ _F, _M, _S = t.feedback.c, t.monitor_results.c, t.alert_states.c
 
 
 class SqlMonitoringStore(SqlBase, MonitoringStore):
+    """Results and alert states are per workspace (migration 0013): written to the one
+    things are created in, read from the current one (while every workspace is bound, the
+    one holding that monitor name)."""
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+
+    def _ws(self, conn: Any, monitor: str, table: sa.Table) -> str:
+        return name_workspace(conn, table, monitor, "monitor")
 
     def log_feedback(self, items: Sequence[tuple[str, Any]]) -> int:
         validate_feedback(items)
@@ -36,7 +44,8 @@ class SqlMonitoringStore(SqlBase, MonitoringStore):
         with self._tx() as conn:
             conn.execute(sa.delete(t.feedback).where(_F.request_id.in_(list(latest))))
             conn.execute(sa.insert(t.feedback), [
-                {"request_id": k, "label": orjson.dumps(v).decode(), "time": now}
+                {"request_id": k, "label": orjson.dumps(v).decode(), "time": now,
+                 "workspace": creating_workspace()}
                 for k, v in latest.items()])
             self._event(conn, "feedback.logged", "feedback", {"count": len(latest)})
         return len(latest)
@@ -52,13 +61,15 @@ class SqlMonitoringStore(SqlBase, MonitoringStore):
         return out
 
     def put_result(self, result: WindowResult) -> bool:
+        ws = creating_workspace()
         with self._tx() as conn:
             exists = conn.execute(sa.select(_M.window_start).where(
-                _M.monitor == result.monitor, _M.window_start == result.window_start)).first()
+                _M.workspace == ws, _M.monitor == result.monitor,
+                _M.window_start == result.window_start)).first()
             if exists:
                 return False
             conn.execute(sa.insert(t.monitor_results).values(
-                monitor=result.monitor, window_start=result.window_start,
+                workspace=ws, monitor=result.monitor, window_start=result.window_start,
                 window_end=result.window_end, metrics=orjson.dumps(result.metrics).decode(),
                 details=orjson.dumps(result.details).decode(), created_time=now_ms()))
             self._event(conn, "monitor.window", result.monitor,
@@ -70,24 +81,29 @@ class SqlMonitoringStore(SqlBase, MonitoringStore):
         if until is not None:
             q = q.where(_M.window_start < until)
         with self._read() as conn:
+            q = q.where(_M.workspace == self._ws(conn, monitor, t.monitor_results))
             rows = conn.execute(q.order_by(_M.window_start)).all()
         return [WindowResult(r.monitor, r.window_start, r.window_end, orjson.loads(r.metrics),
                              orjson.loads(r.details)) for r in rows]
 
     def computed_windows(self, monitor: str) -> set[int]:
         with self._read() as conn:
+            ws = self._ws(conn, monitor, t.monitor_results)
             return {int(r[0]) for r in conn.execute(
-                sa.select(_M.window_start).where(_M.monitor == monitor))}
+                sa.select(_M.window_start).where(_M.workspace == ws, _M.monitor == monitor))}
 
     def last_window_end(self, monitor: str) -> int:
         with self._read() as conn:
+            ws = self._ws(conn, monitor, t.monitor_results)
             v = conn.execute(sa.select(sa.func.max(_M.window_end)).where(
-                _M.monitor == monitor)).scalar()
+                _M.workspace == ws, _M.monitor == monitor)).scalar()
         return int(v or 0)
 
     def alert_states(self, monitor: str) -> dict[tuple[str, str], AlertState]:
         with self._read() as conn:
-            rows = conn.execute(sa.select(t.alert_states).where(_S.monitor == monitor)).all()
+            ws = self._ws(conn, monitor, t.alert_states)
+            rows = conn.execute(sa.select(t.alert_states).where(
+                _S.workspace == ws, _S.monitor == monitor)).all()
         return {(r.rule, r.subject): AlertState(int(r.streak), bool(r.firing),
                                                 None if r.last_window is None
                                                 else int(r.last_window)) for r in rows}
@@ -97,13 +113,15 @@ class SqlMonitoringStore(SqlBase, MonitoringStore):
         validate_alert_key(monitor, rule, subject)
         values = {"streak": new.streak, "firing": new.firing, "last_window": new.last_window,
                   "updated_time": now_ms()}
-        key = (_S.monitor == monitor, _S.rule == rule, _S.subject == subject)
+        ws = creating_workspace()
+        key = (_S.workspace == ws, _S.monitor == monitor, _S.rule == rule,
+               _S.subject == subject)
         with self._tx() as conn:
             if expected is None:
                 if conn.execute(sa.select(_S.streak).where(*key)).first() is not None:
                     return False
                 conn.execute(sa.insert(t.alert_states).values(
-                    monitor=monitor, rule=rule, subject=subject, **values))
+                    workspace=ws, monitor=monitor, rule=rule, subject=subject, **values))
             else:
                 same = (_S.last_window.is_(None) if expected.last_window is None
                         else _S.last_window == expected.last_window)

@@ -34,6 +34,12 @@ class PipelineRun:
     creation_time: int = 0
     start_time: int | None = None
     end_time: int | None = None
+    # Where it belongs: set by the store (the current workspace, or its trigger's).
+    workspace: str = "default"
+    # CPU cores and GPUs it asks for (its largest step's ``resources``), counted by the
+    # workspace's cpus and gpus quotas while it is PENDING or RUNNING.
+    cpus: float = 0.0
+    gpus: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,6 +84,9 @@ class Trigger:
     marker: int = 0  # next fire time in ms (cron) or last consumed event seq (event)
     enabled: bool = True
     creation_time: int = 0
+    # Where it belongs (set by the store: a trigger is created in the current workspace); its
+    # runs are recorded and started there. Names are unique per workspace.
+    workspace: str = "default"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from loopml.errors import InvalidParameterValue, ResourceAlreadyExists, ResourceDoesNotExist
 from loopml.security import quotas
-from loopml.security.workspaces import creating_workspace, scoped
+from loopml.security.workspaces import creating_workspace, name_workspace, scoped
 from loopml.store import _schema as t
 from loopml.store._sql_base import SqlBase
 from loopml.store._sql_util import now_ms
@@ -34,7 +34,8 @@ _UPDATE_STEP = sa.update(t.step_runs).where(
     _S.run_id == sa.bindparam("k_run_id"), _S.step == sa.bindparam("k_step")).values(
     {c: sa.bindparam(c) for c in _STEP_COLS})
 _INSERT_STEP = sa.insert(t.step_runs)
-_DELETE_CACHE = sa.delete(t.step_cache).where(_C.cache_key == sa.bindparam("k"))
+_DELETE_CACHE = sa.delete(t.step_cache).where(_C.cache_key == sa.bindparam("k"),
+                                              _C.workspace == sa.bindparam("ws"))
 _INSERT_CACHE = sa.insert(t.step_cache)
 _RUN_FIELDS = frozenset({"params", "status", "tracking_run_id", "error", "attempt", "start_time",
                          "end_time"})
@@ -47,7 +48,8 @@ def _dumps(v: Any) -> str:
 def _run(r: Any) -> PipelineRun:
     return PipelineRun(r.run_id, r.pipeline, r.ref, orjson.loads(r.params), r.status,
                        r.executor, orjson.loads(r.trigger), r.tracking_run_id, r.error,
-                       r.attempt, r.creation_time, r.start_time, r.end_time)
+                       r.attempt, r.creation_time, r.start_time, r.end_time, r.workspace,
+                       float(r.cpus), float(r.gpus))
 
 
 def _step(r: Any) -> StepRun:
@@ -58,7 +60,7 @@ def _step(r: Any) -> StepRun:
 
 def _trigger(r: Any) -> Trigger:
     return Trigger(r.name, r.ref, r.kind, orjson.loads(r.spec), orjson.loads(r.params),
-                   r.executor, int(r.marker), bool(r.enabled), r.creation_time)
+                   r.executor, int(r.marker), bool(r.enabled), r.creation_time, r.workspace)
 
 
 class SqlPipelineStore(SqlBase, PipelineStore):
@@ -70,15 +72,18 @@ class SqlPipelineStore(SqlBase, PipelineStore):
         """``workspace``: where the run belongs (default: the current one). A run that
         starts PENDING or RUNNING counts against the concurrent pipeline runs quota."""
         ws = workspace or creating_workspace()
-        if run.status in (PENDING, RUNNING):
-            quotas.enforce(conn, ws, "concurrent_pipeline_runs")  # before the insert
+        if run.status in (PENDING, RUNNING):  # before the insert: a refusal writes nothing
+            quotas.enforce(conn, ws, "concurrent_pipeline_runs")
+            quotas.enforce(conn, ws, "cpus", run.cpus)
+            quotas.enforce(conn, ws, "gpus", run.gpus)
         row = run.to_dict()
+        row.pop("workspace", None)  # the store decides, not the record
         for k in _JSON_RUN:
             row[k] = _dumps(row[k])
         row["creation_time"] = run.creation_time or now_ms()
         conn.execute(sa.insert(t.pipeline_runs).values(**row, workspace=ws))
         self._event(conn, "pipeline_run.created", run.run_id,
-                    {"pipeline": run.pipeline, "trigger": run.trigger})
+                    {"pipeline": run.pipeline, "trigger": run.trigger}, ws)
 
     def create_run(self, run: PipelineRun) -> PipelineRun:
         with self._tx() as conn:
@@ -142,35 +147,42 @@ class SqlPipelineStore(SqlBase, PipelineStore):
         return [_step(r) for r in rows]
 
     # ---- cache -----------------------------------------------------------------------------
+    # The cache is per workspace (migration 0013): a hit never hands one workspace the
+    # outputs another computed.
     def cache_get(self, key: str) -> tuple[str, dict[str, Any]] | None:
         with self._read() as conn:
-            r = conn.execute(sa.select(_C.run_id, _C.outputs).where(_C.cache_key == key)).first()
+            r = conn.execute(sa.select(_C.run_id, _C.outputs).where(
+                _C.workspace == creating_workspace(), _C.cache_key == key)).first()
         return (r[0], orjson.loads(r[1])) if r else None
 
     def cache_put(self, key: str, run_id: str, step: str, outputs: dict[str, Any]) -> None:
+        ws = creating_workspace()
         with self._tx() as conn:
-            conn.execute(_DELETE_CACHE, {"k": key})
+            conn.execute(_DELETE_CACHE, {"k": key, "ws": ws})
             conn.execute(_INSERT_CACHE, {"cache_key": key, "run_id": run_id, "step": step,
-                                         "outputs": _dumps(outputs), "created_time": now_ms()})
+                                         "outputs": _dumps(outputs), "created_time": now_ms(),
+                                         "workspace": ws})
 
     def cache_delete(self, key: str) -> None:
         with self._tx() as conn:
-            conn.execute(sa.delete(t.step_cache).where(_C.cache_key == key))
+            conn.execute(sa.delete(t.step_cache).where(
+                _C.workspace == creating_workspace(), _C.cache_key == key))
 
     # ---- triggers --------------------------------------------------------------------------
     def create_trigger(self, trigger: Trigger) -> Trigger:
         row = trigger.to_dict()
         row["spec"], row["params"] = _dumps(trigger.spec), _dumps(trigger.params)
         row["creation_time"] = trigger.creation_time or now_ms()
+        row["workspace"] = ws = creating_workspace()  # names are unique per workspace
+        key = (_T.workspace == ws, _T.name == trigger.name)
         with self._tx() as conn:
-            if conn.execute(sa.select(_T.name).where(_T.name == trigger.name)).first():
+            if conn.execute(sa.select(_T.name).where(*key)).first():
                 raise ResourceAlreadyExists(
                     f"Trigger {trigger.name!r} already exists; delete it first or pick a new --name.")
-            conn.execute(sa.insert(t.pipeline_triggers).values(**row,
-                                                                 workspace=creating_workspace()))
-            self._event(conn, "pipeline_trigger.created", trigger.name, {"kind": trigger.kind})
-            return _trigger(conn.execute(sa.select(t.pipeline_triggers).where(
-                _T.name == trigger.name)).one())
+            conn.execute(sa.insert(t.pipeline_triggers).values(**row))
+            self._event(conn, "pipeline_trigger.created", trigger.name, {"kind": trigger.kind},
+                        ws)
+            return _trigger(conn.execute(sa.select(t.pipeline_triggers).where(*key)).one())
 
     def list_triggers(self) -> list[Trigger]:
         with self._read() as conn:
@@ -180,17 +192,20 @@ class SqlPipelineStore(SqlBase, PipelineStore):
 
     def delete_trigger(self, name: str) -> None:
         with self._tx() as conn:
-            if conn.execute(sa.delete(t.pipeline_triggers).where(_T.name == name)).rowcount == 0:
+            ws = name_workspace(conn, t.pipeline_triggers, name)
+            if conn.execute(sa.delete(t.pipeline_triggers).where(
+                    _T.workspace == ws, _T.name == name)).rowcount == 0:
                 raise ResourceDoesNotExist(f"Trigger {name!r} does not exist.")
 
     def fire_trigger(self, name: str, expected_marker: int, new_marker: int,
                      run: PipelineRun | None) -> bool:
         with self._tx() as conn:
+            ws = name_workspace(conn, t.pipeline_triggers, name)
             moved = conn.execute(sa.update(t.pipeline_triggers).where(
-                _T.name == name, _T.marker == expected_marker).values(marker=new_marker)).rowcount
+                _T.workspace == ws, _T.name == name, _T.marker == expected_marker)
+                .values(marker=new_marker)).rowcount
             if moved != 1:
                 return False
             if run is not None:  # the run belongs to the trigger's workspace
-                ws = conn.execute(sa.select(_T.workspace).where(_T.name == name)).scalar()
                 self._insert_run(conn, run, ws)
         return True

@@ -22,9 +22,8 @@ from loopml.errors import (
 )
 from loopml.security import quotas
 from loopml.security.workspaces import (
-    ALL_WORKSPACES,
     creating_workspace,
-    current_workspace,
+    name_workspace,
     scoped,
 )
 from loopml.store import _schema as t
@@ -93,8 +92,13 @@ class SqlRegistryStore(SqlBase, RegistryStore):
         self.engine = engine
 
     # ---- loading -------------------------------------------------------------------------
-    def _require_model(self, conn: Connection, name: str, lock: bool = False) -> Any:
-        q = sa.select(t.registered_models).where(_RM.name == name)
+    # Names are unique per workspace (migration 0013): every lookup is by (workspace, name),
+    # the workspace being the current one (``name_workspace``).
+    def _ws(self, conn: Connection, name: str) -> str:
+        return name_workspace(conn, t.registered_models, name)
+
+    def _require_model(self, conn: Connection, ws: str, name: str, lock: bool = False) -> Any:
+        q = sa.select(t.registered_models).where(_RM.workspace == ws, _RM.name == name)
         if lock:
             q = q.with_for_update()  # PostgreSQL: serialise version numbering per model
         row = conn.execute(q).first()
@@ -102,24 +106,30 @@ class SqlRegistryStore(SqlBase, RegistryStore):
             raise ResourceDoesNotExist(f"Registered model {name!r} does not exist.")
         return row
 
-    def _versions(self, conn: Connection, keys: Sequence[tuple[str, int]]) -> list[ModelVersion]:
+    def _versions(self, conn: Connection,
+                  keys: Sequence[tuple[str, str, int]]) -> list[ModelVersion]:
+        """Versions by (workspace, name, version), in ``keys`` order (missing ones left out)."""
         if not keys:
             return []
-        names = sorted({k[0] for k in keys})
+        names = sorted({k[1] for k in keys})
+        wss = sorted({k[0] for k in keys})
         wanted = set(keys)
         rows = {
-            (r.name, r.version): r
-            for r in conn.execute(sa.select(t.model_versions).where(_MV.name.in_(names)))
-            if (r.name, r.version) in wanted
+            (r.workspace, r.name, r.version): r
+            for r in conn.execute(sa.select(t.model_versions).where(
+                _MV.name.in_(names), _MV.workspace.in_(wss)))
+            if (r.workspace, r.name, r.version) in wanted
         }
-        tags: dict[tuple[str, int], dict[str, str]] = {}
-        for r in conn.execute(sa.select(t.model_version_tags).where(_MVT.name.in_(names))):
-            tags.setdefault((r.name, r.version), {})[r.key] = r.value
-        aliases: dict[tuple[str, int], list[str]] = {}
+        tags: dict[tuple[str, str, int], dict[str, str]] = {}
+        for r in conn.execute(sa.select(t.model_version_tags).where(
+                _MVT.name.in_(names), _MVT.workspace.in_(wss))):
+            tags.setdefault((r.workspace, r.name, r.version), {})[r.key] = r.value
+        aliases: dict[tuple[str, str, int], list[str]] = {}
         for r in conn.execute(
-            sa.select(t.registered_model_aliases).where(_AL.name.in_(names)).order_by(_AL.alias)
+            sa.select(t.registered_model_aliases).where(
+                _AL.name.in_(names), _AL.workspace.in_(wss)).order_by(_AL.alias)
         ):
-            aliases.setdefault((r.name, r.version), []).append(r.alias)
+            aliases.setdefault((r.workspace, r.name, r.version), []).append(r.alias)
         out = []
         for k in keys:
             if k not in rows:
@@ -136,50 +146,54 @@ class SqlRegistryStore(SqlBase, RegistryStore):
             ))
         return out
 
-    def _version(self, conn: Connection, name: str, version: int) -> ModelVersion:
-        found = self._versions(conn, [(name, version)])
+    def _version(self, conn: Connection, ws: str, name: str, version: int) -> ModelVersion:
+        found = self._versions(conn, [(ws, name, version)])
         if not found:
-            self._require_model(conn, name)
+            self._require_model(conn, ws, name)
             raise ResourceDoesNotExist(f"Model version {name!r} version {version} does not exist.")
         return found[0]
 
-    def _latest(self, conn: Connection, name: str, stages: Sequence[str] | None) -> list[ModelVersion]:
+    def _latest(self, conn: Connection, ws: str, name: str,
+                stages: Sequence[str] | None) -> list[ModelVersion]:
         rows = conn.execute(
             sa.select(_MV.current_stage, sa.func.max(_MV.version))
-            .where(_MV.name == name).group_by(_MV.current_stage)
+            .where(_MV.workspace == ws, _MV.name == name).group_by(_MV.current_stage)
         ).all()
         wanted = {Stage.parse(s).value for s in stages} if stages else None
-        keys = [(name, int(v)) for stage, v in rows if wanted is None or stage in wanted]
+        keys = [(ws, name, int(v)) for stage, v in rows if wanted is None or stage in wanted]
         return sorted(self._versions(conn, keys), key=lambda m: m.version)
 
-    def _models(self, conn: Connection, names: Sequence[str]) -> list[RegisteredModel]:
-        if not names:
+    def _models(self, conn: Connection, keys: Sequence[tuple[str, str]]) -> list[RegisteredModel]:
+        """Registered models by (workspace, name), in ``keys`` order."""
+        if not keys:
             return []
-        rows = {r.name: r for r in conn.execute(
-            sa.select(t.registered_models).where(_RM.name.in_(list(names))))}
-        tags: dict[str, dict[str, str]] = {}
-        for r in conn.execute(sa.select(t.registered_model_tags).where(_RMT.name.in_(list(names)))):
-            tags.setdefault(r.name, {})[r.key] = r.value
-        aliases: dict[str, dict[str, int]] = {}
-        for r in conn.execute(
-            sa.select(t.registered_model_aliases).where(_AL.name.in_(list(names)))
-        ):
-            aliases.setdefault(r.name, {})[r.alias] = r.version
+        names = sorted({k[1] for k in keys})
+        wss = sorted({k[0] for k in keys})
+        rows = {(r.workspace, r.name): r for r in conn.execute(
+            sa.select(t.registered_models).where(_RM.name.in_(names), _RM.workspace.in_(wss)))}
+        tags: dict[tuple[str, str], dict[str, str]] = {}
+        for r in conn.execute(sa.select(t.registered_model_tags).where(
+                _RMT.name.in_(names), _RMT.workspace.in_(wss))):
+            tags.setdefault((r.workspace, r.name), {})[r.key] = r.value
+        aliases: dict[tuple[str, str], dict[str, int]] = {}
+        for r in conn.execute(sa.select(t.registered_model_aliases).where(
+                _AL.name.in_(names), _AL.workspace.in_(wss))):
+            aliases.setdefault((r.workspace, r.name), {})[r.alias] = r.version
         out = []
-        for n in names:
-            if n not in rows:
+        for k in keys:
+            if k not in rows:
                 continue
-            r = rows[n]
+            r = rows[k]
             out.append(RegisteredModel(
                 name=r.name, creation_timestamp=r.creation_time,
                 last_updated_timestamp=r.last_updated_time, description=r.description,
-                tags=tags.get(n, {}), aliases=aliases.get(n, {}),
-                latest_versions=tuple(self._latest(conn, n, None)),
+                tags=tags.get(k, {}), aliases=aliases.get(k, {}),
+                latest_versions=tuple(self._latest(conn, k[0], k[1], None)),
             ))
         return out
 
-    def _touch(self, conn: Connection, name: str, now: int) -> None:
-        conn.execute(sa.update(t.registered_models).where(_RM.name == name)
+    def _touch(self, conn: Connection, ws: str, name: str, now: int) -> None:
+        conn.execute(sa.update(t.registered_models).where(_RM.workspace == ws, _RM.name == name)
                      .values(last_updated_time=now))
 
     # ---- registered models ---------------------------------------------------------------
@@ -192,7 +206,8 @@ class SqlRegistryStore(SqlBase, RegistryStore):
         now = now_ms()
         ws = creating_workspace()
         with self._tx() as conn:
-            if conn.execute(sa.select(_RM.name).where(_RM.name == name)).first():
+            if conn.execute(sa.select(_RM.name).where(_RM.workspace == ws,
+                                                      _RM.name == name)).first():
                 raise ResourceAlreadyExists(f"Registered model {name!r} already exists.")
             quotas.enforce(conn, ws, "registered_models")  # before the insert
             conn.execute(sa.insert(t.registered_models).values(
@@ -200,14 +215,15 @@ class SqlRegistryStore(SqlBase, RegistryStore):
                 next_version=1, workspace=ws,
             ))
             if tags:
-                conn.execute(sa.insert(t.registered_model_tags),
-                             [{"name": name, "key": k, "value": v} for k, v in tags.items()])
-            self._event(conn, "registered_model.created", name, {"name": name})
-            return self._models(conn, [name])[0]
+                conn.execute(sa.insert(t.registered_model_tags), [
+                    {"workspace": ws, "name": name, "key": k, "value": v}
+                    for k, v in tags.items()])
+            self._event(conn, "registered_model.created", name, {"name": name}, ws)
+            return self._models(conn, [(ws, name)])[0]
 
     def get_registered_model(self, name: str) -> RegisteredModel:
         with self._read() as conn:
-            found = self._models(conn, [name])
+            found = self._models(conn, [(self._ws(conn, name), name)])
         if not found:
             raise ResourceDoesNotExist(f"Registered model {name!r} does not exist.")
         return found[0]
@@ -215,27 +231,34 @@ class SqlRegistryStore(SqlBase, RegistryStore):
     def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
         validate_model_name(new_name, "rename_registered_model")
         with self._tx() as conn:
-            self._require_model(conn, name)
-            if conn.execute(sa.select(_RM.name).where(_RM.name == new_name)).first():
+            ws = self._ws(conn, name)
+            self._require_model(conn, ws, name)
+            if conn.execute(sa.select(_RM.name).where(_RM.workspace == ws,
+                                                      _RM.name == new_name)).first():
                 raise ResourceAlreadyExists(f"Registered model {new_name!r} already exists.")
             # Child rows follow through ON UPDATE CASCADE; version tags reference versions.
-            conn.execute(sa.update(t.registered_models).where(_RM.name == name)
+            conn.execute(sa.update(t.registered_models)
+                         .where(_RM.workspace == ws, _RM.name == name)
                          .values(name=new_name, last_updated_time=now_ms()))
-            self._event(conn, "registered_model.renamed", new_name, {"from": name})
-            return self._models(conn, [new_name])[0]
+            self._event(conn, "registered_model.renamed", new_name, {"from": name}, ws)
+            return self._models(conn, [(ws, new_name)])[0]
 
     def update_registered_model(self, name: str, description: str | None) -> RegisteredModel:
         with self._tx() as conn:
-            self._require_model(conn, name)
-            conn.execute(sa.update(t.registered_models).where(_RM.name == name)
+            ws = self._ws(conn, name)
+            self._require_model(conn, ws, name)
+            conn.execute(sa.update(t.registered_models)
+                         .where(_RM.workspace == ws, _RM.name == name)
                          .values(description=description, last_updated_time=now_ms()))
-            return self._models(conn, [name])[0]
+            return self._models(conn, [(ws, name)])[0]
 
     def delete_registered_model(self, name: str) -> None:
         with self._tx() as conn:
-            self._require_model(conn, name)
-            conn.execute(sa.delete(t.registered_models).where(_RM.name == name))
-            self._event(conn, "registered_model.deleted", name, {"name": name})
+            ws = self._ws(conn, name)
+            self._require_model(conn, ws, name)
+            conn.execute(sa.delete(t.registered_models)
+                         .where(_RM.workspace == ws, _RM.name == name))
+            self._event(conn, "registered_model.deleted", name, {"name": name}, ws)
 
     def search_registered_models(
         self,
@@ -248,26 +271,29 @@ class SqlRegistryStore(SqlBase, RegistryStore):
         limit = check_max_results(max_results, where, SEARCH_REGISTERED_MODELS_MAX)
         offset = decode_page_token(page_token, where)
         with self._read() as conn:
-            names = [r[0] for r in conn.execute(scoped(
+            keys = [(str(r[0]), str(r[1])) for r in conn.execute(scoped(
                 registered_models_select(filter_string, order_by, offset, limit + 1),
                 _RM.workspace))]
-            items = self._models(conn, names[:limit])
-        token = encode_page_token(offset + limit) if len(names) > limit else None
+            items = self._models(conn, keys[:limit])
+        token = encode_page_token(offset + limit) if len(keys) > limit else None
         return PagedList(items, token)
 
     def set_registered_model_tag(self, name: str, key: str, value: str) -> None:
         validate_key(key, "key", "set_registered_model_tag")
         with self._tx() as conn:
-            self._require_model(conn, name)
+            ws = self._ws(conn, name)
+            self._require_model(conn, ws, name)
             conn.execute(sa.delete(t.registered_model_tags)
-                         .where(_RMT.name == name, _RMT.key == key))
-            conn.execute(sa.insert(t.registered_model_tags).values(name=name, key=key, value=value))
+                         .where(_RMT.workspace == ws, _RMT.name == name, _RMT.key == key))
+            conn.execute(sa.insert(t.registered_model_tags).values(
+                workspace=ws, name=name, key=key, value=value))
 
     def delete_registered_model_tag(self, name: str, key: str) -> None:
         with self._tx() as conn:
-            self._require_model(conn, name)
+            ws = self._ws(conn, name)
+            self._require_model(conn, ws, name)
             conn.execute(sa.delete(t.registered_model_tags)
-                         .where(_RMT.name == name, _RMT.key == key))
+                         .where(_RMT.workspace == ws, _RMT.name == name, _RMT.key == key))
 
     def get_latest_versions(
         self, name: str, stages: Sequence[str] | None = None
@@ -280,8 +306,9 @@ class SqlRegistryStore(SqlBase, RegistryStore):
                     "stages", "get_latest_versions", "stages among None, Staging, Production, "
                     "Archived", s) from None
         with self._read() as conn:
-            self._require_model(conn, name)
-            return self._latest(conn, name, stages)
+            ws = self._ws(conn, name)
+            self._require_model(conn, ws, name)
+            return self._latest(conn, ws, name, stages)
 
     # ---- versions -----------------------------------------------------------------------
     def create_model_version(
@@ -303,40 +330,44 @@ class SqlRegistryStore(SqlBase, RegistryStore):
             validate_key(k, "tag key", where)
         now = now_ms()
         with self._tx() as conn:
-            row = self._require_model(conn, name, lock=True)
+            ws = self._ws(conn, name)
+            row = self._require_model(conn, ws, name, lock=True)
             version = int(row.next_version)
-            conn.execute(sa.update(t.registered_models).where(_RM.name == name)
+            conn.execute(sa.update(t.registered_models)
+                         .where(_RM.workspace == ws, _RM.name == name)
                          .values(next_version=version + 1, last_updated_time=now))
             conn.execute(sa.insert(t.model_versions).values(
-                name=name, version=version, creation_time=now, last_updated_time=now,
-                description=description, user_id=user_id, current_stage=Stage.NONE.value,
-                source=source, storage_location=storage_location or source, run_id=run_id,
+                workspace=ws, name=name, version=version, creation_time=now,
+                last_updated_time=now, description=description, user_id=user_id,
+                current_stage=Stage.NONE.value, source=source,
+                storage_location=storage_location or source, run_id=run_id,
                 run_link=run_link, model_id=model_id, status="READY", trusted=False,
             ))
             if tags:
                 conn.execute(sa.insert(t.model_version_tags), [
-                    {"name": name, "version": version, "key": k, "value": v}
+                    {"workspace": ws, "name": name, "version": version, "key": k, "value": v}
                     for k, v in tags.items()
                 ])
             self._event(conn, "model_version.created", f"{name}/{version}",
-                        {"name": name, "version": version, "run_id": run_id})
-            return self._version(conn, name, version)
+                        {"name": name, "version": version, "run_id": run_id}, ws)
+            return self._version(conn, ws, name, version)
 
     def get_model_version(self, name: str, version: int | str) -> ModelVersion:
         v = parse_version(version, "get_model_version")
         with self._read() as conn:
-            return self._version(conn, name, v)
+            return self._version(conn, self._ws(conn, name), name, v)
 
     def update_model_version(
         self, name: str, version: int | str, description: str | None
     ) -> ModelVersion:
         v = parse_version(version, "update_model_version")
         with self._tx() as conn:
-            self._version(conn, name, v)
+            ws = self._ws(conn, name)
+            self._version(conn, ws, name, v)
             conn.execute(sa.update(t.model_versions)
-                         .where(_MV.name == name, _MV.version == v)
+                         .where(_MV.workspace == ws, _MV.name == name, _MV.version == v)
                          .values(description=description, last_updated_time=now_ms()))
-            return self._version(conn, name, v)
+            return self._version(conn, ws, name, v)
 
     def transition_model_version_stage(
         self, name: str, version: int | str, stage: str, archive_existing_versions: bool = False
@@ -350,32 +381,36 @@ class SqlRegistryStore(SqlBase, RegistryStore):
                 "stage", where, "one of None, Staging, Production, Archived", stage) from None
         now = now_ms()
         with self._tx() as conn:
-            self._version(conn, name, v)
+            ws = self._ws(conn, name)
+            self._version(conn, ws, name, v)
+            mine = (_MV.workspace == ws, _MV.name == name)
             if archive_existing_versions and new in (Stage.STAGING, Stage.PRODUCTION):
                 conn.execute(
                     sa.update(t.model_versions)
-                    .where(_MV.name == name, _MV.version != v, _MV.current_stage == new.value)
+                    .where(*mine, _MV.version != v, _MV.current_stage == new.value)
                     .values(current_stage=Stage.ARCHIVED.value, last_updated_time=now)
                 )
-            conn.execute(sa.update(t.model_versions).where(_MV.name == name, _MV.version == v)
+            conn.execute(sa.update(t.model_versions).where(*mine, _MV.version == v)
                          .values(current_stage=new.value, last_updated_time=now))
-            self._touch(conn, name, now)
+            self._touch(conn, ws, name, now)
             self._event(conn, "model_version.stage_changed", f"{name}/{v}",
-                        {"name": name, "version": v, "stage": new.value})
-            return self._version(conn, name, v)
+                        {"name": name, "version": v, "stage": new.value}, ws)
+            return self._version(conn, ws, name, v)
 
     def delete_model_version(self, name: str, version: int | str) -> None:
         v = parse_version(version, "delete_model_version")
         with self._tx() as conn:
-            self._version(conn, name, v)
+            ws = self._ws(conn, name)
+            self._version(conn, ws, name, v)
             conn.execute(sa.delete(t.registered_model_aliases)
-                         .where(_AL.name == name, _AL.version == v))
+                         .where(_AL.workspace == ws, _AL.name == name, _AL.version == v))
             conn.execute(sa.delete(t.model_version_tags)
-                         .where(_MVT.name == name, _MVT.version == v))
-            conn.execute(sa.delete(t.model_versions).where(_MV.name == name, _MV.version == v))
-            self._touch(conn, name, now_ms())
+                         .where(_MVT.workspace == ws, _MVT.name == name, _MVT.version == v))
+            conn.execute(sa.delete(t.model_versions)
+                         .where(_MV.workspace == ws, _MV.name == name, _MV.version == v))
+            self._touch(conn, ws, name, now_ms())
             self._event(conn, "model_version.deleted", f"{name}/{v}",
-                        {"name": name, "version": v})
+                        {"name": name, "version": v}, ws)
 
     def search_model_versions(
         self,
@@ -388,10 +423,9 @@ class SqlRegistryStore(SqlBase, RegistryStore):
         limit = check_max_results(max_results, where, SEARCH_MODEL_VERSIONS_MAX)
         offset = decode_page_token(page_token, where)
         with self._read() as conn:
-            q = model_versions_select(filter_string, order_by, offset, limit + 1)
-            if current_workspace() != ALL_WORKSPACES:  # versions of this workspace's models
-                q = q.where(_MV.name.in_(scoped(sa.select(_RM.name), _RM.workspace)))
-            keys = [(r[0], int(r[1])) for r in conn.execute(q)]
+            q = scoped(model_versions_select(filter_string, order_by, offset, limit + 1),
+                       _MV.workspace)  # versions of this workspace's models
+            keys = [(str(r[0]), str(r[1]), int(r[2])) for r in conn.execute(q)]
             items = self._versions(conn, keys[:limit])
         token = encode_page_token(offset + limit) if len(keys) > limit else None
         return PagedList(items, token)
@@ -400,18 +434,20 @@ class SqlRegistryStore(SqlBase, RegistryStore):
         v = parse_version(version, "set_model_version_tag")
         validate_key(key, "key", "set_model_version_tag")
         with self._tx() as conn:
-            self._version(conn, name, v)
-            conn.execute(sa.delete(t.model_version_tags)
-                         .where(_MVT.name == name, _MVT.version == v, _MVT.key == key))
+            ws = self._ws(conn, name)
+            self._version(conn, ws, name, v)
+            conn.execute(sa.delete(t.model_version_tags).where(
+                _MVT.workspace == ws, _MVT.name == name, _MVT.version == v, _MVT.key == key))
             conn.execute(sa.insert(t.model_version_tags)
-                         .values(name=name, version=v, key=key, value=value))
+                         .values(workspace=ws, name=name, version=v, key=key, value=value))
 
     def delete_model_version_tag(self, name: str, version: int | str, key: str) -> None:
         v = parse_version(version, "delete_model_version_tag")
         with self._tx() as conn:
-            self._version(conn, name, v)
-            conn.execute(sa.delete(t.model_version_tags)
-                         .where(_MVT.name == name, _MVT.version == v, _MVT.key == key))
+            ws = self._ws(conn, name)
+            self._version(conn, ws, name, v)
+            conn.execute(sa.delete(t.model_version_tags).where(
+                _MVT.workspace == ws, _MVT.name == name, _MVT.version == v, _MVT.key == key))
 
     def get_model_version_download_uri(self, name: str, version: int | str) -> str:
         return self.get_model_version(name, version).storage_location
@@ -419,45 +455,50 @@ class SqlRegistryStore(SqlBase, RegistryStore):
     def set_model_version_trusted(self, name: str, version: int | str, trusted: bool) -> None:
         v = parse_version(version, "set_model_version_trusted")
         with self._tx() as conn:
-            self._version(conn, name, v)
-            conn.execute(sa.update(t.model_versions).where(_MV.name == name, _MV.version == v)
+            ws = self._ws(conn, name)
+            self._version(conn, ws, name, v)
+            conn.execute(sa.update(t.model_versions)
+                         .where(_MV.workspace == ws, _MV.name == name, _MV.version == v)
                          .values(trusted=bool(trusted), last_updated_time=now_ms()))
             self._event(conn, "model_version.trust_changed", f"{name}/{v}",
-                        {"name": name, "version": v, "trusted": bool(trusted)})
+                        {"name": name, "version": v, "trusted": bool(trusted)}, ws)
 
     # ---- aliases -------------------------------------------------------------------------
     def set_registered_model_alias(self, name: str, alias: str, version: int | str) -> None:
         validate_alias(alias, "set_registered_model_alias")
         v = parse_version(version, "set_registered_model_alias")
         with self._tx() as conn:
-            self._version(conn, name, v)
-            previous = conn.execute(
-                sa.select(_AL.version).where(_AL.name == name, _AL.alias == alias)
-            ).scalar()
-            conn.execute(sa.delete(t.registered_model_aliases)
-                         .where(_AL.name == name, _AL.alias == alias))
+            ws = self._ws(conn, name)
+            self._version(conn, ws, name, v)
+            key = (_AL.workspace == ws, _AL.name == name, _AL.alias == alias)
+            previous = conn.execute(sa.select(_AL.version).where(*key)).scalar()
+            conn.execute(sa.delete(t.registered_model_aliases).where(*key))
             conn.execute(sa.insert(t.registered_model_aliases)
-                         .values(name=name, alias=alias, version=v))
-            self._touch(conn, name, now_ms())
+                         .values(workspace=ws, name=name, alias=alias, version=v))
+            self._touch(conn, ws, name, now_ms())
             self._event(conn, "alias.set", f"{name}@{alias}",
-                        {"name": name, "alias": alias, "version": v, "previous": previous})
+                        {"name": name, "alias": alias, "version": v, "previous": previous}, ws)
 
     def delete_registered_model_alias(self, name: str, alias: str) -> None:
         with self._tx() as conn:
-            self._require_model(conn, name)
+            ws = self._ws(conn, name)
+            self._require_model(conn, ws, name)
             conn.execute(sa.delete(t.registered_model_aliases)
-                         .where(_AL.name == name, _AL.alias == alias))
-            self._event(conn, "alias.deleted", f"{name}@{alias}", {"name": name, "alias": alias})
+                         .where(_AL.workspace == ws, _AL.name == name, _AL.alias == alias))
+            self._event(conn, "alias.deleted", f"{name}@{alias}",
+                        {"name": name, "alias": alias}, ws)
 
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
         with self._read() as conn:
-            self._require_model(conn, name)
+            ws = self._ws(conn, name)
+            self._require_model(conn, ws, name)
             v = conn.execute(
-                sa.select(_AL.version).where(_AL.name == name, _AL.alias == alias)
+                sa.select(_AL.version).where(_AL.workspace == ws, _AL.name == name,
+                                             _AL.alias == alias)
             ).scalar()
             if v is None:
                 raise ResourceDoesNotExist(
                     f"Registered model {name!r} has no alias {alias!r}. Set it with "
                     "set_registered_model_alias, or use models:/<name>/<version>."
                 )
-            return self._version(conn, name, int(v))
+            return self._version(conn, ws, name, int(v))

@@ -5,6 +5,9 @@ Each version of a profile is one run in the experiment ``loopml-targets`` (tags
 ``loopml.target.spec``). Runs were chosen over a new table because they work unchanged on
 every backend (SQLite, PostgreSQL, and a remote ``loopml server`` through the REST store),
 keep history (a new version never overwrites an old one), and show in the dashboard.
+Profiles are per workspace: experiment names are unique per workspace, so each workspace
+has its own ``loopml-targets`` experiment (made on first use in that workspace), and a
+profile of one workspace is never found from another.
 Versions are numbered 1, 2, ... per name; a version number taken by a concurrent writer is
 detected on read-back and retried.
 """
@@ -30,13 +33,16 @@ class ProfileStore:
 
             client = default()
         self.client = client
-        self._exp_id: str | None = None
+        self._exp_ids: dict[str, str] = {}  # by workspace: one instance may serve several
 
     def _experiment(self) -> str:
-        if self._exp_id is None:
-            self._exp_id = self.client.get_or_create_experiment(EXPERIMENT).experiment_id
-        assert self._exp_id is not None
-        return self._exp_id
+        from loopml.security.workspaces import current_workspace
+
+        ws = current_workspace()
+        if ws not in self._exp_ids:
+            self._exp_ids[ws] = str(
+                self.client.get_or_create_experiment(EXPERIMENT).experiment_id)
+        return self._exp_ids[ws]
 
     def _runs(self, name: str | None = None) -> list[Any]:
         filt = f"tags.`{TAG_NAME}` = '{name}'" if name else None

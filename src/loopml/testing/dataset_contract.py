@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from loopml.errors import InvalidParameterValue, ResourceDoesNotExist
+from loopml.security.workspaces import use_workspace
 from loopml.store.datasets_base import DatasetStore, DatasetVersion
 
 
@@ -16,6 +17,23 @@ def _v(name: str, digest: str, rows: int = 10) -> DatasetVersion:
 
 
 class DatasetStoreContract:
+    """Also needs ``workspace``: a fresh workspace beside the store
+    (``loopml.testing._workspaces.new_workspace``)."""
+
+    def test_names_unique_per_workspace(self, datasets: DatasetStore, workspace: str) -> None:
+        datasets.create_version(_v("churn", "d1"))
+        datasets.set_alias("churn", "golden", 1)
+        with use_workspace(workspace):
+            v, created = datasets.create_version(_v("churn", "d1", 5))  # same content
+            assert (v.version, created, v.num_rows) == (1, True, 5)
+            datasets.create_version(_v("churn", "d2"))
+            assert [x.version for x in datasets.list_versions("churn")] == [2, 1]
+            with pytest.raises(ResourceDoesNotExist):
+                datasets.get_version("churn", "golden")
+            assert [d.name for d in datasets.list_datasets(name_like="churn")] == ["churn"]
+        assert [x.version for x in datasets.list_versions("churn")] == [1]
+        assert datasets.get_version("churn", "golden").num_rows == 10
+
     def test_versions_number_by_digest(self, datasets: DatasetStore) -> None:
         v1, c1 = datasets.create_version(_v("events", "d1"))
         v1b, c1b = datasets.create_version(_v("events", "d1"))

@@ -11,8 +11,10 @@ import uuid
 import pytest
 
 from loopml.errors import InvalidParameterValue, ResourceAlreadyExists, ResourceDoesNotExist
+from loopml.security.workspaces import use_workspace
 from loopml.store.base import TrackingStore
 from loopml.store.registry_base import RegistryStore
+from loopml.testing._workspaces import new_workspace
 
 
 def _name() -> str:
@@ -41,6 +43,37 @@ class RegistryStoreContract:
         registry.create_registered_model(n)
         with pytest.raises(ResourceAlreadyExists):
             registry.create_registered_model(n)
+
+    def test_names_unique_per_workspace(self, registry: RegistryStore,
+                                        tracking: TrackingStore) -> None:
+        """Two workspaces may each register a model of one name; each sees its own."""
+        ws, n = new_workspace(tracking), _name()
+        registry.create_registered_model(n, {"owner": "default"}, "default's")
+        v_default = self._version(registry, tracking, n)
+        with use_workspace(ws):
+            registry.create_registered_model(n, {"owner": ws}, "team's")
+            with pytest.raises(ResourceAlreadyExists):
+                registry.create_registered_model(n)
+            src = f"runs:/{tracking.create_run(tracking.create_experiment(n)).info.run_id}/m"
+            mv = registry.create_model_version(n, src, tags={"k": "team"})
+            assert mv.version == 1  # numbered per (workspace, name)
+            registry.set_registered_model_alias(n, "champion", 1)
+            got = registry.get_registered_model(n)
+            assert (got.description, got.tags, got.aliases) == ("team's", {"owner": ws},
+                                                                 {"champion": 1})
+            assert [m.name for m in registry.search_registered_models(
+                f"name = '{n}'")] == [n]
+            assert [(v.version, v.tags) for v in registry.search_model_versions(
+                f"name = '{n}'")] == [(1, {"k": "team"})]
+            assert registry.search_registered_models(f"tags.owner = '{ws}'").items[0].name == n
+        got = registry.get_registered_model(n)
+        assert (got.description, got.tags, got.aliases) == ("default's", {"owner": "default"},
+                                                             {})
+        assert registry.get_model_version(n, v_default).tags == {}
+        assert not registry.search_registered_models(f"tags.owner = '{ws}'").items
+        registry.delete_registered_model(n)  # default's only
+        with use_workspace(ws):
+            assert registry.get_model_version_by_alias(n, "champion").version == 1
 
     def test_missing(self, registry: RegistryStore) -> None:
         with pytest.raises(ResourceDoesNotExist):

@@ -28,7 +28,9 @@ from loopml.errors import (
     ResourceAlreadyExists,
     ResourceDoesNotExist,
 )
+from loopml.security.workspaces import use_workspace
 from loopml.store.base import TrackingStore
+from loopml.testing._workspaces import new_workspace
 
 
 def _name(prefix: str = "exp") -> str:
@@ -62,6 +64,21 @@ class TrackingStoreContract:
         store.create_experiment(name)
         with pytest.raises(ResourceAlreadyExists):
             store.create_experiment(name)
+
+    def test_experiment_names_unique_per_workspace(self, store: TrackingStore) -> None:
+        name, ws = _name(), new_workspace(store)
+        mine = store.create_experiment(name)
+        with use_workspace(ws):
+            theirs = store.create_experiment(name)
+            with pytest.raises(ResourceAlreadyExists):
+                store.create_experiment(name)
+            found = store.get_experiment_by_name(name)
+            assert found is not None and found.experiment_id == theirs
+            assert [e.name for e in store.search_experiments(
+                filter_string=f"name = '{name}'")] == [name]
+        assert theirs != mine
+        found = store.get_experiment_by_name(name)
+        assert found is not None and found.experiment_id == mine
 
     def test_missing_experiment(self, store: TrackingStore) -> None:
         with pytest.raises(ResourceDoesNotExist):

@@ -10,6 +10,8 @@ from html import escape
 
 from loopml.ui.svg import PALETTE, _fmt
 
+__all__ = ["parallel_coordinates"]
+
 
 def _number(v: object) -> float | None:
     try:

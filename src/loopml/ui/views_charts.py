@@ -11,6 +11,8 @@ from typing import Any
 from loopml.entities import ViewType
 from loopml.errors import InvalidParameterValue
 
+__all__ = ["VIEWS", "X_AXES", "chart_kwargs", "points", "view_type", "x_axis", "x_format"]
+
 X_AXES = {"step": "step", "time": "time (UTC)", "relative": "seconds since start"}
 VIEWS = {"active": ViewType.ACTIVE_ONLY, "deleted": ViewType.DELETED_ONLY, "all": ViewType.ALL}
 

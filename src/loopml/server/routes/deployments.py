@@ -34,6 +34,20 @@ def _routes(b: Body) -> list[TrafficRoute] | None:
     return out
 
 
+def _env(b: Body) -> dict[str, str] | None:
+    raw = b.data.get("env")
+    if raw is not None and not isinstance(raw, dict):
+        raise invalid_param("env", b.where, "an object {NAME: value}", raw)
+    return raw
+
+
+def _replicas(b: Body, default: int | None = None) -> int | None:
+    raw = b.data.get("replicas", default)
+    if raw is not None and (isinstance(raw, bool) or not isinstance(raw, int)):
+        raise invalid_param("replicas", b.where, "an integer from 1 to 1000", raw)
+    return raw
+
+
 _DEP = (Addresses(DEPLOYMENT, "name"),)  # checked in its own workspace
 # The models a deployment routes to (models:/NAME/..., runs:/ID/...) must be readable where
 # they live, or a deployment would serve another workspace's model.
@@ -46,13 +60,14 @@ def routes(s: Services) -> list[PermissionedRoute]:
 
     def create(b: Body) -> dict[str, Any]:
         d = store.create_deployment(b.req_text("name"), _routes(b) or [],
-                                    b.str_list("shadow"), b.text("sticky_header"))
+                                    b.str_list("shadow"), b.text("sticky_header"),
+                                    _replicas(b, 1) or 0, _env(b))  # 0: refused
         return {"deployment": d.to_dict()}
 
     def update(b: Body) -> dict[str, Any]:
         shadow = b.str_list("shadow") if "shadow" in b.data else None
         d = store.update_deployment(b.req_text("name"), _routes(b), shadow,
-                                    b.text("sticky_header"))
+                                    b.text("sticky_header"), _replicas(b), _env(b))
         return {"deployment": d.to_dict()}
 
     def get(b: Body) -> dict[str, Any]:
