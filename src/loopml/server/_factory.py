@@ -45,6 +45,8 @@ ENV_MONITORS = "LOOPML_SERVER_MONITORS"  # the --monitors file, for the dashboar
 ENV_POLICIES = "LOOPML_SERVER_POLICIES"  # the --policies file, for manual loop triggers
 # Comma-separated module:attr of the pipelines this server may run (--pipelines).
 ENV_PIPELINES = "LOOPML_SERVER_PIPELINES"
+# This replica's name in the control plane's leader lease (loopml.ha), for /health/leader.
+ENV_REPLICA = "LOOPML_REPLICA_ID"
 ENV_BASIC_PASSWORD = "LOOPML_AUTH_PASSWORD"  # noqa: S105 - the name of a variable, not a secret
 # Secrets the server hands to its worker processes through 0600 files, never their
 # environment (each NAME may also be given as NAME_FILE; see loopml._secrets).

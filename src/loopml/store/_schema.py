@@ -17,6 +17,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from loopml.store._schema_base import BigIntPK, metadata
+from loopml.store._schema_ha import (  # noqa: F401 - re-exported: stores read t.<table>
+    HA_TABLES,
+    config_objects,
+    leader_leases,
+)
 from loopml.store._schema_security import (  # noqa: F401 - re-exported: stores read t.<table>
     IDENTITY_TABLES,
     TENANCY_TABLES,
