@@ -9,17 +9,14 @@ import uuid
 from collections.abc import Iterator
 
 import psycopg
-
 import pytest
 import sqlalchemy as sa
 
 from loopml.ha import Deposed, SingleElector, install_fence
 from loopml.ha.election import bump_epoch
-from loopml.store import get_loop_store, get_store
 from loopml.store import _schema as t
+from loopml.store import get_loop_store, get_store
 from tests.conftest import PG_HOST, PG_PORT, need_service
-
-
 
 
 @pytest.fixture(scope="module")
@@ -86,9 +83,10 @@ def test_bump_waits_for_fenced_transaction(pg: str, tmp_path) -> None:  # type: 
 
 def test_sqlite_single_process_leads(sqlite_uri: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
     store = get_store(sqlite_uri, str(tmp_path))
-    e = SingleElector(store.engine, "me")  # type: ignore[attr-defined]
+    engine = store.engine  # type: ignore[attr-defined]
+    e = SingleElector(engine, "me")
     assert e.try_acquire() == 1 and e.renew()
-    assert SingleElector(store.engine, "me").try_acquire() == 2
-    install_fence(store.engine, 1)  # no-op on SQLite
+    assert SingleElector(engine, "me").try_acquire() == 2
+    install_fence(engine, 1)  # no-op on SQLite
     assert get_loop_store(store).move_cursor("c", 0, 1)
     store.close()
