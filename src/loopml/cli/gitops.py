@@ -178,3 +178,6 @@ def list_cmd(tracking_uri: str = typer.Option(None, help=_URI_HELP)) -> None:
         typer.echo(f"{r['id']}  {r['status']:8}  by {r['requested_by']}"
                    f"{'  approved by ' + r['approved_by'] if r.get('approved_by') else ''}"
                    f"  {r['summary']}")
+
+
+__all__ = ["apply_cmd", "export_cmd", "promote_app"]

@@ -234,3 +234,7 @@ def load_dir(folder: str | Path) -> tuple[list[Doc], list[str]]:
         seen[doc.key] = where
         docs.append(doc)
     return docs, problems
+
+
+__all__ = ["API_VERSION", "KINDS", "Doc", "Envelope", "canonical", "file_name", "load_dir", "parse",
+           "plaintext_secrets", "render", "to_trigger"]

@@ -138,3 +138,6 @@ def export(state: State, folder: str | Path) -> list[Path]:
             if old not in keep:
                 old.unlink()
     return written
+
+
+__all__ = ["Change", "Plan", "apply_plan", "check", "export", "plan"]

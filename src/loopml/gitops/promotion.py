@@ -121,3 +121,6 @@ def approve(state: State, rid: str, actor: str) -> list[Change]:
     _audit(state, "gitops.change_approved", "allow", actor, rid,
            f"requested by {spec['requested_by']}; {p.summary()}; digest {spec['digest']}")
     return done
+
+
+__all__ = ["approve", "environment", "propose", "protect", "requests"]

@@ -141,3 +141,6 @@ def trigger_spec(tr: Any) -> dict[str, Any]:
             "subject": tr.spec.get("subject"), "params": dict(tr.params),
             "executor": tr.executor, "enabled": bool(tr.enabled)}
     return canonical("Trigger", tr.name, spec)
+
+
+__all__ = ["CONFIG_KINDS", "State", "trigger_spec"]

@@ -30,3 +30,6 @@ def leader_info(engine: Engine, replica: str | None) -> dict[str, Any]:
             "epoch": int(row.epoch) if row is not None else None,
             "renewed_time": int(row.renewed_time) if row is not None else None,
             "elected": elected}
+
+
+__all__ = ["leader_info"]

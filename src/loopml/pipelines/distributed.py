@@ -194,3 +194,5 @@ def _fit(spec: TorchDDP, fn: Callable[..., Any], kwargs: dict[str, Any],
     return {"metrics": dict(result.metrics or {}), "workers": spec.workers,
             "checkpoint": ckpt.path if ckpt is not None else None}
 
+
+__all__ = ["TorchDDP", "TrainContext", "TrainEnv", "storage_for", "train_context"]

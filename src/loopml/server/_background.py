@@ -40,6 +40,9 @@ class BackgroundWork:
     policies: list[Any] = field(default_factory=list)
     policies_file: Path | None = None
     controller_interval: float = 2.0
+    # Run the Monitor / LoopPolicy documents applied to the store (loopml apply) for the
+    # kinds not given as files.
+    stored_config: bool = True
 
     def _store(self, root: str, epoch: int) -> Any:
         from loopml.store import get_store
@@ -74,6 +77,14 @@ class BackgroundWork:
             workers.append(Controller(tracking, self.policies, self.controller_interval,
                                       proxy_root=self.artifacts, runnable=self.runnable,
                                       policies_file=self.policies_file))
+        stored = (not self.monitor_specs, not self.policies)
+        if self.stored_config and any(stored):
+            from loopml.server._stored_config import StoredConfigRunner
+
+            if len(stores) == 1:  # the monitors' store (artifact root: training profiles)
+                stores.append(self._store(self.artifacts, epoch))
+            mon = stores[1]
+            workers.append(StoredConfigRunner(tracking, mon, self, *stored))
         for w in workers:
             w.start()
         return [*workers, _Closer(stores)]

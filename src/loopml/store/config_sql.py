@@ -55,3 +55,6 @@ class ConfigObjectStore(SqlBase):
             if n:
                 self._event(conn, f"config.{kind.lower()}.deleted", name, {})
         return bool(n)
+
+
+__all__ = ["ConfigObjectStore"]

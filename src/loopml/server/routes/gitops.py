@@ -101,3 +101,6 @@ def routes(s: Services) -> list[PermissionedRoute]:
         *api(s, "/gitops/changes", "POST", P.DEPLOY, propose, prefixes=_PREFIX),
         *api(s, "/gitops/changes/approve", "POST", P.APPROVE, approve, prefixes=_PREFIX),
     ]
+
+
+__all__ = ["routes"]
