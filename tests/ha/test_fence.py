@@ -90,3 +90,38 @@ def test_sqlite_single_process_leads(sqlite_uri: str, tmp_path) -> None:  # type
     install_fence(engine, 1)  # no-op on SQLite
     assert get_loop_store(store).move_cursor("c", 0, 1)
     store.close()
+
+
+def test_runner_survives_a_failing_election_and_stops_work(sqlite_uri: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from loopml.ha import LeaderRunner
+
+    store = get_store(sqlite_uri, str(tmp_path))
+    elector = SingleElector(store.engine)  # type: ignore[attr-defined]
+    calls = {"n": 0}
+    real = elector.try_acquire
+
+    def flaky() -> int | None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("database is locked")
+        return real()
+
+    elector.try_acquire = flaky  # type: ignore[method-assign]
+    stopped: list[int] = []
+
+    class W:
+        def __init__(self, epoch: int) -> None:
+            self.epoch = epoch
+
+        def stop(self) -> None:
+            stopped.append(self.epoch)
+
+    runner = LeaderRunner(elector, lambda e: [W(e)], poll_s=0.05, renew_s=0.05)
+    runner.start()
+    deadline = time.time() + 10
+    while not runner.leading and time.time() < deadline:
+        time.sleep(0.02)
+    assert runner.leading and calls["n"] == 2
+    runner.stop()
+    assert stopped == [runner.terms] and not runner.leading
+    store.close()

@@ -67,7 +67,11 @@ class LeaderRunner:
             self._stop.wait(self.renew_s)
 
     def _try_lead(self) -> None:
-        epoch = self.elector.try_acquire()
+        try:
+            epoch = self.elector.try_acquire()
+        except Exception:  # e.g. a SQLite file locked for longer than its busy timeout
+            log.exception("leader election: could not take the lease; retrying")
+            return
         if epoch is None or self._stop.is_set():
             return
         self.epoch, self.terms = epoch, self.terms + 1
