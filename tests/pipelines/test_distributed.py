@@ -83,7 +83,7 @@ def _epochs(marks: Path, rank: int) -> list[int]:
     return sorted(int(p.name.split("-")[1][5:]) for p in marks.glob(f"rank{rank}-epoch*"))
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(480)
 def test_ddp_two_workers_logs_and_checkpoints(ray_cluster: str, client, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from tests.pipelines import dist_flows
 
