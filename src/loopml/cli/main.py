@@ -60,6 +60,7 @@ from loopml.cli.demo import demo  # noqa: E402
 from loopml.cli.deployments import deployments_app  # noqa: E402
 from loopml.cli.edge import edge_app  # noqa: E402
 from loopml.cli.gc import gc  # noqa: E402
+from loopml.cli.gitops import apply_cmd, export_cmd, promote_app  # noqa: E402
 from loopml.cli.identities import service_accounts_app, tokens_app, users_app  # noqa: E402
 from loopml.cli.k8s import k8s_app  # noqa: E402
 from loopml.cli.label import label_app  # noqa: E402
@@ -80,6 +81,9 @@ app.command()(demo)
 app.command()(server)
 app.command()(serve)
 app.command()(gc)
+app.command("export")(export_cmd)
+app.command("apply")(apply_cmd)
+app.add_typer(promote_app, name="promote")
 app.command()(predict)
 app.add_typer(runs_app, name="runs")
 app.add_typer(experiments_app, name="experiments")

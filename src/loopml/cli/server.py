@@ -7,11 +7,16 @@ import os
 import socket
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from loopml._redact import redact_text, redact_uri
 from loopml.server._access_log import WORKER_HEALTHCHECK_S, check_level, uvicorn_level
+
+if TYPE_CHECKING:
+    from loopml.ha import LeaderRunner
+    from loopml.server._background import BackgroundWork
 
 
 def log_level_option(value: str | None) -> str | None:
@@ -48,7 +53,7 @@ def server(
     insecure: bool = typer.Option(False, help="Allow a non-loopback bind without authentication. Anyone who can reach the port can then read and change everything."),
     monitors: Path = typer.Option(None, exists=True, dir_okay=False, help="YAML list of monitor specs (see `loopml monitor run`) to run on a schedule inside the server."),
     monitor_interval: float = typer.Option(60.0, min=1.0, help="Seconds between monitor passes."),
-    triggers: bool = typer.Option(True, help="Run pipeline schedules and event triggers (`loopml pipeline schedule` / `trigger`) in this server. Turn off on all but one server if several share a database and you want one place that runs pipelines (firing is safe either way: each trigger fires once)."),
+    triggers: bool = typer.Option(True, help="Run pipeline schedules and event triggers (`loopml pipeline schedule` / `trigger`) in this server. With several replicas on one PostgreSQL database, only the elected leader runs them (docs/ha.md)."),
     policies: Path = typer.Option(None, exists=True, dir_okay=False, help="YAML loop policies (docs/loop.md): run the closed-loop controller in this server."),
     features: Path = typer.Option(None, exists=True, dir_okay=False, help="YAML feature views (docs/features.md): serve them under /api/loopml/v1/features."),
     online_store: str = typer.Option(None, "--online-store", help="Online feature store URI for --features: memory:// (default, in this process) or redis://host:port/db[?prefix=...]."),
@@ -137,44 +142,39 @@ def server(
         typer.echo(f"Error: cannot open the stores: {type(e).__name__}: {redact_text(str(e))}",
                    err=True)
         raise typer.Exit(2) from None
+    from loopml.server._background import BackgroundWork
+
+    work = BackgroundWork(os.environ[f.ENV_BACKEND], os.environ[f.ENV_ARTIFACTS],
+                          f.PROXY_SCHEME, services.runnable, monitor_interval=monitor_interval,
+                          triggers=triggers, trigger_interval=trigger_interval,
+                          controller_interval=controller_interval)
     if monitors is not None:
         os.environ[f.ENV_MONITORS] = str(monitors.resolve())
         from loopml.cli.monitor import checked_specs
-        from loopml.monitoring.scheduler import MonitorScheduler
-        from loopml.store import get_monitoring_store, get_store
+        from loopml.store import get_store
 
         tracking = get_store(os.environ[f.ENV_BACKEND], os.environ[f.ENV_ARTIFACTS])
         # A bad file is an error (exit 2); a deployment or profile that does not exist yet
         # is a warning: a server usually starts before its first deployment.
-        specs = checked_specs(monitors, tracking, strict=False)
-        MonitorScheduler(specs, tracking, get_monitoring_store(tracking),
-                         monitor_interval, proxy_root=os.environ[f.ENV_ARTIFACTS]).start()
-        typer.echo(f"Running {len(specs)} monitor(s) every {monitor_interval:g}s.")
-    if triggers:
-        from loopml.pipelines.triggers import TriggerRunner
-        from loopml.store import get_pipeline_store, get_store
-
-        tracking = get_store(os.environ[f.ENV_BACKEND], f.PROXY_SCHEME)
-        TriggerRunner(tracking, get_pipeline_store(tracking), services.runnable,
-                      trigger_interval, proxy_root=os.environ[f.ENV_ARTIFACTS]).start()
+        work.monitor_specs = checked_specs(monitors, tracking, strict=False)
+        tracking.close()
+        typer.echo(f"Monitors: {len(work.monitor_specs)}, every {monitor_interval:g}s.")
     if policies is not None:
-        from loopml.automation import Controller, load_policies
+        from loopml.automation import load_policies
         from loopml.automation.policy import check_pipelines
-        from loopml.store import get_store
 
-        ctl_tracking = get_store(os.environ[f.ENV_BACKEND], f.PROXY_SCHEME)
         pols = load_policies(policies)  # InvalidConfig: one line, exit 2
         try:  # first: a policy may name only a registered pipeline (nothing imported else)
-            ctl = Controller(ctl_tracking, pols, controller_interval,
-                             proxy_root=os.environ[f.ENV_ARTIFACTS], runnable=services.runnable,
-                             policies_file=policies)
+            for p in pols:
+                services.runnable.check(p.retrain.pipeline, f"Policy {p.name!r}: pipeline")
         except LoopmlError as e:
             typer.echo(f"Error: {policies}: {redact_text(e.message)}", err=True)
             raise typer.Exit(2) from None
         check_pipelines(pols, str(policies))  # output step and parameters exist
         os.environ[f.ENV_POLICIES] = str(policies.resolve())
-        ctl.start()
+        work.policies, work.policies_file = pols, policies
         typer.echo(f"Closed-loop controller for {[p.model for p in pols]}.")
+    leader = _elect(work)
     if len(services.runnable):
         typer.echo(f"Pipelines this server may run: {', '.join(services.runnable.refs)}.")
     typer.echo(f"Metadata: {shown}; artifacts: "
@@ -194,8 +194,31 @@ def server(
             timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
         )
     finally:
+        leader.stop()
         cleanup()
         metrics_cleanup()
+
+
+def _elect(work: BackgroundWork) -> LeaderRunner:
+    """Start leader election: the background work (scheduler, monitors, triggers, loop
+    controller) runs on the elected replica only (loopml.ha, docs/ha.md). The replica's
+    name goes to the workers' environment for ``/health/leader``."""
+    from loopml.ha import LeaderRunner, elector_for
+    from loopml.ha.runner import log
+    from loopml.server import _factory as f
+    from loopml.store._engine import create_engine
+
+    engine = create_engine(os.environ[f.ENV_BACKEND])
+    elector = elector_for(engine)
+    os.environ[f.ENV_REPLICA] = elector.holder
+    runner = LeaderRunner(elector, work.start)
+    how = ("a PostgreSQL advisory lock: it runs on one replica at a time"
+           if engine.dialect.name == "postgresql" else "this process (SQLite: one replica)")
+    typer.echo(f"Background work is elected through {how}; replica {elector.holder} "
+               "(GET /health/leader).")
+    log.info("leader election started for replica %s", elector.holder)
+    runner.start()
+    return runner
 
 
 def _secrets_out_of_sight(backend: str, token_file: Path | None,

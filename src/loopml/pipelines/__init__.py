@@ -19,10 +19,11 @@ from loopml.pipelines._engine import PipelineRunResult, RunHandle, resume, run, 
 from loopml.pipelines._lint import PipelineLintError, lint
 from loopml.pipelines._refs import load_pipeline
 from loopml.pipelines._registry import PipelineRegistry
+from loopml.pipelines.distributed import TorchDDP, train_context
 from loopml.pipelines.executors import EXECUTORS, Executor, get_executor
 
 __all__ = [
     "EXECUTORS", "Executor", "Pipeline", "PipelineLintError", "PipelineRegistry", "PipelineRunResult", "Resources",
     "RunHandle", "Step", "from_spec", "get_executor", "lint", "load_pipeline", "pipeline",
-    "resume", "run", "start", "step",
+    "resume", "run", "start", "step", "TorchDDP", "train_context",
 ]

@@ -83,7 +83,7 @@ class Step:
                  outputs: Sequence[str] | None = None, retries: int = 0,
                  retry_backoff: float = 1.0, timeout: float | None = None, cache: bool = True,
                  resources: Resources | Mapping[str, Any] | None = None,
-                 version: str | None = None) -> None:
+                 version: str | None = None, distributed: Any = None) -> None:
         if retries < 0 or retry_backoff < 0 or (timeout is not None and timeout <= 0):
             raise InvalidParameterValue(
                 f"@step {fn.__name__}: retries and retry_backoff must be >= 0 and timeout > 0.")
@@ -94,8 +94,13 @@ class Step:
         self.retry_backoff = retry_backoff
         self.timeout = timeout
         self.cache = cache
-        self.resources = Resources.of(resources)
+        # A distributed step's own task only waits on Ray Train; its workers hold the CPUs.
+        self.resources = Resources.of(resources if resources is not None or distributed is None
+                                      else {"cpus": 0})
         self.version = version
+        # A distributed-training spec (pipelines/distributed.py: TorchDDP): the function
+        # then runs on that many Ray Train workers at once.
+        self.distributed = distributed
         self.signature = inspect.signature(fn)
         functools.update_wrapper(self, fn)
 
@@ -128,7 +133,9 @@ def step(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
     """Make a pipeline step. Options: ``name``, ``outputs`` (names, when the function
     returns a tuple), ``retries``, ``retry_backoff`` (seconds, doubled per attempt),
     ``timeout`` (seconds), ``cache`` (default True), ``resources`` ({cpus, memory, gpus,
-    <custom>}), ``version`` (bump to invalidate the cache without changing the code)."""
+    <custom>}), ``version`` (bump to invalidate the cache without changing the code), ``distributed``
+    (``TorchDDP(workers=2)``: one training function on several Ray Train workers; see
+    ``loopml.pipelines.distributed``)."""
     if fn is not None:
         return Step(fn, **options)
     return lambda f: Step(f, **options)

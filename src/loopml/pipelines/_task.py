@@ -172,7 +172,7 @@ def execute(task: StepTask) -> TaskResult:
                 kwargs[name] = load_output(v, client.artifact_store(v["uri"])) \
                     if how == "ref" else v
             with step_scope(client, make_run) as created, _deadline(task.timeout):
-                value = task.step.fn(**kwargs)
+                value = _call(task, kwargs)
             res.tracking_run_id = created[0] if created else None
             values = _split(task.step, value)
             for name, obj in values.items():
@@ -200,6 +200,21 @@ def execute(task: StepTask) -> TaskResult:
             res.log_uri = f"{task.artifact_uri.rstrip('/')}/{log_path}"
     res.end_time = _now()
     return res
+
+
+def _call(task: StepTask, kwargs: dict[str, Any]) -> Any:
+    """The step's function, or, for a distributed step, its run across Ray Train workers
+    (reporting to the step's tracking run, created now)."""
+    spec = task.step.distributed
+    if spec is None:
+        return task.step.fn(**kwargs)
+    from loopml.pipelines.distributed import TrainEnv, storage_for
+    from loopml.tracking._fluent import _run_id
+
+    env = TrainEnv(f"{task.node}-{task.run_id[:8]}-{task.attempt}", task.tracking_uri,
+                   task.proxy_root, _run_id(),
+                   storage_for(task.artifact_uri, task.proxy_root, task.node))
+    return spec.run(task.step.fn, kwargs, env)
 
 
 def _split(s: Step, value: Any) -> dict[str, Any]:

@@ -52,7 +52,7 @@ EVENT_TYPES = frozenset({
     "pipeline_trigger.created", "registered_model.created", "registered_model.deleted",
     "registered_model.renamed", "run.created", "run.finished", "run.purged",
 })
-EVENT_PREFIXES = ("loop.",)
+EVENT_PREFIXES = ("loop.", "config.")
 
 
 _NAMESPACES = frozenset(x.split(".", 1)[0] for x in EVENT_TYPES)

@@ -47,6 +47,8 @@ ENV_FEATURES = "LOOPML_SERVER_FEATURES"  # the --features file (feature views)
 ENV_ONLINE_STORE = "LOOPML_SERVER_ONLINE_STORE"  # the --online-store URI (default in-process)
 # Comma-separated module:attr of the pipelines this server may run (--pipelines).
 ENV_PIPELINES = "LOOPML_SERVER_PIPELINES"
+# This replica's name in the control plane's leader lease (loopml.ha), for /health/leader.
+ENV_REPLICA = "LOOPML_REPLICA_ID"
 ENV_BASIC_PASSWORD = "LOOPML_AUTH_PASSWORD"  # noqa: S105 - the name of a variable, not a secret
 # Secrets the server hands to its worker processes through 0600 files, never their
 # environment (each NAME may also be given as NAME_FILE; see loopml._secrets).

@@ -33,6 +33,7 @@ from loopml.server.routes import (
     deployments,
     experiments,
     features,
+    gitops,
     health,
     identities,
     labeling,
@@ -62,7 +63,7 @@ DESCRIPTION = ("The loopml tracking server: MLflow's REST API (/api/2.0/mlflow/.
 ROUTE_MODULES = (runs, metrics, experiments, health, artifacts, logged_models, registry,
                  deployments, monitoring, pipelines, loops, datasets, identities, secrets,
                  workspaces, targets, ui, ui_admin, oidc, audit, features, labeling,
-                 ui_labeling)
+                 ui_labeling, gitops)
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:

@@ -17,6 +17,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from loopml.store._schema_base import WS, BigIntPK, metadata
+from loopml.store._schema_ha import (  # noqa: F401 - re-exported: stores read t.<table>
+    HA_TABLES,
+    config_objects,
+    leader_leases,
+)
 from loopml.store._schema_labeling import (  # noqa: F401 - re-exported: stores read t.<table>
     LABELING_TABLES,
     labeling_records,

@@ -50,6 +50,20 @@ def routes(s: Services) -> list[PermissionedRoute]:
             "features_enabled": {"gateway": False},
         })
 
+    async def leader(_: Request) -> Response:
+        # Which replica runs the background work (loopml.ha): this one when the lease names
+        # it and, on PostgreSQL, the election lock is held.
+        import os
+
+        from loopml.ha.leader_info import leader_info
+
+        engine = getattr(s.store, "engine", None)
+        from starlette.concurrency import run_in_threadpool
+
+        info = await run_in_threadpool(leader_info, engine, os.environ.get(
+            "LOOPML_REPLICA_ID")) if engine is not None else {}
+        return JSONResponse(info)
+
     def read_events(b: Body) -> dict[str, Any]:
         events = s.store.read_events(
             after_seq=b.int_or("after_seq", 0), types=b.str_list("types") or None,
@@ -86,6 +100,7 @@ def routes(s: Services) -> list[PermissionedRoute]:
 
     return [
         route("/health", health, ["GET"], P.PUBLIC, s.auth),
+        route("/health/leader", leader, ["GET"], P.PUBLIC, s.auth),
         route("/version", version, ["GET"], P.PUBLIC, s.auth),
         route("/api/3.0/mlflow/server-info", server_info, ["GET"], P.PUBLIC, s.auth),
         *api(s, "/events", "GET", P.READ, read_events, prefixes=LOOPML_PREFIX),

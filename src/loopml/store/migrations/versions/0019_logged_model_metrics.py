@@ -1,7 +1,7 @@
 """MLflow 3 logged-model metrics: metrics logged with a model_id, kept per model.
 
 Revision ID: 0019
-Revises: 0015
+Revises: 0018
 """
 
 # Frozen DDL: this revision states its own tables and never reads loopml.store._schema.
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0019"
-down_revision = "0015"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
