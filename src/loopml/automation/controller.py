@@ -228,13 +228,10 @@ class Controller(Poller):
         return out
 
     def step(self, loop: Loop) -> Loop:
-        from loopml.tracking._fluent import using_client
-
         policy = self.policies[loop.model]
         handler = {RETRAINING: self._retrain, EVALUATING: self._evaluate,
                    AWAITING_APPROVAL: self._await_approval, CANARY: self._canary}[loop.state]
-        with using_client(self.client):  # models:/ URIs resolve through this store
-            return handler(loop, policy)
+        return handler(loop, policy)
 
     def _fail(self, loop: Loop, reason: str) -> Loop:
         try:
@@ -406,9 +403,9 @@ class Controller(Poller):
         """Both models on one split: their metrics, the row count and, with
         ``gate.confidence``, the paired-bootstrap interval of the improvement."""
         task, metric = ev.task_of(policy), policy.evaluate.metric
-        preds = {"challenger": ev.predictions(ch_uri, X, task, split)}
+        preds = {"challenger": ev.predictions(ch_uri, X, task, split, self.client)}
         if champ_uri:
-            preds["champion"] = ev.predictions(champ_uri, X, task, split)
+            preds["champion"] = ev.predictions(champ_uri, X, task, split, self.client)
         out: dict[str, Any] = {role: ev.metrics_of(task, p, y) for role, p in preds.items()}
         out["rows"] = len(y)
         if champ_uri and policy.gate.confidence is not None and len(y) > 1:

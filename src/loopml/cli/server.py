@@ -132,36 +132,37 @@ def server(
         typer.echo(f"Error: cannot open the stores: {type(e).__name__}: {redact_text(str(e))}",
                    err=True)
         raise typer.Exit(2) from None
+    # The background services (monitors, triggers, controller, audit monitor) share one
+    # set of stores, built by the composition root from the same settings as the API.
+    from loopml.services import open_services
+
+    background = open_services(settings.model_copy(update={
+        "backend_store_uri": os.environ[f.ENV_BACKEND],
+        "artifacts_destination": os.environ[f.ENV_ARTIFACTS]}), server=True)
     if monitors is not None:
         os.environ[f.ENV_MONITORS] = str(monitors.resolve())
         from loopml.cli.monitor import checked_specs
         from loopml.monitoring.scheduler import MonitorScheduler
-        from loopml.store import get_monitoring_store, get_store
 
-        tracking = get_store(os.environ[f.ENV_BACKEND], os.environ[f.ENV_ARTIFACTS])
         # A bad file is an error (exit 2); a deployment or profile that does not exist yet
         # is a warning: a server usually starts before its first deployment.
-        specs = checked_specs(monitors, tracking, strict=False)
-        MonitorScheduler(specs, tracking, get_monitoring_store(tracking),
-                         monitor_interval, proxy_root=os.environ[f.ENV_ARTIFACTS]).start()
+        specs = checked_specs(monitors, background.tracking, strict=False)
+        MonitorScheduler(specs, background.tracking, background.monitoring,
+                         monitor_interval, proxy_root=background.proxy_root).start()
         typer.echo(f"Running {len(specs)} monitor(s) every {monitor_interval:g}s.")
     if triggers:
         from loopml.pipelines.triggers import TriggerRunner
-        from loopml.store import get_pipeline_store, get_store
 
-        tracking = get_store(os.environ[f.ENV_BACKEND], f.PROXY_SCHEME)
-        TriggerRunner(tracking, get_pipeline_store(tracking), services.runnable,
-                      trigger_interval, proxy_root=os.environ[f.ENV_ARTIFACTS]).start()
+        TriggerRunner(background.tracking, background.pipelines, services.runnable,
+                      trigger_interval, proxy_root=background.proxy_root).start()
     if policies is not None:
         from loopml.automation import Controller, load_policies
         from loopml.automation.policy import check_pipelines
-        from loopml.store import get_store
 
-        ctl_tracking = get_store(os.environ[f.ENV_BACKEND], f.PROXY_SCHEME)
         pols = load_policies(policies)  # InvalidConfig: one line, exit 2
         try:  # first: a policy may name only a registered pipeline (nothing imported else)
-            ctl = Controller(ctl_tracking, pols, controller_interval,
-                             proxy_root=os.environ[f.ENV_ARTIFACTS], runnable=services.runnable,
+            ctl = Controller(background.tracking, pols, controller_interval,
+                             proxy_root=background.proxy_root, runnable=services.runnable,
                              policies_file=policies)
         except LoopmlError as e:
             typer.echo(f"Error: {policies}: {redact_text(e.message)}", err=True)
