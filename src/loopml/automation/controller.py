@@ -16,6 +16,7 @@ reaches, and is checked again at the moment of promotion.
 
 from __future__ import annotations
 
+import contextvars
 import fnmatch
 import logging
 import threading
@@ -31,6 +32,7 @@ from loopml.automation.policy import Policy
 from loopml.entities import TrafficRoute
 from loopml.errors import LoopmlError, ResourceDoesNotExist
 from loopml.events import consume, cron
+from loopml.security.actor import SERVICE, acting_as, service_actor
 from loopml.security.workspaces import ALL_WORKSPACES, use_workspace
 from loopml.serving.traffic import STATUS_EVENT
 from loopml.store import (
@@ -206,6 +208,12 @@ class Controller(Poller):
 
     # ---- the pass --------------------------------------------------------------------------
     def run_once(self) -> list[Loop]:
+        # Called by the poller thread or directly (``loopml loop run``): either way what it
+        # writes names the controller as the actor.
+        with acting_as(service_actor("loop-controller"), SERVICE):
+            return self._pass()
+
+    def _pass(self) -> list[Loop]:
         try:
             self.reload()
             self._consume_alerts()
@@ -325,7 +333,9 @@ class Controller(Poller):
             def go() -> None:  # the controller that drove it died: continue it
                 resume(rid, client=self.client, pipeline=p)
 
-        th = threading.Thread(target=go, name=f"loop-retrain-{rid[:8]}", daemon=True)
+        ctx = contextvars.copy_context()  # the retrain's events keep the controller as actor
+        th = threading.Thread(target=ctx.run, args=(go,), name=f"loop-retrain-{rid[:8]}",
+                              daemon=True)
         self._driving[rid] = th
         th.start()
 

@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from loopml.errors import PermissionDenied, Unauthenticated
+from loopml.security.actor import _current as _ACTOR
 from loopml.security._principal import (
     ALL_WORKSPACES,
     ANONYMOUS,
@@ -225,10 +226,15 @@ def route(
 
     async def checked(request: Request) -> Response:
         try:
-            auth.check(request, permission, cookie=cookie_auth)
+            principal = auth.check(request, permission, cookie=cookie_auth)
         except (Unauthenticated, PermissionDenied) as e:
             return on_denied(request, e) if on_denied else error_response(e)
-        return await inner(request)
+        # Events and loop audit entries the handler writes carry the caller (actor.py).
+        token = _ACTOR.set((principal.subject, principal.kind.value))
+        try:
+            return await inner(request)
+        finally:
+            _ACTOR.reset(token)
 
     r = PermissionedRoute(path, checked, methods=list(methods))
     r.permission = permission

@@ -14,12 +14,14 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from loopml.security.actor import current_actor
 from loopml.security.workspaces import creating_workspace
 from loopml.store import _schema as t
 from loopml.store._sql_util import Prepared, now_ms
 
 _INSERT_EVENT = Prepared(sa.insert(t.events),
-                         columns=["type", "subject", "payload", "time", "workspace"])
+                         columns=["type", "subject", "payload", "time", "workspace", "actor",
+                                  "actor_kind"])
 
 
 class SqlBase:
@@ -43,7 +45,9 @@ class SqlBase:
     def _event(
         self, conn: Connection, type: str, subject: str, payload: dict[str, Any] | None = None
     ) -> None:
+        actor, kind = current_actor()
         _INSERT_EVENT.execute_many(conn, [
             {"type": type, "subject": subject, "payload": orjson.dumps(payload or {}).decode(),
-             "time": now_ms(), "workspace": creating_workspace()},
+             "time": now_ms(), "workspace": creating_workspace(), "actor": actor,
+             "actor_kind": kind},
         ])

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from loopml.errors import InvalidParameterValue, ResourceDoesNotExist
+from loopml.security.actor import current_actor
 from loopml.security.workspaces import creating_workspace, scoped
 from loopml.store import _schema as t
 from loopml.store._sql_base import SqlBase
@@ -41,9 +42,10 @@ class SqlLoopStore(SqlBase, LoopStore):
 
     def _audit(self, conn: Connection, model: str, action: str, message: str,
                inputs: dict[str, Any], loop_id: str | None) -> None:
+        actor, kind = current_actor()  # the approver's request, or the controller
         conn.execute(sa.insert(t.loop_audit).values(
             loop_id=loop_id, model=model, action=action, message=message,
-            inputs=_dumps(inputs), time=now_ms()))
+            inputs=_dumps(inputs), time=now_ms(), actor=actor, actor_kind=kind))
         self._event(conn, f"loop.{action}", model,
                     {"loop_id": loop_id, "message": message})
 
@@ -123,7 +125,8 @@ class SqlLoopStore(SqlBase, LoopStore):
         with self._read() as conn:
             rows = conn.execute(q.order_by(_A.seq).limit(max(1, min(limit, 100_000)))).all()
         return [AuditEntry(r.seq, r.loop_id, r.model, r.action, r.message,
-                           orjson.loads(r.inputs), r.time) for r in rows]
+                           orjson.loads(r.inputs), r.time, r.actor, r.actor_kind)
+                for r in rows]
 
     def get_cursor(self, name: str) -> int:
         with self._read() as conn:
