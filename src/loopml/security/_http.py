@@ -16,12 +16,12 @@ import hmac
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from loopml.errors import PermissionDenied, Unauthenticated
-from loopml.security.actor import _current as _ACTOR
 from loopml.security._principal import (
     ALL_WORKSPACES,
     ANONYMOUS,
@@ -31,6 +31,7 @@ from loopml.security._principal import (
     Principal,
     Role,
 )
+from loopml.security.actor import _current as _ACTOR
 from loopml.server._http import Handler, error_response, guarded
 
 TOKEN_COOKIE = "loopml_token"  # noqa: S105 - the cookie's name, not a secret
@@ -119,6 +120,7 @@ class Authenticator:
         if token or basic:
             self.verifiers.append(SharedTokenVerifier(token, basic))
         self.required = required or bool(token or basic)
+        self._index()
 
     @property
     def enabled(self) -> bool:
@@ -133,6 +135,7 @@ class Authenticator:
                       if isinstance(v, SharedTokenVerifier)]
             index = shared[0] if shared else len(self.verifiers)
         self.verifiers.insert(index, verifier)
+        self._index()
 
     def invalidate(self) -> None:
         """Drop every verifier's cache (after a revocation or role change in this process)."""
@@ -140,6 +143,26 @@ class Authenticator:
             clear = getattr(v, "invalidate", None)
             if clear is not None:
                 clear()
+
+    def may_block(self, headers: Mapping[str, str],
+                  cookies: Mapping[str, str] | None = None) -> bool:
+        """Whether authenticating these headers could do blocking network I/O (an OIDC
+        verifier that must fetch its provider's keys): ``route()`` then runs the check in
+        a worker thread so the event loop keeps serving. Verifiers opt in with a
+        ``may_block(scheme, credentials)`` method."""
+        if not self._blockers:
+            return False
+        header = headers.get("authorization", "")
+        if not header and cookies and cookies.get(TOKEN_COOKIE):
+            header = f"Bearer {cookies[TOKEN_COOKIE]}"
+        scheme, _, cred = header.partition(" ")
+        scheme, cred = scheme.lower(), cred.strip()
+        return any(check(scheme, cred) for check in self._blockers)
+
+    def _index(self) -> None:
+        # The verifiers' may_block methods, looked up once (not per request).
+        self._blockers = tuple(v.may_block for v in self.verifiers  # type: ignore[attr-defined]
+                               if hasattr(v, "may_block"))
 
     def authenticate(self, headers: Mapping[str, str],
                      cookies: Mapping[str, str] | None = None) -> Principal:
@@ -226,7 +249,14 @@ def route(
 
     async def checked(request: Request) -> Response:
         try:
-            principal = auth.check(request, permission, cookie=cookie_auth)
+            if permission is not Permission.PUBLIC and auth.may_block(
+                    request.headers, request.cookies if cookie_auth else None):
+                # A JWKS fetch is blocking HTTP: never on the event loop (one thread hop,
+                # only for a JWT not seen before while a key fetch is due).
+                principal = await run_in_threadpool(auth.check, request, permission,
+                                                    cookie_auth)
+            else:
+                principal = auth.check(request, permission, cookie=cookie_auth)
         except (Unauthenticated, PermissionDenied) as e:
             return on_denied(request, e) if on_denied else error_response(e)
         # Events and loop audit entries the handler writes carry the caller (actor.py).
