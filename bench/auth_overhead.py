@@ -55,16 +55,18 @@ def serve(root: Path, auth: Authenticator, audit: bool) -> tuple[str, uvicorn.Se
     return f"http://127.0.0.1:{port}", server
 
 
-def rate(url: str, headers: dict[str, str], n: int) -> float:
+def rate(url: str, headers: dict[str, str], n: int) -> tuple[float, float]:
+    """(requests/s, CPU µs per request). The servers run in this process, so the CPU time
+    is client + server work: unlike wall time it hardly moves with other jobs' load."""
     with httpx.Client(base_url=url, headers=headers) as c:
         rid = c.post("/api/2.0/mlflow/runs/create", json={}).json()["run"]["info"]["run_id"]
         body: dict[str, Any] = {"run_id": rid, "key": "loss", "value": 0.5, "timestamp": 1}
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         for i in range(n):
             body["step"] = i
             r = c.post("/api/2.0/mlflow/runs/log-metric", json=body)
             assert r.status_code == 200, r.text
-        return n / (time.perf_counter() - t)
+        return n / (time.perf_counter() - t), (time.process_time() - cpu) / n * 1e6
 
 
 def serve_models(folder: Path, auth: Authenticator) -> tuple[str, uvicorn.Server]:
@@ -82,15 +84,16 @@ def serve_models(folder: Path, auth: Authenticator) -> tuple[str, uvicorn.Server
     return f"http://127.0.0.1:{port}", server
 
 
-def predict_rate(url: str, headers: dict[str, str], n: int, row: list[float]) -> float:
+def predict_rate(url: str, headers: dict[str, str], n: int,
+                 row: list[float]) -> tuple[float, float]:
     body = {"dataframe_split": {"columns": [f"f{i}" for i in range(len(row))],
                                 "data": [row]}}
     with httpx.Client(base_url=url, headers=headers) as c:
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         for _ in range(n):
             r = c.post("/invocations", json=body)
             assert r.status_code == 200, r.text
-        return n / (time.perf_counter() - t)
+        return n / (time.perf_counter() - t), (time.process_time() - cpu) / n * 1e6
 
 
 def model_folder(root: Path) -> tuple[Path, list[float]]:
@@ -108,13 +111,19 @@ def model_folder(root: Path) -> tuple[Path, list[float]]:
     return root / "model", [float(v) for v in x.iloc[0]]
 
 
-def report(title: str, results: dict[str, list[float]]) -> None:
-    base = statistics.median(results["off"])
+def report(title: str, results: dict[str, list[tuple[float, float]]]) -> None:
+    """Per set-up: median req/s and its ratio to off (wall time: moves with the machine's
+    load), and median CPU µs per request and the throughput ratio it implies at equal CPU
+    (cpu_off / cpu_x: the figure that holds on a shared machine)."""
+    base = statistics.median(r for r, _ in results["off"])
+    base_cpu = statistics.median(c for _, c in results["off"])
     print(title)
     for name, rs in results.items():
-        med = statistics.median(rs)
-        print(f"  {name:<12} {med:8.0f} req/s   ratio to off {med / base:5.3f}   "
-              f"(rounds: {', '.join(f'{r:.0f}' for r in rs)})")
+        med = statistics.median(r for r, _ in rs)
+        cpu = statistics.median(c for _, c in rs)
+        print(f"  {name:<12} {med:8.0f} req/s  ratio {med / base:5.3f} | {cpu:7.0f} CPU µs/req"
+              f"  CPU ratio {base_cpu / cpu:5.3f}   (req/s by round: "
+              f"{', '.join(f'{r:.0f}' for r, _ in rs)})")
 
 
 def main() -> None:
@@ -135,7 +144,7 @@ def main() -> None:
         "jwt+audit": (Authenticator(None, None, [verifier]), True,
                       {"Authorization": f"Bearer {jwt}"}),
     }
-    results: dict[str, list[float]] = {k: [] for k in setups}
+    results: dict[str, list[tuple[float, float]]] = {k: [] for k in setups}
     servers = []
     with tempfile.TemporaryDirectory() as tmp:
         urls = {}
@@ -153,7 +162,7 @@ def main() -> None:
         for name, (auth, _) in serving.items():
             s_urls[name], srv = serve_models(folder, auth)
             servers.append(srv)
-        s_results: dict[str, list[float]] = {k: [] for k in serving}
+        s_results: dict[str, list[tuple[float, float]]] = {k: [] for k in serving}
         for _ in range(args.rounds):
             for name, (_, _, headers) in setups.items():
                 results[name].append(rate(urls[name], headers, args.requests))
