@@ -119,8 +119,10 @@ def open_services(settings: Settings | None = None, *, server: bool = False,
         proxy_root: str | None = settings.artifact_root
         uri: str | None = settings.backend_uri
     else:
-        uri = tracking_uri or settings.tracking_uri
-        tracking = get_store(uri)
+        # The embedded default comes from these settings (their home), not from a second
+        # read of the environment.
+        uri = tracking_uri or settings.tracking_uri or settings.backend_uri
+        tracking = get_store(uri, settings.artifact_root)
         proxy_root = None
     return services_for_store(tracking, settings, uri=uri, blobs=blobs, proxy_root=proxy_root)
 
