@@ -22,10 +22,14 @@ class Poller:
         return None
 
     def _loop(self) -> None:
-        self.before_first_pass()
-        while not self._stop.is_set():
-            self.run_once()
-            self._stop.wait(self.interval_s)
+        from loopml.security.actor import SERVICE, acting_as, service_actor
+
+        # What a background service writes (events, loop audit) names it as the actor.
+        with acting_as(service_actor(self._thread.name), SERVICE):
+            self.before_first_pass()
+            while not self._stop.is_set():
+                self.run_once()
+                self._stop.wait(self.interval_s)
 
     def start(self) -> None:
         self._thread.start()

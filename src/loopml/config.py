@@ -110,6 +110,16 @@ class Settings(BaseSettings):
     oidc_leeway_s: float = Field(30.0, ge=0, le=300, description="Clock skew allowed on exp/nbf.")
     oidc_jwks_min_refetch_s: float = Field(60.0, ge=0, description="Least seconds between JWKS "
                                            "refetches caused by unknown keys.")
+    # The access-anomaly monitor over the audit trail, scheduled in `loopml server`
+    # (security/_audit_schedule.py).
+    audit_monitor: bool = Field(True, description="Run the audit-log access anomaly monitor "
+                                "inside `loopml server`.")
+    audit_monitor_interval_s: float = Field(60.0, ge=1.0, description="Seconds between "
+                                            "audit monitor passes.")
+    audit_monitor_window_s: int = Field(300, ge=60, description="Audit monitor window "
+                                        "length in seconds.")
+    audit_monitor_baseline_windows: int = Field(12, ge=1, description="Windows of history "
+                                                "per identity (the baseline).")
     log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
         "info", description="Level of the servers' loopml.* loggers.")
     access_log: bool = Field(True, description="One log line per request (both servers).")

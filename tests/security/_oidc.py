@@ -39,7 +39,7 @@ class Provider:
             [sys.executable, "-m", "oidc_provider_mock", "-p", str(self.port),
              "-e", str(self.token_max_age_s)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 20
+        deadline = time.time() + 60  # a loaded 2-core machine starts Python slowly
         while True:
             try:
                 httpx.get(self.issuer + "/.well-known/openid-configuration", timeout=1)

@@ -69,12 +69,14 @@ class EvaluationError(ValueError):
     split and (from the signature check) the column."""
 
 
-def predictions(model_uri: str, X: pd.DataFrame, task: str, split: str) -> list[Any]:
+def predictions(model_uri: str, X: pd.DataFrame, task: str, split: str,
+                client: Any = None) -> list[Any]:
     """The model's predictions (positive-class scores when it has them) on ``X``, after the
-    lossless casts of ``conform``. Raises ``EvaluationError`` naming the model and split."""
+    lossless casts of ``conform``. ``client``: the TrackingClient whose registry
+    ``model_uri`` resolves through. Raises ``EvaluationError`` naming the model and split."""
     from loopml.models import load
 
-    model = load(model_uri)
+    model = load(model_uri, client=client)
     try:
         return _predict(model, conform(X, model.signature), task)
     except Exception as e:
@@ -84,8 +86,8 @@ def predictions(model_uri: str, X: pd.DataFrame, task: str, split: str) -> list[
 
 
 def score(model_uri: str, X: pd.DataFrame, y: list[Any], task: str,
-          split: str = "holdout") -> dict[str, float]:
-    return metrics_of(task, predictions(model_uri, X, task, split), y)
+          split: str = "holdout", client: Any = None) -> dict[str, float]:
+    return metrics_of(task, predictions(model_uri, X, task, split, client), y)
 
 
 def paired_delta(task: str, metric: str, challenger: list[Any], champion: list[Any],

@@ -16,6 +16,7 @@ reaches, and is checked again at the moment of promotion.
 
 from __future__ import annotations
 
+import contextvars
 import fnmatch
 import logging
 import threading
@@ -31,6 +32,7 @@ from loopml.automation.policy import Policy
 from loopml.entities import TrafficRoute
 from loopml.errors import LoopmlError, ResourceDoesNotExist
 from loopml.events import consume, cron
+from loopml.security.actor import SERVICE, acting_as, service_actor
 from loopml.security.workspaces import ALL_WORKSPACES, use_workspace
 from loopml.serving.traffic import STATUS_EVENT
 from loopml.store import (
@@ -206,6 +208,12 @@ class Controller(Poller):
 
     # ---- the pass --------------------------------------------------------------------------
     def run_once(self) -> list[Loop]:
+        # Called by the poller thread or directly (``loopml loop run``): either way what it
+        # writes names the controller as the actor.
+        with acting_as(service_actor("loop-controller"), SERVICE):
+            return self._pass()
+
+    def _pass(self) -> list[Loop]:
         try:
             self.reload()
             self._consume_alerts()
@@ -228,13 +236,10 @@ class Controller(Poller):
         return out
 
     def step(self, loop: Loop) -> Loop:
-        from loopml.tracking._fluent import using_client
-
         policy = self.policies[loop.model]
         handler = {RETRAINING: self._retrain, EVALUATING: self._evaluate,
                    AWAITING_APPROVAL: self._await_approval, CANARY: self._canary}[loop.state]
-        with using_client(self.client):  # models:/ URIs resolve through this store
-            return handler(loop, policy)
+        return handler(loop, policy)
 
     def _fail(self, loop: Loop, reason: str) -> Loop:
         try:
@@ -328,7 +333,9 @@ class Controller(Poller):
             def go() -> None:  # the controller that drove it died: continue it
                 resume(rid, client=self.client, pipeline=p)
 
-        th = threading.Thread(target=go, name=f"loop-retrain-{rid[:8]}", daemon=True)
+        ctx = contextvars.copy_context()  # the retrain's events keep the controller as actor
+        th = threading.Thread(target=ctx.run, args=(go,), name=f"loop-retrain-{rid[:8]}",
+                              daemon=True)
         self._driving[rid] = th
         th.start()
 
@@ -406,9 +413,9 @@ class Controller(Poller):
         """Both models on one split: their metrics, the row count and, with
         ``gate.confidence``, the paired-bootstrap interval of the improvement."""
         task, metric = ev.task_of(policy), policy.evaluate.metric
-        preds = {"challenger": ev.predictions(ch_uri, X, task, split)}
+        preds = {"challenger": ev.predictions(ch_uri, X, task, split, self.client)}
         if champ_uri:
-            preds["champion"] = ev.predictions(champ_uri, X, task, split)
+            preds["champion"] = ev.predictions(champ_uri, X, task, split, self.client)
         out: dict[str, Any] = {role: ev.metrics_of(task, p, y) for role, p in preds.items()}
         out["rows"] = len(y)
         if champ_uri and policy.gate.confidence is not None and len(y) > 1:

@@ -19,6 +19,17 @@ def tracking_client(tracking_uri: str | None) -> Any:
     return client()
 
 
+def cli_services(tracking_uri: str | None) -> Any:
+    """The composition root's ``ProcessServices`` (``loopml.services``) for a command:
+    its stores over ``tracking_uri`` (None: the settings' tracking_uri, else the local
+    store). The fluent API is pointed at the same store, so library calls a command makes
+    and the public fluent calls it makes agree."""
+    from loopml.services import services_for_store
+
+    client = tracking_client(tracking_uri)
+    return services_for_store(client.store, uri=client.tracking_uri, client=client)
+
+
 def fail(e: LoopmlError) -> typer.Exit:
     """Print ``e`` on one line; the exit code follows the table in cli/_errors.py."""
     from loopml.cli._errors import explain

@@ -86,7 +86,9 @@ def history_cmd(
         get_registry_store(tracking_client(tracking_uri).store).get_registered_model(model)
         typer.echo(f"No loops yet for {model}.")
     for e in entries:
-        typer.echo(f"{_ts(e.time)}  {(e.loop_id or '')[:8]:<8}  {e.action:<16} {e.message}")
+        by = f"{e.actor} ({e.actor_kind})" if e.actor else "-"
+        typer.echo(f"{_ts(e.time)}  {(e.loop_id or '')[:8]:<8}  {e.action:<16} {e.message}"
+                   f"  [by {by}]")
         if inputs and e.inputs:
             typer.echo("    " + json.dumps(e.inputs, default=str))
 

@@ -18,11 +18,10 @@ _URI_HELP = "Tracking URI where feedback, results and alert events are stored. D
 
 
 def _stores(tracking_uri: str | None):  # type: ignore[no-untyped-def]
-    from loopml.cli._common import tracking_client
-    from loopml.store import get_monitoring_store
+    from loopml.cli._common import cli_services
 
-    store = tracking_client(tracking_uri).store
-    return store, get_monitoring_store(store)
+    services = cli_services(tracking_uri)
+    return services.tracking, services.monitoring
 
 
 def checked_specs(config: Path, tracking: object, strict: bool = True) -> list:  # type: ignore[type-arg]
@@ -51,9 +50,11 @@ def run(
     """Compute every closed window not computed yet (idempotent), store the results, and
     fire alert rules (alert.firing / alert.resolved events). Exits 2 on a spec that is
     invalid or could never compute a window."""
+    from loopml.cli._common import cli_services
     from loopml.monitoring.monitor import alert_engine, run_monitor, webhook_consumer
 
-    tracking, store = _stores(tracking_uri)
+    services = cli_services(tracking_uri)
+    tracking, store = services.tracking, services.monitoring
     specs = checked_specs(config, tracking)
     engines = {s.name: alert_engine(s, tracking) for s in specs}
     # Created before the first pass, so that each consumer gets that pass's alerts.
@@ -61,7 +62,7 @@ def run(
     while True:
         total = 0
         for spec in specs:
-            new = run_monitor(spec, store, engines[spec.name])
+            new = run_monitor(spec, store, engines[spec.name], client=services.client)
             total += len(new)
             for r in new:
                 shown = ", ".join(f"{k}={v:.4g}" for k, v in sorted(r.metrics.items()))

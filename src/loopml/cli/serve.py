@@ -129,17 +129,16 @@ def check_sources(models: dict[str, str], deployments: list[str]) -> None:
             raise InvalidConfig(f"MODEL_URI {name}={uri}: no such model folder.")
     if not registry_uris and not deployments:
         return
-    from loopml.store import get_deployment_store, get_registry_store
+    from loopml.services import open_services
     from loopml.store.deployments_base import check_models_exist
-    from loopml.tracking._fluent import client
 
-    store = client().store
+    services = open_services()  # the settings' tracking URI, as the server will use
     if registry_uris:
-        check_models_exist(get_registry_store(store), "MODEL_URI", registry_uris)
+        check_models_exist(services.registry, "MODEL_URI", registry_uris)
     from loopml.security.workspaces import ALL_WORKSPACES, use_workspace
 
     with use_workspace(ALL_WORKSPACES):  # a server serves deployments of any workspace
-        known = [d.name for d in get_deployment_store(store).list_deployments()]
+        known = [d.name for d in services.deployments.list_deployments()]
     for d in deployments:
         if d not in known:
             raise InvalidConfig(f"--serve-deployment {d}: no such deployment in the store"

@@ -66,6 +66,7 @@ def server(
     max_body_mb: int = typer.Option(64, min=1, help="Largest JSON request body in MiB (413 above it). Artifact uploads are streamed and not bound by it."),
     log_level: str = typer.Option(None, "--log-level", envvar="LOOPML_LOG_LEVEL", help="Level of the server's logs: critical, error, warning, info (default) or debug.", callback=log_level_option),
     access_log: bool = typer.Option(None, "--access-log/--no-access-log", help="One line per request (method, path, status, duration in ms, request id) on the loopml.access logger. Default: on (LOOPML_ACCESS_LOG)."),
+    audit_monitor: bool = typer.Option(None, "--audit-monitor/--no-audit-monitor", help="Run the access-anomaly monitor over the audit trail in this server (bulk downloads, request bursts, denials, new client addresses, off hours); alerts are alert.* events like model monitors'. Default: on (LOOPML_AUDIT_MONITOR); interval and window: LOOPML_AUDIT_MONITOR_INTERVAL_S / _WINDOW_S."),
     trust_proxy: bool = typer.Option(False, "--trust-proxy", envvar="LOOPML_TRUST_PROXY", help="Believe X-Forwarded-Proto and X-Forwarded-For (only behind a reverse proxy that sets them): the dashboard's sign-in cookie gets Secure behind a TLS proxy, and sign-in attempts are limited per forwarded client."),
 ) -> None:
     """Run the tracking server: the MLflow REST API for experiments, runs, metrics, logged
@@ -81,7 +82,8 @@ def server(
 
     settings = load_settings(backend_store_uri=backend_store_uri,  # flag > env > file
                              artifacts_destination=artifacts_destination,
-                             log_level=log_level, access_log=access_log)
+                             log_level=log_level, access_log=access_log,
+                             audit_monitor=audit_monitor)
     # The worker processes read these (app_from_env configures their logging).
     os.environ["LOOPML_LOG_LEVEL"] = settings.log_level
     os.environ["LOOPML_ACCESS_LOG"] = "true" if settings.access_log else "false"
@@ -174,6 +176,11 @@ def server(
         os.environ[f.ENV_POLICIES] = str(policies.resolve())
         work.policies, work.policies_file = pols, policies
         typer.echo(f"Closed-loop controller for {[p.model for p in pols]}.")
+    if settings.audit_monitor:  # on the leader, with the other background work
+        work.audit = (settings.audit_monitor_interval_s, settings.audit_monitor_window_s,
+                      settings.audit_monitor_baseline_windows)
+        typer.echo(f"Audit access monitor every {settings.audit_monitor_interval_s:g}s "
+                   f"({settings.audit_monitor_window_s}s windows).")
     leader = _elect(work)
     if len(services.runnable):
         typer.echo(f"Pipelines this server may run: {', '.join(services.runnable.refs)}.")

@@ -17,3 +17,7 @@ class Event:
     payload: dict[str, Any] = field(default_factory=dict)
     time: int = 0
     workspace: str = "default"
+    # Who caused it: the request's principal (subject, identity kind) or a loopml service
+    # (``loopml:loop-controller``, kind ``service``); None when nothing was bound.
+    actor: str | None = None
+    actor_kind: str | None = None

@@ -75,11 +75,14 @@ def load_folder(folder: Path, trust: bool = False, flavor: str | None = None,
     return Model(folder, meta, fl, native, uri)
 
 
-def load(uri: str | Path, trust: bool = False, flavor: str | None = None) -> Model:
+def load(uri: str | Path, trust: bool = False, flavor: str | None = None,
+         client: Any = None) -> Model:
     """Load a model from any model URI (see ``loopml.models.uris``).
 
     Pickle-based files are refused unless ``trust=True`` or the registered version is marked
     trusted. ``flavor`` picks one flavor of a multi-flavor model (e.g. ``"onnx"``).
+    ``client``: the ``TrackingClient`` whose stores ``models:/`` and ``runs:/`` URIs
+    resolve through (library code passes its own; default: the fluent API's client).
     """
-    resolved = resolve(str(uri))
+    resolved = resolve(str(uri), client)
     return load_folder(resolved.folder, trust or resolved.trusted, flavor, str(uri))

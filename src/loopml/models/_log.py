@@ -62,6 +62,7 @@ def log_model(
     serialization_format: str | None = None,
     flavor: str | None = None,
     background: Any = None,
+    client: TrackingClient | None = None,
 ) -> ModelInfo:
     """Save ``model`` under the active run (or ``run_id``) at ``<name>/``; optionally register.
 
@@ -69,11 +70,13 @@ def log_model(
     tree model's global importance is computed from it now and logged with the model.
 
     The folder is MLflow's format: ``mlflow.pyfunc.load_model("runs:/<run>/<name>")`` works.
+    ``client``: the TrackingClient to log and register through (library code passes its
+    own; default: the fluent API's client).
     """
     from loopml.tracking._fluent import _run_id
 
     check_model_name(name)
-    client = _client()
+    client = client or _client()
     rid = run_id or _run_id()
     with tempfile.TemporaryDirectory(prefix="loopml-log-") as tmp:
         folder = Path(tmp) / name

@@ -183,9 +183,9 @@ def run_monitor(spec: MonitorSpec, store: MonitoringStore, engine: AlertEngine |
     """Compute every closed window not computed yet; feed the alert rules; return the new
     results in time order. Reads the log incrementally: only records at or after the end of
     the monitor's latest stored window (its cursor, in the store), and only files written
-    since then. ``client`` (a TrackingClient; default: the current one) resolves a reference
-    that follows a model; the window's details name the version compared to. Runs in the
-    spec's workspace (results, alert states, events and model lookups are that workspace's)."""
+    since then. ``client`` (a TrackingClient, from the process's composition root) resolves
+    a reference that follows a model (``InvalidParameterValue`` without one); the window's
+    details name the version compared to. Runs in the spec's workspace (results, alert states, events and model lookups are that workspace's)."""
     from loopml.security.workspaces import use_workspace
 
     with use_workspace(spec.workspace):
@@ -199,9 +199,12 @@ def _run_monitor(spec: MonitorSpec, store: MonitoringStore, engine: AlertEngine 
     reference: Profile | None
     stale: Any = None  # the followed model version, for the staleness metrics
     if follows_model(spec):
-        from loopml.tracking._fluent import client as current
+        if client is None:
+            from loopml.errors import InvalidParameterValue
 
-        client = client or current()
+            raise InvalidParameterValue(
+                f"Monitor {spec.name!r} follows a registered model: run_monitor needs the "
+                "client= of the store that registry is in (loopml.services).")
         followed, reference = model_reference(spec, client)
         stale = _followed_version(client, followed)
     else:

@@ -1,7 +1,9 @@
 """The identity provider's metadata and signing keys: OpenID Connect Discovery 1.0
 (``{issuer}/.well-known/openid-configuration``) and its JWKS (RFC 7517), parsed by PyJWT.
 
-Keys are fetched once and kept. A token signed by a key not in the set (an unknown ``kid``,
+Keys are fetched once and kept. The fetches are blocking HTTP: servers call the verifier
+off the event loop whenever ``may_fetch`` says a check could make one (``route()`` in
+``security/_http.py``); cached tokens and kept keys are checked on the loop. A token signed by a key not in the set (an unknown ``kid``,
 or a kid-less token no kept key verifies) makes the set be fetched again, so a provider that
 rotates its keys is followed without a restart. Refetches are rate limited
 (``min_refetch_s``): a flood of tokens naming made-up kids costs the provider at most one
@@ -121,6 +123,15 @@ class JwksCache:
             if self._fetched_at is None:
                 self._fetch()
             return [k for k in self._keys if kid is None or k.key_id == kid]
+
+    def may_fetch(self) -> bool:
+        """Whether a verification now could make an HTTP request: the set was never
+        fetched, or a refetch is allowed (``min_refetch_s`` has passed) and not in the
+        failure cool-down. Lock-free (a stale answer only moves one check to a thread)."""
+        if self._fetched_at is None:
+            return self._failed_at is None or \
+                self.clock() - self._failed_at >= self.FAIL_COOLDOWN_S
+        return self.clock() - self._fetched_at >= self.min_refetch_s
 
     def refresh(self) -> bool:
         """Fetch the set again unless it was fetched less than ``min_refetch_s`` ago.

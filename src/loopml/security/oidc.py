@@ -172,6 +172,18 @@ class JWTVerifier:
         c = self.config
         return [c.audience] + ([c.client_id] if c.client_id and c.client_id != c.audience else [])
 
+    def may_block(self, scheme: str, credentials: str) -> bool:
+        """Whether ``verify`` of this credential could do blocking I/O (fetch the JWKS or
+        the discovery document): only a JWT not verified before, while a fetch is due or
+        allowed. The servers then verify it in a worker thread, never on the event loop."""
+        if scheme != "bearer" or not looks_like_jwt(credentials):
+            return False
+        key = hashlib.sha256(credentials.encode()).hexdigest()
+        hit = self._cache.get(key)  # a read of a dict: no lock needed
+        if hit is not None and hit[1] > self.clock():
+            return False
+        return self.jwks.may_fetch()
+
     def verify(self, scheme: str, credentials: str) -> Principal | None:
         if scheme != "bearer" or not looks_like_jwt(credentials):
             return None

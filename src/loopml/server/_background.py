@@ -43,6 +43,9 @@ class BackgroundWork:
     # Run the Monitor / LoopPolicy documents applied to the store (loopml apply) for the
     # kinds not given as files.
     stored_config: bool = True
+    # The audit-log access monitor (security/_audit_schedule.py): (interval s, window s,
+    # baseline windows), or None when it is off.
+    audit: tuple[float, int, int] | None = None
 
     def _store(self, root: str, epoch: int) -> Any:
         from loopml.store import get_store
@@ -87,4 +90,11 @@ class BackgroundWork:
             workers.append(StoredConfigRunner(tracking, mon, self, *stored))
         for w in workers:
             w.start()
+        if self.audit is not None:
+            from loopml.security._audit_schedule import start_audit_monitor
+            from loopml.services import services_for_store
+
+            sched = start_audit_monitor(services_for_store(tracking), *self.audit)
+            if sched is not None:
+                workers.append(sched)
         return [*workers, _Closer(stores)]

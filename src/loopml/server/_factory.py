@@ -12,27 +12,15 @@ from starlette.applications import Starlette
 
 from loopml._gc import tune_for_serving
 from loopml._secrets import read_secret
-from loopml.artifacts import get_blob_store
 from loopml.config import Settings, load_settings
 from loopml.errors import InvalidParameterValue
 from loopml.security import Authenticator, CredentialVerifier
 from loopml.security._verifiers import build_verifiers
-from loopml.security.audit import AuditLog
-from loopml.security.entity_scope import EntityScope
 from loopml.server._guard import GuardPolicy
 from loopml.server.app import create_app
 from loopml.server.services import PROXY_SCHEME, Services
-from loopml.store import (
-    get_deployment_store,
-    get_identity_store,
-    get_loop_store,
-    get_monitoring_store,
-    get_pipeline_store,
-    get_registry_store,
-    get_store,
-)
+from loopml.services import open_services
 from loopml.store._engine import ENV_PASSWORD as ENV_DB_PASSWORD
-from loopml.store.sql import SqlStore
 
 ENV_BACKEND = "LOOPML_SERVER_BACKEND_STORE_URI"
 ENV_ARTIFACTS = "LOOPML_SERVER_ARTIFACTS_DESTINATION"
@@ -68,38 +56,34 @@ def build_services(
     ``module:attr`` references (imported now; requests can name only these). Raises
     ``InvalidParameterValue`` for a bad URI or reference. ``settings`` (default: loaded
     now) gives the extra registry sources."""
-    # Runs get mlflow-artifacts:/ URIs so that remote clients upload through this server.
-    store = get_store(backend_store_uri, PROXY_SCHEME)
-    blobs = get_blob_store(artifacts_destination)
+    settings = settings or load_settings()
+    # The stores come from the composition root (loopml.services); runs get
+    # mlflow-artifacts:/ URIs so that remote clients upload through this server.
+    process = open_services(settings.model_copy(update={
+        "backend_store_uri": backend_store_uri,
+        "artifacts_destination": artifacts_destination}), server=True)
+    assert process.blobs is not None
+    blobs = process.blobs
     _refuse_importable_root(blobs.root_uri)
     from loopml.pipelines._registry import PipelineRegistry
 
-    settings = settings or load_settings()
     sources = settings.registry_allowed_sources  # env or the file
     extra = [r.strip() for r in sources.split(",") if r.strip()]
     runnable = PipelineRegistry.load(pipelines)
-    identities = get_identity_store(store) if isinstance(store, SqlStore) else None
     jwt = [*jwt_verifiers, *_oidc_verifiers(settings)]
     # A server given an OIDC issuer expects signed-in callers: requests without credentials
     # are refused instead of running as the anonymous loopback principal.
-    auth = Authenticator(token, basic, build_verifiers(identities, jwt),
+    auth = Authenticator(token, basic, build_verifiers(process.identities, jwt),
                          required=settings.auth_required or bool(jwt))
     return Services(
-        store=store, blobs=blobs, registry=get_registry_store(store),
-        deployments=get_deployment_store(store), monitoring=get_monitoring_store(store),
-        pipelines=get_pipeline_store(store), loops=get_loop_store(store),
-        auth=auth, identities=identities,
+        store=process.tracking, blobs=blobs, registry=process.registry,
+        deployments=process.deployments, monitoring=process.monitoring,
+        pipelines=process.pipelines, loops=process.loops,
+        auth=auth, identities=process.identities,
         inline_store_calls=backend_store_uri.startswith("sqlite"),
         allowed_model_roots=[PROXY_SCHEME, blobs.root_uri, *extra], runnable=runnable,
-        audit=AuditLog.for_store(store),
-        entity_scope=_entity_scope(store),
+        audit=process.audit, entity_scope=process.entity_scope, process=process,
     )
-
-
-def _entity_scope(store: object) -> EntityScope | None:
-    """The entity-workspace resolver of a SQL store (None for REST: no database here)."""
-    engine = getattr(store, "engine", None)
-    return EntityScope(engine) if engine is not None else None
 
 
 def _oidc_verifiers(settings: Settings) -> list[CredentialVerifier]:

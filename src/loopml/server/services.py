@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from loopml.artifacts import BlobStore
 from loopml.security import Authenticator
 from loopml.server._guard import GuardPolicy
+from loopml.services import PROXY_SCHEME
 from loopml.store.base import TrackingStore
 from loopml.store.deployments_base import DeploymentStore
 from loopml.store.identities_base import IdentityStore
@@ -21,8 +22,9 @@ if TYPE_CHECKING:  # the pipelines package is imported when a registry is built,
     from loopml.pipelines._registry import PipelineRegistry
     from loopml.security.audit import AuditLog
     from loopml.security.entity_scope import EntityScope
+    from loopml.services import ProcessServices
 
-PROXY_SCHEME = "mlflow-artifacts:"
+__all__ = ["PROXY_SCHEME", "Services"]
 
 
 def _no_pipelines() -> PipelineRegistry:
@@ -80,3 +82,6 @@ class Services:
     # Feature views + online store (loopml.features.service.FeatureService; ``--features``);
     # None: the /features routes answer 404 saying how to enable them.
     features: Any = None
+    # The process's stores as the composition root built them (loopml.services): the
+    # server's background services (monitors, triggers, controller) share them.
+    process: ProcessServices | None = None

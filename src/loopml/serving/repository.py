@@ -53,8 +53,12 @@ class ModelUnloaded(ServiceUnavailable):
 
 class ModelRepository:
     def __init__(self, models: dict[str, str], settings: ServingSettings,
-                 on_batch: Callable[[str, int, float], None] | None = None) -> None:
+                 on_batch: Callable[[str, int, float], None] | None = None,
+                 client: Callable[[], Any] | None = None) -> None:
+        """``client()``: the TrackingClient ``models:/`` and ``runs:/`` URIs resolve
+        through, opened at the first such URI (a server of model folders opens no store)."""
         self.settings = settings
+        self.client = client
         self.entries = {name: Entry(name, uri) for name, uri in models.items()}
         self.on_batch = on_batch
 
@@ -95,8 +99,10 @@ class ModelRepository:
     async def _load(self, e: Entry) -> None:
         s = self.settings
         try:
+            opener = self.client if e.uri.startswith(("models:/", "runs:/")) else None
+            client = await asyncio.to_thread(opener) if opener is not None else None
             model = await asyncio.to_thread(ServedModel, e.name, e.uri, s.trust_pickle,
-                                            s.prefer_onnx, None, s.convert_onnx)
+                                            s.prefer_onnx, None, s.convert_onnx, client)
         except Exception as exc:
             e.error = str(exc)
             raise

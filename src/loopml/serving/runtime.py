@@ -63,10 +63,13 @@ def _spec(model: Model) -> InputSpec:
 
 class ServedModel:
     def __init__(self, name: str, uri: str, trust: bool = False, prefer_onnx: bool = True,
-                 version: str | None = None, convert_onnx: bool = False) -> None:
+                 version: str | None = None, convert_onnx: bool = False,
+                 client: Any = None) -> None:
+        """``client``: the TrackingClient ``models:/`` and ``runs:/`` URIs resolve
+        through (the process's composition root gives it; None: the fluent client)."""
         self.name = name
         self.uri = uri
-        resolved = resolve(uri)
+        resolved = resolve(uri, client)
         self.version = version or (str(resolved.version.version) if resolved.version else "1")
         self.folder = resolved.folder
         self.conversion: str | None = None

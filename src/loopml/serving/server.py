@@ -25,6 +25,7 @@ from loopml.inference_log import InferenceLogWriter
 from loopml.security import Authenticator
 from loopml.server._access_log import WORKER_HEALTHCHECK_S, configure_logging, uvicorn_level
 from loopml.server._guard import GuardPolicy
+from loopml.services import ProcessServices, open_services
 from loopml.serving.app import (
     DEFAULT_MAX_BODY_BYTES,
     PROBES,
@@ -90,12 +91,18 @@ def model_names(uris: list[str]) -> dict[str, str]:
 def build_app(models: dict[str, str], settings: ServingSettings, opts: ServeOptions,
               auth: Authenticator | None = None,
               fetch: Callable[[str], Deployment] | None = None,
-              report: Callable[[str, dict[str, Any]], None] | None = None) -> Starlette:
-    """``fetch(name)`` reads a deployment spec (default: the store of LOOPML_TRACKING_URI);
-    ``report(name, status)`` publishes each revision's load status (default: with the
-    default ``fetch``, a ``deployment.status`` event in that store)."""
+              report: Callable[[str, dict[str, Any]], None] | None = None,
+              services: Callable[[], ProcessServices] | None = None) -> Starlette:
+    """``fetch(name)`` reads a deployment spec (default: the deployment store of
+    ``services()``); ``report(name, status)`` publishes each revision's load status
+    (default: with the default ``fetch``, a ``deployment.status`` event in that store).
+    ``services()``: this process's stores (``loopml.services``), opened at first need
+    (default: ``open_services()``, i.e. the settings' tracking URI); ``models:/`` and
+    ``runs:/`` URIs resolve through its client."""
+    services = services or _once(open_services)
     metrics = ServingMetrics()
-    repo = ModelRepository(models, settings, on_batch=metrics.on_batch)
+    repo = ModelRepository(models, settings, on_batch=metrics.on_batch,
+                           client=lambda: services().client)  # type: ignore[misc]
     logger = InferenceLogWriter(opts.log_dir, flush_ms=opts.log_flush_ms,
                                 flush_records=opts.log_flush_records,
                                 on_drop=lambda n: metrics.log_dropped.inc(n)) \
@@ -114,7 +121,7 @@ def build_app(models: dict[str, str], settings: ServingSettings, opts: ServeOpti
         state.enrich = FeatureEnricher.open(opts.features, opts.feature_view, opts.online_store)
     if opts.deployments:
         if fetch is None:
-            fetch, report = _store_fetch(), report or _store_report()
+            fetch, report = _store_fetch(services()), report or _store_report(services())
         state.watchers = [DeploymentWatcher(d, fetch, repo, state.routers, opts.poll_s, report)
                           for d in opts.deployments]
     app = create_serving_app(state)
@@ -182,19 +189,26 @@ async def _publish_depth(state: ServingState, every_s: float = 0.5) -> None:
         await asyncio.sleep(every_s)
 
 
-def _store_fetch() -> Callable[[str], Deployment]:
-    from loopml.store import get_deployment_store
-    from loopml.tracking._fluent import client
+def _once(build: Callable[[], ProcessServices]) -> Callable[[], ProcessServices]:
+    """``build`` called at the first call only (thread-safe); later calls get its result."""
+    lock, box = threading.Lock(), list[ProcessServices]()
 
-    store = get_deployment_store(client().store)
-    return store.get_deployment
+    def get() -> ProcessServices:
+        with lock:
+            if not box:
+                box.append(build())
+            return box[0]
+    return get
 
 
-def _store_report() -> Callable[[str, dict[str, Any]], None]:
+def _store_fetch(services: ProcessServices) -> Callable[[str], Deployment]:
+    return services.deployments.get_deployment
+
+
+def _store_report(services: ProcessServices) -> Callable[[str, dict[str, Any]], None]:
     from loopml.serving.traffic import STATUS_EVENT
-    from loopml.tracking._fluent import client
 
-    store = client().store
+    store = services.tracking
 
     def report(name: str, status: dict[str, Any]) -> None:
         store.append_event(STATUS_EVENT, name, status)

@@ -289,6 +289,9 @@ events = sa.Table(
     sa.Column("payload", sa.Text, nullable=False, server_default="{}"),
     sa.Column("time", sa.BigInteger, nullable=False),
     sa.Column("workspace", sa.String(255), nullable=False, server_default="default"),
+    # Who caused it (migration 0014; security/actor.py).
+    sa.Column("actor", sa.String(255), nullable=True),
+    sa.Column("actor_kind", sa.String(32), nullable=True),
     sa.Index("ix_events_type_seq", "type", "seq"),
 )
 
@@ -464,6 +467,8 @@ loop_audit = sa.Table(
     sa.Column("inputs", sa.Text, nullable=False, server_default="{}"),
     sa.Column("time", sa.BigInteger, nullable=False),
     WS(),
+    sa.Column("actor", sa.String(255), nullable=True),  # migration 0014
+    sa.Column("actor_kind", sa.String(32), nullable=True),
     sa.Index("ix_loop_audit_model_seq", "model", "seq"),
 )
 

@@ -14,12 +14,14 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from loopml.security.actor import current_actor
 from loopml.security.workspaces import creating_workspace
 from loopml.store import _schema as t
 from loopml.store._sql_util import Prepared, now_ms
 
 _INSERT_EVENT = Prepared(sa.insert(t.events),
-                         columns=["type", "subject", "payload", "time", "workspace"])
+                         columns=["type", "subject", "payload", "time", "workspace", "actor",
+                                  "actor_kind"])
 
 
 class SqlBase:
@@ -45,8 +47,10 @@ class SqlBase:
         workspace: str | None = None,
     ) -> None:
         """Append an event in ``conn``'s transaction, stamped with ``workspace`` (the
-        entity's; None: the one things are created in)."""
+        entity's; None: the one things are created in) and the acting principal."""
+        actor, kind = current_actor()
         _INSERT_EVENT.execute_many(conn, [
             {"type": type, "subject": subject, "payload": orjson.dumps(payload or {}).decode(),
-             "time": now_ms(), "workspace": workspace or creating_workspace()},
+             "time": now_ms(), "workspace": workspace or creating_workspace(), "actor": actor,
+             "actor_kind": kind},
         ])

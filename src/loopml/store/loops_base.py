@@ -59,6 +59,9 @@ class AuditEntry:
     message: str
     inputs: dict[str, Any]
     time: int
+    # Who decided (security/actor.py): an approver's subject, or loopml:loop-controller.
+    actor: str | None = None
+    actor_kind: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))

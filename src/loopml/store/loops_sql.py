@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from loopml.errors import InvalidParameterValue, ResourceDoesNotExist
+from loopml.security.actor import current_actor
 from loopml.security.workspaces import current_workspace, name_workspace, scoped
 from loopml.store import _schema as t
 from loopml.store._sql_base import SqlBase
@@ -45,9 +46,10 @@ class SqlLoopStore(SqlBase, LoopStore):
         if ws is None and loop_id:
             ws = conn.execute(sa.select(_L.workspace).where(_L.loop_id == loop_id)).scalar()
         ws = ws or name_workspace(conn, t.registered_models, model)
+        actor, kind = current_actor()  # the approver's request, or the controller
         conn.execute(sa.insert(t.loop_audit).values(
             loop_id=loop_id, model=model, action=action, message=message,
-            inputs=_dumps(inputs), time=now_ms(), workspace=ws))
+            inputs=_dumps(inputs), time=now_ms(), workspace=ws, actor=actor, actor_kind=kind))
         self._event(conn, f"loop.{action}", model,
                     {"loop_id": loop_id, "message": message}, ws)
 
@@ -132,7 +134,8 @@ class SqlLoopStore(SqlBase, LoopStore):
         with self._read() as conn:
             rows = conn.execute(q.order_by(_A.seq).limit(max(1, min(limit, 100_000)))).all()
         return [AuditEntry(r.seq, r.loop_id, r.model, r.action, r.message,
-                           orjson.loads(r.inputs), r.time) for r in rows]
+                           orjson.loads(r.inputs), r.time, r.actor, r.actor_kind)
+                for r in rows]
 
     # Cursors are per workspace bound (``*`` for a consumer serving every workspace, whose
     # cursor is kept under "*"): a controller run for one workspace keeps its own.

@@ -333,4 +333,5 @@ class RestStore(TrackingStore):
         d = self._call("GET", f"{_LOOPML}/events",
                        {"after_seq": after_seq, "types": list(types or []) or None, "limit": limit})
         return [Event(e["seq"], e["type"], e["subject"], e.get("payload") or {}, e.get("time", 0),
-                      e.get("workspace", "default")) for e in d.get("events", [])]
+                      e.get("workspace", "default"), e.get("actor"), e.get("actor_kind"))
+                for e in d.get("events", [])]

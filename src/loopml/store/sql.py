@@ -39,6 +39,7 @@ from loopml.errors import (
     invalid_param,
 )
 from loopml.security import quotas
+from loopml.security.actor import current_actor
 from loopml.store import _schema as t
 from loopml.store import _search, _sql_models, _sql_write
 from loopml.store._engine import create_engine, upgrade
@@ -461,13 +462,14 @@ class SqlStore(SqlExperiments, TrackingStore):
         self, type: str, subject: str, payload: dict[str, Any] | None = None,
         workspace: str = "default",
     ) -> int:
+        actor, kind = current_actor()  # the caller of the request, or the service (actor.py)
         with self._tx() as conn:
             return int(
                 conn.execute(
                     sa.insert(t.events)
                     .values(
                         type=type, subject=subject, payload=orjson.dumps(payload or {}).decode(),
-                        time=now_ms(), workspace=workspace,
+                        time=now_ms(), workspace=workspace, actor=actor, actor_kind=kind,
                     )
                     .returning(t.events.c.seq)
                 ).scalar_one()
@@ -477,11 +479,12 @@ class SqlStore(SqlExperiments, TrackingStore):
         self, after_seq: int = 0, types: Sequence[str] | None = None, limit: int = 1000
     ) -> list[Event]:
         c = t.events.c
-        q = sa.select(c.seq, c.type, c.subject, c.payload, c.time, c.workspace).where(
+        q = sa.select(c.seq, c.type, c.subject, c.payload, c.time, c.workspace, c.actor,
+                      c.actor_kind).where(
             c.seq > after_seq
         )
         if types:
             q = q.where(c.type.in_(list(types)))
         with self._read() as conn:
             rows = conn.execute(q.order_by(c.seq).limit(limit)).all()
-        return [Event(r[0], r[1], r[2], orjson.loads(r[3]), r[4], r[5]) for r in rows]
+        return [Event(r[0], r[1], r[2], orjson.loads(r[3]), r[4], r[5], r[6], r[7]) for r in rows]

@@ -73,10 +73,8 @@ class Trial:
 
     def log_model(self, model: Any, name: str = "model", **kwargs: Any) -> Any:
         from loopml.models._log import log_model
-        from loopml.tracking._fluent import using_client
 
-        with using_client(self._client):
-            return log_model(model, name, run_id=self.run_id, **kwargs)
+        return log_model(model, name, run_id=self.run_id, client=self._client, **kwargs)
 
 
 def run_trial(task: TrialTask) -> TrialOutcome:

@@ -71,7 +71,8 @@ def routes(s: Services) -> list[PermissionedRoute]:
         )
         return {"events": [
             {"seq": e.seq, "type": e.type, "subject": e.subject, "payload": e.payload,
-             "time": e.time, "workspace": e.workspace}
+             "time": e.time, "workspace": e.workspace, "actor": e.actor,
+             "actor_kind": e.actor_kind}
             for e in events
         ]}
 

@@ -1,7 +1,7 @@
 """Labeling records (who labelled or skipped which request, the pre-label, corrected or not).
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 """
 
 # Frozen DDL: this revision states its own tables and never reads loopml.store._schema.
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0015"
-down_revision = "0013"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
