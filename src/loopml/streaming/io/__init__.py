@@ -1,0 +1,11 @@
+"""Brokers and sinks for streaming apps (docs/streaming_apps.md): one file per backend
+behind the :class:`Source`, :class:`Publisher` and :class:`Sink` interfaces of ``_base``.
+Backend modules import their client library lazily (only the ones an app uses)."""
+
+from __future__ import annotations
+
+from loopml.streaming.io._base import (SINK_KINDS, BrokerFull, BrokerUnavailable, GroupOwned,
+                                       Message, Publisher, Sink, Source, register_sink, row_keys)
+
+__all__ = ["SINK_KINDS", "BrokerFull", "BrokerUnavailable", "GroupOwned", "Message", "Publisher",
+           "Sink", "Source", "register_sink", "row_keys"]
