@@ -102,7 +102,6 @@ class BrokerContract:
             src = broker.source(s, "g", "c1")
             again = drain(src, 10, deadline_s=30.0)
             assert sorted(codec.decode(m.payload)[0]["i"] for m in again) == list(range(10))  # type: ignore[index]
-            assert max(m.deliveries for m in again) >= 2 or broker.restart_wait_s >= 0
         finally:
             src.close()
             pub.close()

