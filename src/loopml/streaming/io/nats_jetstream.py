@@ -94,7 +94,7 @@ class NatsSource:
         async def fetch() -> list[Any]:
             try:
                 return await self.sub.fetch(max_messages, timeout=max(timeout_s, 0.01))  # type: ignore[no-any-return]
-            except (nats.errors.TimeoutError, asyncio.TimeoutError):
+            except (TimeoutError, nats.errors.TimeoutError):
                 return []
 
         try:

@@ -24,8 +24,7 @@ from typing import Any
 import msgpack
 import pyarrow as pa
 
-from loopml.streaming.io._base import (BrokerFull, BrokerUnavailable, GroupOwned, Message,
-                                       row_keys)
+from loopml.streaming.io._base import BrokerFull, BrokerUnavailable, GroupOwned, Message, row_keys
 from loopml.streaming.io._retry import connect_with_retries
 
 FIELD = b"d"
