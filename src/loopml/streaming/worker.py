@@ -14,6 +14,10 @@ Workers of an app share one consumer group: run more processes to scale. A dead 
 unacked messages are taken over by the others after ``claim_idle`` (Redis ``XAUTOCLAIM``,
 JetStream ack-wait, Kafka rebalance).
 
+Event time after a takeover: the messages a worker takes over are older than the ones it
+has already seen, so the rules' ``time.lateness`` must cover ``claim_idle`` plus a batch,
+or their events go to the ``late`` stream (counted in ``loopml_stream_late_total``).
+
 Limits: rule state (windows, patterns) lives in the worker; after a takeover, a window
 restarts from the replayed messages. Stateless rules (filters, projections, model scores)
 are exactly reproduced; keyed state across several workers needs the events of a key to
@@ -322,6 +326,10 @@ class StreamWorker:
                 break
             if until is not None and until():
                 break
+
+    def request_stop(self) -> None:
+        """Ask :meth:`run` to return (safe from a signal handler)."""
+        self._stop.set()
 
     def stop(self) -> None:
         """Stop reading; queued unacked batches come back on restart (or to the others)."""

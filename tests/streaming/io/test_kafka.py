@@ -35,4 +35,12 @@ def broker(bootstrap: str) -> BrokerUnderTest:
 
 
 class TestKafkaOnTansuContract(BrokerContract):
-    pass
+    # Each group join takes ~3 s on Tansu even with the short session timeout: the two tests
+    # that rejoin run with the slow tests.
+    @pytest.mark.slow
+    def test_unacked_messages_come_back_after_a_restart(self, broker: BrokerUnderTest) -> None:
+        super().test_unacked_messages_come_back_after_a_restart(broker)
+
+    @pytest.mark.slow
+    def test_consumers_of_one_group_split_the_stream(self, broker: BrokerUnderTest) -> None:
+        super().test_consumers_of_one_group_split_the_stream(broker)
