@@ -52,7 +52,10 @@ def connect(url: str, attempts: int = 5) -> Any:
 
 
 def _oom(e: Exception) -> bool:
-    return str(e).startswith("OOM")
+    """A Redis ``-OOM`` reply (redis-py >= 5 raises OutOfMemoryError; older ones say OOM)."""
+    from redis.exceptions import OutOfMemoryError
+
+    return isinstance(e, OutOfMemoryError) or str(e).startswith("OOM") or "maxmemory" in str(e)
 
 
 class RedisStreamSource:
