@@ -62,7 +62,7 @@ def test_alerts_to_a_signed_webhook_and_a_broker(receiver: Any) -> None:
     headers, body = got[0]
     assert verify_signature(SECRET, headers[TIMESTAMP_HEADER], body, headers[SIGNATURE_HEADER])
     row = orjson.loads(body)
-    assert row["id"] == "sensors/1#0" and row["severity"] == "high" and row["temp"] == 96.0
+    assert row["id"] == "m0|6" and row["severity"] == "high" and row["temp"] == 96.0
     cmds = drain(b.source("cmd", "plc", "p"), 2, deadline_s=1)
     assert [orjson.loads(m.payload) for m in cmds] == [{"cmd": "stop", "machine": "m0"}, {"cmd": "stop", "machine": "m1"}]
 
@@ -97,7 +97,7 @@ def test_a_full_redis_sheds_per_policy_and_counts(full_redis: str) -> None:
         for _ in range(200):
             pub.publish([b"x" * 10_000] * 10)
     sink = SINK_KINDS["redis"]("alerts", {"url": full_redis, "stream": "alerts"})
-    t = pa.table({"m": ["a"], "_offset": ["s/1"], "_seq": [0]})
+    t = pa.table({"m": ["a"], "_key": ["a"]})
     with pytest.raises(BrokerFull):
         sink.write(t, {"s": "1"})
     b = MemoryBroker()

@@ -4,11 +4,13 @@
 Per source, a reader thread reads a batch of messages, decodes them (malformed ones become
 dead letters with the reason), waits on the source's rate limit (token bucket) and queues
 the batch in a bounded in-flight queue (overflow policy: block | shed_oldest | sample).
-The main loop takes a batch, pushes each message's events through the plan (so every
-output row knows the message it came from: ``_offset`` = ``"source/id"``, ``_seq`` = its
-index among that message's rows for that sink), writes every sink (``Sink.write`` returns
-once durable; sinks de-duplicate by ``(_offset, _seq)``), and only then acks the batch.
-A crash between write and ack replays the batch: the same rows, which the sinks drop.
+The main loop takes a batch, pushes its events through the plan (one push when the
+messages are Arrow tables of one schema), gives every output row its idempotence key
+``_key`` (the sink's ``key`` columns in the rule file, e.g. ``[machine, _time]``; all
+columns for a rule output without one), writes every sink (``Sink.write`` returns once
+durable; sinks drop rows whose key they have seen), and only then acks the batch. A crash
+between write and ack replays the batch: the same rows with the same keys, which the sinks
+drop, whatever the batch boundaries of the replay.
 
 Workers of an app share one consumer group: run more processes to scale. A dead worker's
 unacked messages are taken over by the others after ``claim_idle`` (Redis ``XAUTOCLAIM``,
@@ -37,13 +39,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 
 from loopml._config import suggest
 from loopml.errors import InvalidConfig
 from loopml.streaming.appfile import AppFile, SinkSpec, SourceSpec
 from loopml.streaming.io import (
+    KEY,
     SINK_KINDS,
     BrokerFull,
     BrokerUnavailable,
@@ -76,10 +78,19 @@ def default_consumer() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-def _tag(t: pa.Table, offset: str) -> pa.Table:
-    n = t.num_rows
-    return t.append_column("_offset", pa.array([offset] * n, pa.string())).append_column(
-        "_seq", pa.array(np.arange(n, dtype=np.int64)))
+def _keyed(t: pa.Table, columns: list[str] | None) -> pa.Table:
+    """``t`` with ``_key``: its ``columns`` (default: all) as text joined with ``|``."""
+    import pyarrow.compute as pc
+
+    names = [c for c in (columns or []) if c in t.column_names] or t.column_names
+    try:
+        parts = [pc.fill_null(pc.cast(t.column(c), pa.string()), "\u2205") for c in names]
+        key = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, "|")
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid):  # nested types: JSON text instead
+        import orjson
+
+        key = pa.array([orjson.dumps(r, default=str).decode() for r in t.select(names).to_pylist()], pa.string())
+    return t.append_column(KEY, key)
 
 
 class StreamWorker:
@@ -113,6 +124,8 @@ class StreamWorker:
             if name not in self.sinks:
                 self.sinks[name] = self._sink(name, spec)
         self.dead_letter: Sink | None = self._dead_letter_sink()
+        # The idempotence key of each sink: its ``key`` in the rule file (all columns if none).
+        self._keys = {n: list(s.key) for n, s in self.plan.app.sinks.items() if s.key}
         self.sources: dict[str, Source] = {}
         self.queues: dict[str, InFlight[_Item]] = {}
         self._threads: list[threading.Thread] = []
@@ -267,28 +280,30 @@ class StreamWorker:
         out: dict[str, list[pa.Table]] = defaultdict(list)
         dead: list[pa.Table] = []
         if item.dead:
-            dead.append(_tag(pa.Table.from_pylist(item.dead), f"{item.source}/{item.dead[0]['offset']}"))
+            dead.append(pa.Table.from_pylist(item.dead))
             self.metrics.dead_letter.labels(self.app.app, item.source).inc(len(item.dead))
-        for m, ev in zip(item.msgs, item.events, strict=True):
-            if ev is None:
-                continue
-            offset = f"{item.source}/{m.id}"
-            self.plan.push(item.source, ev)
-            for stream, t in self.plan.collect().items():
-                self.metrics.rows_out.labels(self.app.app, stream).inc(t.num_rows)
-                if stream == LATE:
-                    self.metrics.late.labels(self.app.app).inc(t.num_rows)
-                if stream == DEAD_LETTER:
-                    self.metrics.dead_letter.labels(self.app.app, item.source).inc(t.num_rows)
-                    dead.append(_tag(t.append_column("offset", pa.array([m.id] * t.num_rows, pa.string())), offset))
-                elif stream in self.sinks:
-                    out[stream].append(_tag(t, offset))
+        good = [e for e in item.events if e is not None]
+        if good and all(isinstance(e, pa.Table) for e in good) and len({e.schema for e in good}) == 1:
+            self.plan.push(item.source, pa.concat_tables(good) if len(good) > 1 else good[0])
+        else:
+            for e in good:
+                self.plan.push(item.source, e)
+        for stream, t in self.plan.collect().items():
+            self.metrics.rows_out.labels(self.app.app, stream).inc(t.num_rows)
+            if stream == LATE:
+                self.metrics.late.labels(self.app.app).inc(t.num_rows)
+            if stream == DEAD_LETTER:
+                self.metrics.dead_letter.labels(self.app.app, item.source).inc(t.num_rows)
+                dead.append(t)
+            elif stream in self.sinks:
+                out[stream].append(t)
         offsets = {item.source: item.msgs[-1].id}
         for stream, parts in out.items():
-            self._write(self.sinks[stream], pa.concat_tables(parts, promote_options="permissive"), offsets,
-                        item.source)
+            t = parts[0] if len(parts) == 1 else pa.concat_tables(parts, promote_options="permissive")
+            self._write(self.sinks[stream], _keyed(t, self._keys.get(stream)), offsets, item.source)
         if dead and self.dead_letter is not None:
-            self._write(self.dead_letter, pa.concat_tables(dead, promote_options="permissive"), offsets, item.source)
+            t = pa.concat_tables(dead, promote_options="permissive")
+            self._write(self.dead_letter, _keyed(t, None), offsets, item.source)
         self.sources[item.source].ack(item.msgs)  # only now: every output above is durable
         self.batches += 1
         self.metrics.batch_seconds.labels(self.app.app).observe(time.perf_counter() - item.t_read)

@@ -67,7 +67,7 @@ def test_sink_is_idempotent_by_row_key() -> None:
     service(6379, "Redis")
     s = "lmtest:redis:sink-" + str(time.time_ns())
     sink = RedisStreamSink("alerts", URL, s)
-    t = pa.table({"m": ["a", "b"], "_offset": ["raw/1-0", "raw/1-0"], "_seq": [0, 1]})
+    t = pa.table({"m": ["a", "b"], "_key": ["a|1", "b|1"]})
     sink.write(t, {"raw": "1-0"})
     sink.write(t, {"raw": "1-0"})  # the replay after a crash
     assert connect(URL).xlen(s) == 2 and sink.written == 2

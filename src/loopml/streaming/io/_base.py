@@ -84,9 +84,10 @@ class Publisher(Protocol):
 class Sink(Protocol):
     """An output of a streaming app. ``write``: durable when it returns; idempotent when
     replayed with the same offsets. ``offsets`` maps a source name to the last offset of
-    that source whose events the table's rows come from; rows carry ``_offset`` (the source
-    message id, ``"source/id"``) and ``_seq`` (the row's index among that message's rows
-    for this sink), which together identify a row across replays."""
+    that source whose events the table's rows come from. Each row carries ``_key``, its
+    idempotence key (the sink's ``key`` columns from the rule file, joined with ``|``; all
+    columns when it declares none): a batch replayed after a crash gives rows with the same
+    keys, which the sink drops or overwrites."""
 
     name: str
 
@@ -106,13 +107,18 @@ def register_sink(kind: str, factory: SinkFactory) -> None:
     SINK_KINDS[kind] = factory
 
 
+KEY = "_key"
+
+
 def row_keys(table: pyarrow.Table) -> list[str]:
-    """``"<_offset>#<_seq>"`` per row: the idempotence key of each row (see :class:`Sink`).
-    Raises KeyError when the table lacks those columns."""
-    offs = table.column("_offset").to_pylist()
-    seqs = table.column("_seq").to_pylist()
-    return [f"{o}#{s}" for o, s in zip(offs, seqs, strict=True)]
+    """The ``_key`` of each row (see :class:`Sink`). Raises KeyError without that column."""
+    return [str(k) for k in table.column(KEY).to_pylist()]
 
 
-__all__ = ["SINK_KINDS", "BrokerFull", "BrokerUnavailable", "GroupOwned", "Message", "Publisher",
-           "Sink", "SinkFactory", "Source", "register_sink", "row_keys"]
+def body(table: pyarrow.Table) -> pyarrow.Table:
+    """The table without ``_key`` (what a sink stores)."""
+    return table.drop_columns([KEY]) if KEY in table.column_names else table
+
+
+__all__ = ["KEY", "SINK_KINDS", "BrokerFull", "BrokerUnavailable", "GroupOwned", "Message", "Publisher",
+           "Sink", "SinkFactory", "Source", "body", "register_sink", "row_keys"]

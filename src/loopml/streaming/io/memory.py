@@ -11,7 +11,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from loopml.streaming.io._base import Message, row_keys
+from loopml.streaming.io._base import KEY, Message, body, row_keys
 
 
 class MemoryBroker:
@@ -102,8 +102,8 @@ class MemorySink:
         self._seen: set[str] = set()
 
     def write(self, table: pa.Table, offsets: Mapping[str, str]) -> None:
-        keys = row_keys(table) if "_offset" in table.column_names else [None] * table.num_rows
-        for k, row in zip(keys, table.to_pylist(), strict=True):
+        keys = row_keys(table) if KEY in table.column_names else [None] * table.num_rows
+        for k, row in zip(keys, body(table).to_pylist(), strict=True):
             if k is not None and k in self._seen:
                 continue
             if k is not None:

@@ -24,7 +24,14 @@ from typing import Any
 import msgpack
 import pyarrow as pa
 
-from loopml.streaming.io._base import BrokerFull, BrokerUnavailable, GroupOwned, Message, row_keys
+from loopml.streaming.io._base import (
+    BrokerFull,
+    BrokerUnavailable,
+    GroupOwned,
+    Message,
+    body,
+    row_keys,
+)
 from loopml.streaming.io._retry import connect_with_retries
 
 FIELD = b"d"
@@ -221,8 +228,7 @@ class RedisStreamSink:
         if not table.num_rows:
             return
         keys = [f"{self.stream}:dedup:{k}" for k in row_keys(table)]
-        body = table.drop_columns([c for c in ("_offset", "_seq") if c in table.column_names])
-        rows = [msgpack.packb(r, default=str) for r in body.to_pylist()]
+        rows = [msgpack.packb(r, default=str) for r in body(table).to_pylist()]
         try:
             for i in range(0, len(rows), 500):
                 self.written += int(self._script(keys=keys[i:i + 500], args=[self.stream, self.ttl, *rows[i:i + 500]]))

@@ -25,7 +25,7 @@ import msgpack
 import pyarrow as pa
 
 from loopml.errors import InvalidConfig
-from loopml.streaming.io._base import Publisher, Source, register_sink, row_keys
+from loopml.streaming.io._base import KEY, Publisher, Source, body, register_sink, row_keys
 from loopml.streaming.io.memory import MemoryBroker, MemorySink
 
 SCHEMES = ("redis", "rediss", "nats", "kafka", "mqtt", "memory")
@@ -110,12 +110,11 @@ class PublishSink:
     def write(self, table: pa.Table, offsets: Mapping[str, str]) -> None:
         if not table.num_rows:
             return
-        ids = row_keys(table) if "_offset" in table.column_names else None
+        ids = row_keys(table) if KEY in table.column_names else None
         if "payload" in table.column_names:
             msgs = [str(p).encode() for p in table.column("payload").to_pylist()]
         else:
-            body = table.drop_columns([c for c in ("_offset", "_seq") if c in table.column_names])
-            msgs = [msgpack.packb(r, default=str) for r in body.to_pylist()]
+            msgs = [msgpack.packb(r, default=str) for r in body(table).to_pylist()]
         self.publisher.publish(msgs, ids=ids)
 
     def flush(self) -> None:
@@ -144,9 +143,8 @@ class WebhookSink:
         from loopml.monitoring.webhooks import deliver
         from loopml.streaming.io._base import BrokerUnavailable
 
-        ids: Sequence[str | None] = row_keys(table) if "_offset" in table.column_names else [None] * table.num_rows
-        body = table.drop_columns([c for c in ("_offset", "_seq") if c in table.column_names])
-        for rid, row in zip(ids, body.to_pylist(), strict=True):
+        ids: Sequence[str | None] = row_keys(table) if KEY in table.column_names else [None] * table.num_rows
+        for rid, row in zip(ids, body(table).to_pylist(), strict=True):
             d = deliver(self.hook, {"id": rid, "sink": self.name, **row})
             if not d.ok:
                 raise BrokerUnavailable(f"webhook sink {self.name!r}: delivery failed after {d.attempts} "
