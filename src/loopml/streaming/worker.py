@@ -93,6 +93,15 @@ def _keyed(t: pa.Table, columns: list[str] | None) -> pa.Table:
     return t.append_column(KEY, key)
 
 
+def _warm_up() -> None:
+    """Pay one-time lazy imports before the first event: pyarrow imports pandas on the
+    first string column made into numpy (seconds on a loaded machine), which would
+    otherwise stall the first batch and every event queued behind it."""
+    import pyarrow.compute  # noqa: F401  (used by _keyed)
+
+    pa.chunked_array([["warm"]]).to_numpy(zero_copy_only=False)
+
+
 class StreamWorker:
     """Runs ``app`` (an :class:`~loopml.streaming.appfile.AppFile`). ``consumer``: this
     worker's name in the group (default host-pid; keep it across restarts to re-read its own
@@ -178,6 +187,7 @@ class StreamWorker:
     def start(self) -> None:
         """Join the consumer group(s) and start the reader threads. Raises BrokerUnavailable
         (after retries), GroupOwned, InvalidConfig."""
+        _warm_up()
         for name, spec in self.app.sources.items():
             memory = self._memory(spec.url) if spec.url.startswith("memory://") else None
             src = open_source(spec.url, spec.stream, self.app.group_name, self.consumer, app=self.app.app,
