@@ -175,7 +175,7 @@ def loopml_worker(url: str, raw: str, alerts: str, ready: Any, stop: Any) -> Non
     from loopml.streaming.worker import StreamWorker
 
     app = AppFile.model_validate({"app": "bench-" + raw, "rules": RULES,
-                                  "sources": {"s": {"url": url, "stream": raw, "max_in_flight": 4,
+                                  "sources": {"s": {"url": url, "stream": raw, "max_in_flight": 2,
                                                     "batch": {"max_messages": 20, "max_wait": 2}}},
                                   "sinks": {"alerts": {"kind": "redis", "url": url, "stream": alerts}}})
     w = StreamWorker(app, consumer="w")

@@ -15,7 +15,7 @@ Shape::
         format: auto                         # auto | arrow | msgpack | json
         batch: {max_messages: 100, max_wait: 5ms}
         rate_limit: {events_per_s: 200000, burst: 400000}
-        max_in_flight: 4                     # batches read and not yet acked
+        max_in_flight: 2                     # batches read and not yet acked
         overflow: block                      # block | shed_oldest | sample
         sample_every: 10
         max_deliveries: 5                    # then the message goes to the dead-letter sink
@@ -68,7 +68,7 @@ class SourceSpec(_M):
     format: Format = "auto"
     batch: BatchSpec = BatchSpec(max_messages=100)
     rate_limit: RateLimit | None = None
-    max_in_flight: int = Field(4, ge=1, le=1024)
+    max_in_flight: int = Field(2, ge=1, le=1024)
     overflow: Overflow = "block"
     sample_every: int = Field(10, ge=2)
     max_deliveries: int = Field(5, ge=1)
@@ -85,7 +85,10 @@ class SinkSpec(BaseModel):
     @classmethod
     def _known(cls, v: str) -> str:
         from loopml.streaming.io import SINK_KINDS
+        from loopml.streaming.io._base import load_sink_modules
 
+        if v not in SINK_KINDS:
+            load_sink_modules()  # e.g. online_store, offline_parquet from loopml.features
         if v not in SINK_KINDS:
             raise unknown("sink kind", v, SINK_KINDS)
         return v

@@ -217,6 +217,8 @@ class StreamWorker:
         wait_s, backoff, next_lag = spec.batch.max_wait / 1000, 0.1, 0.0
         claimed = 0
         while not self._stop.is_set():
+            if spec.overflow == "block" and not q.wait_room(0.5):
+                continue  # events wait in the broker; the next read takes them all at once
             try:
                 msgs = src.read(spec.batch.max_messages, wait_s)
                 backoff = 0.1

@@ -102,6 +102,21 @@ SinkFactory = Callable[[str, Mapping[str, Any]], Sink]
 SINK_KINDS: dict[str, SinkFactory] = {}
 
 
+# loopml's own packages that register sink kinds when imported; imported (when installed)
+# before an app file's sink kinds are checked. A fixed list: a file never names a module.
+SINK_MODULES: tuple[str, ...] = ("loopml.features",)
+
+
+def load_sink_modules() -> None:
+    import importlib
+
+    for mod in SINK_MODULES:
+        try:
+            importlib.import_module(mod)
+        except ImportError:
+            continue
+
+
 def register_sink(kind: str, factory: SinkFactory) -> None:
     """Make ``kind`` usable as a sink ``kind`` in app files (replaces an earlier one)."""
     SINK_KINDS[kind] = factory
@@ -120,5 +135,5 @@ def body(table: pyarrow.Table) -> pyarrow.Table:
     return table.drop_columns([KEY]) if KEY in table.column_names else table
 
 
-__all__ = ["KEY", "SINK_KINDS", "BrokerFull", "BrokerUnavailable", "GroupOwned", "Message", "Publisher",
-           "Sink", "SinkFactory", "Source", "body", "register_sink", "row_keys"]
+__all__ = ["KEY", "SINK_KINDS", "SINK_MODULES", "BrokerFull", "BrokerUnavailable", "GroupOwned", "Message", "Publisher",
+           "Sink", "SinkFactory", "Source", "body", "load_sink_modules", "register_sink", "row_keys"]

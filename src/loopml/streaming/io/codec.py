@@ -72,8 +72,8 @@ def decode(payload: bytes, fmt: Format = "auto") -> pa.Table | dict[str, Any] | 
         if fmt == "arrow":
             return ipc.open_stream(pa.py_buffer(payload)).read_all()
         obj = orjson.loads(payload) if fmt == "json" else msgpack.unpackb(payload, raw=False)
-    except (pa.ArrowInvalid, orjson.JSONDecodeError, ValueError, msgpack.ExtraData,
-            msgpack.FormatError, msgpack.StackError) as e:
+    except (pa.ArrowException, OSError, orjson.JSONDecodeError, ValueError, TypeError, msgpack.ExtraData,
+            msgpack.FormatError, msgpack.StackError) as e:  # pyarrow reports bad IPC as OSError too; msgpack raises TypeError for a list as a map key
         raise DecodeError(f"not a {fmt} message: {type(e).__name__}: {e}") from None
     return _shape(obj, fmt)
 

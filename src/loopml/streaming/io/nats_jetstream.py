@@ -73,7 +73,11 @@ class NatsSource:
         desc = f"loopml app {app}" if app else None
         cfg = ConsumerConfig(durable_name=group, ack_wait=ack_wait_s, description=desc,
                              max_ack_pending=max_ack_pending)
-        self.sub = self.c.aio.run(self._subscribe(cfg, desc))
+        try:
+            self.sub = self.c.aio.run(self._subscribe(cfg, desc))
+        except BaseException:
+            self.c.close()
+            raise
 
     async def _subscribe(self, cfg: Any, desc: str | None) -> Any:
         from nats.js.errors import NotFoundError

@@ -7,7 +7,9 @@
 - :class:`InFlight`: a bounded queue of read-but-not-acked batches between the reader
   thread and the engine, with an overflow policy when it is full:
 
-  - ``block``: the reader waits (backpressure: the broker keeps the events, lag grows);
+  - ``block``: the reader waits for room before it reads (backpressure: the broker keeps
+    the events and lag grows; the next read then takes a larger batch, which keeps latency
+    low when the engine is the bottleneck);
   - ``shed_oldest``: the oldest queued batch is dropped (acked without processing) to make
     room for the new one, so the engine works on fresh data;
   - ``sample``: of the batches arriving while the queue is full, 1 in ``sample_every`` is
@@ -96,6 +98,11 @@ class InFlight(Generic[T]):
         for b, why in dropped:
             self.on_drop(b, why)
         return True
+
+    def wait_room(self, timeout_s: float) -> bool:
+        """Wait until an item would fit; False on timeout or when closed."""
+        with self._cv:
+            return self._cv.wait_for(lambda: len(self._q) < self.limit or self.closed, timeout_s) and not self.closed
 
     def get(self, timeout_s: float) -> T | None:
         with self._cv:
