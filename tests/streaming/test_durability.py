@@ -136,6 +136,7 @@ def test_kill9_two_cycles(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # 20 worker start-ups: seconds each on a loaded 2-core machine
 def test_kill9_twenty_cycles(tmp_path: Path) -> None:
     service(6379, "Redis")
-    kill_cycles(tmp_path, cycles=20)
+    kill_cycles(tmp_path, cycles=20, max_messages=20_000)
