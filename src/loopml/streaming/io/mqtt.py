@@ -33,7 +33,7 @@ from loopml.streaming.io._retry import connect_with_retries
 
 
 def _client(url: str, client_id: str, *, manual_ack: bool = False, clean: bool = True,
-            session_expiry_s: int = 0, attempts: int = 5) -> Any:
+            session_expiry_s: int = 0, attempts: int = 5, on_message: Any = None) -> Any:
     import paho.mqtt.client as mqtt
     from paho.mqtt.packettypes import PacketTypes
     from paho.mqtt.properties import Properties
@@ -43,6 +43,8 @@ def _client(url: str, client_id: str, *, manual_ack: bool = False, clean: bool =
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
                     protocol=mqtt.MQTTv5, manual_ack=manual_ack)
     c.max_inflight_messages_set(1000)
+    # Set before connecting: a resumed session's unacked messages arrive right after CONNACK.
+    c.on_message = on_message
     props = Properties(PacketTypes.CONNECT)
     if session_expiry_s:
         props.SessionExpiryInterval = session_expiry_s
@@ -65,8 +67,8 @@ class MqttSource:
         self.client_id = f"{group}-{consumer}-{zlib.crc32(topic.encode()):08x}"
         self._q: queue.Queue[Any] = queue.Queue()
         self._n = itertools.count()
-        self.c = _client(url, self.client_id, manual_ack=True, clean=False, session_expiry_s=session_expiry_s)
-        self.c.on_message = lambda _c, _u, msg: self._q.put(msg)
+        self.c = _client(url, self.client_id, manual_ack=True, clean=False, session_expiry_s=session_expiry_s,
+                         on_message=lambda _c, _u, msg: self._q.put(msg))
         subscribed = threading.Event()
         self.c.on_subscribe = lambda *_a: subscribed.set()
         self.c.subscribe(f"$share/{group}/{topic}", qos=1)
@@ -98,10 +100,13 @@ class MqttSource:
         return None
 
     def close(self) -> None:
-        # The network loop stops first, so no DISCONNECT is sent: with a clean DISCONNECT,
-        # Mosquitto 2.0 did not redeliver the unacked messages to the next session (seen here).
+        # No DISCONNECT: the socket is dropped as a crash would drop it, so the broker keeps
+        # the unacked messages for the next session. (A clean DISCONNECT lost them here once,
+        # before the on_message race in _client was fixed; not re-checked since.)
         self.c.loop_stop()
-        self.c.disconnect()
+        sock = self.c.socket()
+        if sock is not None:
+            sock.close()
 
 
 class MqttPublisher:
