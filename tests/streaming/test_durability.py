@@ -35,7 +35,9 @@ def _app(tmp: Path, raw: str, alerts: str) -> Path:
                         "emit": {"to": "alerts"}}]}
     (tmp / "rules.yaml").write_text(yaml.safe_dump(rules))
     app = {"app": f"dur-{raw}", "rules": "rules.yaml",
-           "sources": {"s": {"url": URL, "stream": raw, "claim_idle": 400,
+           # claim_idle well above a batch's time on a loaded machine: shorter, and live workers
+           # take messages from each other until max_deliveries sends them to the dead letters.
+           "sources": {"s": {"url": URL, "stream": raw, "claim_idle": 3000, "max_deliveries": 50,
                              "batch": {"max_messages": 20, "max_wait": 20}}},
            "sinks": {"alerts": {"kind": "redis", "url": URL, "stream": alerts}}}
     (tmp / "app.yaml").write_text(yaml.safe_dump(app))
@@ -126,7 +128,7 @@ def kill_cycles(tmp: Path, cycles: int, min_messages: int = 200, max_messages: i
         for w in live:
             if w.poll() is None:
                 w.kill()
-        r.delete(raw, alerts, f"{raw}:owner:dur-{raw}")
+        r.delete(raw, alerts, f"{raw}.dlq", f"{raw}:owner:dur-{raw}")
         for k in r.scan_iter(f"{alerts}:dedup:*", count=5000):
             r.delete(k)
 
