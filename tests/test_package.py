@@ -73,7 +73,6 @@ WITHOUT_ALL = frozenset({
     "loopml.server.routes.registry",
     "loopml.server.routes.runs",
     "loopml.server.routes.ui",
-    "loopml.server.services",
     "loopml.serving.app",
     "loopml.serving.batcher",
     "loopml.serving.codec",

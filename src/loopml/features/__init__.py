@@ -11,9 +11,12 @@ reads from the offline store, and the streaming sinks that fill both (docs/featu
 from __future__ import annotations
 
 from loopml.features.offline import as_of_join, get_historical_features, read_offline
+from loopml.features.sinks import register_app_sinks
 from loopml.features.store import OnlineStore, get_online_store, register_backend
 from loopml.features.views import FeatureView, load_views, parse_refs, views_by_name
 
 __all__ = ["FeatureView", "OnlineStore", "as_of_join", "get_historical_features",
            "get_online_store", "load_views", "parse_refs", "read_offline", "register_backend",
            "views_by_name"]
+
+register_app_sinks()  # the online_store and offline_parquet sink kinds of streaming apps
