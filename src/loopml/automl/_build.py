@@ -138,7 +138,7 @@ def build(data: str, target_column: str, *, task: str = "auto", target: str | No
     failed). A build whose candidates all miss the budgets returns ``deployed=False`` with
     the nearest misses."""
     from loopml.automl import sources
-    from loopml.automl.flow import build_pipeline
+    from loopml.automl.flow import build_pipeline, has_budgets
     from loopml.automl.search import metric_name
     from loopml.config import loopml_home
     from loopml.pipelines import run
@@ -162,7 +162,7 @@ def build(data: str, target_column: str, *, task: str = "auto", target: str | No
               "budget_s": float(budget_s), "test_size": float(test_size), "seed": seed,
               "families": list(families or []), "profile": profile.to_dict(),
               "profile_ref": ref, "calls": calls, "name": name, "log_dir": log_dir,
-              "workdir": str(wd),
+              "workdir": str(wd), "alternatives": has_budgets(profile.to_dict()),
               "retrain_params": {"data": data, "target_column": target_column, "task": task,
                                  "budget_s": float(budget_s)}}
     res = run(build_pipeline, params, client=client, cache=cache)

@@ -99,12 +99,21 @@ def automl_search(train: pd.DataFrame, report: dict, budget_s: float, seed: int,
     return res
 
 
+def has_budgets(profile: dict | None) -> bool:  # type: ignore[type-arg]
+    """Whether ``profile`` (a dict) sets any budget the selection can miss."""
+    slo = (profile or {}).get("slo") or {}
+    acc = slo.get("accuracy") or {}
+    return any(slo.get(k) is not None for k in ("latency", "peak_memory_mb", "artifact_max_mb")) \
+        or acc.get("min") is not None
+
+
 @step(name="fit")
 def fit_models(train: pd.DataFrame, test: pd.DataFrame, report: dict, result: dict,  # type: ignore[type-arg]
-               seed: int, workdir: str) -> dict:  # type: ignore[type-arg]
-    """Refit the winner and the alternatives on all training rows, log each as a model of
-    this step's run (with the training data's schema and profile, which drift monitors
-    compare traffic against) and score them on the test rows."""
+               seed: int, workdir: str, alternatives: bool = True) -> dict:  # type: ignore[type-arg]
+    """Refit the winner and (``alternatives``: when the profile has budgets to miss) the
+    alternatives on all training rows, log each as a model of this step's run (with the
+    training data's schema and profile, which drift monitors compare traffic against) and
+    score them on the test rows."""
     from loopml import models
     from loopml.automl.fit import fit_ensemble, fit_trial, plan, test_score
     from loopml.data import log_dataset
@@ -116,7 +125,7 @@ def fit_models(train: pd.DataFrame, test: pd.DataFrame, report: dict, result: di
     x = train[report["features"]]
     log_dataset(x, name="train")
     out = []
-    for item in plan(result):
+    for item in plan(result)[:None if alternatives else 1]:
         with threadpool_limits(1):  # see search(): spinning OpenMP pools on a shared machine
             model = (fit_ensemble(item["ensemble"], result["trials"], report, train, seed)
                      if item["kind"] == "ensemble"
@@ -190,12 +199,12 @@ def build_pipeline(data: str, fingerprint: str, target_column: str, task: str = 
                    families: list | None = None, profile: dict | None = None,  # type: ignore[type-arg]
                    profile_ref: str = "", calls: int = 200,
                    name: str = "model", log_dir: str = "", workdir: str = "",
-                   retrain_params: dict | None = None):  # type: ignore[type-arg]
+                   retrain_params: dict | None = None, alternatives: bool = True):  # type: ignore[type-arg]
     frame = load_data(data, fingerprint, workdir)
     report = check_data(frame, target_column, task, workdir)
     train, test = split_data(frame, report, test_size, seed)
     result = automl_search(train, report, budget_s, seed, families, workdir)
-    fitted = fit_models(train, test, report, result, seed, workdir)
+    fitted = fit_models(train, test, report, result, seed, workdir, alternatives)
     selection = select_model(fitted, train, report, profile, calls, workdir)
     return deploy_model(selection, fitted, report, name, data, fingerprint, profile_ref,
                         log_dir, workdir, test, retrain_params)
