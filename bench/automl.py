@@ -70,7 +70,8 @@ def _loopml(train: pd.DataFrame, test: pd.DataFrame, target: str, task: str, bud
                        name=name, calls=50)
     wall = time.perf_counter() - t
     model = models.load(str(res.model_uri))
-    pred = model.predict(test.drop(columns=[target]))
+    # Columns the checks dropped (constant, ID-like) are not in the model's signature.
+    pred = model.predict(test[res.report["features"]])
     pred = np.asarray(pred["predict"] if isinstance(pred, dict) else pred).reshape(len(test))
     return _score(task, test[target], pred), wall, {"trials": res.trials, "chosen": res.chosen,
                                                     "ensemble": res.ensemble}

@@ -46,6 +46,7 @@ from loopml.server.routes import (
     targets,
     ui,
     ui_admin,
+    ui_build,
     workspaces,
 )
 from loopml.server.services import Services
@@ -58,7 +59,7 @@ DESCRIPTION = ("The loopml tracking server: MLflow's REST API (/api/2.0/mlflow/.
                "dashboard (/ui/...), health and Prometheus metrics.")
 ROUTE_MODULES = (runs, metrics, experiments, health, artifacts, logged_models, registry,
                  deployments, monitoring, pipelines, loops, datasets, identities, secrets,
-                 workspaces, targets, ui, ui_admin, oidc, audit)
+                 workspaces, targets, ui, ui_admin, ui_build, oidc, audit)
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
