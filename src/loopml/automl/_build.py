@@ -189,7 +189,7 @@ def build(data: str, target_column: str, *, task: str = "auto", target: str | No
         from loopml.automl.deploy import curl_example
 
         frame = res.output("split", "train")
-        row = frame[report["features"]].iloc[0].to_dict()
+        row = {c: frame[c].iloc[0] for c in report["features"]}  # each column's own dtype
         base = f"http://127.0.0.1:{port}"
         out.endpoint = f"{base}/v2/models/{name}/infer"
         out.curl = curl_example(name, report, row, base)

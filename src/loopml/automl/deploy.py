@@ -142,18 +142,23 @@ def register_and_deploy(name: str, model_uri: str, tags: dict[str, str], client:
 
 def curl_example(name: str, report: dict[str, Any], row: dict[str, Any],
                  url: str = "http://127.0.0.1:8080") -> str:
-    """A copy-paste ``curl`` call of the V2 infer route with one tensor per column."""
+    """A copy-paste ``curl`` call of the V2 infer route with one tensor per column, typed
+    as the column is (INT64, FP64, BOOL or BYTES)."""
     import json
 
     inputs = []
     for c in report["features"]:
         v = row[c]
-        if isinstance(v, str):
-            inputs.append({"name": c, "shape": [1], "datatype": "BYTES", "data": [v]})
+        value: Any
+        if isinstance(v, bool | np.bool_):
+            dtype, value = "BOOL", bool(v)
+        elif isinstance(v, int | np.integer):
+            dtype, value = "INT64", int(v)
+        elif isinstance(v, float | np.floating):
+            dtype, value = "FP64", 0.0 if np.isnan(v) else float(v)
         else:
-            v = None if v is None or (isinstance(v, float) and np.isnan(v)) else v
-            inputs.append({"name": c, "shape": [1], "datatype": "FP64",
-                           "data": [float(v) if v is not None else 0.0]})
+            dtype, value = "BYTES", "" if v is None else str(v)
+        inputs.append({"name": c, "shape": [1], "datatype": dtype, "data": [value]})
     body = json.dumps({"inputs": inputs})
     return (f"curl -s {url}/v2/models/{name}/infer -H 'content-type: application/json' "
             f"-d '{body}'")

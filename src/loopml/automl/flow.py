@@ -242,7 +242,7 @@ def retrain(loop: dict | None = None, data: str = "", target_column: str = "",  
     report = check_data(frame, target_column, task, "")
     train, test = split_data(frame, report, 0.0, seed)
     result = automl_search(train, report, budget_s, seed, [], "")
-    return challenger(fit_models(train, test, report, result, seed, ""))
+    return challenger(fit_models(train, test, report, result, seed, "", False))
 
 
 __all__ = ["build_pipeline", "retrain"]
