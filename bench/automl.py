@@ -69,6 +69,9 @@ def _loopml(train: pd.DataFrame, test: pd.DataFrame, target: str, task: str, bud
     res = automl.build(str(csv), target, task=task, budget_s=budget, test_size=0.0,
                        name=name, calls=50)
     wall = time.perf_counter() - t
+    if not res.deployed:
+        print(f"  loopml deployed nothing for {name}: {res.selection_message}")
+        return float("nan"), wall, {"trials": res.trials, "chosen": None, "ensemble": False}
     model = models.load(str(res.model_uri))
     # Columns the checks dropped (constant, ID-like) are not in the model's signature.
     pred = model.predict(test[res.report["features"]])

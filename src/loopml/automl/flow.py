@@ -156,7 +156,18 @@ def select_model(fitted: dict, train: pd.DataFrame, report: dict, profile: dict,
     sel = select(ms, prof)
     by_name = {c["name"]: c for c in fitted["candidates"]}
     chosen = by_name[sel.chosen.candidate.name] if sel.chosen else None
-    return {"chosen": chosen, "message": sel.message, "misses": sel.misses,
+    message, misses = sel.message, list(sel.misses)
+    failed = [m for m in ms if not m.ok]
+    if chosen is None and not has_budgets(profile):
+        # No budget to miss: a measurement that failed does not block the best model.
+        chosen = fitted["candidates"][0]
+        message = (f"chose {chosen['name']} (no budgets to meet; measurement: "
+                   f"{failed[0].error if failed else 'ok'})")
+    elif chosen is None:
+        misses += [{"candidate": m.candidate.name, "excess": float("inf"),
+                    "gaps": [f"measurement failed: {m.error}"],
+                    "fix": "see the error; measure on the target"} for m in failed]
+    return {"chosen": chosen, "message": message, "misses": misses,
             "measurements": [{"name": m.candidate.name, "p50_ms": m.p50_ms, "p99_ms": m.p99_ms,
                               "badge": m.badge, "peak_rss_mb": m.peak_rss_mb,
                               "size_mb": m.size_mb, "score": m.accuracy,
