@@ -44,6 +44,7 @@ def _submit(page: Any, base: str, data: Path, **fields: str) -> None:
     page.click("#build-form button[type=submit]")
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)  # a real build + a model server; minutes on a loaded 2-core box
 def test_upload_build_endpoint_monitor(server: Any, page: Any, tmp_path: Path) -> None:
     page.set_default_timeout(120_000)  # the first upload imports pandas/scikit-learn (loaded box)
