@@ -88,3 +88,6 @@ def _print(res) -> None:  # type: ignore[no-untyped-def]
                "--pipelines loopml.automl.flow:retrain)")
     typer.echo(f"endpoint:  {res.endpoint}")
     typer.echo(f"try it:    {res.curl}")
+
+
+__all__ = ["build"]
