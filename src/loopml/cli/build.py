@@ -21,7 +21,7 @@ def build(
     test_size: float = typer.Option(0.2, "--test-size", min=0.0, max=0.89, help="Share of rows held out (stratified, without replacement) for the reported test score; 0 fits on all rows."),
     family: list[str] = typer.Option(None, "--family", help="Restrict the search to these families (repeatable): linear, random_forest, hist_gb, lightgbm, xgboost, mlp."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split and the search."),
-    port: int = typer.Option(8080, "--port", help="Port shown in the endpoint, the curl example, and used by --serve."),
+    port: int = typer.Option(8080, "--port", min=1, max=65535, help="Port shown in the endpoint, the curl example, and used by --serve."),
     serve: bool = typer.Option(False, "--serve", help="After the build, serve the deployment in the foreground (loopml serve --serve-deployment NAME)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Run every stage again (default: a rerun reuses finished stages)."),
