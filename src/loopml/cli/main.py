@@ -54,6 +54,7 @@ def _root(
 
 
 from loopml.cli.audit import audit_app  # noqa: E402
+from loopml.cli.build import build  # noqa: E402
 from loopml.cli.data import data_app  # noqa: E402
 from loopml.cli.datasets import datasets_app  # noqa: E402
 from loopml.cli.demo import demo  # noqa: E402
@@ -78,6 +79,7 @@ from loopml.cli.targets import target_app  # noqa: E402
 from loopml.cli.workspaces import workspaces_app  # noqa: E402
 
 app.command()(demo)
+app.command()(build)
 app.command()(server)
 app.command()(serve)
 app.command()(gc)

@@ -49,6 +49,7 @@ from loopml.server.routes import (
     targets,
     ui,
     ui_admin,
+    ui_build,
     ui_labeling,
     workspaces,
 )
@@ -62,8 +63,8 @@ DESCRIPTION = ("The loopml tracking server: MLflow's REST API (/api/2.0/mlflow/.
                "dashboard (/ui/...), health and Prometheus metrics.")
 ROUTE_MODULES = (runs, metrics, experiments, health, artifacts, logged_models, registry,
                  deployments, monitoring, pipelines, loops, datasets, identities, secrets,
-                 workspaces, targets, ui, ui_admin, oidc, audit, features, labeling,
-                 ui_labeling, gitops)
+                 workspaces, targets, ui, ui_admin, ui_build, oidc, audit, features,
+                 labeling, ui_labeling, gitops)
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
