@@ -45,6 +45,9 @@ class Rig:
         db = f"sqlite:///{root / 'loopml.db'}"
         self.tracking = SqlStore(db, str(root / "artifacts"))
         self.client = TrackingClient(db, store=self.tracking)
+        from loopml.services import services_for_store
+
+        process = services_for_store(self.tracking, uri=db, client=self.client)
         set_tracking_uri(db)  # serving loads models in worker threads
         data = shuttle()  # in the file's order: each regime's traffic as it was recorded
         old, self.new = data[data.f1 < 45], data[data.f1 >= 45]
@@ -80,7 +83,8 @@ class Rig:
         app = build_app({}, ServingSettings(), ServeOptions(
             grpc_port=None, log_dir=str(root / "inference"), deployments=("shuttle",),
             poll_s=0.05), fetch=deployments.get_deployment,
-            report=lambda n, s: self.tracking.append_event(STATUS_EVENT, n, s))
+            report=lambda n, s: self.tracking.append_event(STATUS_EVENT, n, s),
+            services=lambda: process)  # models:/ URIs resolve through this store
         self.http = TestClient(app, base_url="http://127.0.0.1").__enter__()
         self.serving = app.state.serving
         self.sent, self.pending, self.windows = 0, [], 0

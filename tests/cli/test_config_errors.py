@@ -242,7 +242,7 @@ def test_server_monitors_one_format(tmp_path) -> None:
     proc = _server(tmp_path, single)
     try:
         assert proc.stdout is not None
-        assert "Running 1 monitor(s)" in proc.stdout.readline()
+        assert "Monitors: 1" in proc.stdout.readline()
     finally:
         proc.terminate()
         proc.wait(timeout=30)

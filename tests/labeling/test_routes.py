@@ -114,7 +114,7 @@ def test_bad_input_names_the_problem(env: Env, method: str, path: str, body: Any
     assert word in r.json()["message"]
 
 
-_json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
                      lambda kids: st.lists(kids, max_size=3)
                      | st.dictionaries(st.text(max_size=10), kids, max_size=3), max_leaves=8)
 _FIELDS = ["request_id", "label", "prelabel", "strategy", "items", "tasks", "limit", "which",

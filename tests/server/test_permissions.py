@@ -22,7 +22,7 @@ def test_every_route_declares_a_permission(tmp_path) -> None:
         assert isinstance(r.permission, Permission), r.path
     public = {r.path for r in app.routes if r.permission is Permission.PUBLIC}  # type: ignore[attr-defined]
     # /openapi.json and /docs describe routes, never data
-    assert public == {"/health", "/version", "/api/3.0/mlflow/server-info", "/ui/login",
+    assert public == {"/health", "/health/leader", "/version", "/api/3.0/mlflow/server-info", "/ui/login",
                       "/api/loopml/v1/whoami", "/ui/logout", "/ui/static/app.css",
                       "/ui/login/oidc", "/ui/oidc/callback",  # OIDC sign-in: routes/oidc.py
                       "/openapi.json", "/docs",

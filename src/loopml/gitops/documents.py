@@ -4,7 +4,7 @@ A document (``apiVersion: loopml/v1``) has a ``kind`` (``KINDS``), ``metadata`` 
 ``workspace``) and a ``spec`` whose model depends on the kind:
 
 - ``Deployment``: ``routes`` (``model_uri``, ``weight``; percentages summing to 100),
-  ``shadow``, ``sticky_header``;
+  ``shadow``, ``sticky_header``, ``replicas``, ``env``;
 - ``Schedule``: ``pipeline`` (module:attr), ``cron``, ``params``, ``executor``, ``enabled``;
 - ``Trigger``: ``pipeline``, ``events`` (event types), ``subject`` (glob), ``params``,
   ``executor``, ``enabled``;
@@ -61,6 +61,9 @@ class DeploymentSpec(BaseModel):
     routes: list[RouteSpec] = Field(min_length=1)
     shadow: list[str] = Field(default_factory=list)
     sticky_header: str | None = None
+    replicas: int = Field(default=1, ge=1)
+    # Values may be ${secret:NAME} references: exported and applied as references.
+    env: dict[str, str] = Field(default_factory=dict)
 
 
 class ScheduleSpec(BaseModel):
@@ -148,6 +151,9 @@ def canonical(kind: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
         d = DeploymentSpec.model_validate(spec)
         validate_spec(name, [TrafficRoute(r.model_uri, r.weight) for r in d.routes],
                       d.shadow, d.sticky_header)
+        from loopml.store.deployments_base import validate_env
+
+        validate_env(name, d.env)
         return d.model_dump()
     if kind in ("Schedule", "Trigger"):
         from loopml.pipelines.triggers import validate_trigger

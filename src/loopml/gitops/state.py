@@ -97,12 +97,14 @@ class State:
             self.deployments.delete_deployment(doc.name)
             if action == "delete":
                 return
+        replicas = int(doc.spec.get("replicas", 1))
+        env = {str(k): str(v) for k, v in (doc.spec.get("env") or {}).items()}
         if action == "create" or replace:
             self.deployments.create_deployment(doc.name, routes, doc.spec["shadow"],
-                                               doc.spec["sticky_header"])
+                                               doc.spec["sticky_header"], replicas, env)
         else:
             self.deployments.update_deployment(doc.name, routes, doc.spec["shadow"],
-                                               doc.spec["sticky_header"])
+                                               doc.spec["sticky_header"], replicas, env)
 
     def _trigger(self, action: str, doc: Doc) -> None:
         from loopml.pipelines.triggers import validate_trigger

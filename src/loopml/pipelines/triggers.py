@@ -51,6 +51,7 @@ EVENT_TYPES = frozenset({
     "monitor.window", "pipeline_run.created", "pipeline_run.finished",
     "pipeline_trigger.created", "registered_model.created", "registered_model.deleted",
     "registered_model.renamed", "run.created", "run.finished", "run.purged",
+    "sink.write_failed",
 })
 EVENT_PREFIXES = ("loop.", "config.")
 

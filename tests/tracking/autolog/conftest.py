@@ -15,6 +15,9 @@ def embedded(tmp_path, monkeypatch):
     monkeypatch.setenv("LOOPML_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("LOOPML_TRACKING_URI", raising=False)
     loopml.set_tracking_uri(None)
+    from loopml.tracking import _fluent
+
+    monkeypatch.setattr(_fluent._tls, "last_run_id", None)  # an earlier test's run
     yield
     loopml.autolog(disable=True)
     while loopml.active_run():

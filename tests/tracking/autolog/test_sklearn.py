@@ -58,6 +58,7 @@ def test_same_params_and_metrics_as_mlflow_autolog(tmp_path, monkeypatch):
     script()
     (ours,) = runs()
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_experiment("autolog-parity")  # not an experiment id left by an earlier test
     mlflow.sklearn.autolog(log_models=False, log_datasets=False, silent=True)
     try:
         with warnings.catch_warnings():
