@@ -154,9 +154,12 @@ class Rig:
 
 @pytest.fixture
 def rig(tmp_path):  # type: ignore[no-untyped-def]
+    from loopml.tracking._fluent import set_tracking_uri
+
     r = Rig(tmp_path)
     yield r
     r.close()
+    set_tracking_uri(None)  # the rig pointed the fluent client at its own store
 
 
 def test_the_loop_closes_on_shuttle_data(rig: Rig, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -75,6 +75,8 @@ def test_lineage_api(live_server: LiveServer, iris, monkeypatch) -> None:
     import loopml.tracking._fluent as fluent
 
     monkeypatch.setattr(fluent, "_client", None)
+    monkeypatch.setattr(fluent, "_tracking_uri", None)  # one an earlier test set
+    monkeypatch.setattr(fluent, "_experiment", None)
     run_id, digest = _train(iris)
     r = httpx.get(f"{live_server.url}/api/loopml/v1/lineage",
                   params={"uri": "models:/iris-lineage/1"})
