@@ -37,12 +37,16 @@ _STRICT = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
 
 
 class Metadata(BaseModel):
+    """The document's ``metadata``: ``name`` and ``workspace`` (default ``default``)."""
+
     model_config = _STRICT
     name: str = Field(pattern=_NAME)
     workspace: str = Field(default="default", pattern=r"^[a-z0-9][a-z0-9_\-]{0,62}$")
 
 
 class Envelope(BaseModel):
+    """One YAML file of ``loopml apply``: ``apiVersion``, ``kind`` (one of ``KINDS``), ``metadata``, ``spec``."""
+
     model_config = _STRICT
     apiVersion: Literal["loopml/v1"]  # noqa: N815 - the Kubernetes-style key
     kind: Literal["Deployment", "Monitor", "LoopPolicy", "Schedule", "Trigger"]
@@ -51,12 +55,16 @@ class Envelope(BaseModel):
 
 
 class RouteSpec(BaseModel):
+    """A deployment route: a ``models:/`` URI and its traffic weight (>= 0)."""
+
     model_config = _STRICT
     model_uri: str = Field(min_length=1)
     weight: float = Field(ge=0)
 
 
 class DeploymentSpec(BaseModel):
+    """A Deployment's spec: routes, shadow URIs, sticky header, replicas (>= 1) and env (values may be ``${secret:NAME}``)."""
+
     model_config = _STRICT
     routes: list[RouteSpec] = Field(min_length=1)
     shadow: list[str] = Field(default_factory=list)
@@ -67,6 +75,8 @@ class DeploymentSpec(BaseModel):
 
 
 class ScheduleSpec(BaseModel):
+    """A Schedule's spec: a registered pipeline ``module:name``, a cron expression and params."""
+
     model_config = _STRICT
     pipeline: str = Field(pattern=r"^[\w.]+:[\w.]+$")
     cron: str
@@ -76,6 +86,8 @@ class ScheduleSpec(BaseModel):
 
 
 class TriggerSpec(BaseModel):
+    """A Trigger's spec: the pipeline run when a matching event arrives."""
+
     model_config = _STRICT
     pipeline: str = Field(pattern=r"^[\w.]+:[\w.]+$")
     events: list[str] = Field(min_length=1)
